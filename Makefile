@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both install what they need.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.install-stamp
+
+.PHONY: install run test test-unit test-integration lint services bench clean
+
+# torch and torchvision are pinned and installed first, from the package index itself
+# (--isolated: a local CPU-only torch wheel would not load torchvision's compiled ops).
+# That is the CUDA build of torch 2.13.0 (~5 GB): it runs on CPU here and on a GPU when
+# there is one. Everything else resolves around it.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --isolated torch==2.13.0 torchvision==0.28.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -c "import torch, torchvision; torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/synthgen demo
+
+# Postgres and Redis are expected on 127.0.0.1; start them when they are down.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; echo "Postgres/Redis did not come up"; exit 1
+
+test: install services
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: install services
+	$(BIN)/python -m pytest -q tests/integration
+
+lint: install
+	$(BIN)/ruff check api core worker client models tests bench
+	$(BIN)/mypy
+
+bench: install services
+	$(BIN)/python bench/submission.py
+	$(BIN)/python bench/sampling.py
+
+clean:
+	rm -rf .synthgen synthgen-demo bench/out

@@ -1,0 +1,85 @@
+"""The HTTP edge: ``create_app()`` wires routers, error handlers and middleware."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors
+from api.routes import health, jobs, models
+from core import storage as storage_mod
+from core.config import Settings, get_settings
+
+PROBLEM_413 = (
+    b'{"type":"https://synthgen.dev/problems/request-too-large","title":"Request too large",'
+    b'"status":413,"detail":"the request body exceeds the limit of %d bytes"}'
+)
+
+
+class BodyLimit:
+    """Reject bodies over ``limit`` bytes before any handler reads them (413)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._reject(send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        body = PROBLEM_413 % self.limit
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):  # noqa: N818 - internal signal
+    pass
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="synthgen",
+        version="0.1.0",
+        description="Train generative image models, generate synthetic datasets, evaluate them.",
+    )
+    app.state.settings = settings
+    app.state.storage = storage_mod.from_settings(settings)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.include_router(models.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+app = create_app()

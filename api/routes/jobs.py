@@ -1,0 +1,119 @@
+"""/v1/jobs: submit, poll, list, cancel, artifacts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from sqlalchemy.orm import Session
+
+from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep
+from core.artifacts import service as artifacts
+from core.jobs import service as jobs
+from core.jobs.schemas import ArtifactOut, ArtifactPage, JobIn, JobOut, JobPage
+from core.jobs.states import JobKind, JobStatus
+from core.tenants.orm import Tenant
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
+def submit_job(
+    job_in: Annotated[JobIn, Body()],
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: TenantDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JobOut:
+    base_url = str(request.base_url).rstrip("/")
+    if idempotency_key is not None:
+        replay = jobs.reserve_idempotency_key(
+            session=session,
+            tenant=tenant,
+            key=idempotency_key,
+            fingerprint=jobs.fingerprint(job_in),
+            ttl_s=settings.idempotency_ttl_s,
+        )
+        if replay is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            job = jobs.get_job(session=session, tenant=tenant, job_id=replay)
+            return jobs.to_out(job, base_url=base_url)
+    try:
+        job = jobs.create_job(
+            session=session,
+            settings=settings,
+            tenant=tenant,
+            job_in=job_in,
+            idempotency_key=idempotency_key,
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        if idempotency_key is not None:
+            jobs.release_idempotency_key(session=session, tenant=tenant, key=idempotency_key)
+        raise
+    jobs.publish(session=session, settings=settings, job=job)
+    response.headers["Location"] = f"{base_url}/v1/jobs/{job.id}"
+    return jobs.to_out(job, base_url=base_url)
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    request: Request,
+    session: SessionDep,
+    tenant: TenantDep,
+    status: JobStatus | None = None,
+    kind: JobKind | None = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> JobPage:
+    rows, next_cursor = jobs.list_jobs(
+        session=session, tenant=tenant, status=status, kind=kind, cursor=cursor, limit=limit
+    )
+    base_url = str(request.base_url).rstrip("/")
+    return JobPage(items=[jobs.to_out(r, base_url=base_url) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, request: Request, session: SessionDep, tenant: TenantDep) -> JobOut:
+    job = jobs.get_job(session=session, tenant=tenant, job_id=job_id)
+    return jobs.to_out(job, base_url=str(request.base_url).rstrip("/"))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+def cancel_job(job_id: str, request: Request, session: SessionDep, tenant: TenantDep) -> JobOut:
+    job = jobs.cancel_job(session=session, tenant=tenant, job_id=job_id)
+    session.commit()
+    return jobs.to_out(job, base_url=str(request.base_url).rstrip("/"))
+
+
+@router.get("/{job_id}/artifacts", response_model=ArtifactPage)
+def list_artifacts(
+    job_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    tenant: TenantDep,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> ArtifactPage:
+    _owned(session, tenant, job_id)
+    rows = artifacts.list_for_job(session=session, job_id=job_id, after=cursor, limit=limit + 1)
+    items = [
+        ArtifactOut(
+            name=a.name,
+            size=a.size,
+            content_type=a.content_type,
+            url=storage.presign(a.key, settings.artifact_url_ttl_s),
+        )
+        for a in rows[:limit]
+    ]
+    return ArtifactPage(
+        items=items, next_cursor=rows[limit - 1].name if len(rows) > limit else None
+    )
+
+
+def _owned(session: Session, tenant: Tenant, job_id: str) -> None:
+    jobs.get_job(session=session, tenant=tenant, job_id=job_id)

@@ -1,0 +1,86 @@
+"""The embedded stack: SQLite, the local store, a SQLite-backed broker, one worker child
+process and the API, with no services to install. ``synthgen up`` runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from core.config import Settings
+from core.migrate import upgrade
+
+
+def embedded_env(home: Path, port: int) -> dict[str, str]:
+    home = home.resolve()
+    return {
+        "SYNTHGEN_DATABASE_URL": f"sqlite:///{home}/synthgen.db",
+        "SYNTHGEN_BROKER_URL": f"sqla+sqlite:///{home}/broker.db",
+        "SYNTHGEN_STORAGE_URL": f"file://{home}/store",
+        "SYNTHGEN_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SYNTHGEN_WORK_DIR": str(home / "work"),
+    }
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown (finish the running step), then Celery's cold shutdown, which also
+    ends the pool's children; a job cut short is re-queued by the reconciler."""
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGQUIT, 10)):
+        worker.send_signal(sig)
+        try:
+            worker.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    worker.kill()
+
+
+def run(home: Path, host: str, port: int) -> int:
+    """Start worker + API in the foreground until interrupted."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **embedded_env(home, port)}
+    os.environ.update(embedded_env(home, port))
+    settings = Settings()
+    upgrade(settings.database_url)
+    worker = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "-Q",
+            "gpu,cpu",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "-B",
+            "-s",
+            str(home / "celerybeat-schedule"),
+        ],
+        env=env,
+    )
+    stop = threading.Event()
+
+    def _terminate(*_: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        import uvicorn
+
+        from api.main import create_app
+
+        print(f"synthgen API on http://{host}:{port}  (data in {home})", flush=True)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_worker(worker)
+    return 0

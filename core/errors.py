@@ -1,0 +1,64 @@
+"""Domain errors. Raised in core and the worker; mapped to HTTP once, in api/errors.py."""
+
+from __future__ import annotations
+
+
+class SynthgenError(Exception):
+    """Base of every error a user may see; ``message`` is safe to show."""
+
+    status_hint = 500
+    title = "Internal error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(SynthgenError):
+    status_hint = 404
+    title = "Not found"
+
+
+class JobNotFound(NotFound):
+    title = "Job not found"
+
+
+class ModelNotFound(NotFound):
+    title = "Model not found"
+
+
+class ArtifactNotFound(NotFound):
+    title = "Artifact not found"
+
+
+class InvalidTransition(SynthgenError):
+    status_hint = 409
+    title = "Invalid state transition"
+
+
+class InvalidRequest(SynthgenError):
+    """A well-formed request whose content cannot be served (names ``field``)."""
+
+    status_hint = 422
+    title = "Invalid request"
+
+
+class IdempotencyConflict(SynthgenError):
+    status_hint = 409
+    title = "Request in progress"
+
+
+class IdempotencyMismatch(SynthgenError):
+    status_hint = 422
+    title = "Idempotency key reused with a different request"
+
+
+class Unauthorized(SynthgenError):
+    status_hint = 401
+    title = "Unauthorized"
+
+
+class StorageError(SynthgenError):
+    status_hint = 502
+    title = "Object storage error"

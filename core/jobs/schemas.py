@@ -1,0 +1,216 @@
+"""Pydantic models at the REST edge: job requests (a discriminated union on ``kind``,
+unknown fields rejected) and the job object returned to users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from core import catalog
+from core.jobs.engine_configs import DDPMTrainConfig, EBMTrainConfig, GANTrainConfig
+from core.jobs.states import JobKind, JobStatus
+
+MAX_COUNT = 1_000_000
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+WebhookEvent = Literal["start", "output", "logs", "completed"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _TrainBase(Strict):
+    kind: Literal["train"]
+    dataset: str = Field(description='"digits" or "digits:train"')
+    model_name: str = Field(pattern=MODEL_NAME_PATTERN)
+    webhook: AnyHttpUrl | None = None
+    webhook_events_filter: list[WebhookEvent] | None = None
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        catalog.parse_dataset_ref(value, default_split="train")
+        return value
+
+
+class TrainDDPM(_TrainBase):
+    engine: Literal["ddpm"]
+    config: DDPMTrainConfig = Field(default_factory=DDPMTrainConfig)
+
+
+class TrainGAN(_TrainBase):
+    engine: Literal["gan"]
+    config: GANTrainConfig = Field(default_factory=GANTrainConfig)
+
+
+class TrainEBM(_TrainBase):
+    engine: Literal["ebm"]
+    config: EBMTrainConfig = Field(default_factory=EBMTrainConfig)
+
+
+TrainJobIn = Annotated[TrainDDPM | TrainGAN | TrainEBM, Field(discriminator="engine")]
+TRAIN_TYPES = (TrainDDPM, TrainGAN, TrainEBM)
+
+
+class SampleConfig(Strict):
+    sampler: Literal["ddpm", "ddim"] | None = None
+    steps: int | None = Field(default=None, ge=1, le=5000)
+    guidance_scale: float | None = Field(default=None, ge=0, le=100)
+    eta: float | None = Field(default=None, ge=0, le=1)
+    step_size: float | None = Field(default=None, gt=0, le=1000)
+    noise: float | None = Field(default=None, ge=0, le=10)
+
+    def options(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class GenerateJobIn(Strict):
+    kind: Literal["generate"]
+    model: str = Field(min_length=1, max_length=200)
+    count: int = Field(ge=1, le=MAX_COUNT)
+    labels: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        description="one class per image (length == count), or the classes to draw "
+        "from evenly (shorter list); null draws all classes evenly",
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    config: SampleConfig = Field(default_factory=SampleConfig)
+    output_format: Literal["png", "npz", "imagefolder"] = "png"
+    webhook: AnyHttpUrl | None = None
+    webhook_events_filter: list[WebhookEvent] | None = None
+
+    @model_validator(mode="after")
+    def _labels_fit_count(self) -> GenerateJobIn:
+        if self.labels is not None and (len(self.labels) == 0 or len(self.labels) > self.count):
+            raise ValueError("labels must be null, one class per image, or a non-empty class list")
+        return self
+
+
+class EvaluateConfig(Strict):
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default=[0, 1, 2], min_length=1, max_length=10)
+    subset_sizes: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
+        default=[5, 20, 100], min_length=1, max_length=10
+    )
+    classifier: Literal["cnn", "resnet18"] = "cnn"
+    classifier_epochs: int | None = Field(default=None, ge=1, le=200)
+    sample_config: SampleConfig = Field(default_factory=SampleConfig)
+
+
+class EvaluateJobIn(Strict):
+    kind: Literal["evaluate"]
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    source_job: str | None = Field(default=None, min_length=1, max_length=64)
+    reference: str = Field(description='"name:split", e.g. "digits:test"')
+    count: int = Field(default=1000, ge=10, le=200_000)
+    metrics: list[
+        Literal[
+            "fid",
+            "kid",
+            "precision_recall",
+            "inception_score",
+            "class_coverage",
+            "classifier_utility",
+        ]
+    ] = Field(default=["fid", "kid", "precision_recall"], min_length=1)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    config: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    webhook: AnyHttpUrl | None = None
+    webhook_events_filter: list[WebhookEvent] | None = None
+
+    @field_validator("reference")
+    @classmethod
+    def _known_reference(cls, value: str) -> str:
+        catalog.parse_dataset_ref(value, default_split="test")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvaluateJobIn:
+        if (self.model is None) == (self.source_job is None):
+            raise ValueError("give exactly one of model or source_job")
+        return self
+
+
+JobIn = Annotated[TrainJobIn | GenerateJobIn | EvaluateJobIn, Field(discriminator="kind")]
+AnyJobIn = TrainDDPM | TrainGAN | TrainEBM | GenerateJobIn | EvaluateJobIn
+_job_adapter: TypeAdapter[AnyJobIn] = TypeAdapter(JobIn)
+
+
+def parse_job(body: object) -> AnyJobIn:
+    """Validate a job body as the API does (for the CLI, tests and tools)."""
+    return _job_adapter.validate_python(body)
+
+
+class Progress(BaseModel):
+    step: int = 0
+    total: int = 0
+    fraction: float = 0.0
+    eta_seconds: float | None = None
+    stage: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: JobKind
+    status: JobStatus
+    request: dict[str, Any]
+    progress: Progress | None
+    result: dict[str, Any] | None
+    error: JobError | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    urls: dict[str, str]
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class ArtifactOut(BaseModel):
+    name: str
+    size: int
+    content_type: str
+    url: str
+
+
+class ArtifactPage(BaseModel):
+    items: list[ArtifactOut]
+    next_cursor: str | None
+
+
+class ModelVersionOut(BaseModel):
+    id: str
+    name: str
+    version: int
+    aliases: list[str]
+    engine: str
+    dataset: str
+    config: dict[str, Any]
+    spec: dict[str, Any]
+    metrics: dict[str, Any]
+    checkpoint_uri: str
+    train_job_id: str | None
+    created_at: datetime
+
+
+class ModelOut(BaseModel):
+    name: str
+    latest_version: ModelVersionOut
+    versions: int

@@ -1,0 +1,389 @@
+"""Jobs: submit (with idempotency and the outbox), read, list, cancel, and
+``transition()``, the only writer of ``Job.status``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import catalog, queue
+from core.config import Settings
+from core.db import new_id, utcnow
+from core.errors import (
+    IdempotencyConflict,
+    IdempotencyMismatch,
+    InvalidRequest,
+    InvalidTransition,
+    JobNotFound,
+)
+from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
+from core.jobs.schemas import TRAIN_TYPES, AnyJobIn, GenerateJobIn, JobOut
+from core.jobs.states import TERMINAL, JobKind, JobStatus, sources_of
+from core.model_versions import service as model_versions
+from core.tenants.orm import Tenant
+
+# -- state machine writes ---------------------------------------------------------------
+
+
+def transition(*, session: Session, job_id: str, target: JobStatus, **fields: Any) -> None:
+    """Move a job to ``target`` with a compare-and-set UPDATE (``WHERE status IN sources``).
+
+    Raises InvalidTransition when the row was not in a state that may reach ``target``
+    (a redelivered message, a cancel racing a finish...): the caller decides what that means.
+    """
+    now = utcnow()
+    values: dict[str, Any] = {"status": target, **fields}
+    if target is JobStatus.running:
+        values.setdefault("started_at", now)
+        values.setdefault("heartbeat_at", now)
+    if target in TERMINAL:
+        values.setdefault("completed_at", now)
+    if target is JobStatus.queued:
+        values.setdefault("heartbeat_at", None)
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(sources_of(target)))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        current = session.scalar(select(Job.status).where(Job.id == job_id))
+        if current is None:
+            raise JobNotFound(f"job {job_id} does not exist")
+        raise InvalidTransition(f"job {job_id} is {current}; it cannot become {target}")
+    session.add(JobEvent(job_id=job_id, status=target))
+    session.flush()
+
+
+def try_transition(*, session: Session, job_id: str, target: JobStatus, **fields: Any) -> bool:
+    try:
+        with session.begin_nested():
+            transition(session=session, job_id=job_id, target=target, **fields)
+    except InvalidTransition:
+        return False
+    return True
+
+
+def write_progress(*, session: Session, job_id: str, progress: dict[str, Any]) -> bool:
+    """Store progress and beat the heartbeat; False when the job is no longer running."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.running)
+        .values(progress=progress, heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def heartbeat(*, session: Session, job_id: str) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.running)
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def status_of(*, session: Session, job_id: str) -> JobStatus | None:
+    value = session.scalar(select(Job.status).where(Job.id == job_id))
+    return JobStatus(value) if value is not None else None
+
+
+# -- idempotency (draft-ietf-httpapi-idempotency-key-header) ------------------------------
+
+
+def fingerprint(job_in: AnyJobIn) -> str:
+    canonical = json.dumps(job_in.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def reserve_idempotency_key(
+    *, session: Session, tenant: Tenant, key: str, fingerprint: str, ttl_s: int
+) -> str | None:
+    """Claim ``key`` for a new request; returns the job id when it is a replay.
+
+    Commits the claim itself, so a concurrent request with the same key sees it at once
+    and answers 409 while this one is in flight.
+    """
+    for _ in range(3):
+        now = utcnow()
+        try:
+            session.add(
+                IdempotencyKey(
+                    tenant_id=tenant.id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    expires_at=now + timedelta(seconds=ttl_s),
+                )
+            )
+            session.commit()
+            return None
+        except IntegrityError:
+            session.rollback()
+        row = session.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == key
+            )
+        )
+        if row is None:
+            continue
+        if _aware(row.expires_at) <= now:
+            session.delete(row)
+            session.commit()
+            continue
+        if row.fingerprint != fingerprint:
+            raise IdempotencyMismatch(
+                "This Idempotency-Key was used with a different request body; "
+                "use a new key for a new request.",
+                field="Idempotency-Key",
+            )
+        if row.job_id is None:
+            raise IdempotencyConflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                field="Idempotency-Key",
+            )
+        return row.job_id
+    raise IdempotencyConflict("Idempotency-Key is contended; retry shortly.")
+
+
+def release_idempotency_key(*, session: Session, tenant: Tenant, key: str) -> None:
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == tenant.id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.job_id.is_(None),
+        )
+    )
+    session.commit()
+
+
+def purge_expired_idempotency_keys(*, session: Session) -> int:
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < utcnow()))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every timestamp we write is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
+
+
+# -- submit -------------------------------------------------------------------------------
+
+
+def create_job(
+    *,
+    session: Session,
+    settings: Settings,
+    tenant: Tenant,
+    job_in: AnyJobIn,
+    idempotency_key: str | None = None,
+) -> Job:
+    """Validate against the registry, then insert job + outbox (+ key link) in one transaction."""
+    model_version_id = _check_against_registry(
+        session=session, tenant=tenant, job_in=job_in, settings=settings
+    )
+    kind = JobKind(job_in.kind)
+    now = utcnow()
+    # The id is made here, not by the database, so job, event and outbox rows go out in
+    # one flush (the submit path is latency-critical; see bench/submission.py).
+    job = Job(
+        id=new_id(),
+        tenant_id=tenant.id,
+        kind=kind,
+        status=JobStatus.queued,
+        request=job_in.model_dump(mode="json"),
+        model_version_id=model_version_id,
+        created_at=now,
+    )
+    session.add(job)
+    session.add(JobEvent(job_id=job.id, status=JobStatus.queued, created_at=now))
+    session.add(
+        Outbox(
+            job_id=job.id, task_name=queue.RUN_JOB, queue=queue.QUEUE_FOR_KIND[kind], created_at=now
+        )
+    )
+    if idempotency_key is not None:
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == idempotency_key)
+            .values(job_id=job.id)
+        )
+    session.flush()
+    return job
+
+
+def _check_against_registry(
+    *, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Settings
+) -> str | None:
+    if isinstance(job_in, TRAIN_TYPES):
+        return None
+    if isinstance(job_in, GenerateJobIn):
+        version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
+        _check_labels(job_in.labels, version.spec, version.name)
+        _check_sample_options(job_in.config.options(), version.engine, "config")
+        return version.id
+    if job_in.source_job is not None:
+        source = session.scalar(
+            select(Job).where(Job.id == job_in.source_job, Job.tenant_id == tenant.id)
+        )
+        if (
+            source is None
+            or source.kind != JobKind.generate
+            or source.status != JobStatus.succeeded
+        ):
+            raise InvalidRequest(
+                "source_job must be the id of a succeeded generate job of this tenant",
+                field="source_job",
+            )
+        return source.model_version_id
+    assert job_in.model is not None  # noqa: S101 - guaranteed by EvaluateJobIn's validator
+    version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
+    _check_sample_options(
+        job_in.config.sample_config.options(), version.engine, "config.sample_config"
+    )
+    if "inception_score" in job_in.metrics and not (
+        settings.inception_weights and settings.inception_weights.is_file()
+    ):
+        raise InvalidRequest(
+            "metrics: inception_score needs Inception-v3 weights; set "
+            "SYNTHGEN_INCEPTION_WEIGHTS to the pt_inception FID weights file",
+            field="metrics",
+        )
+    return version.id
+
+
+def _check_labels(labels: list[int] | None, spec: dict[str, Any], name: str) -> None:
+    if labels is None:
+        return
+    num_classes = int(spec.get("num_classes", 0))
+    if not spec.get("conditional", True):
+        raise InvalidRequest(
+            f"labels: model {name!r} is unconditional; send labels: null", field="labels"
+        )
+    bad = [label for label in labels if label >= num_classes]
+    if bad:
+        raise InvalidRequest(
+            f"labels: {bad[0]} is not a class of model {name!r} (it has {num_classes} "
+            f"classes, 0..{num_classes - 1})",
+            field="labels",
+        )
+
+
+def _check_sample_options(options: dict[str, Any], engine: str, where: str) -> None:
+    unknown = sorted(set(options) - catalog.SAMPLE_OPTIONS[engine])
+    if unknown:
+        raise InvalidRequest(
+            f"{where}.{unknown[0]} is not a sampling option of engine {engine!r}; options: "
+            + ", ".join(sorted(catalog.SAMPLE_OPTIONS[engine])),
+            field=f"{where}.{unknown[0]}",
+        )
+
+
+def mark_published(*, session: Session, job_id: str) -> None:
+    session.execute(
+        update(Outbox)
+        .where(Outbox.job_id == job_id, Outbox.published_at.is_(None))
+        .values(published_at=utcnow())
+    )
+
+
+def publish(*, session: Session, settings: Settings, job: Job) -> bool:
+    """Send the job's task; on broker failure leave the outbox row for the reconciler."""
+    try:
+        queue.publish_job(settings, job.id, queue.QUEUE_FOR_KIND[JobKind(job.kind)])
+    except Exception:  # noqa: BLE001 - any broker failure: the outbox retries it
+        return False
+    mark_published(session=session, job_id=job.id)
+    session.commit()
+    return True
+
+
+# -- read ---------------------------------------------------------------------------------
+
+
+def get_job(*, session: Session, tenant: Tenant, job_id: str) -> Job:
+    job = session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant.id))
+    if job is None:
+        raise JobNotFound(f"no job {job_id} for this tenant")
+    return job
+
+
+def encode_cursor(job: Job) -> str:
+    raw = f"{_aware(job.created_at).isoformat()}|{job.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), job_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("cursor: not a cursor this API returned", field="cursor") from exc
+
+
+def list_jobs(
+    *,
+    session: Session,
+    tenant: Tenant,
+    status: JobStatus | None = None,
+    kind: JobKind | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Job], str | None]:
+    query = select(Job).where(Job.tenant_id == tenant.id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    if cursor is not None:
+        created, job_id = decode_cursor(cursor)
+        if created.tzinfo is not None and session.get_bind().dialect.name == "sqlite":
+            created = created.replace(tzinfo=None)
+        query = query.where(
+            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
+        )
+    rows = list(
+        session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1))
+    )
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def cancel_job(*, session: Session, tenant: Tenant, job_id: str) -> Job:
+    """queued or running → canceled; a running job's worker stops at its next step."""
+    job = get_job(session=session, tenant=tenant, job_id=job_id)
+    transition(session=session, job_id=job.id, target=JobStatus.canceled)
+    session.refresh(job)
+    return job
+
+
+def to_out(job: Job, *, base_url: str = "") -> JobOut:
+    prefix = f"{base_url}/v1/jobs/{job.id}"
+    return JobOut.model_validate(
+        {
+            "id": job.id,
+            "kind": job.kind,
+            "status": job.status,
+            "request": job.request,
+            "progress": job.progress,
+            "result": job.result,
+            "error": job.error,
+            "created_at": _aware(job.created_at),
+            "started_at": _aware(job.started_at) if job.started_at else None,
+            "completed_at": _aware(job.completed_at) if job.completed_at else None,
+            "urls": {
+                "get": prefix,
+                "cancel": f"{prefix}/cancel",
+                "artifacts": f"{prefix}/artifacts",
+            },
+        }
+    )

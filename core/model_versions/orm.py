@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, new_id, utcnow
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int]
+    engine: Mapped[str] = mapped_column(String(32))
+    dataset: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]]
+    # num_classes, class_names, image_shape: what generate/evaluate validate against.
+    spec: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    checkpoint_uri: Mapped[str] = mapped_column(String(1000))
+    # Not a foreign key: jobs already reference versions, and lineage must survive a
+    # purge of old job rows.
+    train_job_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelAlias(Base):
+    """``name@alias`` → a version (e.g. ``digits-ddpm@production``)."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", "alias"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    alias: Mapped[str] = mapped_column(String(100))
+    model_version_id: Mapped[str] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE")
+    )

@@ -1,0 +1,71 @@
+"""The Celery client the API publishes with: tasks are sent by name, so api/ never imports
+worker/. The worker's app is built from the same function, so both agree on settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from core.config import Settings
+from core.jobs.states import JobKind
+
+RUN_JOB = "worker.tasks.run_job"
+DELIVER_WEBHOOK = "worker.tasks.deliver_webhooks"
+RECONCILE = "worker.tasks.reconcile"
+
+# Heavy kinds go to the accelerator queue; bookkeeping to the cpu queue.
+QUEUE_FOR_KIND: dict[JobKind, str] = {
+    JobKind.train: "gpu",
+    JobKind.generate: "gpu",
+    JobKind.evaluate: "gpu",
+}
+
+
+def queue_name(settings: Settings, base: str) -> str:
+    return f"{settings.queue_prefix}{base}"
+
+
+def make_celery(settings: Settings, *, main: str = "synthgen") -> Celery:
+    app = Celery(main, broker=settings.broker_url)
+    gpu, cpu = queue_name(settings, "gpu"), queue_name(settings, "cpu")
+    app.conf.update(
+        # Each queue gets its own exchange and key: sharing Celery's default exchange would
+        # bind both queues to one routing key and deliver every message twice.
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (gpu, cpu)],
+        task_default_queue=cpu,
+        # A job message is acknowledged only after the task ran, and given back to the
+        # broker if the worker process dies: together with the compare-and-set start in
+        # the runner this gives at-least-once delivery and exactly-once execution.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+    )
+    if settings.broker_url.startswith("redis"):
+        # Redis redelivers an unacked message after this long; a train job may run for hours.
+        app.conf.broker_transport_options = {"visibility_timeout": 12 * 3600}
+    return app
+
+
+@lru_cache(maxsize=4)
+def _client(broker_url: str, prefix: str) -> Celery:
+    return make_celery(Settings(broker_url=broker_url, queue_prefix=prefix), main="synthgen-api")
+
+
+def client(settings: Settings) -> Celery:
+    return _client(settings.broker_url, settings.queue_prefix)
+
+
+def publish_job(settings: Settings, job_id: str, queue: str) -> None:
+    client(settings).send_task(RUN_JOB, args=[job_id], queue=queue_name(settings, queue))
+
+
+def ping_broker(settings: Settings, timeout: float = 2.0) -> None:
+    with client(settings).connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)

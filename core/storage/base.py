@@ -1,0 +1,46 @@
+"""The Storage seam: put/get/list/presign over keys like ``jobs/{job_id}/grid.png``."""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    content_type: str
+
+
+def guess_content_type(key: str) -> str:
+    if key.endswith(".safetensors") or key.endswith(".npz"):
+        return "application/octet-stream"
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+@runtime_checkable
+class Storage(Protocol):
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> StoredObject: ...
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def get_file(self, key: str, path: Path) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> list[StoredObject]: ...
+
+    def delete_prefix(self, prefix: str) -> None: ...
+
+    def presign(self, key: str, expires_s: int) -> str:
+        """A URL that downloads ``key`` without further credentials until it expires."""
+        ...
+
+    def check(self) -> None:
+        """Raise StorageError when the store cannot be reached (for /readyz)."""
+        ...

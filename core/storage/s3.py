@@ -1,0 +1,124 @@
+"""S3-compatible storage through boto3 (AWS, MinIO, moto: any ``endpoint_url``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from core.errors import StorageError
+from core.storage.base import StoredObject, guess_content_type
+
+
+class S3Storage:
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        region: str = "us-east-1",
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            region_name=region,
+            config=Config(
+                signature_version="s3v4",
+                retries={"max_attempts": 5, "mode": "standard"},
+                max_pool_connections=32,
+            ),
+        )
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _strip(self, full: str) -> str:
+        return full[len(self.prefix) + 1 :] if self.prefix else full
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> StoredObject:
+        ctype = content_type or guess_content_type(key)
+        try:
+            self._client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=ctype
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"could not write {key}: {exc}") from exc
+        return StoredObject(key=key, size=len(data), content_type=ctype)
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject:
+        ctype = content_type or guess_content_type(key)
+        try:
+            # upload_file streams and switches to multipart for large files.
+            self._client.upload_file(
+                str(path), self.bucket, self._key(key), ExtraArgs={"ContentType": ctype}
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"could not write {key}: {exc}") from exc
+        return StoredObject(key=key, size=path.stat().st_size, content_type=ctype)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            return bytes(body.read())
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"could not read {key}: {exc}") from exc
+
+    def get_file(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._client.download_file(self.bucket, self._key(key), str(path))
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"could not read {key}: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise StorageError(f"could not stat {key}: {exc}") from exc
+        return True
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        out: list[StoredObject] = []
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key = self._strip(obj["Key"])
+                    out.append(StoredObject(key, int(obj["Size"]), guess_content_type(key)))
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"could not list {prefix}: {exc}") from exc
+        return out
+
+    def delete_prefix(self, prefix: str) -> None:
+        keys = [{"Key": self._key(o.key)} for o in self.list(prefix)]
+        for i in range(0, len(keys), 1000):
+            self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys[i : i + 1000]})
+
+    def presign(self, key: str, expires_s: int) -> str:
+        return str(
+            self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=expires_s,
+            )
+        )
+
+    def check(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"bucket {self.bucket!r} is not reachable: {exc}") from exc

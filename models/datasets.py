@@ -1,0 +1,568 @@
+"""Datasets: a name becomes uint8 images and int64 labels.
+
+Built-ins (:data:`BUILTIN_SPLITS`)::
+
+    digits         scikit-learn's bundled 8x8 digits, 1 channel; works offline
+    shapes         procedurally drawn circles, squares, ... 3 channels; for tests
+    mnist          idx files under ``root`` (torchvision downloads them when installed)
+    fashion_mnist  same layout as mnist
+    mnist_t10k     the mnist t10k files alone, split 80/20 for offline experiments
+    cifar10        the binary batches under ``root``, or torchvision's download
+
+Uploads: :func:`load_npz` and :func:`load_imagefolder_zip`.
+
+This module imports nothing heavy at import time, so :data:`BUILTIN_SPLITS` and
+:func:`parse_reference` are cheap; torch, numpy and PIL load when a dataset does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+BUILTIN_SPLITS: dict[str, tuple[str, ...]] = {
+    "digits": ("train", "test"),
+    "shapes": ("train", "test"),
+    "mnist": ("train", "test"),
+    "fashion_mnist": ("train", "test"),
+    "mnist_t10k": ("train", "test"),
+    "cifar10": ("train", "test"),
+}
+"""Every built-in dataset name and the splits it has."""
+
+DEFAULT_ROOT = Path("~/.cache/synthgen/datasets")
+"""Where mnist, fashion_mnist and cifar10 live when no ``root`` is given."""
+
+SHAPE_CLASSES = ("circle", "square", "triangle", "cross", "ring")
+SHAPES_DEFAULT_COUNT = {"train": 2000, "test": 500}
+_SHAPES_SEED = {"train": 0, "test": 1}
+_SPLIT_SEED = 0  # the stratified train/test split of digits and mnist_t10k
+_TRAIN_FRACTION = 0.8
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be loaded; the message says how to fix the call or the files."""
+
+
+class UnknownDataset(DatasetError):  # noqa: N818 - reads as the condition it reports
+    """The name is not a built-in dataset."""
+
+
+class UnknownSplit(DatasetError):  # noqa: N818
+    """The dataset has no such split."""
+
+
+class ChecksumMismatch(DatasetError):  # noqa: N818
+    """A file does not match the MD5 listed next to it."""
+
+
+@dataclass
+class ImageDataset:
+    """images: uint8 (n, c, h, w); labels: int64 (n,) in [0, num_classes)."""
+
+    name: str
+    split: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    class_names: list[str]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(c, h, w) of every image."""
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
+
+
+# --------------------------------------------------------------------------- names
+
+
+def names() -> list[str]:
+    """The built-in dataset names, sorted."""
+    return sorted(BUILTIN_SPLITS)
+
+
+def check(name: str, split: str) -> None:
+    """Raise :class:`UnknownDataset` / :class:`UnknownSplit` unless ``name:split`` exists."""
+    if name not in BUILTIN_SPLITS:
+        raise UnknownDataset(f"unknown dataset {name!r}; built-in datasets are {names()}")
+    if split not in BUILTIN_SPLITS[name]:
+        raise UnknownSplit(
+            f"dataset {name!r} has no split {split!r}; its splits are {list(BUILTIN_SPLITS[name])}"
+        )
+
+
+def parse_reference(reference: str) -> tuple[str, str]:
+    """``"digits:test"`` -> ``("digits", "test")``; a bare name means its held-out split."""
+    name, _, split = reference.partition(":")
+    split = split or "test"
+    check(name, split)
+    return name, split
+
+
+def load(
+    name: str,
+    split: str = "train",
+    image_size: int | None = None,
+    root: str | Path | None = None,
+    *,
+    count: int | None = None,
+) -> ImageDataset:
+    """Load a built-in dataset.
+
+    image_size: resize every image to ``image_size x image_size`` (antialiased bilinear;
+        ``shapes`` draws at that size directly). None keeps the native size.
+    root: directory holding the files of mnist, fashion_mnist, mnist_t10k (required) and
+        cifar10; defaults to :data:`DEFAULT_ROOT`.
+    count: for ``shapes`` how many images to draw; for the others keep the first ``count``.
+    """
+    check(name, split)
+    if image_size is not None and image_size < 1:
+        raise DatasetError(f"image_size must be a positive integer, got {image_size}")
+    if count is not None and count < 1:
+        raise DatasetError(f"count must be a positive integer, got {count}")
+    if name == "shapes":
+        return _shapes(split, image_size or 32, count or SHAPES_DEFAULT_COUNT[split])
+    if name == "digits":
+        data = _digits(split)
+    elif name == "mnist_t10k":
+        data = _mnist_t10k(split, root)
+    elif name == "cifar10":
+        data = _cifar10(split, Path(root) if root is not None else DEFAULT_ROOT)
+    else:
+        data = _idx_dataset(name, split, Path(root) if root is not None else DEFAULT_ROOT)
+    if count is not None:
+        data.images, data.labels = data.images[:count], data.labels[:count]
+    if image_size is not None:
+        data.images = resize(data.images, image_size)
+    return data
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (n, c, h, w) -> uint8 (n, c, size, size), antialiased bilinear."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 - the conventional alias
+
+    if tuple(images.shape[-2:]) == (size, size):
+        return images
+    out = torch.empty((*images.shape[:2], size, size), dtype=torch.uint8)
+    # Chunks bound the float copy to a few MB whatever the dataset size.
+    for start in range(0, images.shape[0], 2048):
+        chunk = images[start : start + 2048].float()
+        scaled = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True)
+        out[start : start + 2048] = scaled.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def _stratified_split(labels: np.ndarray, split: str) -> np.ndarray:
+    """Sorted indices of ``split``: per class the first 80% of a seeded shuffle is train."""
+    import numpy as np
+
+    rng = np.random.default_rng(_SPLIT_SEED)
+    chosen = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        cut = round(len(members) * _TRAIN_FRACTION)
+        chosen.append(members[:cut] if split == "train" else members[cut:])
+    return np.sort(np.concatenate(chosen))
+
+
+def _from_numpy(
+    name: str, split: str, images: np.ndarray, labels: np.ndarray, class_names: list[str]
+) -> ImageDataset:
+    """uint8 (n, c, h, w) and integer (n,) arrays -> ImageDataset."""
+    import torch
+
+    return ImageDataset(
+        name=name,
+        split=split,
+        images=torch.from_numpy(images),
+        labels=torch.from_numpy(labels.astype("int64")),
+        num_classes=len(class_names),
+        class_names=class_names,
+    )
+
+
+# --------------------------------------------------------------------------- digits
+
+
+def _digits(split: str) -> ImageDataset:
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    # Pixel values are 0..16 counts of set bits; scale them to the full uint8 range.
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    labels = bunch.target
+    keep = _stratified_split(labels, split)
+    return _from_numpy("digits", split, images[keep], labels[keep], [str(d) for d in range(10)])
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def _shapes(split: str, size: int, count: int) -> ImageDataset:
+    """Draw ``count`` labelled shapes at ``size x size``, 4x supersampled for soft edges.
+
+    Geometry is in normalised coordinates ([-1, 1] across the image), so the same seed
+    gives the same scenes at every size.
+    """
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    generator = torch.Generator().manual_seed(_SHAPES_SEED[split])
+    k = len(SHAPE_CLASSES)
+    labels = (torch.arange(count) % k)[torch.randperm(count, generator=generator)]
+    radius = 0.35 + 0.35 * torch.rand(count, generator=generator)
+    centre = (torch.rand(count, 2, generator=generator) * 2 - 1) * (1 - radius[:, None])
+    colour = 0.3 + 0.7 * torch.rand(count, 3, generator=generator)
+
+    fine = size * 4
+    axis = (torch.arange(fine, dtype=torch.float32) + 0.5) / fine * 2 - 1
+    images = torch.empty((count, 3, size, size), dtype=torch.uint8)
+    for start in range(0, count, 256):  # bounds the supersampled masks' memory
+        part = slice(start, min(count, start + 256))
+        r = radius[part, None, None]
+        dx = (axis[None, None, :] - centre[part, 0, None, None]).abs()
+        dy = axis[None, :, None] - centre[part, 1, None, None]
+        masks = _shape_masks(dx, dy, r)
+        mask = masks.gather(0, labels[part][None, :, None, None].expand(1, -1, fine, fine))[0]
+        coverage = F.avg_pool2d(mask.float()[:, None], 4)
+        pixels = coverage * colour[part, :, None, None] * 255
+        images[part] = pixels.round_().to(torch.uint8)
+    return ImageDataset(
+        name="shapes",
+        split=split,
+        images=images,
+        labels=labels.to(torch.int64),
+        num_classes=k,
+        class_names=list(SHAPE_CLASSES),
+    )
+
+
+def _shape_masks(dx: torch.Tensor, dy: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """bool (k, b, h, w): every class's mask; dx = |x - cx|, dy = y - cy, r (b, 1, 1)."""
+    import torch
+
+    ady = dy.abs()
+    dist2 = dx**2 + dy**2
+    arm = r / 3
+    return torch.stack(
+        [
+            dist2 <= r**2,  # circle
+            torch.maximum(dx, ady) <= r * 0.8,  # square
+            (dx * 1.7 <= dy + r) & (dy <= r * 0.7),  # triangle, apex up
+            ((dx <= arm) & (ady <= r)) | ((ady <= arm) & (dx <= r)),  # cross
+            (dist2 <= r**2) & (dist2 >= (0.55 * r) ** 2),  # ring
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- mnist
+
+
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_CLASSES = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion_mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],  # fmt: skip
+}
+_TORCHVISION_DIR = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def _idx_dataset(name: str, split: str, root: Path) -> ImageDataset:
+    images, labels = _read_idx_pair(name, split, root, download=True)
+    return _from_numpy(name, split, images, labels, _IDX_CLASSES[name])
+
+
+def _mnist_t10k(split: str, root: str | Path | None) -> ImageDataset:
+    if root is None:
+        raise DatasetError(
+            "mnist_t10k needs root=<directory holding t10k-images-idx3-ubyte.gz and "
+            "t10k-labels-idx1-ubyte.gz>"
+        )
+    images, labels = _read_idx_pair("mnist", "test", Path(root), download=False)
+    keep = _stratified_split(labels, split)
+    return _from_numpy("mnist_t10k", split, images[keep], labels[keep], _IDX_CLASSES["mnist"])
+
+
+def _read_idx_pair(
+    name: str, split: str, root: Path, *, download: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 (n, 1, 28, 28), uint8 (n,)) from the idx files of ``split``."""
+    stems = _IDX_FILES[split]
+    files = [_find_idx(root, name, stem) for stem in stems]
+    if None in files and download and _torchvision_download(name, split, root):
+        files = [_find_idx(root, name, stem) for stem in stems]
+    missing = [stem for stem, path in zip(stems, files, strict=True) if path is None]
+    if missing:
+        alternative = ", or install torchvision to download them" if download else ""
+        raise DatasetError(
+            f"{name} {split} files not found under {root}: put {' and '.join(missing)} "
+            f"(optionally .gz) there{alternative}"
+        )
+    images_path, labels_path = (path for path in files if path is not None)
+    images, labels = _read_idx(images_path), _read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DatasetError(f"{images_path} and {labels_path} do not form an image/label pair")
+    return images[:, None], labels
+
+
+def _find_idx(root: Path, name: str, stem: str) -> Path | None:
+    """The file for ``stem`` (plain or .gz) in ``root`` or torchvision's ``root/X/raw``."""
+    for directory in (root, root / _TORCHVISION_DIR[name] / "raw"):
+        for candidate in (directory / stem, directory / f"{stem}.gz"):
+            if candidate.is_file():
+                _verify_md5(candidate)
+                return candidate
+    return None
+
+
+def _verify_md5(path: Path) -> None:
+    """Check ``path`` against an ``MD5SUMS`` file beside it, when there is one."""
+    sums = path.parent / "MD5SUMS"
+    if not sums.is_file():
+        return
+    expected = {}
+    for line in sums.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            expected[parts[1].lstrip("*")] = parts[0].lower()
+    if path.name not in expected:
+        return
+    digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+    if digest != expected[path.name]:
+        raise ChecksumMismatch(
+            f"{path} has MD5 {digest} but {sums} lists {expected[path.name]}; "
+            "the file is corrupt or incomplete: download it again"
+        )
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Parse an idx file (LeCun's format: magic, big-endian dims, uint8 data)."""
+    import numpy as np
+
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise DatasetError(f"{path} is not an idx file of unsigned bytes")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != int(np.prod(dims)):
+        raise DatasetError(f"{path} is truncated: header says {dims}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims).copy()
+
+
+def _torchvision_download(name: str, split: str, root: Path) -> bool:
+    """Download with torchvision into ``root``; False when torchvision is not installed."""
+    try:
+        import torchvision.datasets as tv
+    except ImportError:
+        return False
+    dataset_class = tv.MNIST if name == "mnist" else tv.FashionMNIST
+    try:
+        dataset_class(str(root), train=split == "train", download=True)
+    except (OSError, RuntimeError) as exc:  # offline, mirror down, disk full, bad archive
+        raise _download_failed(name, root, exc) from exc
+    return True
+
+
+def _download_failed(name: str, root: Path, exc: Exception) -> DatasetError:
+    """A download error as something the user can act on: place the files themselves."""
+    return DatasetError(
+        f"{name} is not under {root} and downloading it failed ({type(exc).__name__}: "
+        f"{exc}); put the files there yourself or set SYNTHGEN_DATA_ROOT to where they are"
+    )
+
+
+# --------------------------------------------------------------------------- cifar10
+
+
+_CIFAR10_CLASSES = [
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+]  # fmt: skip
+
+
+def _cifar10(split: str, root: Path) -> ImageDataset:
+    """The binary release (``cifar-10-batches-bin``) when present, else torchvision's."""
+    import numpy as np
+
+    binary = root / "cifar-10-batches-bin"
+    stems = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    if all((binary / f"{stem}.bin").is_file() for stem in stems):
+        # Each record: 1 label byte then 3072 bytes of planar RGB 32x32.
+        records = np.concatenate(
+            [
+                np.fromfile(binary / f"{stem}.bin", dtype=np.uint8).reshape(-1, 3073)
+                for stem in stems
+            ]
+        )
+        images, labels = records[:, 1:].reshape(-1, 3, 32, 32).copy(), records[:, 0].copy()
+        return _from_numpy("cifar10", split, images, labels, list(_CIFAR10_CLASSES))
+    try:
+        import torchvision.datasets as tv
+    except ImportError:
+        raise DatasetError(
+            f"cifar10 files not found: put the binary release's cifar-10-batches-bin/ "
+            f"under {root}, or install torchvision to download it"
+        ) from None
+    # torchvision checks the archive's MD5 before it reads the batches it extracted.
+    try:
+        dataset = tv.CIFAR10(str(root), train=split == "train", download=True)
+    except (OSError, RuntimeError) as exc:
+        raise _download_failed("cifar10", root, exc) from exc
+    images = np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2))
+    return _from_numpy("cifar10", split, images, np.asarray(dataset.targets), list(dataset.classes))
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def load_npz(path: str | Path, image_size: int | None = None) -> ImageDataset:
+    """An uploaded ``.npz``: ``images`` uint8 (n, h, w), (n, h, w, c) or (n, c, h, w) with
+    c in {1, 3}; ``labels`` integers in [0, k); optional ``class_names`` (k strings)."""
+    import numpy as np
+
+    path = Path(path)
+    try:
+        # allow_pickle=False: an upload must never run code when it is read.
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise DatasetError(f"{path.name} is not a readable .npz without pickles: {error}") from None
+    for key in ("images", "labels"):
+        if key not in arrays:
+            raise DatasetError(f"{path.name} has no {key!r} array; it has {sorted(arrays)}")
+    images = _to_nchw(arrays["images"], path.name)
+    labels = arrays["labels"]
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DatasetError(
+            f"labels must be a 1-D array of {len(images)} integers, got shape {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetError(f"labels must be integers, got {labels.dtype}")
+    if "class_names" in arrays:
+        class_names = [str(c) for c in arrays["class_names"].tolist()]
+    else:
+        class_names = [str(i) for i in range(int(labels.max(initial=-1)) + 1)]
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
+        raise DatasetError(
+            f"labels must lie in [0, {len(class_names)}), got [{labels.min()}, {labels.max()}]"
+        )
+    data = _from_numpy(path.stem, "all", images, labels, class_names)
+    if image_size is not None:
+        data.images = resize(data.images, image_size)
+    return data
+
+
+def _to_nchw(images: np.ndarray, source: str) -> np.ndarray:
+    """uint8 (n, h, w) | (n, h, w, c) | (n, c, h, w) -> contiguous uint8 (n, c, h, w)."""
+    import numpy as np
+
+    if images.dtype != np.uint8:
+        raise DatasetError(f"images in {source} must be uint8 in 0..255, got {images.dtype}")
+    if images.ndim == 3:
+        return np.ascontiguousarray(images[:, None])
+    if images.ndim == 4 and images.shape[3] in (1, 3):
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    if images.ndim == 4 and images.shape[1] in (1, 3):
+        return np.ascontiguousarray(images)
+    raise DatasetError(
+        f"images in {source} have shape {images.shape}; expected (n, h, w), (n, h, w, c) "
+        "or (n, c, h, w) with c = 1 or 3"
+    )
+
+
+def load_imagefolder_zip(path: str | Path, image_size: int | None = None) -> ImageDataset:
+    """An uploaded zip laid out as ``class_name/xxx.png`` (an enclosing folder is fine).
+
+    Classes are the folder names sorted (torchvision's ImageFolder order). Images are
+    decoded in memory, never extracted, so member names cannot escape anywhere. All
+    grayscale -> 1 channel, otherwise RGB. Sizes must agree unless ``image_size`` is given.
+    """
+    import numpy as np
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise DatasetError(f"{path.name} is not a zip archive: {error}") from None
+    with archive:
+        members = _image_members(archive, path.name)
+        class_names = sorted({folder for folder, _ in members})
+        pictures: list[Image.Image] = []
+        labels: list[int] = []
+        for folder, member in members:
+            try:
+                with Image.open(io.BytesIO(archive.read(member))) as picture:
+                    picture.load()
+            except (OSError, Image.DecompressionBombError) as error:
+                raise DatasetError(
+                    f"{member} in {path.name} is not a readable image: {error}"
+                ) from None
+            pictures.append(picture)
+            labels.append(class_names.index(folder))
+    mode = "L" if all(p.mode in ("1", "L", "I;16") for p in pictures) else "RGB"
+    if image_size is not None:
+        pictures = [
+            p if p.size == (image_size, image_size)
+            else p.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR)
+            for p in pictures
+        ]  # fmt: skip
+    sizes = sorted({p.size for p in pictures})
+    if len(sizes) > 1:
+        raise DatasetError(
+            f"images in {path.name} have different sizes {sizes[:5]}; pass image_size to resize"
+        )
+    arrays = [np.asarray(p.convert(mode), dtype=np.uint8) for p in pictures]
+    images = _to_nchw(np.stack(arrays), path.name)
+    return _from_numpy(path.stem, "all", images, np.asarray(labels), class_names)
+
+
+def _image_members(archive: zipfile.ZipFile, source: str) -> list[tuple[str, str]]:
+    """(class folder, member name) of every image, sorted; strips one enclosing folder."""
+    entries = [
+        (PurePosixPath(info.filename).parts, info.filename)
+        for info in archive.infolist()
+        if not info.is_dir()
+        and info.filename.lower().endswith(_IMAGE_SUFFIXES)
+        and "__MACOSX" not in info.filename
+    ]
+    if entries and all(len(parts) == 3 for parts, _ in entries):
+        if len({parts[0] for parts, _ in entries}) == 1:
+            entries = [(parts[1:], name) for parts, name in entries]
+    if not entries or any(len(parts) != 2 for parts, _ in entries):
+        raise DatasetError(
+            f"{source} must hold images as class_name/image.png (one folder per class); "
+            f"found {[name for _, name in entries[:5]] or 'no images'}"
+        )
+    return sorted((parts[0], name) for parts, name in entries)

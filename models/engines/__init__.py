@@ -1,0 +1,37 @@
+"""The engine registry: ``get(name) -> Engine`` and ``names()``.
+
+Engines are imported on first use, so listing names (the API validates requests with
+it) never loads diffusers. Adding an engine is one line in ``_ENGINES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from models.engines.base import Engine, EngineError
+
+_ENGINES: dict[str, str] = {
+    # name: "module:attribute" of an Engine instance
+    "ddpm": "models.engines.ddpm:ENGINE",
+    "gan": "models.engines.gan:ENGINE",
+    "ebm": "models.engines.ebm:ENGINE",
+}
+
+
+def names() -> list[str]:
+    """The registered engine names, sorted."""
+    return sorted(_ENGINES)
+
+
+def get(name: str) -> Engine:
+    """The engine registered as ``name``; :class:`EngineError` lists the valid names."""
+    try:
+        target = _ENGINES[name]
+    except KeyError:
+        raise EngineError(f"unknown engine {name!r}; choose one of {names()}") from None
+    module_name, attribute = target.split(":")
+    engine: Engine = getattr(importlib.import_module(module_name), attribute)
+    return engine
+
+
+__all__ = ["Engine", "EngineError", "get", "names"]

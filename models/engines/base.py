@@ -1,0 +1,107 @@
+"""The Engine contract every generative model family implements.
+
+An engine trains on a :class:`models.datasets.ImageDataset`, samples uint8 images, and
+saves/loads itself as safetensors + JSON (never pickle). The worker drives every engine
+through this contract alone, so ``worker/`` and ``api/`` hold no engine-specific code.
+
+Shapes: images are ``uint8 (n, c, h, w)``; labels are ``int64 (n,)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from models.datasets import ImageDataset
+
+FORMAT_VERSION = 1
+"""Checkpoint format version written into every ``config.json``."""
+
+
+class EngineError(ValueError):
+    """A problem the caller can fix; the message says how. Shown to users verbatim."""
+
+
+class TrainingDiverged(EngineError):
+    """A loss became NaN/inf; the message names the loss and suggests a change."""
+
+
+class Stopped(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside train/sample when ``hooks.should_stop()`` turned true (job canceled)."""
+
+
+def _no_progress(step: int, total: int, **metrics: float) -> None:
+    return None
+
+
+def _never_stop() -> bool:
+    return False
+
+
+@dataclass
+class Hooks:
+    """Callbacks the runner passes into ``train``/``sample``.
+
+    progress(step, total, **metrics): called after every optimisation step (cheap; the
+        runner throttles its own writes). ``metrics`` holds each loss term as a float.
+    should_stop(): polled once per step; when true the engine raises :class:`Stopped`.
+    checkpoint(step, directory): called after the engine wrote a resumable checkpoint
+        into ``directory`` every ``config.checkpoint_every`` steps; the runner uploads it.
+    resume_from: a directory written by a previous checkpoint; training continues from it
+        and ends with the same weights as an uninterrupted run.
+    """
+
+    progress: Callable[..., None] = _no_progress
+    should_stop: Callable[[], bool] = _never_stop
+    checkpoint: Callable[[int, Path], None] | None = None
+    resume_from: Path | None = None
+
+
+@dataclass
+class Trained:
+    """A trained model in memory: what ``sample`` and ``save`` need.
+
+    ``modules`` are the networks to save (their state_dicts go to safetensors);
+    ``config`` is the engine's resolved config as a plain dict; ``metrics`` the final
+    training figures (last losses, steps run, seconds).
+    """
+
+    engine: str
+    config: dict[str, Any]
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    class_names: list[str]
+    modules: dict[str, torch.nn.Module]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+
+    def default_config(self, *, image_size: int) -> dict[str, Any]:
+        """The engine's defaults for this image size (what a user who sets nothing gets)."""
+        ...
+
+    def train(
+        self, data: ImageDataset, config: Mapping[str, Any], hooks: Hooks | None = None
+    ) -> Trained: ...
+
+    def sample(
+        self,
+        trained: Trained,
+        n: int,
+        labels: torch.Tensor | None = None,
+        seed: int = 0,
+        **opts: Any,
+    ) -> torch.Tensor:
+        """uint8 (n, c, h, w). ``labels`` int64 (n,) or None (uniform over classes)."""
+        ...
+
+    def save(self, trained: Trained, directory: Path) -> list[Path]: ...
+
+    def load(self, directory: Path) -> Trained: ...

@@ -1,0 +1,456 @@
+"""Denoising diffusion engine "ddpm": a class-conditional UNet that predicts the noise.
+
+References:
+    Ho, Jain & Abbeel 2020, "Denoising Diffusion Probabilistic Models", arXiv:2006.11239
+        — forward process eq. (4), posterior q(x_{t-1} | x_t, x_0) eqs. (6)-(7),
+        the simple loss eq. (14) (Algorithm 1), ancestral sampling (Algorithm 2).
+    Song, Meng & Ermon 2021, "Denoising Diffusion Implicit Models", arXiv:2010.02502
+        — the predicted x_0 eq. (9), the generalised update eq. (12), σ_t(η) eq. (16).
+    Ho & Salimans 2022, "Classifier-Free Diffusion Guidance", arXiv:2207.12598
+        — label dropout in training (Algorithm 1), the guided noise estimate eq. (6).
+
+Notation: ᾱ_t = ∏_{s<=t} (1 - β_s); images x: (b, c, h, w) float in [-1, 1]; labels
+y: (b,) int64 where the extra index ``num_classes`` is the null label ∅ used for
+classifier-free guidance. The network is diffusers' ``UNet2DModel`` with a class
+embedding added to the time embedding; the noise schedule comes from diffusers'
+``DDPMScheduler``; the training and sampling loops are ours.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - the conventional alias
+from diffusers import DDPMScheduler, UNet2DModel
+
+from models.datasets import ImageDataset, resize
+from models.engines import common, training
+from models.engines.base import EngineError, Hooks, Stopped, Trained
+
+NAME = "ddpm"
+_BETA_SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
+_SAMPLE_OPTIONS = (
+    "sampler", "steps", "guidance_scale", "eta", "batch_size", "progress", "should_stop",
+)  # fmt: skip
+
+
+def _downsamples(image_size: int) -> int | None:
+    """How often the UNet halves ``image_size``: while the size stays even and the next
+    resolution is at least 4, at most 4 times; None when that does not reach <= 8."""
+    size, halvings = image_size, 0
+    while size % 2 == 0 and size // 2 >= 4 and halvings < 4:
+        size, halvings = size // 2, halvings + 1
+    return halvings if image_size >= 8 and halvings >= 1 and size <= 8 else None
+
+
+SUPPORTED_IMAGE_SIZES = tuple(s for s in range(8, 129) if _downsamples(s) is not None)
+"""Image sizes the UNet handles: 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, ..., 112, 128."""
+
+
+@dataclass
+class DDPMConfig:
+    """Training config. ``image_size`` and ``channel_mult`` left None are derived from the
+    data: the dataset's own size, and one level per halving with widths (1, 2, 2, ...)."""
+
+    max_steps: int = 5000
+    max_seconds: float | None = None
+    batch_size: int = 128
+    lr: float = 2e-4
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    image_size: int | None = None
+    conditional: bool = True
+    cfg_dropout: float = 0.1
+    seed: int = 0
+    ema_decay: float = 0.999
+    num_train_timesteps: int = 1000
+    beta_schedule: Literal["linear", "cosine"] = "linear"
+    checkpoint_every: int = 500
+    base_channels: int = 64
+    channel_mult: list[int] | None = None
+    layers_per_block: int = 2
+    attention: bool = True
+
+
+def resolve_config(config: DDPMConfig, data_size: int | None) -> DDPMConfig:
+    """Fill the data-derived fields and check every value, saying how to fix it."""
+    image_size = config.image_size or data_size
+    if image_size is None:
+        raise EngineError("the dataset's images are not square; set image_size to train on them")
+    halvings = _downsamples(image_size)
+    if halvings is None:
+        raise EngineError(
+            f"image_size {image_size} is not supported by the ddpm UNet; "
+            f"use one of {list(SUPPORTED_IMAGE_SIZES)}"
+        )
+    channel_mult = list(config.channel_mult or [1, 2, 2, 2, 2][: halvings + 1])
+    checks = [
+        (config.max_steps >= 1, "max_steps must be at least 1"),
+        (config.max_seconds is None or config.max_seconds > 0, "max_seconds must be > 0 or null"),
+        (config.batch_size >= 1, "batch_size must be at least 1"),
+        (config.lr > 0, "lr must be positive (2e-4 is a good start)"),
+        (config.warmup_steps >= 0, "warmup_steps must be >= 0"),
+        (config.grad_clip >= 0, "grad_clip must be >= 0 (0 turns clipping off)"),
+        (0 <= config.cfg_dropout < 1, "cfg_dropout must be in [0, 1)"),
+        (0 <= config.ema_decay < 1, "ema_decay must be in [0, 1)"),
+        (config.num_train_timesteps >= 2, "num_train_timesteps must be at least 2"),
+        (config.checkpoint_every >= 0, "checkpoint_every must be >= 0 (0 turns it off)"),
+        (
+            config.base_channels >= 8 and config.base_channels % 8 == 0,
+            "base_channels must be a positive multiple of 8",
+        ),
+        (config.layers_per_block >= 1, "layers_per_block must be at least 1"),
+        (
+            2 <= len(channel_mult) and all(m >= 1 for m in channel_mult),
+            "channel_mult needs at least 2 positive entries",
+        ),
+        (
+            image_size % 2 ** (len(channel_mult) - 1) == 0,
+            f"image_size {image_size} cannot be halved {len(channel_mult) - 1} times for "
+            f"channel_mult {channel_mult}; drop entries or leave it null",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise EngineError(message)
+    return dataclasses.replace(config, image_size=image_size, channel_mult=channel_mult)
+
+
+def _saved_config(values: Mapping[str, Any]) -> DDPMConfig:
+    """The resolved config of a trained model from its saved dict."""
+    return resolve_config(training.make_config(DDPMConfig, values, engine=NAME), None)
+
+
+def build_unet(config: DDPMConfig, channels: int, num_classes: int) -> UNet2DModel:
+    """The noise predictor ε_θ(x_t, t, y): x_t (b, c, s, s), t (b,), y (b,) -> (b, c, s, s).
+
+    One resolution level per entry of ``channel_mult``; self-attention at the lowest one
+    (and in the middle block) when ``attention``; ``num_classes + 1`` class embeddings,
+    the last being ∅, when ``conditional``.
+    """
+    assert config.channel_mult is not None, "resolve the config first"
+    widths = tuple(config.base_channels * m for m in config.channel_mult)
+    down = ["DownBlock2D"] * len(widths)
+    up = ["UpBlock2D"] * len(widths)
+    if config.attention:
+        down[-1], up[0] = "AttnDownBlock2D", "AttnUpBlock2D"
+    return UNet2DModel(
+        sample_size=config.image_size,
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=widths,
+        down_block_types=tuple(down),
+        up_block_types=tuple(up),
+        layers_per_block=config.layers_per_block,
+        # gcd keeps tiny test widths (e.g. 16) valid and is 32 for real ones.
+        norm_num_groups=math.gcd(32, config.base_channels),
+        attention_head_dim=8,
+        add_attention=config.attention,
+        num_class_embeds=num_classes + 1 if config.conditional else None,
+    )
+
+
+def alphas_cumprod(config: DDPMConfig) -> torch.Tensor:
+    """ᾱ_t for t = 0..T-1, float64 (T,), from diffusers' DDPMScheduler (same β's)."""
+    scheduler = DDPMScheduler(
+        num_train_timesteps=config.num_train_timesteps,
+        beta_schedule=_BETA_SCHEDULES[config.beta_schedule],
+    )
+    return scheduler.alphas_cumprod.to(torch.float64)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One reverse step x_t -> x_prev written as
+    x̂_0 = clip((x_t - √(1-ᾱ_t) ε) / √ᾱ_t)  and  x_prev = a·x̂_0 + b·x_t + c·ε + σ·z."""
+
+    t: torch.Tensor
+    sqrt_one_minus_ab: float
+    inv_sqrt_ab: float
+    a: float
+    b: float
+    c: float
+    sigma: float
+
+
+def _reverse_steps(
+    ab: torch.Tensor, steps: int, sampler: str, eta: float, device: torch.device
+) -> list[_Step]:
+    """The ``steps`` reverse steps, timesteps spaced t_i = i·⌊T/steps⌋ ("leading", as
+    diffusers), ᾱ_prev = 1 after the last one so it returns x̂_0 itself."""
+    stride = len(ab) // steps
+    timesteps = [i * stride for i in reversed(range(steps))]
+    plan = []
+    for t in timesteps:
+        ab_t = float(ab[t])
+        ab_prev = float(ab[t - stride]) if t - stride >= 0 else 1.0
+        beta = 1.0 - ab_t / ab_prev  # β of the respaced chain
+        if sampler == "ddpm":
+            # Ho et al. eq. (7): posterior mean μ̃(x_t, x̂_0) and variance β̃_t.
+            a = math.sqrt(ab_prev) * beta / (1.0 - ab_t)
+            b = math.sqrt(1.0 - beta) * (1.0 - ab_prev) / (1.0 - ab_t)
+            c, sigma = 0.0, math.sqrt(beta * (1.0 - ab_prev) / (1.0 - ab_t))
+        else:
+            # Song et al. eq. (16): σ_t(η); eq. (12): the direction pointing to x_t.
+            sigma = eta * math.sqrt((1.0 - ab_prev) / (1.0 - ab_t) * beta)
+            a, b = math.sqrt(ab_prev), 0.0
+            c = math.sqrt(max(1.0 - ab_prev - sigma**2, 0.0))
+        plan.append(
+            _Step(
+                t=torch.tensor(t, device=device),
+                sqrt_one_minus_ab=math.sqrt(1.0 - ab_t),
+                inv_sqrt_ab=1.0 / math.sqrt(ab_t),
+                a=a,
+                b=b,
+                c=c,
+                sigma=sigma,
+            )
+        )
+    return plan
+
+
+class _Run:
+    """Everything a training run mutates, so a checkpoint can capture and restore it.
+
+    images: uint8 (n, c, s, s) and labels: int64 (n,), the whole training set on CPU.
+    """
+
+    def __init__(
+        self, config: DDPMConfig, data: ImageDataset, images: torch.Tensor, device: torch.device
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.images, self.labels = images, data.labels
+        self.null_label = data.num_classes
+        self.generator = training.seed_everything(config.seed, device)
+        model = build_unet(config, data.image_shape[0], data.num_classes).to(device)
+        self.model = training.channels_last(model, device).train()
+        self.ema = training.EMA(self.model, config.ema_decay)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.lr, fused=device.type == "cuda"
+        )
+        self.order = training.DataOrder(len(data), config.batch_size, config.seed)
+        self.budget = training.Budget(config.max_steps, config.max_seconds)
+        self.step = 0
+        self.recent_losses: collections.deque[float] = collections.deque(maxlen=100)
+        ab = alphas_cumprod(config).to(device=device, dtype=torch.float32)
+        self.sqrt_ab, self.sqrt_one_minus_ab = ab.sqrt(), (1.0 - ab).sqrt()
+        self.hint = (
+            f"lower lr (now {config.lr:g}; the default is {DDPMConfig.lr:g}) and keep grad_clip > 0"
+        )
+
+    def train_step(self) -> dict[str, float]:
+        """One step of Algorithm 1 (Ho et al.) with label dropout (Ho & Salimans).
+
+        Returns the loss as ``{"loss": value}``.
+        """
+        cfg, device, generator = self.config, self.device, self.generator
+        # 1. x_0 ~ q(x_0), t ~ U{0..T-1}, ε ~ N(0, I); labels replaced by ∅ with p_uncond.
+        index = self.order.next_indices()
+        # Move uint8 and convert on the device: a quarter of the bytes of float32.
+        x0 = training.to_unit_range(self.images[index].to(device, non_blocking=True))
+        x0 = training.channels_last(x0, device)
+        b = len(index)
+        t = torch.randint(0, cfg.num_train_timesteps, (b,), generator=generator, device=device)
+        noise = torch.randn(x0.shape, generator=generator, device=device)
+        y = None
+        if cfg.conditional:
+            drop = torch.rand(b, generator=generator, device=device) < cfg.cfg_dropout
+            y = self.labels[index].to(device).masked_fill(drop, self.null_label)
+        # 2. x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε   (eq. 4)
+        x_t = (
+            self.sqrt_ab[t, None, None, None] * x0
+            + self.sqrt_one_minus_ab[t, None, None, None] * noise
+        )
+        # 3. gradient step on ‖ε - ε_θ(x_t, t, y)‖²   (eq. 14), lr warmed up linearly
+        with training.autocast(device):
+            predicted = self.model(x_t, t, class_labels=y, return_dict=False)[0]
+        loss = F.mse_loss(predicted.float(), noise)
+        training.check_finite("the diffusion loss", loss, self.hint, step=self.step + 1)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            training.check_finite("the gradient norm", norm, self.hint, step=self.step + 1)
+        warmup = min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * warmup
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.step += 1
+        value = float(loss.detach())
+        self.recent_losses.append(value)
+        return {"loss": value}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **common.run_state(NAME, self),
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "recent_losses": list(self.recent_losses),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        common.restore_run_state(NAME, self, state)
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.recent_losses.extend(state["recent_losses"])
+
+
+class DDPMEngine:
+    """The "ddpm" engine (see the module docstring for the maths)."""
+
+    name = NAME
+
+    def default_config(self, *, image_size: int) -> dict[str, Any]:
+        return dataclasses.asdict(resolve_config(DDPMConfig(image_size=image_size), image_size))
+
+    # ------------------------------------------------------------------ training
+
+    def train(
+        self, data: ImageDataset, config: Mapping[str, Any], hooks: Hooks | None = None
+    ) -> Trained:
+        """Train ε_θ on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
+
+        Calls ``hooks.progress(step, max_steps, loss=...)`` after every step, raises
+        Stopped when ``hooks.should_stop()`` turns true, TrainingDiverged on a non-finite
+        loss, and every ``checkpoint_every`` steps writes a resumable checkpoint into a
+        temporary directory that lives for the ``hooks.checkpoint(step, directory)`` call.
+        """
+        hooks = hooks or Hooks()
+        cfg = resolve_config(
+            training.make_config(DDPMConfig, config, engine=NAME), common.square_size(data)
+        )
+        common.check_training_labels(cfg.conditional, data)
+        assert cfg.image_size is not None, "resolve_config sets it"
+        run = _Run(cfg, data, resize(data.images, cfg.image_size), training.pick_device())
+        common.resume_and_train(NAME, run, hooks, cfg.checkpoint_every)
+
+        losses = list(run.recent_losses)
+        metrics = {
+            "loss": sum(losses) / len(losses) if losses else math.nan,
+            "steps": float(run.step),
+            "seconds": run.budget.elapsed,
+        }
+        return common.trained_model(NAME, cfg, data, {"unet": run.ema.averaged}, metrics)
+
+    # ------------------------------------------------------------------ sampling
+
+    def sample(
+        self,
+        trained: Trained,
+        n: int,
+        labels: torch.Tensor | None = None,
+        seed: int = 0,
+        **opts: Any,
+    ) -> torch.Tensor:
+        """Draw ``n`` images: uint8 (n, c, h, w) on CPU, from the EMA weights.
+
+        opts: sampler "ddim" (Song et al., default) or "ddpm" (Ho et al., ancestral);
+            steps (50); guidance_scale s (2.0; 1 = no guidance, 0 = unconditional);
+            eta (0.0, DDIM only: 0 deterministic, 1 DDPM-like); batch_size (256);
+            progress(step, total) and should_stop() polled once per denoising step.
+        labels: int64 (n,) in [0, num_classes), or None for classes in turn (0, 1, ...).
+        The same (n, labels, seed, opts) on the same device gives identical images.
+        """
+        common.check_sample_options(NAME, opts, _SAMPLE_OPTIONS)
+        sampler = opts.get("sampler", "ddim")
+        steps = opts.get("steps", 50)
+        scale = float(opts.get("guidance_scale", 2.0))
+        eta = float(opts.get("eta", 0.0))
+        batch_size = opts.get("batch_size", 256)
+        progress, should_stop = opts.get("progress"), opts.get("should_stop")
+        cfg = _saved_config(trained.config)
+        if sampler not in ("ddim", "ddpm"):
+            raise EngineError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
+        if not isinstance(steps, int) or not 1 <= steps <= cfg.num_train_timesteps:
+            raise EngineError(
+                f"steps must be an integer in [1, {cfg.num_train_timesteps}], got {steps!r}"
+            )
+        if scale < 0 or eta < 0:
+            raise EngineError("guidance_scale and eta must be >= 0")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise EngineError(f"batch_size must be a positive integer, got {batch_size!r}")
+        y = common.sample_labels(trained, cfg.conditional, n, labels)
+
+        unet = trained.modules["unet"]
+        device = next(unet.parameters()).device
+        plan = _reverse_steps(alphas_cumprod(cfg), steps, sampler, eta, device)
+        guided = y is not None and scale != 1.0
+        generator = torch.Generator(device=device).manual_seed(seed)
+        out = torch.empty((n, *trained.image_shape), dtype=torch.uint8)
+        total = math.ceil(n / batch_size) * steps
+        done = 0
+        with torch.inference_mode(), training.autocast(device):
+            for part in training.iter_batches(n, batch_size):
+                count = part.stop - part.start
+                # x_T ~ N(0, I)
+                x = torch.randn((count, *trained.image_shape), generator=generator, device=device)
+                y_in = None
+                if y is not None:
+                    y_in = y[part].to(device)
+                    if guided:  # cond and uncond halves in one forward pass
+                        y_in = torch.cat([y_in, torch.full_like(y_in, trained.num_classes)])
+                for step in plan:
+                    if should_stop is not None and should_stop():
+                        raise Stopped(f"sampling stopped after {done} of {total} steps")
+                    eps = _predict_noise(unet, x, step.t, y_in, scale if guided else None)
+                    x = _reverse_step(x, eps, step, generator)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+                out[part] = training.to_uint8(x)
+        return out
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, trained: Trained, directory: Path) -> list[Path]:
+        """``model.safetensors`` (the EMA UNet) and ``config.json`` in ``directory``."""
+        return training.save_trained(trained, directory)
+
+    def load(self, directory: Path) -> Trained:
+        """Rebuild what :meth:`save` wrote, on CUDA when available; no pickle involved."""
+        return common.load_trained(
+            directory, NAME, read_config=_saved_config, build=build_unet, module="unet"
+        )
+
+
+def _predict_noise(
+    unet: UNet2DModel, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, scale: float | None
+) -> torch.Tensor:
+    """ε estimate, float32 (b, c, h, w). With ``scale`` s, y holds [labels, ∅] and
+    ε̃ = ε(x, ∅) + s·(ε(x, y) - ε(x, ∅))   (Ho & Salimans eq. 6 with s = 1 + w)."""
+    if scale is None:
+        return unet(x, t, class_labels=y, return_dict=False)[0].float()
+    both = unet(torch.cat([x, x]), t, class_labels=y, return_dict=False)[0].float()
+    conditional, unconditional = both.chunk(2)
+    return torch.lerp(unconditional, conditional, scale)
+
+
+def _reverse_step(
+    x: torch.Tensor, eps: torch.Tensor, step: _Step, generator: torch.Generator
+) -> torch.Tensor:
+    """x_t -> x_prev, both (b, c, h, w); see :class:`_Step`. Reuses buffers in place."""
+    # x̂_0 = (x_t - √(1-ᾱ_t) ε) / √ᾱ_t, clipped to the data range   (Song et al. eq. 9)
+    x0 = torch.sub(x, eps, alpha=step.sqrt_one_minus_ab).mul_(step.inv_sqrt_ab).clamp_(-1.0, 1.0)
+    out = x0.mul_(step.a)
+    if step.b:
+        out.add_(x, alpha=step.b)
+    if step.c:
+        out.add_(eps, alpha=step.c)
+    if step.sigma > 0:
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        out.add_(noise, alpha=step.sigma)
+    return out
+
+
+ENGINE = DDPMEngine()

@@ -1,0 +1,444 @@
+"""Generative adversarial network engine "gan": class-conditional, three variants.
+
+References:
+    Goodfellow et al. 2014, "Generative Adversarial Nets", arXiv:1406.2661
+        — the minimax game eq. (1) and the non-saturating generator loss (§3).
+    Radford, Metz & Chintala 2016, "Unsupervised Representation Learning with Deep
+        Convolutional GANs", arXiv:1511.06434 — the DCGAN generator layout.
+    Salimans et al. 2016, "Improved Techniques for Training GANs", arXiv:1606.03498
+        — one-sided label smoothing (§3.4).
+    Miyato et al. 2018, "Spectral Normalization for GANs", arXiv:1802.05957
+        — spectral norm in D and the hinge loss (eq. 16-17 of their appendix).
+    Miyato & Koyama 2018, "cGANs with Projection Discriminator", arXiv:1802.05637
+        — D(x, y) = ψ(φ(x)) + yᵀVφ(x) (eq. 3).
+    Gulrajani et al. 2017, "Improved Training of Wasserstein GANs", arXiv:1704.00028
+        — the critic loss with gradient penalty (Algorithm 1, λ = 10, n_critic = 5).
+    Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training",
+        arXiv:1806.04498 — samples from an exponential moving average of G.
+
+Variants (networks in :mod:`models.engines.nets`):
+    dcgan    DCGAN generator with conditional batch norm, projection discriminator with
+             spectral norm, hinge loss. The default: the most stable of the three.
+    vanilla  [z, onehot(y)] → FC → transposed-conv generator, conv discriminator on
+             [x, label planes], binary cross-entropy with real targets smoothed to 0.9.
+    wgan-gp  DCGAN generator, projection critic without normalisation, Wasserstein loss
+             with gradient penalty, ``n_critic`` critic steps per generator step.
+
+Notation: x: (b, c, s, s) float in [-1, 1]; y: (b,) int64; z: (b, z_dim) ~ N(0, I).
+One training step is ``n_critic`` discriminator updates followed by one generator update.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - the conventional alias
+from torch import nn
+
+from models.datasets import ImageDataset, resize
+from models.engines import common, training
+from models.engines.base import EngineError, Hooks, Stopped, Trained
+from models.engines.nets import (
+    SUPPORTED_SIZES,
+    Generator,
+    ProjectionDiscriminator,
+    VanillaDiscriminator,
+    VanillaGenerator,
+    default_width,
+)
+
+NAME = "gan"
+Variant = Literal["dcgan", "vanilla", "wgan-gp"]
+_SAMPLE_OPTIONS = ("batch_size", "progress", "should_stop")
+
+
+@dataclass(frozen=True)
+class _VariantDefaults:
+    lr_g: float
+    lr_d: float
+    betas: tuple[float, float]
+    n_critic: int
+
+
+_VARIANT_DEFAULTS: dict[str, _VariantDefaults] = {
+    # Two-time-scale (lr_d > lr_g, Heusel et al. 2017) with β1 = 0 as SNGAN/BigGAN use
+    # for hinge + spectral norm; one D step per G step keeps CPU runs fast.
+    "dcgan": _VariantDefaults(lr_g=2e-4, lr_d=4e-4, betas=(0.0, 0.9), n_critic=1),
+    # Radford et al.'s Adam settings.
+    "vanilla": _VariantDefaults(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), n_critic=1),
+    # Gulrajani et al., Algorithm 1.
+    "wgan-gp": _VariantDefaults(lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5),
+}
+
+
+@dataclass
+class GANConfig:
+    """Training config. Fields left None are derived: ``image_size`` from the data,
+    ``width`` from it (:func:`models.engines.nets.default_width`), and ``lr_g``, ``lr_d``,
+    ``betas`` and ``n_critic`` from the variant (see ``_VARIANT_DEFAULTS``)."""
+
+    max_steps: int = 5000
+    max_seconds: float | None = None
+    batch_size: int = 64
+    seed: int = 0
+    image_size: int | None = None
+    conditional: bool = True
+    checkpoint_every: int = 500
+    variant: Variant = "dcgan"
+    z_dim: int = 128
+    width: int | None = None
+    """Channels at full resolution in G and D; doubled per halving, capped at ×8."""
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas: list[float] | None = None
+    n_critic: int | None = None
+    gp_weight: float = 10.0
+    """λ of the gradient penalty (wgan-gp)."""
+    label_smoothing: float = 0.9
+    """Target for real images in the BCE loss (vanilla); 1.0 turns smoothing off."""
+    ema_decay: float = 0.999
+
+
+def resolve_config(config: GANConfig, data_size: int | None) -> GANConfig:
+    """Fill the derived fields and check every value, saying how to fix it."""
+    image_size = config.image_size or data_size
+    if image_size is None:
+        raise EngineError("the dataset's images are not square; set image_size to train on them")
+    if image_size not in SUPPORTED_SIZES:
+        raise EngineError(
+            f"image_size {image_size} is not supported by the gan engine; "
+            f"use one of {list(SUPPORTED_SIZES)}"
+        )
+    defaults = _VARIANT_DEFAULTS[config.variant]
+    resolved = dataclasses.replace(
+        config,
+        image_size=image_size,
+        width=config.width or default_width(image_size),
+        lr_g=config.lr_g if config.lr_g is not None else defaults.lr_g,
+        lr_d=config.lr_d if config.lr_d is not None else defaults.lr_d,
+        betas=list(config.betas if config.betas is not None else defaults.betas),
+        n_critic=config.n_critic if config.n_critic is not None else defaults.n_critic,
+    )
+    assert resolved.lr_g is not None and resolved.lr_d is not None and resolved.betas is not None
+    assert resolved.n_critic is not None and resolved.width is not None
+    checks = [
+        (resolved.max_steps >= 1, "max_steps must be at least 1"),
+        (
+            resolved.max_seconds is None or resolved.max_seconds > 0,
+            "max_seconds must be > 0 or null",
+        ),
+        (resolved.batch_size >= 2, "batch_size must be at least 2 (batch norm needs pairs)"),
+        (resolved.checkpoint_every >= 0, "checkpoint_every must be >= 0 (0 turns it off)"),
+        (resolved.z_dim >= 1, "z_dim must be at least 1"),
+        (resolved.width >= 4, "width must be at least 4"),
+        (resolved.lr_g > 0 and resolved.lr_d > 0, "lr_g and lr_d must be positive"),
+        (
+            len(resolved.betas) == 2 and all(0 <= b < 1 for b in resolved.betas),
+            "betas must be two numbers in [0, 1), e.g. [0.0, 0.9]",
+        ),
+        (resolved.n_critic >= 1, "n_critic must be at least 1"),
+        (resolved.gp_weight >= 0, "gp_weight must be >= 0"),
+        (0 < resolved.label_smoothing <= 1, "label_smoothing must be in (0, 1]"),
+        (0 <= resolved.ema_decay < 1, "ema_decay must be in [0, 1)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise EngineError(message)
+    return resolved
+
+
+def build_generator(config: GANConfig, channels: int, num_classes: int) -> nn.Module:
+    """G(z, y): z (b, z_dim), y (b,) → (b, c, s, s). ``num_classes`` 0 = unconditional."""
+    assert config.image_size is not None and config.width is not None, "resolve the config"
+    cls = VanillaGenerator if config.variant == "vanilla" else Generator
+    return cls(config.z_dim, channels, config.image_size, config.width, num_classes)
+
+
+def build_discriminator(config: GANConfig, channels: int, num_classes: int) -> nn.Module:
+    """D(x, y): x (b, c, s, s), y (b,) → logits (b,)."""
+    assert config.image_size is not None and config.width is not None, "resolve the config"
+    if config.variant == "vanilla":
+        return VanillaDiscriminator(channels, config.image_size, config.width, num_classes)
+    spectral = config.variant == "dcgan"
+    return ProjectionDiscriminator(
+        channels, config.image_size, config.width, num_classes, spectral=spectral
+    )
+
+
+def discriminator_loss(
+    variant: str, d_real: torch.Tensor, d_fake: torch.Tensor, smoothing: float
+) -> torch.Tensor:
+    """The D/critic loss from logits d_real (b,) and d_fake (b,); a scalar."""
+    if variant == "dcgan":
+        # Hinge: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]   (Miyato et al.)
+        return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+    if variant == "vanilla":
+        # −log D(x) with the target smoothed to 0.9, −log(1 − D(G(z)))   (eq. 1, Salimans §3.4)
+        real = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, smoothing))
+        return real + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+    # Wasserstein critic: E[D(G(z))] − E[D(x)]   (Gulrajani et al., Algorithm 1 line 7)
+    return d_fake.mean() - d_real.mean()
+
+
+def generator_loss(variant: str, d_fake: torch.Tensor) -> torch.Tensor:
+    """The G loss from logits d_fake (b,); a scalar."""
+    if variant == "vanilla":
+        # Non-saturating: −log D(G(z))   (Goodfellow et al. §3)
+        return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+    return -d_fake.mean()
+
+
+def gradient_penalty(
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    y: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """E[(‖∇D(x̂)‖₂ − 1)²] with x̂ = εx + (1 − ε)x̃, ε ~ U[0, 1] per sample (Gulrajani
+    et al., Algorithm 1 lines 6-7). real, fake: (b, c, s, s); y: (b,). A scalar."""
+    eps = torch.rand((real.shape[0], 1, 1, 1), generator=generator, device=real.device)
+    x_hat = torch.lerp(fake, real, eps).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat, y).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
+
+
+class _Run:
+    """Everything a training run mutates, so a checkpoint can capture and restore it."""
+
+    def __init__(
+        self, config: GANConfig, data: ImageDataset, images: torch.Tensor, device: torch.device
+    ) -> None:
+        assert config.lr_g is not None and config.lr_d is not None and config.betas is not None
+        self.config = config
+        self.device = device
+        self.images, self.labels = images, data.labels
+        self.generator = training.seed_everything(config.seed, device)
+        channels = data.image_shape[0]
+        num_classes = data.num_classes if config.conditional else 0
+        g = build_generator(config, channels, num_classes).to(device)
+        d = build_discriminator(config, channels, num_classes).to(device)
+        self.g = training.channels_last(g, device).train()
+        self.d = training.channels_last(d, device).train()
+        self.ema = training.EMA(self.g, config.ema_decay)
+        betas = (config.betas[0], config.betas[1])
+        fused = device.type == "cuda"
+        self.opt_g = torch.optim.Adam(self.g.parameters(), config.lr_g, betas, fused=fused)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), config.lr_d, betas, fused=fused)
+        self.order = training.DataOrder(len(images), config.batch_size, config.seed)
+        self.budget = training.Budget(config.max_steps, config.max_seconds)
+        self.step = 0
+        self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=100)
+        self.hint = (
+            f"lower lr_d and lr_g (now {config.lr_d:g} and {config.lr_g:g}) or use variant "
+            "'dcgan', whose spectral norm and hinge loss are the most stable"
+        )
+
+    def _real(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next minibatch: x (b, c, s, s) in [-1, 1] and y (b,) on the device."""
+        index = self.order.next_indices()
+        x = training.to_unit_range(self.images[index].to(self.device, non_blocking=True))
+        y = self.labels[index] if self.config.conditional else torch.zeros_like(index)
+        return training.channels_last(x, self.device), y.to(self.device)
+
+    def _fake(self, y: torch.Tensor) -> torch.Tensor:
+        """G(z, y) for z ~ N(0, I): (b, c, s, s)."""
+        z = torch.randn(
+            (y.shape[0], self.config.z_dim), generator=self.generator, device=self.device
+        )
+        return self.g(z, y)
+
+    def train_step(self) -> dict[str, float]:
+        cfg, variant = self.config, self.config.variant
+        assert cfg.n_critic is not None
+        step = self.step + 1
+        terms: dict[str, float] = {}
+        # 1. n_critic discriminator updates on real (x, y) and fakes G(z, y) of the same
+        #    labels, so D judges each image against the class it claims.
+        self.d.requires_grad_(True)
+        for _ in range(cfg.n_critic):
+            x, y = self._real()
+            with torch.no_grad(), training.autocast(self.device):
+                fake = self._fake(y)
+            with training.autocast(self.device):
+                d_real, d_fake = self.d(x, y).float(), self.d(fake, y).float()
+            loss_d = discriminator_loss(variant, d_real, d_fake, cfg.label_smoothing)
+            if variant == "wgan-gp":
+                # Outside autocast: the penalty differentiates a gradient, bf16 is too coarse.
+                gp = gradient_penalty(self.d, x, fake.float(), y, self.generator)
+                training.check_finite("the gradient penalty", gp, self.hint, step=step)
+                terms["gp"] = float(gp.detach())
+                loss_d = loss_d + cfg.gp_weight * gp
+            training.check_finite("the discriminator loss loss_d", loss_d, self.hint, step=step)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+        # 2. one generator update through the frozen D, on the last batch's labels.
+        self.d.requires_grad_(False)
+        with training.autocast(self.device):
+            loss_g = generator_loss(variant, self.d(self._fake(y), y).float())
+        training.check_finite("the generator loss loss_g", loss_g, self.hint, step=step)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        # 3. θ_ema ← decay·θ_ema + (1 − decay)·θ_G   (Yazıcı et al.)
+        self.ema.update(self.g)
+        self.step = step
+        terms = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **terms}
+        self.recent.append(terms)
+        return terms
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "engine": NAME,
+            "config": dataclasses.asdict(self.config),
+            "step": self.step,
+            "g": self.g.state_dict(),
+            "d": self.d.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "generator": self.generator.get_state(),
+            "rng": training.rng_state(),
+            "data": self.order.state_dict(),
+            "budget": self.budget.state_dict(),
+            "recent": list(self.recent),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        common.check_resume(NAME, self.config, state)
+        self.step = int(state["step"])
+        self.g.load_state_dict(state["g"])
+        self.d.load_state_dict(state["d"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.generator.set_state(state["generator"])
+        training.set_rng_state(state["rng"])
+        self.order.load_state_dict(state["data"])
+        self.budget.load_state_dict(state["budget"])
+        self.recent.extend(state["recent"])
+
+
+class GANEngine:
+    """The "gan" engine (see the module docstring for the maths)."""
+
+    name = NAME
+
+    def default_config(self, *, image_size: int) -> dict[str, Any]:
+        return dataclasses.asdict(resolve_config(GANConfig(image_size=image_size), image_size))
+
+    def train(
+        self, data: ImageDataset, config: Mapping[str, Any], hooks: Hooks | None = None
+    ) -> Trained:
+        """Train G and D on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
+
+        Calls ``hooks.progress(step, max_steps, loss_d=..., loss_g=..[, gp=..])`` after
+        every step, raises Stopped when ``hooks.should_stop()`` turns true,
+        TrainingDiverged on a non-finite loss, and every ``checkpoint_every`` steps hands
+        a resumable checkpoint to ``hooks.checkpoint(step, directory)``.
+        """
+        hooks = hooks or Hooks()
+        _, _, height, width = data.images.shape
+        cfg = resolve_config(
+            training.make_config(GANConfig, config, engine=NAME),
+            height if height == width else None,
+        )
+        common.check_training_labels(cfg.conditional, data)
+        assert cfg.image_size is not None
+        square = (height, width) == (cfg.image_size, cfg.image_size)
+        images = data.images if square else resize(data.images, cfg.image_size)
+        run = _Run(cfg, data, images, training.pick_device())
+        if hooks.resume_from is not None:
+            run.load_state_dict(training.load_state(hooks.resume_from))
+        common.train_loop(NAME, run, hooks, cfg.checkpoint_every)
+
+        metrics: dict[str, float] = {"steps": float(run.step), "seconds": run.budget.elapsed}
+        for key in run.recent[-1] if run.recent else ():
+            metrics[key] = sum(terms[key] for terms in run.recent) / len(run.recent)
+        return Trained(
+            engine=NAME,
+            config=dataclasses.asdict(cfg),
+            num_classes=data.num_classes,
+            image_shape=(data.image_shape[0], cfg.image_size, cfg.image_size),
+            class_names=list(data.class_names),
+            modules={"generator": run.ema.averaged},
+            metrics=metrics,
+        )
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        trained: Trained,
+        n: int,
+        labels: torch.Tensor | None = None,
+        seed: int = 0,
+        **opts: Any,
+    ) -> torch.Tensor:
+        """Draw ``n`` images: uint8 (n, c, h, w) on CPU, from the EMA generator.
+
+        opts: batch_size (256); progress(done, total) after each batch; should_stop()
+            polled before each batch.
+        labels: int64 (n,) in [0, num_classes), or None for classes in turn (0, 1, ...).
+        The same (n, labels, seed) on the same device gives identical images, whatever
+        the batch size: every z is drawn up front from a generator seeded with ``seed``.
+        """
+        common.check_sample_options(NAME, opts, _SAMPLE_OPTIONS)
+        batch_size = opts.get("batch_size", 256)
+        progress, should_stop = opts.get("progress"), opts.get("should_stop")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise EngineError(f"batch_size must be a positive integer, got {batch_size!r}")
+        cfg = GANConfig(**trained.config)
+        y = common.sample_labels(trained, cfg.conditional, n, labels)
+        g = trained.modules["generator"].eval()
+        device = next(g.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        # 1. z ~ N(0, I): (n, z_dim); 2. x = G_ema(z, y) batch by batch.
+        z = torch.randn((n, cfg.z_dim), generator=generator, device=device)
+        y_all = (y if y is not None else torch.zeros(n, dtype=torch.int64)).to(device)
+        out = torch.empty((n, *trained.image_shape), dtype=torch.uint8)
+        total = math.ceil(n / batch_size)
+        with training.autocast(device):
+            for done, part in enumerate(training.iter_batches(n, batch_size), start=1):
+                if should_stop is not None and should_stop():
+                    raise Stopped(f"sampling stopped after {done - 1} of {total} batches")
+                out[part] = training.to_uint8(g(z[part], y_all[part]))
+                if progress is not None:
+                    progress(done, total)
+        return out
+
+    def save(self, trained: Trained, directory: Path) -> list[Path]:
+        """``model.safetensors`` (the EMA generator) and ``config.json`` in ``directory``."""
+        return training.save_trained(trained, directory)
+
+    def load(self, directory: Path) -> Trained:
+        """Rebuild what :meth:`save` wrote, on CUDA when available; no pickle involved."""
+        description, states = training.read_trained(directory, NAME)
+        cfg = resolve_config(
+            training.make_config(GANConfig, description["config"], engine=NAME), None
+        )
+        c, h, w = (int(v) for v in description["image_shape"])
+        num_classes = int(description["num_classes"])
+        g = build_generator(cfg, c, num_classes if cfg.conditional else 0)
+        g.load_state_dict(states["generator"])
+        device = training.pick_device()
+        g = training.channels_last(g.to(device), device).eval().requires_grad_(False)
+        return Trained(
+            engine=NAME,
+            config=dataclasses.asdict(cfg),
+            num_classes=num_classes,
+            image_shape=(c, h, w),
+            class_names=list(description["class_names"]),
+            modules={"generator": g},
+            metrics=dict(description["metrics"]),
+        )
+
+
+ENGINE = GANEngine()

@@ -1,0 +1,487 @@
+"""``evaluate``: synthetic images + a reference dataset -> an :class:`EvaluationReport`.
+
+The worker's evaluate job calls this once. In order:
+
+1. load the reference dataset's train and test splits at the synthetic image size;
+2. get the reference classifier (cached per dataset and image shape, trained on train);
+3. one streaming pass over the synthetic batches through every feature extractor
+   (Inception-v3 when its weights are on disk, the reference classifier always), keeping
+   running statistics, a seeded sample of ``keep`` items, coverage counts and IS sums;
+4. the same pass over the reference split and over the other real split (the floor);
+5. the requested metrics, each beside its real-vs-real floor, in every feature space;
+6. classifier utility, figures, and the report.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models import datasets
+from models.datasets import ImageDataset
+from models.engines.base import Stopped
+from models.metrics import plots
+from models.metrics.classifier import ClassifierConfig
+from models.metrics.collect import FeatureSet, collect, dataset_batches
+from models.metrics.coverage import UNCONDITIONED, ClassCoverage
+from models.metrics.errors import MetricsError
+from models.metrics.features import (
+    ClassifierFeatures,
+    FeatureExtractor,
+    InceptionFeatures,
+    dataset_classifier,
+    metric_label,
+)
+from models.metrics.frechet import frechet_distance
+from models.metrics.inception_score import DEFAULT_SPLITS, InceptionScore
+from models.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS, kernel_inception_distance
+from models.metrics.precision_recall import DEFAULT_K, precision_recall
+from models.metrics.report import EvaluationReport, FeatureInfo, Figures, GeneratorInfo, MetricValue
+from models.metrics.utility import UtilityConfig, classifier_utility
+
+METRICS = (
+    "fid",
+    "kid",
+    "precision_recall",
+    "inception_score",
+    "class_coverage",
+    "classifier_utility",
+)
+"""Metric names an evaluate job may ask for. "fid" means the Fréchet distance in every
+available feature space: FID (Inception-v3) when its weights are present, and always
+FD (<dataset> classifier)."""
+
+_DISPLAY = {
+    "fid": "FID",
+    "kid": "KID",
+    "precision_recall": "precision/recall",
+    "inception_score": "IS",
+}
+
+REFERENCE_CLASSIFIER_SEED = 0
+"""Fixed, so the "<dataset> classifier" feature space is the same across evaluations."""
+
+Progress = Callable[[str, int, int], None]
+Loader = Callable[..., ImageDataset]
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    batch_size: int = 250
+    """Images per batch through the feature extractors (reference splits)."""
+    keep: int = 10_000
+    """Items per set kept for KID, precision/recall, t-SNE and the utility classifiers."""
+    kid_subsets: int = DEFAULT_SUBSETS
+    kid_subset_size: int = DEFAULT_SUBSET_SIZE
+    pr_k: int = DEFAULT_K
+    is_splits: int = DEFAULT_SPLITS
+    grid_per_class: int = 10
+    tsne_points: int = 500
+    """Points per set (real, synthetic) in the t-SNE figure."""
+    reference_classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    utility: UtilityConfig = field(default_factory=UtilityConfig)
+
+
+@dataclass(frozen=True)
+class SyntheticSource:
+    """The images under evaluation, consumed once.
+
+    batches: (uint8 (b, c, h, w), int64 (b,)) pairs; a label is the class the sample was
+        conditioned on, or -1 (:data:`~models.metrics.coverage.UNCONDITIONED`).
+    count: the total number of images the batches hold.
+    """
+
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+    count: int
+
+
+def evaluate(
+    *,
+    synthetic: SyntheticSource,
+    reference: str,
+    metrics: Sequence[str],
+    generator: GeneratorInfo,
+    cache_dir: Path,
+    seeds: Sequence[int] = (0, 1, 2),
+    inception_weights: Path | None = None,
+    config: EvaluationConfig | None = None,
+    code_version: str = "unknown",
+    device: torch.device | str = "cpu",
+    progress: Progress = lambda stage, done, total: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    load_dataset: Loader = datasets.load,
+) -> EvaluationReport:
+    """Evaluate ``synthetic`` against ``reference`` ("name:split"; a bare name means test).
+
+    metrics: a subset of :data:`METRICS`. seeds: the first draws KID subsets and the kept
+    samples; classifier utility uses all of them (at least 3). cache_dir: where the
+    reference classifier is cached. inception_weights: pytorch-fid's FID Inception
+    weights; when None or missing, Inception metrics are listed as skipped with the reason.
+    progress(stage, done, total) is called as work proceeds; should_stop() is polled per
+    batch and per classifier step, and raises :class:`~models.engines.base.Stopped`.
+    load_dataset(name, split, image_size=...) defaults to :func:`models.datasets.load`.
+    """
+    config = config or EvaluationConfig()
+    wanted = _check_request(metrics, seeds, synthetic.count)
+    name, _, split = reference.partition(":")
+    split = split or "test"
+    if split not in ("train", "test"):
+        raise MetricsError(f"reference split must be 'train' or 'test', got {split!r}")
+
+    batches = iter(synthetic.batches)
+    first = next(batches, None)
+    if first is None:
+        raise MetricsError("the synthetic source yielded no images")
+    images0 = first[0]
+    if images0.dtype != torch.uint8 or images0.ndim != 4 or images0.shape[2] != images0.shape[3]:
+        raise MetricsError(
+            f"synthetic batches must be square uint8 (b, c, h, w), got {images0.dtype} "
+            f"{tuple(images0.shape)}"
+        )
+    size = int(images0.shape[-1])
+    real = {s: load_dataset(name, s, image_size=size) for s in ("train", "test")}
+    floor_split = "train" if split == "test" else "test"
+
+    progress("reference classifier", 0, 1)
+    ref_classifier = dataset_classifier(
+        real["train"],
+        real["test"],
+        cache_dir,
+        config.reference_classifier,
+        REFERENCE_CLASSIFIER_SEED,
+        device,
+        should_stop,
+    )
+    progress("reference classifier", 1, 1)
+
+    skipped: dict[str, str] = {}
+    extractors: list[FeatureExtractor] = [ref_classifier]
+    inception = _inception(inception_weights, wanted, device, skipped)
+    if inception is not None:
+        extractors.append(inception)
+
+    # Synthetic pass, with the per-batch accumulators only the synthetic set needs.
+    num_classes = real["train"].num_classes
+    coverage = ClassCoverage(num_classes)
+    grid: dict[int, list[torch.Tensor]] = {}
+    syn_is = (
+        InceptionScore(synthetic.count, inception.num_logits, config.is_splits, seeds[0])
+        if inception is not None and "inception_score" in wanted
+        else None
+    )
+
+    def on_synthetic(
+        images: torch.Tensor, labels: torch.Tensor, out: dict[str, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        predicted = out[ref_classifier.tag][1].argmax(axis=1)
+        conditioned = labels.cpu().numpy()
+        coverage.update(conditioned, predicted)
+        if syn_is is not None and inception is not None:
+            syn_is.update(out[inception.tag][1])
+        rows = np.where(conditioned == UNCONDITIONED, predicted, conditioned)
+        for image, row in zip(images.cpu(), rows.tolist(), strict=True):
+            if len(grid.setdefault(row, [])) < config.grid_per_class:
+                grid[row].append(image)
+
+    syn = collect(
+        itertools.chain([first], batches),
+        extractors,
+        keep=config.keep,
+        seed=seeds[0],
+        keep_images="classifier_utility" in wanted,
+        on_batch=on_synthetic,
+        progress=lambda done: progress("synthetic features", done, synthetic.count),
+        should_stop=should_stop,
+    )
+    if syn.count != synthetic.count:
+        raise MetricsError(
+            f"the synthetic source promised {synthetic.count} images and gave {syn.count}"
+        )
+
+    ref = _real_pass(real[split], extractors, config, seeds[0], "reference", progress, should_stop)
+    # The Inception Score's floor is the score of real images: those of the other split.
+    other_is = (
+        InceptionScore(len(real[floor_split]), inception.num_logits, config.is_splits, seeds[0])
+        if syn_is is not None and inception is not None
+        else None
+    )
+    other = _real_pass(
+        real[floor_split],
+        extractors,
+        config,
+        seeds[0],
+        "floor",
+        progress,
+        should_stop,
+        inception_score=(inception, other_is) if inception is not None and other_is else None,
+    )
+
+    progress("metrics", 0, 1)
+    values = [
+        v
+        for extractor in extractors
+        for v in _pairwise(extractor, syn, ref, other, wanted, config, seeds[0], should_stop)
+    ]
+    if inception is not None and syn_is is not None and other_is is not None:
+        s, o = syn_is.compute(), other_is.compute()
+        values.append(
+            MetricValue(
+                key="inception_score",
+                label=metric_label("IS", inception),
+                features=inception.name,
+                value=s.mean,
+                std=s.std,
+                floor=o.mean,
+                floor_std=o.std,
+                better="higher",
+                detail=f"{s.splits} splits; floor: IS of {name}:{floor_split}",
+            )
+        )
+    progress("metrics", 1, 1)
+
+    utility = None
+    if "classifier_utility" in wanted:
+        if syn.images is None:
+            raise MetricsError("no synthetic images were kept for classifier utility")
+        utility = classifier_utility(
+            train=real["train"],
+            test=real["test"],
+            synthetic=ImageDataset(
+                name="synthetic",
+                split=generator.name,
+                images=syn.images,
+                labels=torch.from_numpy(syn.labels),
+                num_classes=num_classes,
+                class_names=real["train"].class_names,
+            ),
+            generator_data=generator.training_data,
+            config=config.utility,
+            seeds=seeds,
+            progress=lambda done, total: progress("classifier utility", done, total),
+            should_stop=should_stop,
+            device=device,
+        )
+
+    progress("figures", 0, 1)
+    figures = Figures(
+        sample_grid_png=plots.sample_grid(
+            {k: torch.stack(v) for k, v in grid.items()}, real["train"].class_names
+        ),
+        tsne_png=_tsne(ref, syn, ref_classifier.tag, config.tsne_points, seeds[0]),
+        tsne_features=ref_classifier.name,
+        training_curves_svg=plots.curves_svg(list(generator.training_curve)),
+    )
+    progress("figures", 1, 1)
+
+    return EvaluationReport(
+        reference=f"{name}:{split}",
+        floor_pair=(
+            f"{name}:{floor_split} ({other.count} images) and {name}:{split} ({ref.count} images)"
+        ),
+        synthetic_count=syn.count,
+        reference_count=ref.count,
+        kept_per_set=config.keep,
+        seeds=list(seeds),
+        metrics=values,
+        skipped=skipped,
+        features=[_feature_info(e) for e in extractors],
+        reference_classifier={
+            "name": ref_classifier.name,
+            "trained_on": f"{len(real['train'])} images of {name}:train",
+            "test_accuracy": ref_classifier.test_accuracy,
+            "seed": REFERENCE_CLASSIFIER_SEED,
+        },
+        generator=generator,
+        code_version=code_version,
+        config=_jsonable(asdict(config)),
+        coverage=coverage.compute(real["train"].class_names)
+        if "class_coverage" in wanted
+        else None,
+        utility=utility,
+        figures=figures,
+    )
+
+
+def _check_request(metrics: Sequence[str], seeds: Sequence[int], count: int) -> set[str]:
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown or not metrics:
+        raise MetricsError(f"unknown or no metrics {unknown}; choose from {list(METRICS)}")
+    if not seeds:
+        raise MetricsError("evaluate needs at least one seed")
+    if "classifier_utility" in metrics and len(seeds) < 3:
+        raise MetricsError(f"classifier_utility needs at least 3 seeds, got {list(seeds)}")
+    if count < 2:
+        raise MetricsError(f"evaluate needs at least 2 synthetic images, got {count}")
+    return set(metrics)
+
+
+def _inception(
+    weights: Path | None, wanted: set[str], device: torch.device | str, skipped: dict[str, str]
+) -> InceptionFeatures | None:
+    """The Inception extractor when some wanted metric uses it and its weights exist."""
+    users = wanted & {"fid", "kid", "precision_recall", "inception_score"}
+    if not users:
+        return None
+    if weights is None or not weights.is_file():
+        where = f"not found at {weights}" if weights else "not configured"
+        reason = (
+            f"Inception-v3 weights {where} (set SYNTHGEN_INCEPTION_WEIGHTS to pytorch-fid's "
+            "pt_inception-2015-12-05-6726825d.pth)"
+        )
+        for metric in METRICS:
+            if metric in users:
+                skipped[f"{_DISPLAY[metric]} (Inception-v3)"] = reason
+        return None
+    return InceptionFeatures(weights, device=device)
+
+
+def _real_pass(
+    data: ImageDataset,
+    extractors: Sequence[FeatureExtractor],
+    config: EvaluationConfig,
+    seed: int,
+    stage: str,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+    inception_score: tuple[FeatureExtractor, InceptionScore] | None = None,
+) -> FeatureSet:
+    """Features of a real split; ``inception_score`` (extractor, accumulator) also scores it."""
+
+    def on_batch(
+        _images: torch.Tensor, _labels: torch.Tensor, out: dict[str, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        if inception_score is not None:
+            extractor, score = inception_score
+            score.update(out[extractor.tag][1])
+
+    return collect(
+        dataset_batches(data.images, data.labels, config.batch_size),
+        extractors,
+        keep=config.keep,
+        seed=seed,
+        on_batch=on_batch,
+        progress=lambda done: progress(f"{stage} features", done, len(data)),
+        should_stop=should_stop,
+    )
+
+
+def _pairwise(
+    extractor: FeatureExtractor,
+    syn: FeatureSet,
+    ref: FeatureSet,
+    other: FeatureSet,
+    wanted: set[str],
+    config: EvaluationConfig,
+    seed: int,
+    should_stop: Callable[[], bool],
+) -> list[MetricValue]:
+    """FD, KID, precision and recall of synthetic vs reference, and of the floor pair."""
+    tag, out = extractor.tag, []
+    if "fid" in wanted:
+        s, r, o = syn.stats[tag], ref.stats[tag], other.stats[tag]
+        out.append(
+            MetricValue(
+                key="fd",
+                label=metric_label("FD", extractor),
+                features=extractor.name,
+                value=frechet_distance(s.mean, s.cov, r.mean, r.cov),
+                floor=frechet_distance(o.mean, o.cov, r.mean, r.cov),
+                detail=(
+                    f"all images: {syn.count} synthetic, {ref.count} reference, {other.count} floor"
+                ),
+            )
+        )
+    if should_stop():
+        raise Stopped()
+    if "kid" in wanted:
+        syn_f, ref_f, other_f = syn.features[tag], ref.features[tag], other.features[tag]
+        kid = kernel_inception_distance(
+            ref_f, syn_f, subsets=config.kid_subsets, subset_size=config.kid_subset_size, seed=seed
+        )
+        floor = kernel_inception_distance(
+            ref_f,
+            other_f,
+            subsets=config.kid_subsets,
+            subset_size=config.kid_subset_size,
+            seed=seed,
+        )
+        out.append(
+            MetricValue(
+                key="kid",
+                label=metric_label("KID", extractor),
+                features=extractor.name,
+                value=kid.mean,
+                std=kid.std,
+                floor=floor.mean,
+                floor_std=floor.std,
+                detail=f"{kid.subsets} subsets of {kid.subset_size} (floor: {floor.subset_size})",
+            )
+        )
+    if should_stop():
+        raise Stopped()
+    if "precision_recall" in wanted:
+        pr = precision_recall(ref.features[tag], syn.features[tag], config.pr_k)
+        floor_pr = precision_recall(ref.features[tag], other.features[tag], config.pr_k)
+        detail = (
+            f"k={pr.k} nearest neighbours; {syn.features[tag].shape[0]} synthetic vs "
+            f"{ref.features[tag].shape[0]} reference"
+        )
+        for key, value, floor_value in (
+            ("precision", pr.precision, floor_pr.precision),
+            ("recall", pr.recall, floor_pr.recall),
+        ):
+            out.append(
+                MetricValue(
+                    key=key,
+                    label=metric_label(key.capitalize(), extractor),
+                    features=extractor.name,
+                    value=value,
+                    floor=floor_value,
+                    better="higher",
+                    detail=detail,
+                )
+            )
+    return out
+
+
+def _tsne(ref: FeatureSet, syn: FeatureSet, tag: str, points: int, seed: int) -> bytes | None:
+    rng = np.random.default_rng(seed)
+    real_f, syn_f = ref.features[tag], syn.features[tag]
+    if min(real_f.shape[0], syn_f.shape[0]) < 5:
+        return None
+    # A random draw from the kept items: they sit in stream order, which may be class order.
+    real_f = real_f[rng.permutation(real_f.shape[0])[:points]]
+    syn_f = syn_f[rng.permutation(syn_f.shape[0])[:points]]
+    embedding = plots.tsne_embedding(real_f, syn_f, seed)
+    is_synthetic = np.r_[np.zeros(real_f.shape[0], bool), np.ones(syn_f.shape[0], bool)]
+    return plots.scatter(embedding, is_synthetic)
+
+
+def _feature_info(extractor: FeatureExtractor) -> FeatureInfo:
+    detail = ""
+    if isinstance(extractor, ClassifierFeatures):
+        detail = (
+            f"penultimate layer of a small CNN trained on {extractor.dataset}:train, "
+            f"{extractor.test_accuracy:.1%} accurate on {extractor.dataset}:test; having seen "
+            "the train split, it may place those images a little apart from the test split, "
+            "which can only raise the floor"
+        )
+    elif isinstance(extractor, InceptionFeatures):
+        detail = f"weights {extractor.weights.name}; resize to 299 bilinear, [-1, 1]"
+    return FeatureInfo(extractor.name, extractor.tag, extractor.dim, extractor.standard, detail)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,283 @@
+"""The evaluation report: a JSON-ready dict and a self-contained HTML page.
+
+The HTML has no external assets (figures are base64 PNG data URIs or inline SVG), so it
+can be stored as one object and opened offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from string import Template
+from typing import Any
+
+from models.metrics.coverage import CoverageResult
+from models.metrics.utility import DataDescription, UtilityResult
+
+REPORT_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """The model version under evaluation, as the caller knows it."""
+
+    name: str
+    """How the user named it, e.g. "digits-ddpm:3" or a generate job id."""
+    engine: str
+    training_data: DataDescription
+    version_id: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    training_curve: Sequence[Mapping[str, float]] = ()
+    """[{"step": 100, "loss": 0.12, ...}, ...] as recorded during training."""
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    key: str
+    """Stable id: "fd", "kid", "precision", "recall", "inception_score"."""
+    label: str
+    """What the report prints, naming the features: "FID (Inception-v3)"."""
+    features: str
+    value: float
+    std: float | None = None
+    floor: float | None = None
+    """The same metric between two real splits (see :attr:`EvaluationReport.floor_pair`)."""
+    floor_std: float | None = None
+    better: str = "lower"
+    detail: str = ""
+    """How it was computed, e.g. "100 subsets of 1000"."""
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    name: str
+    tag: str
+    dim: int
+    standard: bool
+    detail: str = ""
+
+
+@dataclass
+class Figures:
+    sample_grid_png: bytes | None = None
+    tsne_png: bytes | None = None
+    tsne_features: str = ""
+    training_curves_svg: str = ""
+
+
+@dataclass
+class EvaluationReport:
+    reference: str
+    """The split synthetic images are compared with, e.g. "digits:test"."""
+    floor_pair: str
+    """The two real splits behind every floor, e.g. "digits:train (1438) and digits:test (359)"."""
+    synthetic_count: int
+    reference_count: int
+    kept_per_set: int
+    """Items per set that KID, precision/recall and t-SNE used (a seeded uniform sample)."""
+    seeds: list[int]
+    metrics: list[MetricValue]
+    skipped: dict[str, str]
+    """Requested metrics that were not computed, with the reason."""
+    features: list[FeatureInfo]
+    reference_classifier: dict[str, Any]
+    generator: GeneratorInfo
+    code_version: str
+    config: dict[str, Any]
+    coverage: CoverageResult | None = None
+    utility: UtilityResult | None = None
+    figures: Figures = field(default_factory=Figures)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the figures, as JSON types (report.json)."""
+        return {
+            "format_version": REPORT_FORMAT_VERSION,
+            "reference": self.reference,
+            "floor_pair": self.floor_pair,
+            "counts": {
+                "synthetic": self.synthetic_count,
+                "reference": self.reference_count,
+                "kept_per_set": self.kept_per_set,
+            },
+            "seeds": self.seeds,
+            "metrics": [asdict(m) for m in self.metrics],
+            "skipped": self.skipped,
+            "features": [asdict(f) for f in self.features],
+            "reference_classifier": self.reference_classifier,
+            "class_coverage": asdict(self.coverage) if self.coverage else None,
+            "classifier_utility": _utility_dict(self.utility) if self.utility else None,
+            "generator": {
+                "name": self.generator.name,
+                "engine": self.generator.engine,
+                "version_id": self.generator.version_id,
+                "training_data": asdict(self.generator.training_data),
+                "config": dict(self.generator.config),
+            },
+            "code_version": self.code_version,
+            "config": self.config,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def to_html(self) -> str:
+        template = Template(resources.files(__package__).joinpath("report.html").read_text())
+        g = self.generator
+        version = f" (version {html.escape(g.version_id)})" if g.version_id else ""
+        return template.substitute(
+            title=html.escape(f"Evaluation of {g.name} against {self.reference}"),
+            meta=(
+                f"{html.escape(g.engine)} model {html.escape(g.name)}{version}, trained on "
+                f"{html.escape(str(g.training_data))}. {self.synthetic_count} synthetic and "
+                f"{self.reference_count} reference images; seeds {self.seeds}."
+            ),
+            floor_pair=html.escape(self.floor_pair),
+            metrics_table=self._metrics_html(),
+            skipped=self._skipped_html(),
+            coverage=self._coverage_html(),
+            utility=self._utility_html(),
+            grid=_figure(
+                self.figures.sample_grid_png,
+                "Synthetic samples, one row per conditioned class.",
+                "No samples were kept.",
+            ),
+            tsne=_figure(
+                self.figures.tsne_png,
+                f"t-SNE of {html.escape(self.figures.tsne_features)} features; blue real "
+                f"({html.escape(self.reference)}), orange synthetic.",
+                "t-SNE was not computed.",
+            ),
+            curves=self.figures.training_curves_svg
+            or "<p>No training curve was recorded for this model version.</p>",
+            provenance=self._provenance_html(),
+        )
+
+    def _metrics_html(self) -> str:
+        if not self.metrics:
+            return "<p>No distance metric was requested.</p>"
+        rows = [
+            "<tr><th>Metric</th><th>Synthetic vs reference</th><th>Real-vs-real floor</th>"
+            "<th>Better</th><th>Features</th><th>How</th></tr>"
+        ]
+        for m in self.metrics:
+            rows.append(
+                f"<tr><td>{html.escape(m.label)}</td><td class='num'>{_pm(m.value, m.std)}</td>"
+                f"<td class='num'>{_pm(m.floor, m.floor_std)}</td><td>{m.better}</td>"
+                f"<td>{html.escape(m.features)}</td><td>{html.escape(m.detail)}</td></tr>"
+            )
+        return "<table>" + "".join(rows) + "</table>"
+
+    def _skipped_html(self) -> str:
+        if not self.skipped:
+            return ""
+        by_reason: dict[str, list[str]] = {}
+        for metric, reason in self.skipped.items():
+            by_reason.setdefault(reason, []).append(metric)
+        items = "".join(
+            f"<li><b>{html.escape(', '.join(metrics))}</b>: {html.escape(reason)}</li>"
+            for reason, metrics in by_reason.items()
+        )
+        return f"<p>Not computed:</p><ul>{items}</ul>"
+
+    def _coverage_html(self) -> str:
+        c = self.coverage
+        if c is None:
+            return "<p>Not requested.</p>"
+        acc = self.reference_classifier.get("test_accuracy")
+        head = (
+            f"<p>Judged by the {html.escape(str(self.reference_classifier.get('name')))}, "
+            f"whose accuracy on real test images is {_pct(acc)}. "
+            f"Reference classes found among the samples: {_pct(c.classes_present)}.</p>"
+        )
+        if not c.per_class:
+            return head + "<p>The samples carry no class condition.</p>"
+        rows = "".join(
+            f"<tr><td>{html.escape(r.name)}</td><td class='num'>{r.samples}</td>"
+            f"<td class='num'>{_pct(r.recognised)}</td></tr>"
+            for r in c.per_class
+        )
+        return (
+            head + "<table><tr><th>Conditioned class</th><th>Samples</th>"
+            "<th>Recognised as that class</th></tr>" + rows + "<tr><td><b>mean</b></td><td></td>"
+            f"<td class='num'><b>{_pct(c.mean_recognised)}</b></td></tr></table>"
+        )
+
+    def _utility_html(self) -> str:
+        u = self.utility
+        if u is None:
+            return "<p>Not requested.</p>"
+        rows = "".join(
+            f"<tr><td>{html.escape(r.setting)}</td><td class='num'>{r.real_images}</td>"
+            f"<td class='num'>{r.synthetic_images}</td>"
+            f"<td class='num'>{_pct(r.mean)} ± {_pct(r.std)}</td></tr>"
+            for r in u.rows
+        )
+        gains = "".join(
+            f"<tr><td>real {g.per_class}/class</td><td class='num'>{g.mean * 100:+.1f} ± "
+            f"{g.std * 100:.1f} points</td></tr>"
+            for g in u.gains
+        )
+        seen = "".join(f"<li>{html.escape(s)}</li>" for s in u.data_seen)
+        return (
+            f"<p>Accuracy on {html.escape(str(u.test))}; classifier: "
+            f"{html.escape(u.classifier)}; mean ± std over seeds {u.seeds}.</p>"
+            "<table><tr><th>Training data</th><th>Real images</th><th>Synthetic images</th>"
+            f"<th>Test accuracy</th></tr>{rows}</table>"
+            + (
+                "<table><tr><th>Augmenting</th><th>Accuracy gain from synthetic data</th></tr>"
+                f"{gains}</table>"
+                if gains
+                else ""
+            )
+            + f"<p><b>What real data each model saw</b></p><ul class='seen'>{seen}</ul>"
+        )
+
+    def _provenance_html(self) -> str:
+        features = "".join(
+            f"<li>{html.escape(f.name)} ({f.dim}-d): {html.escape(f.detail)}</li>"
+            for f in self.features
+        )
+        evaluation = json.dumps(self.config, sort_keys=True)
+        generator = json.dumps(dict(self.generator.config), sort_keys=True, default=str)
+        return (
+            f"<ul><li>Code version: <code>{html.escape(self.code_version)}</code></li>"
+            f"<li>Feature extractors:<ul>{features}</ul></li>"
+            f"<li>Evaluation config: <code>{html.escape(evaluation)}</code></li>"
+            f"<li>Generator config: <code>{html.escape(generator)}</code></li></ul>"
+        )
+
+
+def _utility_dict(u: UtilityResult) -> dict[str, Any]:
+    return {
+        "test": asdict(u.test),
+        "generator_data": asdict(u.generator_data),
+        "classifier": u.classifier,
+        "seeds": u.seeds,
+        "rows": [{**asdict(r), "mean": r.mean, "std": r.std} for r in u.rows],
+        "gains": [{**asdict(g), "mean": g.mean, "std": g.std} for g in u.gains],
+        "data_seen": u.data_seen,
+    }
+
+
+def _figure(png: bytes | None, caption: str, missing: str) -> str:
+    if png is None:
+        return f"<p>{missing}</p>"
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f"<figure><img alt='' src='data:image/png;base64,{data}'>"
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def _pm(value: float | None, std: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4g} ± {std:.2g}" if std is not None else f"{value:.4g}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"

@@ -1,0 +1,97 @@
+"""`synthgen up` with no services: SQLite, a SQLite-backed broker, the local store, a
+worker child process. A real train → generate job, downloads through signed URLs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def stack(tmp_path):
+    port = _port()
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHGEN_")}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "client.cli", "up", "--home", str(home), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "stack did not start"
+        time.sleep(0.5)
+    key = (
+        subprocess.run(
+            [sys.executable, "-m", "client.cli", "keys", "create", "--tenant", "e2e"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**env, "SYNTHGEN_DATABASE_URL": f"sqlite:///{home}/synthgen.db"},
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    yield url, key, home
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_embedded_stack_trains_and_generates(stack):
+    from client.sdk import Client
+
+    url, key, home = stack
+    client = Client(url, key)
+    train = client.submit(
+        {
+            "kind": "train",
+            "engine": "ddpm",
+            "dataset": "shapes",
+            "model_name": "e2e",
+            "config": {"max_steps": 4, "batch_size": 8, "image_size": 8, "base_channels": 16},
+        }
+    )
+    assert client.wait(train["id"], poll_s=0.3, timeout_s=240)["status"] == "succeeded"
+    gen = client.submit(
+        {
+            "kind": "generate",
+            "model": "e2e",
+            "count": 12,
+            "config": {"steps": 2},
+            "output_format": "npz",
+        }
+    )
+    done = client.wait(gen["id"], poll_s=0.3, timeout_s=240)
+    assert done["status"] == "succeeded", done["error"]
+    items = {a["name"]: a for a in client.artifacts(gen["id"])}
+    assert set(items) == {"images.npz", "grid.png"}
+    body = httpx.get(items["grid.png"]["url"]).content  # signed URL, no key
+    assert body[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (home / "store" / "jobs" / gen["id"] / "images.npz").is_file()
+    tampered = items["grid.png"]["url"].replace("signature=", "signature=0")
+    assert httpx.get(tampered).status_code == 404

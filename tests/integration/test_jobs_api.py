@@ -1,0 +1,235 @@
+"""Cancel, idempotency, tenant isolation, redelivery and pagination over REST with a
+real worker."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from core import queue
+from core.db import session_scope
+from core.jobs import service as jobs
+from core.jobs.orm import IdempotencyKey, Job, JobEvent
+from core.jobs.schemas import parse_job
+from core.model_versions.orm import ModelVersion
+from core.tenants.orm import Tenant
+from tests.integration.conftest import TINY_DDPM
+
+pytestmark = pytest.mark.integration
+
+TRAIN = {
+    "kind": "train",
+    "engine": "ddpm",
+    "dataset": "shapes",
+    "model_name": "m",
+    "config": TINY_DDPM,
+}
+LONG_TRAIN = {**TRAIN, "model_name": "long", "config": {**TINY_DDPM, "max_steps": 100_000}}
+
+
+def _insert_queued(settings, tenant_name: str, body: dict = TRAIN) -> str:
+    """A queued job whose message was never published (as if the broker lost it)."""
+    with session_scope(settings.database_url) as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.name == tenant_name))
+        job = jobs.create_job(
+            session=session,
+            settings=settings,
+            tenant=tenant,
+            job_in=parse_job(body),
+        )
+        return job.id
+
+
+def _events(settings, job_id: str) -> list[str]:
+    with session_scope(settings.database_url) as session:
+        return list(
+            session.scalars(
+                select(JobEvent.status).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+            )
+        )
+
+
+def test_cancel_queued_job_and_its_late_message_does_nothing(settings, worker, tenant):
+    job_id = _insert_queued(settings, tenant.name)
+    response = tenant.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 200
+    assert response.json()["status"] == "canceled"
+    queue.publish_job(settings, job_id, "gpu")
+    time.sleep(2)
+    job = tenant.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "canceled"
+    assert job["started_at"] is None
+    assert _events(settings, job_id) == ["queued", "canceled"]
+
+
+def test_cancel_running_job_stops_it_and_registers_nothing(settings, worker, tenant):
+    job = tenant.submit(LONG_TRAIN)
+    running = tenant.wait(job["id"], until={"running"})
+    deadline = time.monotonic() + 60
+    while (running.get("progress") or {}).get("step", 0) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+        running = tenant.get(f"/v1/jobs/{job['id']}").json()
+    assert tenant.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "canceled"
+    step_at_cancel = tenant.get(f"/v1/jobs/{job['id']}").json()["progress"]["step"]
+    time.sleep(2)
+    after = tenant.get(f"/v1/jobs/{job['id']}").json()
+    assert after["status"] == "canceled"
+    assert after["progress"]["step"] == step_at_cancel  # the worker stopped writing
+    assert tenant.get("/v1/models").json() == []
+    # The worker is free again: a next job runs to completion.
+    nxt = tenant.submit({**TRAIN, "model_name": "after-cancel"})
+    assert tenant.wait(nxt["id"])["status"] == "succeeded"
+
+
+def test_cancel_of_finished_job_is_409(worker, tenant):
+    job = tenant.submit(TRAIN)
+    assert tenant.wait(job["id"])["status"] == "succeeded"
+    response = tenant.post(f"/v1/jobs/{job['id']}/cancel")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "succeeded" in response.json()["detail"]
+
+
+def test_redelivered_run_job_message_does_not_run_the_job_twice(settings, worker, tenant):
+    job = tenant.submit(TRAIN)
+    done = tenant.wait(job["id"])
+    assert done["status"] == "succeeded"
+    queue.publish_job(settings, job["id"], "gpu")  # the same message, delivered again
+    queue.publish_job(settings, job["id"], "gpu")
+    time.sleep(3)
+    again = tenant.get(f"/v1/jobs/{job['id']}").json()
+    assert again["completed_at"] == done["completed_at"]
+    assert _events(settings, job["id"]) == ["queued", "running", "succeeded"]
+    with session_scope(settings.database_url) as session:
+        assert session.get(Job, job["id"]).attempts == 1
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(ModelVersion)
+                .where(ModelVersion.train_job_id == job["id"])
+            )
+            == 1
+        )
+
+
+def test_same_idempotency_key_and_body_returns_the_same_job(settings, worker, tenant):
+    headers = {"Idempotency-Key": "k-1"}
+    first = tenant.post("/v1/jobs", json=TRAIN, headers=headers)
+    second = tenant.post("/v1/jobs", json=TRAIN, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert len(tenant.get("/v1/jobs").json()["items"]) == 1
+    tenant.wait(first.json()["id"])
+
+
+def test_same_idempotency_key_with_other_body_is_422(worker, tenant):
+    headers = {"Idempotency-Key": "k-2"}
+    assert tenant.post("/v1/jobs", json=TRAIN, headers=headers).status_code == 201
+    other = tenant.post("/v1/jobs", json={**TRAIN, "model_name": "other"}, headers=headers)
+    assert other.status_code == 422
+    assert other.headers["content-type"] == "application/problem+json"
+    assert other.json()["invalid_params"][0]["name"] == "Idempotency-Key"
+    assert len(tenant.get("/v1/jobs").json()["items"]) == 1
+
+
+def test_idempotency_key_in_flight_is_409(settings, tenant):
+    with session_scope(settings.database_url) as session:
+        owner = session.scalar(select(Tenant).where(Tenant.name == tenant.name))
+        jobs.reserve_idempotency_key(
+            session=session,
+            tenant=owner,
+            key="k-3",
+            fingerprint=jobs.fingerprint(parse_job(TRAIN)),
+            ttl_s=60,
+        )
+    response = tenant.post("/v1/jobs", json=TRAIN, headers={"Idempotency-Key": "k-3"})
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert tenant.get("/v1/jobs").json()["items"] == []
+
+
+def test_idempotency_key_is_per_tenant(worker, make_tenant):
+    a, b = make_tenant(), make_tenant()
+    ja = a.post("/v1/jobs", json=TRAIN, headers={"Idempotency-Key": "shared"}).json()
+    jb = b.post("/v1/jobs", json=TRAIN, headers={"Idempotency-Key": "shared"}).json()
+    assert ja["id"] != jb["id"]
+    a.wait(ja["id"])
+    b.wait(jb["id"])
+
+
+def test_rejected_request_releases_its_idempotency_key(settings, tenant):
+    body = {"kind": "generate", "model": "nope", "count": 1}
+    assert tenant.post("/v1/jobs", json=body, headers={"Idempotency-Key": "k-4"}).status_code == 404
+    with session_scope(settings.database_url) as session:
+        assert session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == "k-4")) is None
+
+
+def test_another_tenants_job_answers_404(worker, make_tenant):
+    owner, other = make_tenant(), make_tenant()
+    job = owner.submit(TRAIN)
+    owner.wait(job["id"])
+    for method, path in [
+        ("GET", f"/v1/jobs/{job['id']}"),
+        ("POST", f"/v1/jobs/{job['id']}/cancel"),
+        ("GET", f"/v1/jobs/{job['id']}/artifacts"),
+        ("GET", "/v1/models/m/versions"),
+    ]:
+        response = other.request(method, path)
+        assert response.status_code == 404, (method, path)
+        assert response.headers["content-type"] == "application/problem+json"
+    assert other.get("/v1/jobs").json()["items"] == []
+    assert other.get("/v1/models").json() == []
+    gen = other.post("/v1/jobs", json={"kind": "generate", "model": "m", "count": 1})
+    assert gen.status_code == 404
+
+
+def test_requests_without_a_valid_key_are_401(app_client):
+    assert app_client.get("/v1/jobs").status_code == 401
+    response = app_client.get("/v1/jobs", headers={"Authorization": "Bearer sg_wrong"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_list_is_newest_first_with_cursor_pagination_and_filters(settings, tenant):
+    ids = [_insert_queued(settings, tenant.name) for _ in range(5)]
+    page1 = tenant.get("/v1/jobs", params={"limit": 2}).json()
+    page2 = tenant.get("/v1/jobs", params={"limit": 2, "cursor": page1["next_cursor"]}).json()
+    page3 = tenant.get("/v1/jobs", params={"limit": 2, "cursor": page2["next_cursor"]}).json()
+    seen = [j["id"] for j in page1["items"] + page2["items"] + page3["items"]]
+    assert seen == list(reversed(ids))
+    assert page3["next_cursor"] is None
+    tenant.post(f"/v1/jobs/{ids[0]}/cancel")
+    canceled = tenant.get("/v1/jobs", params={"status": "canceled"}).json()["items"]
+    assert [j["id"] for j in canceled] == [ids[0]]
+    assert tenant.get("/v1/jobs", params={"kind": "generate"}).json()["items"] == []
+    bad = tenant.get("/v1/jobs", params={"status": "done"})
+    assert bad.status_code == 422
+    assert bad.json()["invalid_params"][0]["name"] == "status"
+    for job_id in ids[1:]:
+        tenant.post(f"/v1/jobs/{job_id}/cancel")
+
+
+def test_readyz_checks_database_broker_and_storage(app_client):
+    response = app_client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "ok"}
+    assert app_client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_job_message_lands_in_exactly_one_queue(settings):
+    import redis
+
+    from core.config import Settings
+
+    isolated = Settings(broker_url=settings.broker_url, queue_prefix=f"{settings.queue_prefix}x-")
+    queue.publish_job(isolated, "some-job", "gpu")
+    r = redis.Redis.from_url(settings.broker_url)
+    gpu, cpu = f"{isolated.queue_prefix}gpu", f"{isolated.queue_prefix}cpu"
+    try:
+        assert (r.llen(gpu), r.llen(cpu)) == (1, 0)
+    finally:
+        r.delete(gpu, cpu)

@@ -1,0 +1,165 @@
+"""A train job then a generate job through REST, on Postgres, Redis, an S3 server and a
+real Celery worker."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.integration.conftest import TINY_DDPM, TenantClient
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def trained_model(worker, make_tenant_module) -> tuple[TenantClient, dict]:
+    tenant = make_tenant_module()
+    job = tenant.submit(
+        {
+            "kind": "train",
+            "engine": "ddpm",
+            "dataset": "shapes",
+            "model_name": "shapes-ddpm",
+            "config": TINY_DDPM,
+        }
+    )
+    assert job["status"] == "queued"
+    done = tenant.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    return tenant, done
+
+
+def test_train_job_succeeds_with_timestamps_and_progress(trained_model):
+    _, job = trained_model
+    assert job["started_at"] and job["completed_at"]
+    assert job["created_at"] <= job["started_at"] <= job["completed_at"]
+    assert job["progress"]["fraction"] == 1.0
+    assert "loss" in job["progress"]["metrics"]
+
+
+def test_train_job_registers_a_model_version(trained_model):
+    tenant, job = trained_model
+    versions = tenant.get("/v1/models/shapes-ddpm/versions").json()
+    assert [v["version"] for v in versions] == [1]
+    assert versions[0]["engine"] == "ddpm"
+    assert versions[0]["dataset"] == "shapes:train"
+    assert versions[0]["train_job_id"] == job["id"]
+    assert job["result"]["model_version"]["id"] == versions[0]["id"]
+    models = tenant.get("/v1/models").json()
+    assert [m["name"] for m in models] == ["shapes-ddpm"]
+
+
+def test_train_artifacts_are_downloadable(trained_model):
+    tenant, job = trained_model
+    items = tenant.get(f"/v1/jobs/{job['id']}/artifacts").json()["items"]
+    names = {a["name"] for a in items}
+    assert {"model/model.safetensors", "model/config.json", "grid.png"} <= names
+    grid = next(a for a in items if a["name"] == "grid.png")
+    body = httpx.get(grid["url"]).content  # presigned: no API key needed
+    assert len(body) == grid["size"]
+    assert Image.open(io.BytesIO(body)).format == "PNG"
+
+
+def test_generate_npz_returns_requested_images(trained_model):
+    tenant, _ = trained_model
+    job = tenant.submit(
+        {
+            "kind": "generate",
+            "model": "shapes-ddpm",
+            "count": 70,
+            "labels": [0, 2],
+            "seed": 3,
+            "config": {"sampler": "ddim", "steps": 4},
+            "output_format": "npz",
+        }
+    )
+    done = tenant.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    items = {a["name"]: a for a in tenant.get(f"/v1/jobs/{job['id']}/artifacts").json()["items"]}
+    assert set(items) == {"images.npz", "grid.png"}
+    data = np.load(io.BytesIO(httpx.get(items["images.npz"]["url"]).content))
+    assert data["images"].shape == (70, 3, 8, 8)
+    assert data["images"].dtype == np.uint8
+    assert data["labels"].tolist() == [0, 2] * 35
+
+
+def test_generate_png_and_imagefolder_layouts(trained_model):
+    tenant, _ = trained_model
+    png = tenant.submit(
+        {
+            "kind": "generate",
+            "model": "shapes-ddpm",
+            "count": 5,
+            "config": {"steps": 2},
+            "output_format": "png",
+        }
+    )
+    folder = tenant.submit(
+        {
+            "kind": "generate",
+            "model": "shapes-ddpm:1",
+            "count": 6,
+            "config": {"steps": 2},
+            "output_format": "imagefolder",
+        }
+    )
+    assert tenant.wait(png["id"])["status"] == "succeeded"
+    assert tenant.wait(folder["id"])["status"] == "succeeded"
+
+    items = {a["name"]: a for a in tenant.get(f"/v1/jobs/{png['id']}/artifacts").json()["items"]}
+    assert {f"images/{i:06d}.png" for i in range(5)} | {"labels.csv", "grid.png"} == set(items)
+    rows = list(csv.DictReader(io.StringIO(httpx.get(items["labels.csv"]["url"]).text)))
+    assert [r["file"] for r in rows] == [f"images/{i:06d}.png" for i in range(5)]
+
+    items = {a["name"]: a for a in tenant.get(f"/v1/jobs/{folder['id']}/artifacts").json()["items"]}
+    archive = zipfile.ZipFile(io.BytesIO(httpx.get(items["images.zip"]["url"]).content))
+    names = archive.namelist()
+    assert len(names) == 6
+    assert all(name.count("/") == 1 and name.endswith(".png") for name in names)
+    assert len({name.split("/")[0] for name in names}) > 1  # classes drawn evenly
+
+
+def test_same_seed_generates_identical_images(trained_model):
+    tenant, _ = trained_model
+    body = {
+        "kind": "generate",
+        "model": "shapes-ddpm",
+        "count": 4,
+        "seed": 11,
+        "config": {"steps": 3},
+        "output_format": "npz",
+    }
+    first, second = tenant.submit(body), tenant.submit(body)
+    arrays = []
+    for job in (first, second):
+        assert tenant.wait(job["id"])["status"] == "succeeded"
+        items = {
+            a["name"]: a for a in tenant.get(f"/v1/jobs/{job['id']}/artifacts").json()["items"]
+        }
+        arrays.append(np.load(io.BytesIO(httpx.get(items["images.npz"]["url"]).content))["images"])
+    np.testing.assert_array_equal(arrays[0], arrays[1])
+
+
+def test_a_failed_job_says_why_without_a_traceback(worker, make_tenant):
+    tenant = make_tenant()
+    job = tenant.submit(
+        {
+            "kind": "train",
+            "engine": "ddpm",
+            "dataset": "cifar10",
+            "model_name": "no-data",
+            "config": TINY_DDPM,
+        }
+    )
+    done = tenant.wait(job["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["type"] == "DatasetError"
+    assert "cifar-10-batches-bin" in done["error"]["message"]
+    assert "Traceback" not in done["error"]["message"]
+    assert tenant.get("/v1/models").json() == []

@@ -1,0 +1,45 @@
+"""The house rules of ARCHITECTURE.md: imports point down, and the API never loads torch."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+FORBIDDEN = {
+    "models": {"core", "api", "worker", "client"},
+    "core": {"api", "worker", "client", "models", "torch"},
+    "api": {"worker", "models", "torch", "client"},
+    "worker": {"api", "client"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_imports_only_downward(package):
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_imports(path) & FORBIDDEN[package])
+        for path in (ROOT / package).rglob("*.py")
+        if _imports(path) & FORBIDDEN[package]
+    }
+    assert offenders == {}
+
+
+def test_importing_the_api_does_not_load_torch():
+    code = "import sys, api.main; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,86 @@
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.storage import LocalStorage
+from worker.generate import label_plan, shard_seed
+from worker.outputs import GridCollector, ImageFolderWriter, NpzWriter, PngWriter
+
+
+@pytest.fixture()
+def store(tmp_path):
+    return LocalStorage(root=tmp_path / "store", public_url="http://h", signing_secret="s")
+
+
+def _shards(rng, total, size, shape=(1, 8, 8)):
+    for start in range(0, total, size):
+        n = min(size, total - start)
+        yield rng.integers(0, 256, (n, *shape), dtype=np.uint8), np.arange(start, start + n) % 3
+
+
+def test_npz_written_shard_by_shard_loads_whole(store, tmp_path):
+    rng = np.random.default_rng(0)
+    shards = list(_shards(rng, 25, 10))
+    writer = NpzWriter(store, "jobs/j", tmp_path, 25, (1, 8, 8), ["a", "b", "c"])
+    for images, labels in shards:
+        writer.add(images, labels)
+    ((name, obj),) = writer.finish()
+    data = np.load(io.BytesIO(store.get_bytes(obj.key)))
+    np.testing.assert_array_equal(data["images"], np.concatenate([s[0] for s in shards]))
+    np.testing.assert_array_equal(data["labels"], np.arange(25) % 3)
+    assert data["class_names"].tolist() == ["a", "b", "c"]
+
+
+def test_imagefolder_zip_has_one_folder_per_class(store, tmp_path):
+    writer = ImageFolderWriter(store, "jobs/j", tmp_path, ["zero", "one", "two"])
+    for images, labels in _shards(np.random.default_rng(1), 7, 3):
+        writer.add(images, labels)
+    ((_, obj),) = writer.finish()
+    names = zipfile.ZipFile(io.BytesIO(store.get_bytes(obj.key))).namelist()
+    assert sorted(names) == sorted(f"{['zero', 'one', 'two'][i % 3]}/{i:06d}.png" for i in range(7))
+
+
+def test_png_writer_uploads_every_image_and_a_labels_csv(store, tmp_path):
+    writer = PngWriter(store, "jobs/j", tmp_path, ["a", "b", "c"])
+    for images, labels in _shards(np.random.default_rng(2), 5, 2, shape=(3, 4, 4)):
+        writer.add(images, labels)
+    objects = dict(writer.finish())
+    assert set(objects) == {f"images/{i:06d}.png" for i in range(5)} | {"labels.csv"}
+    img = Image.open(io.BytesIO(store.get_bytes("jobs/j/images/000004.png")))
+    assert img.size == (4, 4) and img.mode == "RGB"
+    assert store.get_bytes("jobs/j/labels.csv").decode().splitlines()[1] == "images/000000.png,0,a"
+
+
+def test_grid_keeps_the_first_images_of_each_class():
+    grid = GridCollector(num_classes=2, per_class=3)
+    grid.add(np.full((6, 1, 4, 4), 7, np.uint8), np.array([0, 0, 0, 0, 1, 1]))
+    assert [len(v) for v in grid.slots.values()] == [3, 2]
+    assert Image.open(io.BytesIO(grid.png())).format == "PNG"
+
+
+def test_label_plan_covers_each_request_form():
+    assert label_plan(None, 5, 3, True).tolist() == [0, 1, 2, 0, 1]
+    assert label_plan([2, 2, 1], 3, 3, True).tolist() == [2, 2, 1]
+    assert label_plan([4], 3, 5, True).tolist() == [4, 4, 4]
+    assert label_plan(None, 3, 3, False) is None
+
+
+def test_shards_get_distinct_reproducible_seeds():
+    assert shard_seed(0, 0) != shard_seed(0, 1)
+    assert shard_seed(5, 2) == shard_seed(5, 2)
+
+
+def test_time_budget_drives_the_fraction_when_it_binds(monkeypatch):
+    from worker import progress as progress_mod
+
+    clock = iter([0.0, 30.0, 30.0, 30.0])
+    monkeypatch.setattr(progress_mod.time, "monotonic", lambda: next(clock))
+    p = progress_mod.JobProgress("sqlite://", "job", stage="train", min_interval_s=1e9)
+    p.max_seconds = 60.0
+    p.last_write = 30.0
+    p(5, 100_000, loss=0.5)
+    assert p.last["fraction"] == 0.5
+    assert p.last["eta_seconds"] == 30.0

@@ -1,0 +1,57 @@
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from core.jobs.schemas import EvaluateJobIn, GenerateJobIn, JobIn, TrainGAN
+
+adapter = TypeAdapter(JobIn)
+
+
+def test_kind_selects_the_request_model():
+    assert isinstance(
+        adapter.validate_python(
+            {"kind": "train", "engine": "gan", "dataset": "digits", "model_name": "g"}
+        ),
+        TrainGAN,
+    )
+    assert isinstance(
+        adapter.validate_python({"kind": "generate", "model": "g", "count": 3}), GenerateJobIn
+    )
+    assert isinstance(
+        adapter.validate_python({"kind": "evaluate", "model": "g", "reference": "digits:test"}),
+        EvaluateJobIn,
+    )
+
+
+def test_unknown_fields_are_rejected():
+    with pytest.raises(ValidationError, match="colour"):
+        adapter.validate_python({"kind": "generate", "model": "g", "count": 3, "colour": 1})
+
+
+def test_engine_specific_options_are_checked_against_the_engine():
+    ok = {
+        "kind": "train",
+        "engine": "ddpm",
+        "dataset": "digits",
+        "model_name": "m",
+        "config": {"beta_schedule": "cosine"},
+    }
+    adapter.validate_python(ok)
+    with pytest.raises(ValidationError, match="config.n_critic"):
+        adapter.validate_python({**ok, "config": {"n_critic": 5}})
+
+
+def test_dataset_split_must_exist():
+    with pytest.raises(ValidationError, match="no split 'valid'"):
+        adapter.validate_python(
+            {"kind": "train", "engine": "ddpm", "dataset": "digits:valid", "model_name": "m"}
+        )
+
+
+def test_labels_longer_than_count_are_rejected():
+    with pytest.raises(ValidationError, match="labels"):
+        adapter.validate_python({"kind": "generate", "model": "g", "count": 1, "labels": [0, 1]})
+
+
+def test_evaluate_needs_exactly_one_source():
+    with pytest.raises(ValidationError, match="exactly one"):
+        adapter.validate_python({"kind": "evaluate", "reference": "digits:test"})

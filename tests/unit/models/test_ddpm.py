@@ -1,0 +1,261 @@
+"""Specification of the "ddpm" engine, on tiny 8x8 shapes and a 16-channel UNet."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDIMPipeline, DDIMScheduler, DDPMPipeline, DDPMScheduler
+from safetensors.torch import load_file
+
+from models import datasets, engines
+from models.engines import ddpm
+from models.engines.base import Engine, EngineError, Hooks, Stopped, Trained, TrainingDiverged
+
+TINY = {
+    "max_steps": 4,
+    "batch_size": 8,
+    "base_channels": 16,
+    "layers_per_block": 1,
+    "warmup_steps": 0,
+    "lr": 1e-3,
+    "seed": 0,
+}
+engine = engines.get("ddpm")
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_shapes: datasets.ImageDataset) -> Trained:
+    return engine.train(tiny_shapes, TINY)
+
+
+@pytest.fixture(scope="module")
+def unconditional() -> Trained:
+    """An untrained unconditional UNet: enough to compare samplers with diffusers."""
+    config = ddpm.resolve_config(ddpm.DDPMConfig(**TINY, conditional=False, image_size=8), 8)
+    torch.manual_seed(0)
+    unet = ddpm.build_unet(config, 3, 5).eval().requires_grad_(False)
+    shape = (3, 8, 8)
+    return Trained("ddpm", dataclasses.asdict(config), 5, shape, list("abcde"), {"unet": unet})
+
+
+def _diffusers_images(pipeline: DDIMPipeline | DDPMPipeline, n: int, steps: int) -> torch.Tensor:
+    pipeline.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(0)
+    images = pipeline(
+        batch_size=n, generator=generator, num_inference_steps=steps, output_type="np"
+    )
+    return torch.from_numpy((images.images * 255).round().astype(np.uint8)).permute(0, 3, 1, 2)
+
+
+def test_ddpm_is_registered_and_satisfies_the_engine_protocol():
+    assert "ddpm" in engines.names()
+    assert isinstance(engine, Engine) and engine.name == "ddpm"
+
+
+def test_unknown_engine_lists_the_registered_ones():
+    with pytest.raises(EngineError, match=r"unknown engine 'ddmp'.*'ddpm'"):
+        engines.get("ddmp")
+
+
+@pytest.mark.parametrize(
+    ("size", "mult"), [(8, [1, 2]), (16, [1, 2, 2]), (28, [1, 2, 2]), (32, [1, 2, 2, 2])]
+)
+def test_default_config_picks_one_level_per_halving_of_the_image(size, mult):
+    config = engine.default_config(image_size=size)
+    assert config["image_size"] == size and config["channel_mult"] == mult
+    assert config["num_train_timesteps"] == 1000 and config["conditional"] is True
+
+
+@pytest.mark.parametrize("size", [7, 30, 256])
+def test_unsupported_image_size_names_the_sizes_that_work(size):
+    with pytest.raises(
+        EngineError, match=rf"image_size {size} is not supported.*8, 10, 12, 14, 16, 20"
+    ):
+        engine.default_config(image_size=size)
+
+
+def test_unknown_config_key_is_named(tiny_shapes):
+    with pytest.raises(EngineError, match="unknown ddpm config key 'learning_rate'"):
+        engine.train(tiny_shapes, {**TINY, "learning_rate": 0.1})
+
+
+def test_bad_config_value_says_how_to_fix_it(tiny_shapes):
+    with pytest.raises(EngineError, match=r"cfg_dropout must be in \[0, 1\)"):
+        engine.train(tiny_shapes, {**TINY, "cfg_dropout": 1.5})
+    with pytest.raises(EngineError, match="'beta_schedule' must be one of 'linear', 'cosine'"):
+        engine.train(tiny_shapes, {**TINY, "beta_schedule": "quadratic"})
+
+
+def test_training_reports_progress_with_the_loss_every_step(tiny_shapes):
+    calls = []
+    hooks = Hooks(progress=lambda step, total, **metrics: calls.append((step, total, metrics)))
+    result = engine.train(tiny_shapes, {**TINY, "max_steps": 3}, hooks)
+    assert [(step, total) for step, total, _ in calls] == [(1, 3), (2, 3), (3, 3)]
+    assert all(set(metrics) == {"loss"} for _, _, metrics in calls)
+    assert result.metrics["steps"] == 3 and result.metrics["loss"] > 0
+
+
+def test_trained_model_describes_itself(trained, tiny_shapes):
+    assert trained.engine == "ddpm" and trained.image_shape == (3, 8, 8)
+    assert trained.num_classes == 5 and trained.class_names == tiny_shapes.class_names
+    assert trained.config["channel_mult"] == [1, 2] and trained.config["max_steps"] == 4
+
+
+def test_training_resizes_the_data_to_the_configured_size(tiny_shapes):
+    result = engine.train(tiny_shapes, {**TINY, "max_steps": 1, "image_size": 16})
+    assert engine.sample(result, 2, steps=2).shape == (2, 3, 16, 16)
+
+
+def test_samples_have_the_requested_labels_shape_and_dtype(trained):
+    images = engine.sample(trained, 6, labels=torch.tensor([0, 1, 2, 3, 4, 0]), seed=0, steps=3)
+    assert images.shape == (6, 3, 8, 8) and images.dtype == torch.uint8
+    assert images.device.type == "cpu"
+
+
+def test_same_seed_gives_identical_images_and_another_seed_does_not(trained):
+    first = engine.sample(trained, 4, seed=1, steps=3)
+    assert torch.equal(first, engine.sample(trained, 4, seed=1, steps=3))
+    assert not torch.equal(first, engine.sample(trained, 4, seed=2, steps=3))
+
+
+def test_guidance_and_sampler_change_the_images(trained):
+    base = engine.sample(trained, 4, seed=0, steps=3)
+    assert not torch.equal(base, engine.sample(trained, 4, seed=0, steps=3, guidance_scale=1.0))
+    ancestral = engine.sample(trained, 4, seed=0, steps=3, sampler="ddpm")
+    assert not torch.equal(base, ancestral)
+    assert torch.equal(ancestral, engine.sample(trained, 4, seed=0, steps=3, sampler="ddpm"))
+
+
+def test_batching_the_sampler_keeps_every_image_valid(trained):
+    images = engine.sample(trained, 5, seed=0, steps=2, batch_size=2)
+    assert images.shape == (5, 3, 8, 8)
+
+
+def test_our_ddim_sampler_matches_diffusers_ddim_pipeline(unconditional):
+    ours = engine.sample(unconditional, 4, seed=0, steps=10, sampler="ddim")
+    pipeline = DDIMPipeline(unet=unconditional.modules["unet"], scheduler=DDIMScheduler())
+    theirs = _diffusers_images(pipeline, 4, 10)
+    assert (ours.int() - theirs.int()).abs().max() <= 1  # float rounding at the uint8 step
+
+
+def test_our_ddpm_sampler_matches_diffusers_ddpm_pipeline(unconditional):
+    ours = engine.sample(unconditional, 4, seed=0, steps=10, sampler="ddpm")
+    pipeline = DDPMPipeline(unet=unconditional.modules["unet"], scheduler=DDPMScheduler())
+    theirs = _diffusers_images(pipeline, 4, 10)
+    assert (ours.int() - theirs.int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("label", [5, -1])
+def test_a_label_outside_the_classes_is_refused(trained, label):
+    with pytest.raises(EngineError, match=r"labels must lie in \[0, 5\)"):
+        engine.sample(trained, 2, labels=torch.tensor([0, label]), steps=1)
+
+
+def test_labels_of_the_wrong_shape_or_type_are_refused(trained):
+    with pytest.raises(EngineError, match=r"labels must be 2 integers"):
+        engine.sample(trained, 2, labels=torch.tensor([0.0, 1.0]), steps=1)
+    with pytest.raises(EngineError, match=r"labels must be 3 integers"):
+        engine.sample(trained, 3, labels=torch.tensor([0, 1]), steps=1)
+
+
+def test_labels_for_an_unconditional_model_are_refused(unconditional):
+    with pytest.raises(EngineError, match="conditional: false; pass labels=None"):
+        engine.sample(unconditional, 1, labels=torch.tensor([0]), steps=1)
+
+
+def test_unknown_sample_option_and_bad_values_are_refused(trained):
+    with pytest.raises(EngineError, match="unknown ddpm sample option 'step'"):
+        engine.sample(trained, 1, step=3)
+    with pytest.raises(EngineError, match="sampler must be 'ddim' or 'ddpm'"):
+        engine.sample(trained, 1, sampler="euler")
+    with pytest.raises(EngineError, match=r"steps must be an integer in \[1, 1000\]"):
+        engine.sample(trained, 1, steps=0)
+
+
+def test_sampling_reports_progress_and_stops_when_asked(trained):
+    seen = []
+    engine.sample(trained, 3, steps=2, batch_size=2, progress=lambda s, t: seen.append((s, t)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    with pytest.raises(Stopped):
+        engine.sample(trained, 3, steps=2, should_stop=lambda: True)
+
+
+def test_save_then_load_gives_identical_samples(trained, tmp_path):
+    files = engine.save(trained, tmp_path)
+    assert sorted(p.name for p in files) == ["config.json", "model.safetensors"]
+    description = json.loads((tmp_path / "config.json").read_text())
+    assert description["engine"] == "ddpm" and description["format_version"] == 1
+    assert description["image_shape"] == [3, 8, 8] and description["num_classes"] == 5
+    assert description["config"]["channel_mult"] == [1, 2]
+    expected = engine.sample(trained, 4, seed=3, steps=3)
+    assert torch.equal(engine.sample(engine.load(tmp_path), 4, seed=3, steps=3), expected)
+
+
+def test_saved_weights_are_the_ema_weights(trained, tmp_path):
+    engine.save(trained, tmp_path)
+    saved = load_file(tmp_path / "model.safetensors")
+    for key, value in trained.modules["unet"].state_dict().items():
+        assert torch.equal(saved[f"unet.{key}"], value)
+
+
+def test_resumed_training_ends_bitwise_identical_to_an_uninterrupted_run(tiny_shapes, tmp_path):
+    config = {**TINY, "max_steps": 4, "checkpoint_every": 2, "cfg_dropout": 0.5}
+    checkpoints: dict[int, Path] = {}
+
+    def keep(step: int, directory: Path) -> None:
+        checkpoints[step] = Path(shutil.copytree(directory, tmp_path / f"run-{len(checkpoints)}"))
+
+    uninterrupted = engine.train(tiny_shapes, config, Hooks(checkpoint=keep))
+    final_uninterrupted = checkpoints[4]
+    resumed = engine.train(tiny_shapes, config, Hooks(checkpoint=keep, resume_from=checkpoints[2]))
+    for key, value in uninterrupted.modules["unet"].state_dict().items():
+        assert torch.equal(resumed.modules["unet"].state_dict()[key], value), key
+    # Raw weights and optimizer moments agree too, not just the average.
+    first = load_file(final_uninterrupted / "checkpoint.safetensors")
+    second = load_file(checkpoints[4] / "checkpoint.safetensors")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first if not k.startswith("budget"))
+
+
+def test_resuming_with_a_different_model_config_is_refused(tiny_shapes, tmp_path):
+    kept: list[Path] = []
+    hooks = Hooks(checkpoint=lambda step, d: kept.append(Path(shutil.copytree(d, tmp_path / "c"))))
+    engine.train(tiny_shapes, {**TINY, "max_steps": 2, "checkpoint_every": 2}, hooks)
+    with pytest.raises(EngineError, match=r"cannot resume: config \['base_channels'\]"):
+        engine.train(tiny_shapes, {**TINY, "base_channels": 8}, Hooks(resume_from=kept[0]))
+
+
+def test_a_nan_loss_raises_training_diverged_saying_to_lower_lr(tiny_shapes):
+    with pytest.raises(TrainingDiverged, match=r"became nan at step \d; lower lr \(now 1e\+30"):
+        engine.train(tiny_shapes, {**TINY, "lr": 1e30})
+
+
+def test_should_stop_raises_stopped_at_the_next_step(tiny_shapes):
+    polls = iter([False, False, True])
+    steps = []
+    hooks = Hooks(should_stop=lambda: next(polls), progress=lambda s, t, **m: steps.append(s))
+    with pytest.raises(Stopped, match="step 2"):
+        engine.train(tiny_shapes, TINY, hooks)
+    assert steps == [1, 2]
+
+
+def test_unconditional_training_needs_no_labels(tiny_shapes):
+    result = engine.train(tiny_shapes, {**TINY, "max_steps": 1, "conditional": False})
+    assert engine.sample(result, 2, steps=1).shape == (2, 3, 8, 8)
+
+
+def test_defaults_alone_train_on_a_dataset(tiny_shapes):
+    result = engine.train(tiny_shapes, {"max_steps": 1})
+    assert result.config["base_channels"] == 64 and result.config["image_size"] == 8
+
+
+def test_dataset_labels_outside_its_classes_are_refused(tiny_shapes):
+    broken = dataclasses.replace(tiny_shapes, num_classes=2, class_names=["a", "b"])
+    with pytest.raises(EngineError, match=r"dataset labels must lie in \[0, 2\), got 0 to 4"):
+        engine.train(broken, TINY)

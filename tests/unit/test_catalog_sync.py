@@ -1,0 +1,44 @@
+"""What the API validates against (core/, no torch) equals what models/ implements."""
+
+import dataclasses
+
+import pytest
+
+from core import catalog
+from core.jobs import engine_configs
+from models import datasets, engines
+from models.engines import ddpm, ebm, gan
+from models.metrics.evaluate import METRICS
+
+EDGE = {
+    "ddpm": (engine_configs.DDPMTrainConfig, ddpm.DDPMConfig, ddpm._SAMPLE_OPTIONS),
+    "gan": (engine_configs.GANTrainConfig, gan.GANConfig, gan._SAMPLE_OPTIONS),
+    "ebm": (engine_configs.EBMTrainConfig, ebm.EBMConfig, ebm._SAMPLE_OPTIONS),
+}
+# Sampling knobs the worker sets itself; users do not send them.
+WORKER_OPTIONS = {"batch_size", "progress", "should_stop"}
+
+
+def test_engines_are_the_same_set():
+    assert sorted(catalog.ENGINES) == engines.names() == sorted(EDGE)
+
+
+@pytest.mark.parametrize("engine", sorted(EDGE))
+def test_train_config_fields_match_the_engine_dataclass(engine):
+    edge, dataclass, _ = EDGE[engine]
+    assert set(edge.model_fields) == {f.name for f in dataclasses.fields(dataclass)}
+
+
+@pytest.mark.parametrize("engine", sorted(EDGE))
+def test_sample_options_match_the_engine(engine):
+    _, _, options = EDGE[engine]
+    assert catalog.SAMPLE_OPTIONS[engine] == set(options) - WORKER_OPTIONS
+
+
+def test_datasets_and_splits_match():
+    assert catalog.DATASET_SPLITS == dict(datasets.BUILTIN_SPLITS)
+    assert set(catalog.DEFAULT_IMAGE_SIZE) == set(catalog.DATASET_SPLITS)
+
+
+def test_metrics_match():
+    assert tuple(catalog.METRICS) == tuple(METRICS)

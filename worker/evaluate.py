@@ -1,0 +1,264 @@
+"""Evaluate jobs: synthetic images (sampled now from a model version, or read back from a
+finished generate job) against a reference split; report.json and a self-contained
+report.html go to storage, and the headline figures are attached to the model version."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import catalog
+from core.artifacts.orm import Artifact
+from core.db import session_scope
+from core.errors import InvalidRequest
+from core.jobs.orm import Job
+from core.model_versions import service as model_versions
+from core.model_versions.orm import ModelVersion
+from core.storage import Storage
+from models import datasets
+from models.engines.base import Stopped
+from models.metrics.classifier import ClassifierConfig
+from models.metrics.evaluate import EvaluationConfig, SyntheticSource, evaluate
+from models.metrics.report import GeneratorInfo
+from models.metrics.utility import DataDescription, UtilityConfig
+from worker.generate import label_plan, load_version, shard_seed
+from worker.runner import JobContext, finish
+
+CACHE_PREFIX = "cache/metrics"
+Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
+
+
+def run(ctx: JobContext) -> None:
+    request = ctx.job.request
+    version, engine, trained = load_version(ctx, ctx.job.model_version_id)
+    name, split = catalog.parse_dataset_ref(request["reference"], default_split="test")
+    count = int(request["count"])
+    cfg = request.get("config") or {}
+
+    if request.get("source_job"):
+        batches, count = _from_generate_job(ctx, request["source_job"], trained.class_names)
+        source_name = f"generate job {request['source_job']}"
+    else:
+        options = {k: v for k, v in (cfg.get("sample_config") or {}).items() if v is not None}
+        plan = label_plan(
+            None, count, trained.num_classes, bool(version.spec.get("conditional", True))
+        )
+        batches = _sampled(ctx, engine, trained, plan, count, int(request["seed"]), options)
+        source_name = f"{version.name}:{version.version}"
+
+    classifier = ClassifierConfig(
+        arch="resnet18" if cfg.get("classifier") == "resnet18" else "small_cnn",
+        **({"epochs": cfg["classifier_epochs"]} if cfg.get("classifier_epochs") else {}),
+    )
+    config = EvaluationConfig(
+        utility=UtilityConfig(
+            subset_sizes=tuple(cfg.get("subset_sizes") or (5, 20, 100)), classifier=classifier
+        ),
+    )
+    cache_dir = ctx.settings.work_dir / "metrics-cache"
+    _sync_down(ctx.storage, cache_dir)
+    report = evaluate(
+        synthetic=SyntheticSource(batches=batches, count=count),
+        reference=f"{name}:{split}",
+        metrics=request["metrics"],
+        generator=_generator_info(ctx, version, source_name),
+        cache_dir=cache_dir,
+        seeds=cfg.get("seeds") or [0, 1, 2],
+        inception_weights=ctx.settings.inception_weights,
+        config=config,
+        code_version=_code_version(),
+        progress=lambda stage, done, total: _progress(ctx, stage, done, total),
+        should_stop=ctx.should_stop,
+        load_dataset=lambda n, s, image_size: datasets.load(
+            n, split=s, image_size=image_size, root=ctx.settings.data_root
+        ),
+    )
+    _sync_up(ctx.storage, cache_dir)
+
+    body = report.to_dict()
+    objects = [
+        (
+            "report.json",
+            ctx.storage.put_bytes(
+                f"{ctx.prefix}/report.json", report.to_json().encode(), "application/json"
+            ),
+        ),
+        (
+            "report.html",
+            ctx.storage.put_bytes(
+                f"{ctx.prefix}/report.html", report.to_html().encode(), "text/html"
+            ),
+        ),
+    ]
+    summary = {
+        "job_id": ctx.job.id,
+        "reference": f"{name}:{split}",
+        "synthetic_count": count,
+        "metrics": {
+            m["label"]: {k: m.get(k) for k in ("value", "std", "floor")}
+            for m in body.get("metrics", [])
+        },
+    }
+    if body.get("utility"):
+        summary["classifier_utility"] = body["utility"]
+
+    def attach(session: Session) -> dict[str, Any]:
+        model_versions.attach_metrics(
+            session=session,
+            version_id=version.id,
+            metrics={f"evaluation {name}:{split}": summary},
+        )
+        return {}
+
+    finish(
+        ctx, result={"summary": summary, "report": "report.html"}, objects=objects, register=attach
+    )
+
+
+def _progress(ctx: JobContext, stage: str, done: int, total: int) -> None:
+    if ctx.progress.stage != stage:
+        ctx.progress.set_stage(stage)
+    ctx.progress(done, total)
+
+
+def _sampled(
+    ctx: JobContext,
+    engine: Any,
+    trained: Any,
+    plan: np.ndarray | None,
+    count: int,
+    seed: int,
+    options: dict[str, Any],
+) -> Batches:
+    shard_size = ctx.settings.shard_size
+    for shard, start in enumerate(range(0, count, shard_size)):
+        if ctx.should_stop():
+            raise Stopped
+        n = min(shard_size, count - start)
+        labels = None if plan is None else torch.from_numpy(plan[start : start + n])
+        images = engine.sample(
+            trained, n, labels, seed=shard_seed(seed, shard), should_stop=ctx.should_stop, **options
+        )
+        yield images, labels if labels is not None else torch.full((n,), -1, dtype=torch.int64)
+
+
+def _from_generate_job(ctx: JobContext, job_id: str, class_names: list[str]) -> tuple[Batches, int]:
+    """Read a finished generate job's images back, whatever format it wrote."""
+    with session_scope(ctx.settings.database_url) as session:
+        source = session.get(Job, job_id)
+        names = set(session.scalars(select(Artifact.name).where(Artifact.job_id == job_id)))
+    if source is None:
+        raise InvalidRequest("source_job no longer exists", field="source_job")
+    prefix = f"jobs/{job_id}"
+    count = int((source.result or {}).get("count", 0))
+    if "images.npz" in names:
+        path = ctx.workdir / "source.npz"
+        ctx.storage.get_file(f"{prefix}/images.npz", path)
+        data = np.load(path, mmap_mode="r")
+        images, labels = data["images"], data["labels"]
+        return _chunks(images, labels, ctx.settings.shard_size), len(labels)
+    if "images.zip" in names:
+        path = ctx.workdir / "source.zip"
+        ctx.storage.get_file(f"{prefix}/images.zip", path)
+        return _from_imagefolder(path, class_names, ctx.settings.shard_size), count
+    rows = list(csv.DictReader(io.StringIO(ctx.storage.get_bytes(f"{prefix}/labels.csv").decode())))
+    return _from_pngs(ctx.storage, prefix, rows, ctx.settings.shard_size), len(rows)
+
+
+def _chunks(images: np.ndarray, labels: np.ndarray, size: int) -> Batches:
+    for start in range(0, len(labels), size):
+        yield (
+            torch.from_numpy(np.array(images[start : start + size])),
+            torch.from_numpy(np.array(labels[start : start + size], dtype=np.int64)),
+        )
+
+
+def _decode(data: bytes) -> np.ndarray:
+    img = np.asarray(Image.open(io.BytesIO(data)))
+    return img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
+
+
+def _from_imagefolder(path: Path, class_names: list[str], size: int) -> Batches:
+    from worker.outputs import _safe_dirname
+
+    index = {_safe_dirname(c): i for i, c in enumerate(class_names)}
+    with zipfile.ZipFile(path) as archive:
+        members = sorted(n for n in archive.namelist() if n.endswith(".png"))
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            images = np.stack([_decode(archive.read(m)) for m in chunk])
+            labels = np.array([index[m.split("/")[0]] for m in chunk], dtype=np.int64)
+            yield torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def _from_pngs(storage: Storage, prefix: str, rows: list[dict[str, str]], size: int) -> Batches:
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        images = np.stack([_decode(storage.get_bytes(f"{prefix}/{r['file']}")) for r in chunk])
+        labels = np.array([int(r["label"]) for r in chunk], dtype=np.int64)
+        yield torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def _generator_info(ctx: JobContext, version: ModelVersion, source_name: str) -> GeneratorInfo:
+    dataset, _, split = version.dataset.partition(":")
+    curve: list[dict[str, float]] = []
+    key = f"jobs/{version.train_job_id}/training_curve.json"
+    if version.train_job_id and ctx.storage.exists(key):
+        curve = json.loads(ctx.storage.get_bytes(key)).get("points", [])
+    return GeneratorInfo(
+        name=source_name,
+        engine=version.engine,
+        training_data=DataDescription(
+            dataset=dataset,
+            split=split or "train",
+            count=int(version.spec.get("train_examples", 0)),
+        ),
+        version_id=version.id,
+        config=version.config,
+        training_curve=curve,
+    )
+
+
+def _sync_down(storage: Storage, directory: Path) -> None:
+    """The reference classifiers trained by earlier evaluations, shared by all workers."""
+    for obj in storage.list(f"{CACHE_PREFIX}/"):
+        target = directory / obj.key[len(CACHE_PREFIX) + 1 :]
+        if not target.exists():
+            storage.get_file(obj.key, target)
+
+
+def _sync_up(storage: Storage, directory: Path) -> None:
+    if not directory.exists():
+        return
+    for path in directory.rglob("*"):
+        key = f"{CACHE_PREFIX}/{path.relative_to(directory).as_posix()}"
+        if path.is_file() and not storage.exists(key):
+            storage.put_file(key, path)
+
+
+def _code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=False,
+        )
+    except OSError:
+        return "synthgen 0.1.0"
+    sha = out.stdout.strip()
+    return f"synthgen 0.1.0 ({sha})" if sha else "synthgen 0.1.0"

@@ -1,0 +1,78 @@
+"""The reconciler (Celery beat, every 30 s): Postgres is the truth, Redis only carries
+messages, so anything a lost message or a dead worker left behind is repaired from rows.
+
+- outbox rows never published (broker down at submit) are published;
+- ``queued`` jobs older than ``requeue_after_s`` are published again (a duplicate message
+  is harmless: the runner's compare-and-set start lets only one run);
+- ``running`` jobs whose heartbeat stopped go back to ``queued`` (resuming from their
+  last checkpoint), or to ``failed`` after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from core import queue
+from core.config import Settings
+from core.db import session_scope, utcnow
+from core.jobs import service as jobs
+from core.jobs.orm import Job, Outbox
+from core.jobs.states import JobKind, JobStatus
+
+log = logging.getLogger("synthgen.reconciler")
+
+
+def reconcile(settings: Settings) -> dict[str, int]:
+    counts = {"published": 0, "requeued": 0, "failed": 0}
+    now = utcnow()
+    with session_scope(settings.database_url) as session:
+        stale_outbox = session.scalars(
+            select(Outbox).where(
+                Outbox.published_at.is_(None), Outbox.created_at < now - timedelta(seconds=5)
+            )
+        ).all()
+        republish = {row.job_id for row in stale_outbox}
+        republish |= set(
+            session.scalars(
+                select(Job.id).where(
+                    Job.status == JobStatus.queued,
+                    Job.created_at < now - timedelta(seconds=settings.requeue_after_s),
+                )
+            )
+        )
+        dead = session.scalars(
+            select(Job).where(
+                Job.status == JobStatus.running,
+                Job.heartbeat_at < now - timedelta(seconds=settings.heartbeat_timeout_s),
+            )
+        ).all()
+        for job in dead:
+            if job.attempts >= settings.max_attempts:
+                error = {
+                    "type": "WorkerLost",
+                    "message": f"the worker running this job stopped "
+                    f"responding {job.attempts} times; the job was given up",
+                }
+                if jobs.try_transition(
+                    session=session, job_id=job.id, target=JobStatus.failed, error=error
+                ):
+                    counts["failed"] += 1
+            elif jobs.try_transition(session=session, job_id=job.id, target=JobStatus.queued):
+                republish.add(job.id)
+                counts["requeued"] += 1
+        kinds = dict(session.execute(select(Job.id, Job.kind).where(Job.id.in_(republish))).all())
+    for job_id in republish:
+        try:
+            queue.publish_job(settings, job_id, queue.QUEUE_FOR_KIND[JobKind(kinds[job_id])])
+        except Exception:  # noqa: BLE001 - broker still down: next round retries
+            log.warning("could not publish job %s; will retry", job_id)
+            continue
+        with session_scope(settings.database_url) as session:
+            jobs.mark_published(session=session, job_id=job_id)
+        counts["published"] += 1
+    with session_scope(settings.database_url) as session:
+        jobs.purge_expired_idempotency_keys(session=session)
+    return counts
