@@ -141,9 +141,9 @@ def load(
     elif name == "mnist_t10k":
         data = _mnist_t10k(split, root)
     elif name == "cifar10":
-        data = _cifar10(split, Path(root) if root is not None else DEFAULT_ROOT)
+        data = _cifar10(split, Path(root or DEFAULT_ROOT).expanduser())
     else:
-        data = _idx_dataset(name, split, Path(root) if root is not None else DEFAULT_ROOT)
+        data = _idx_dataset(name, split, Path(root or DEFAULT_ROOT).expanduser())
     if count is not None:
         data.images, data.labels = data.images[:count], data.labels[:count]
     if image_size is not None:
@@ -390,15 +390,16 @@ def _torchvision_download(name: str, split: str, root: Path) -> bool:
     try:
         dataset_class(str(root), train=split == "train", download=True)
     except (OSError, RuntimeError) as exc:  # offline, mirror down, disk full, bad archive
-        raise _download_failed(name, root, exc) from exc
+        raise _download_failed(name, root, "its idx files (optionally .gz)", exc) from exc
     return True
 
 
-def _download_failed(name: str, root: Path, exc: Exception) -> DatasetError:
+def _download_failed(name: str, root: Path, files: str, exc: Exception) -> DatasetError:
     """A download error as something the user can act on: place the files themselves."""
     return DatasetError(
         f"{name} is not under {root} and downloading it failed ({type(exc).__name__}: "
-        f"{exc}); put the files there yourself or set SYNTHGEN_DATA_ROOT to where they are"
+        f"{exc}); put {files} under {root} yourself, or set SYNTHGEN_DATA_ROOT to where "
+        "they are"
     )
 
 
@@ -438,7 +439,7 @@ def _cifar10(split: str, root: Path) -> ImageDataset:
     try:
         dataset = tv.CIFAR10(str(root), train=split == "train", download=True)
     except (OSError, RuntimeError) as exc:
-        raise _download_failed("cifar10", root, exc) from exc
+        raise _download_failed("cifar10", root, "the binary release's cifar-10-batches-bin/", exc) from exc
     images = np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2))
     return _from_numpy("cifar10", split, images, np.asarray(dataset.targets), list(dataset.classes))
 
