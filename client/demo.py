@@ -70,8 +70,15 @@ def run(home: Path, port: int, *, max_seconds: float) -> int:
                 "dataset": "digits",
                 "model_name": "digits-ddpm",
                 # A small, fast UNet: on two CPU cores it learns legible digits in three minutes.
-            "config": {"max_seconds": max_seconds, "max_steps": 100_000, "image_size": 16,
-                       "base_channels": 32, "batch_size": 32, "lr": 1e-3, "warmup_steps": 50},
+                "config": {
+                    "max_seconds": max_seconds,
+                    "max_steps": 100_000,
+                    "image_size": 16,
+                    "base_channels": 32,
+                    "batch_size": 32,
+                    "lr": 1e-3,
+                    "warmup_steps": 50,
+                },
             }
         )
         train = client.wait(train["id"], on_update=_show)

@@ -439,7 +439,9 @@ def _cifar10(split: str, root: Path) -> ImageDataset:
     try:
         dataset = tv.CIFAR10(str(root), train=split == "train", download=True)
     except (OSError, RuntimeError) as exc:
-        raise _download_failed("cifar10", root, "the binary release's cifar-10-batches-bin/", exc) from exc
+        raise _download_failed(
+            "cifar10", root, "the binary release's cifar-10-batches-bin/", exc
+        ) from exc
     images = np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2))
     return _from_numpy("cifar10", split, images, np.asarray(dataset.targets), list(dataset.classes))
 
