@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -41,13 +43,46 @@ def get_storage(request: Request) -> Storage:
 StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
+class TenantCache:
+    """Keys this process checked recently → their (detached, read-only) tenant.
+
+    Only successful look-ups are kept, for ``ttl_s``: a revoked key keeps working here
+    for at most that long, and an unknown key always costs a query (no negative cache,
+    so a key created a moment ago works at once).
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self.ttl_s, self.max_entries = ttl_s, max_entries
+        self._entries: dict[str, tuple[float, Tenant]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> Tenant | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, tenant: Tenant) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # rare; cheaper than tracking recency per hit
+            self._entries[key_hash] = (time.monotonic() + self.ttl_s, tenant)
+
+
 def get_tenant(request: Request, session: SessionDep) -> Tenant:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send your API key as `Authorization: Bearer <key>`.")
-    tenant = tenants.authenticate(session=session, key=token.strip())
-    session.expunge(tenant)
+    cache: TenantCache = request.app.state.tenant_cache
+    key_hash = tenants.hash_key(token.strip())
+    tenant = cache.get(key_hash)
+    if tenant is None:
+        tenant = tenants.authenticate(session=session, key=token.strip())
+        session.expunge(tenant)
+        cache.put(key_hash, tenant)
     return tenant
 
 

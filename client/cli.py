@@ -51,6 +51,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from core.db import session_scope
     from core.tenants import service as tenants
 
+    if args.action == "revoke":
+        if not args.key:
+            sys.exit("give the key (or its first 10 characters) with --key")
+        with session_scope(get_settings().database_url) as session:
+            revoked = tenants.revoke_key(session=session, prefix=args.key)
+        # The API caches a key for settings.auth_cache_s, so say when it stops working.
+        wait = get_settings().auth_cache_s
+        print(f"revoked {revoked} key(s); running API servers refuse them within {wait} s")
+        return 0 if revoked else 1
+    if not args.tenant:
+        sys.exit("give the tenant with --tenant NAME")
     with session_scope(get_settings().database_url) as session:
         key = tenants.create_key(session=session, tenant_name=args.tenant)
     print(f"API key for tenant {args.tenant!r} (shown once; store it now):")
@@ -113,8 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=cmd_db)
 
     keys = sub.add_parser("keys", help="API keys")
-    keys.add_argument("action", choices=["create"])
-    keys.add_argument("--tenant", required=True)
+    keys.add_argument("action", choices=["create", "revoke"])
+    keys.add_argument("--tenant", help="create: the tenant the key belongs to")
+    keys.add_argument("--key", help="revoke: the key, or its first 10 characters")
     keys.set_defaults(func=cmd_keys)
 
     jobs = sub.add_parser("jobs", help="submit and follow jobs")

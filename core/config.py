@@ -45,6 +45,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 1_000_000
     idempotency_ttl_s: int = 24 * 3600
+    # How long an API process trusts a key it has checked: saves a query per request on
+    # the submit hot path; a revoked key stops working within this many seconds.
+    auth_cache_s: float = 10.0
+    api_threads: int = 8  # threads per API process for sync handlers (api/main.py)
     artifact_url_ttl_s: int = 3600
     heartbeat_interval_s: float = 10.0
     heartbeat_timeout_s: float = 120.0

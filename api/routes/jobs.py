@@ -54,7 +54,7 @@ def submit_job(
         if idempotency_key is not None:
             jobs.release_idempotency_key(session=session, tenant=tenant, key=idempotency_key)
         raise
-    jobs.publish(session=session, settings=settings, job=job)
+    jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
     response.headers["Location"] = f"{base_url}/v1/jobs/{job.id}"
     return jobs.to_out(job, base_url=base_url)
 
