@@ -7,9 +7,9 @@ import base64
 import hashlib
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, insert, or_, select, text, update
+from sqlalchemy import Table, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -179,6 +179,11 @@ def _aware(value: datetime) -> datetime:
 # -- submit -------------------------------------------------------------------------------
 
 
+_JOBS = cast(Table, Job.__table__)
+_JOB_EVENTS = cast(Table, JobEvent.__table__)
+_OUTBOX = cast(Table, Outbox.__table__)
+
+
 def create_job(
     *,
     session: Session,
@@ -207,14 +212,12 @@ def create_job(
     # (bench/submission.py) and these three rows need none of its bookkeeping. The id
     # is made here, so nothing has to come back from the database. ``job`` stays a
     # transient object holding exactly what was written.
+    session.execute(insert(_JOBS).values({c.key: getattr(job, c.key) for c in _JOBS.columns}))
     session.execute(
-        insert(Job.__table__).values({c.key: getattr(job, c.key) for c in Job.__table__.columns})
+        insert(_JOB_EVENTS).values(job_id=job.id, status=JobStatus.queued, created_at=now)
     )
     session.execute(
-        insert(JobEvent.__table__).values(job_id=job.id, status=JobStatus.queued, created_at=now)
-    )
-    session.execute(
-        insert(Outbox.__table__).values(
+        insert(_OUTBOX).values(
             job_id=job.id, task_name=queue.RUN_JOB, queue=queue.QUEUE_FOR_KIND[kind], created_at=now
         )
     )
