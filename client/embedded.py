@@ -59,6 +59,7 @@ def run(home: Path, host: str, port: int) -> int:
             "1",
             "--loglevel",
             "WARNING",
+            "--quiet",  # no start-up banner in the user's terminal
             "-B",
             "-s",
             str(home / "celerybeat-schedule"),

@@ -3,6 +3,7 @@ storage in the requested format as it is made; a class-ordered grid.png is alway
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,7 @@ def run(ctx: JobContext) -> None:
             labels,
             seed=shard_seed(int(request["seed"]), shard),
             should_stop=ctx.should_stop,
+            progress=_within_shard(ctx, start, n, count),
             **options,
         ).numpy()
         shard_labels = plan[start : start + n] if plan is not None else np.zeros(n, np.int64)
@@ -102,6 +104,16 @@ def run(ctx: JobContext) -> None:
         },
         objects=objects,
     )
+
+
+def _within_shard(ctx: JobContext, start: int, n: int, count: int) -> Callable[[int, int], None]:
+    """The engine's per-step progress inside one shard, as images of the whole job: a
+    shard is minutes of sampling on a CPU, and a poller should see it move and get an ETA."""
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(start + n * done // total, count, images=start)
+
+    return progress
 
 
 def _writer(
