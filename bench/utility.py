@@ -70,14 +70,8 @@ def run_seed(train, test, args, seed: int, cfg) -> dict[str, float]:
     engine = engines.get("ddpm")
     trained = engine.train(
         subset,
-        {
-            "max_steps": args.ddpm_steps,
-            "seed": seed,
-            "conditional": True,
-            "batch_size": min(128, len(subset)),
-            "warmup_steps": min(200, args.ddpm_steps // 10),
-            "base_channels": args.ddpm_channels,
-        },
+        # The engine's defaults for the image size, as a user who sets only a dataset gets.
+        {"max_steps": args.ddpm_steps, "seed": seed, "conditional": True, **args.ddpm_config},
     )
     train_s = time.monotonic() - started
     wanted = torch.arange(train.num_classes).repeat_interleave(args.synthetic_per_class)
@@ -106,8 +100,10 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--per-class", type=int, default=20, help="real images per class")
     parser.add_argument("--synthetic-per-class", type=int, default=100)
-    parser.add_argument("--ddpm-steps", type=int, default=3000)
-    parser.add_argument("--ddpm-channels", type=int, default=32)
+    parser.add_argument("--ddpm-steps", type=int, default=1500)
+    parser.add_argument(
+        "--ddpm-config", type=json.loads, default={}, help="more ddpm config, e.g. '{\"lr\": 5e-4}'"
+    )
     parser.add_argument("--ddim-steps", type=int, default=50)
     parser.add_argument("--classifier-epochs", type=int, default=10)
     # On a shared CPU, OpenMP threads spinning on busy cores slow small convolutions down.

@@ -54,16 +54,44 @@ SUPPORTED_IMAGE_SIZES = tuple(s for s in range(8, 129) if _downsamples(s) is not
 """Image sizes the UNet handles: 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, ..., 112, 128."""
 
 
+@dataclass(frozen=True)
+class _SizeDefaults:
+    base_channels: int
+    layers_per_block: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+
+
+def size_defaults(image_size: int) -> _SizeDefaults:
+    """The UNet and optimiser a config gets when it names none, by image size.
+
+    Up to 28 px (digits, MNIST, Fashion-MNIST) a 32-channel UNet with one block per level,
+    small batches and a high learning rate: on one CPU core it reaches 0.99 label
+    agreement on digits in 150 s, where the larger net does ~90 steps and draws noise
+    (bench/quality.py, BENCHMARKS.md). Larger images get the usual GPU-scale UNet and the
+    learning rate of Ho et al.
+    """
+    if image_size <= 28:
+        return _SizeDefaults(
+            base_channels=32, layers_per_block=1, batch_size=32, lr=1e-3, warmup_steps=50
+        )
+    return _SizeDefaults(
+        base_channels=64, layers_per_block=2, batch_size=128, lr=2e-4, warmup_steps=200
+    )
+
+
 @dataclass
 class DDPMConfig:
-    """Training config. ``image_size`` and ``channel_mult`` left None are derived from the
-    data: the dataset's own size, and one level per halving with widths (1, 2, 2, ...)."""
+    """Training config. Fields left None are derived from the data: ``image_size`` is the
+    dataset's own size, ``channel_mult`` one level per halving with widths (1, 2, 2, ...),
+    and the UNet width, depth, batch size and learning rate come from :func:`size_defaults`."""
 
     max_steps: int = 5000
     max_seconds: float | None = None
-    batch_size: int = 128
-    lr: float = 2e-4
-    warmup_steps: int = 200
+    batch_size: int | None = None
+    lr: float | None = None
+    warmup_steps: int | None = None
     grad_clip: float = 1.0
     image_size: int | None = None
     conditional: bool = True
@@ -73,9 +101,9 @@ class DDPMConfig:
     num_train_timesteps: int = 1000
     beta_schedule: Literal["linear", "cosine"] = "linear"
     checkpoint_every: int = 500
-    base_channels: int = 64
+    base_channels: int | None = None
     channel_mult: list[int] | None = None
-    layers_per_block: int = 2
+    layers_per_block: int | None = None
     attention: bool = True
 
 
@@ -90,12 +118,21 @@ def resolve_config(config: DDPMConfig, data_size: int | None) -> DDPMConfig:
             f"image_size {image_size} is not supported by the ddpm UNet; "
             f"use one of {list(SUPPORTED_IMAGE_SIZES)}"
         )
+    defaults = size_defaults(image_size)
+    config = dataclasses.replace(
+        config,
+        **{
+            name: value
+            for name, value in dataclasses.asdict(defaults).items()
+            if getattr(config, name) is None
+        },
+    )
     channel_mult = list(config.channel_mult or [1, 2, 2, 2, 2][: halvings + 1])
     checks = [
         (config.max_steps >= 1, "max_steps must be at least 1"),
         (config.max_seconds is None or config.max_seconds > 0, "max_seconds must be > 0 or null"),
         (config.batch_size >= 1, "batch_size must be at least 1"),
-        (config.lr > 0, "lr must be positive (2e-4 is a good start)"),
+        (config.lr > 0, "lr must be positive (leave it out for the default)"),
         (config.warmup_steps >= 0, "warmup_steps must be >= 0"),
         (config.grad_clip >= 0, "grad_clip must be >= 0 (0 turns clipping off)"),
         (0 <= config.cfg_dropout < 1, "cfg_dropout must be in [0, 1)"),
@@ -242,8 +279,10 @@ class _Run:
         self.recent_losses: collections.deque[float] = collections.deque(maxlen=100)
         ab = alphas_cumprod(config).to(device=device, dtype=torch.float32)
         self.sqrt_ab, self.sqrt_one_minus_ab = ab.sqrt(), (1.0 - ab).sqrt()
+        default_lr = size_defaults(config.image_size).lr
         self.hint = (
-            f"lower lr (now {config.lr:g}; the default is {DDPMConfig.lr:g}) and keep grad_clip > 0"
+            f"lower lr (now {config.lr:g}; the default at {config.image_size} px is "
+            f"{default_lr:g}) and keep grad_clip > 0"
         )
 
     def train_step(self) -> dict[str, float]:

@@ -252,10 +252,25 @@ def test_unconditional_training_needs_no_labels(tiny_shapes):
 
 def test_defaults_alone_train_on_a_dataset(tiny_shapes):
     result = engine.train(tiny_shapes, {"max_steps": 1})
-    assert result.config["base_channels"] == 64 and result.config["image_size"] == 8
+    assert result.config["image_size"] == 8
+    assert result.config["base_channels"] == 32 and result.config["layers_per_block"] == 1
+    assert result.config["batch_size"] == 32 and result.config["lr"] == pytest.approx(1e-3)
 
 
 def test_dataset_labels_outside_its_classes_are_refused(tiny_shapes):
     broken = dataclasses.replace(tiny_shapes, num_classes=2, class_names=["a", "b"])
     with pytest.raises(EngineError, match=r"dataset labels must lie in \[0, 2\), got 0 to 4"):
         engine.train(broken, TINY)
+
+
+def test_defaults_scale_with_the_image_size():
+    small, large = engine.default_config(image_size=16), engine.default_config(image_size=32)
+    assert (small["base_channels"], small["layers_per_block"], small["batch_size"]) == (32, 1, 32)
+    assert (large["base_channels"], large["layers_per_block"], large["batch_size"]) == (64, 2, 128)
+    assert large["lr"] < small["lr"]
+
+
+def test_an_explicit_value_overrides_the_size_default(tiny_shapes):
+    result = engine.train(tiny_shapes, {"max_steps": 1, "base_channels": 16, "lr": 5e-4})
+    assert result.config["base_channels"] == 16 and result.config["lr"] == pytest.approx(5e-4)
+    assert result.config["layers_per_block"] == 1
