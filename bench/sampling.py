@@ -5,6 +5,9 @@ generating a large synthetic dataset in shards.
    weights, step count, batch and seed in both samplers, in this process; prints images/s
    of each, the ratio, and the largest pixel difference (they compute the same thing).
    Weights are untrained: the cost of a forward pass does not depend on their values.
+   Their images are not compared here: with random weights 50 DDIM steps are chaotic
+   (our own sampler at batch 8 vs 16 differs by 50 grey levels on average), so that
+   equality is asserted on a trained model in tests/unit/models/test_ddpm.py (≤ 1 level).
 2. Memory: --total images from a class-conditional UNet with classifier-free guidance
    (what a generate job runs), --shard at a time, each shard written to an .npz in a
    temporary directory and dropped; prints peak RSS (resource.getrusage).
@@ -75,15 +78,13 @@ def bench_speed(args: argparse.Namespace) -> None:
         return torch.from_numpy((output.images * 255).round().astype(np.uint8)).permute(0, 3, 1, 2)
 
     timings: dict[str, list[float]] = {"ours": [], "diffusers": []}
-    images = {}
     ours(), theirs()  # warm-up: allocator, kernels, lazy imports
     for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
         for name, run in (("ours", ours), ("diffusers", theirs)):
             start = time.perf_counter()
-            images[name] = run()
+            run()
             timings[name].append(time.perf_counter() - start)
     rate = {name: args.batch / min(times) for name, times in timings.items()}
-    difference = (images["ours"].int() - images["diffusers"].int()).abs().max().item()
     print(
         f"speed: {args.batch} images {args.image_size}x{args.image_size}, DDIM {args.steps} steps, "
         f"best of {args.repeats}, device {unet.device}, {torch.get_num_threads()} threads"
@@ -91,7 +92,6 @@ def bench_speed(args: argparse.Namespace) -> None:
     print(f"  ours                 {rate['ours']:9.2f} images/s")
     print(f"  diffusers pipeline   {rate['diffusers']:9.2f} images/s")
     print(f"  ratio ours/diffusers {rate['ours'] / rate['diffusers']:9.3f}")
-    print(f"  max pixel difference {difference:9d} (uint8)")
 
 
 def bench_memory(args: argparse.Namespace) -> None:
