@@ -52,6 +52,7 @@ def run(home: Path, host: str, port: int) -> int:
             "celery",
             "-A",
             "worker.celery_app",
+            "--quiet",  # no start-up banner in the user's terminal (a global option)
             "worker",
             "-Q",
             "gpu,cpu",
@@ -59,7 +60,6 @@ def run(home: Path, host: str, port: int) -> int:
             "1",
             "--loglevel",
             "WARNING",
-            "--quiet",  # no start-up banner in the user's terminal
             "-B",
             "-s",
             str(home / "celerybeat-schedule"),
