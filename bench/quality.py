@@ -49,10 +49,11 @@ def save_grid(images: torch.Tensor, labels: torch.Tensor, path: Path, per_row: i
     for label in labels.unique(sorted=True):
         picked = images[labels == label][:per_row]
         rows.append(torch.cat(list(picked), dim=2))  # (c, h, per_row·w)
-    # PIL reads the buffer as if it were C-ordered: a permuted view would come out scrambled.
-    grid = np.ascontiguousarray(torch.cat(rows, dim=1).permute(1, 2, 0).numpy())
+    grid = torch.cat(rows, dim=1).permute(1, 2, 0)  # (classes·h, per_row·w, c)
     mode = "L" if grid.shape[2] == 1 else "RGB"
-    picture = Image.fromarray(np.ascontiguousarray(grid[..., 0]) if mode == "L" else grid, mode)
+    # PIL reads the buffer as if it were C-ordered: a permuted view would come out scrambled.
+    pixels = np.ascontiguousarray((grid[..., 0] if mode == "L" else grid).numpy())
+    picture = Image.fromarray(pixels, mode)
     picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST).save(path)
 
 

@@ -3,7 +3,7 @@ generating a large synthetic dataset in shards.
 
 1. Speed: one unconditional UNet (the default architecture for --image-size), the same
    weights, step count, batch and seed in both samplers, in this process; prints images/s
-   of each, the ratio, and the largest pixel difference (they compute the same thing).
+   of each and the ratio.
    Weights are untrained: the cost of a forward pass does not depend on their values.
    Their images are not compared here: with random weights 50 DDIM steps are chaotic
    (our own sampler at batch 8 vs 16 differs by 50 grey levels on average), so that

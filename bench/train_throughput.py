@@ -90,9 +90,9 @@ def main() -> None:
         metavar="ENGINE.KEY=JSON",
         help="override a config value, e.g. --set ddpm.batch_size=64",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (ddpm)")
     # On a shared CPU, OpenMP threads spinning on busy cores make small convolutions many
     # times slower than one thread; raise this on a machine of your own.
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (ddpm)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -112,12 +112,10 @@ def main() -> None:
         rounds = args.rounds if name == "ddpm" else 1
         ours, plain = [], []
         for _ in range(rounds):  # alternate, keep the best of each: load drift hits both
-            steps_s, images_s, resolved = engine_rate(name, data, config, args.warmup, args.steps)
-            ours.append(steps_s)
+            ours.append(engine_rate(name, data, config, args.warmup, args.steps))
             if name == "ddpm":
                 plain.append(plain_diffusers_rate(data, config, args.warmup, args.steps))
-        steps_s = max(ours)
-        images_s = steps_s * resolved["batch_size"] * resolved.get("n_critic", 1)
+        steps_s, images_s, resolved = max(ours, key=lambda rate: rate[0])
         line = f"{name:5s} {steps_s:7.2f} steps/s  {images_s:8.1f} img/s"
         if plain:
             line += (
