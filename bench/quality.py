@@ -156,7 +156,14 @@ def main() -> None:
             f"TSTR {row['tstr']:.3f}  FD {row['fd']:7.2f} (floor {floor:.2f})",
             flush=True,
         )
-    (OUT / f"quality-{args.dataset}.json").write_text(json.dumps(results, indent=1))
+    # Merge into an earlier run's file of the same setting, so engines benchmarked in
+    # separate processes (side by side on two cores) end up in one JSON.
+    path = OUT / f"quality-{args.dataset}.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    setting = ("dataset", "image_size", "seconds")
+    if all(earlier.get(key) == results[key] for key in setting):
+        results = {**earlier, **results}
+    path.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ class GANTrainConfig(CommonTrainConfig):
     variant: Literal["dcgan", "vanilla", "wgan-gp"] | None = None
     z_dim: int | None = Field(default=None, ge=1, le=4096)
     width: int | None = Field(default=None, ge=4, le=1024)
+    upsample: Literal["transposed", "nearest"] | None = None
     lr_g: float | None = Field(default=None, gt=0, le=10)
     lr_d: float | None = Field(default=None, gt=0, le=10)
     betas: Betas | None = Field(default=None, min_length=2, max_length=2)

@@ -49,8 +49,10 @@ from models.engines.nets import (
     SUPPORTED_SIZES,
     Generator,
     ProjectionDiscriminator,
+    Upsample,
     VanillaDiscriminator,
     VanillaGenerator,
+    default_upsample,
     default_width,
 )
 
@@ -81,7 +83,7 @@ _VARIANT_DEFAULTS: dict[str, _VariantDefaults] = {
 @dataclass
 class GANConfig:
     """Training config. Fields left None are derived: ``image_size`` from the data,
-    ``width`` from it (:func:`models.engines.nets.default_width`), and ``lr_g``, ``lr_d``,
+    ``width`` and ``upsample`` from it (:mod:`models.engines.nets`), and ``lr_g``, ``lr_d``,
     ``betas`` and ``n_critic`` from the variant (see ``_VARIANT_DEFAULTS``)."""
 
     max_steps: int = 5000
@@ -95,6 +97,9 @@ class GANConfig:
     z_dim: int = 128
     width: int | None = None
     """Channels at full resolution in G and D; doubled per halving, capped at ×8."""
+    upsample: Upsample | None = None
+    """How G (dcgan, wgan-gp) doubles resolution: "transposed" or "nearest" (upsample,
+    then a 3×3 conv). None: by image size (:func:`models.engines.nets.default_upsample`)."""
     lr_g: float | None = None
     lr_d: float | None = None
     betas: list[float] | None = None
@@ -121,6 +126,7 @@ def resolve_config(config: GANConfig, data_size: int | None) -> GANConfig:
         config,
         image_size=image_size,
         width=config.width or default_width(image_size),
+        upsample=config.upsample or default_upsample(image_size),
         lr_g=config.lr_g if config.lr_g is not None else defaults.lr_g,
         lr_d=config.lr_d if config.lr_d is not None else defaults.lr_d,
         betas=list(config.betas if config.betas is not None else defaults.betas),
@@ -157,8 +163,18 @@ def resolve_config(config: GANConfig, data_size: int | None) -> GANConfig:
 def build_generator(config: GANConfig, channels: int, num_classes: int) -> nn.Module:
     """G(z, y): z (b, z_dim), y (b,) → (b, c, s, s). ``num_classes`` 0 = unconditional."""
     assert config.image_size is not None and config.width is not None, "resolve the config"
-    cls = VanillaGenerator if config.variant == "vanilla" else Generator
-    return cls(config.z_dim, channels, config.image_size, config.width, num_classes)
+    if config.variant == "vanilla":
+        return VanillaGenerator(
+            config.z_dim, channels, config.image_size, config.width, num_classes
+        )
+    return Generator(
+        config.z_dim,
+        channels,
+        config.image_size,
+        config.width,
+        num_classes,
+        config.upsample or default_upsample(config.image_size),
+    )
 
 
 def build_discriminator(config: GANConfig, channels: int, num_classes: int) -> nn.Module:

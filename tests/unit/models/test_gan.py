@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models import datasets, engines
-from models.engines import training
+from models.engines import gan, training
 from models.engines.base import Engine, EngineError, Hooks, Stopped, Trained, TrainingDiverged
 
 TINY = {"max_steps": 3, "batch_size": 8, "width": 4, "z_dim": 8, "seed": 0}
@@ -185,3 +185,22 @@ def test_dataset_labels_outside_its_classes_are_refused(tiny_shapes):
 def test_other_image_sizes_train_from_resized_data(tiny_shapes, size):
     trained = engine.train(tiny_shapes, {**TINY, "max_steps": 1, "image_size": size})
     assert engine.sample(trained, 2, seed=0).shape == (2, 3, size, size)
+
+
+@pytest.mark.parametrize(("size", "upsample"), [(8, "transposed"), (16, "transposed"),
+                                                 (28, "nearest"), (32, "nearest")])  # fmt: skip
+def test_generator_upsampling_defaults_by_image_size(size, upsample):
+    config = engine.default_config(image_size=size)
+    assert config["upsample"] == upsample
+    g = gan.build_generator(gan.resolve_config(gan.GANConfig(**config), size), 1, 10)
+    has_transposed = any(isinstance(m, torch.nn.ConvTranspose2d) for m in g.modules())
+    assert has_transposed == (upsample == "transposed")
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "nearest"])
+def test_either_upsampling_trains_saves_and_loads(tiny_shapes, upsample, tmp_path):
+    trained = engine.train(tiny_shapes, {**TINY, "max_steps": 2, "upsample": upsample})
+    engine.save(trained, tmp_path)
+    loaded = engine.load(tmp_path)
+    assert loaded.config["upsample"] == upsample
+    assert torch.equal(engine.sample(loaded, 4, seed=1), engine.sample(trained, 4, seed=1))
