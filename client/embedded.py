@@ -38,50 +38,77 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
     worker.kill()
 
 
+def worker_command(home: Path) -> list[str]:
+    """The worker child: one Celery process serving both queues, with beat (reconciler)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "--quiet",  # no start-up banner in the user's terminal (a global option)
+        "worker",
+        "-Q",
+        "gpu,cpu",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "WARNING",
+        "-B",
+        "-s",
+        str(home / "celerybeat-schedule"),
+    ]
+
+
 def run(home: Path, host: str, port: int) -> int:
-    """Start worker + API in the foreground until interrupted."""
+    """Start worker + API in the foreground until interrupted.
+
+    Returns 0 after an interrupt, or the worker's exit status when the worker dies on its
+    own: an API without a worker would accept jobs that stay queued forever, so the stack
+    stops and says so rather than serve half a service.
+    """
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **embedded_env(home, port)}
     os.environ.update(embedded_env(home, port))
     settings = Settings()
     upgrade(settings.database_url)
-    worker = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.celery_app",
-            "--quiet",  # no start-up banner in the user's terminal (a global option)
-            "worker",
-            "-Q",
-            "gpu,cpu",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "WARNING",
-            "-B",
-            "-s",
-            str(home / "celerybeat-schedule"),
-        ],
-        env=env,
+
+    import uvicorn
+
+    from api.main import create_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     )
-    stop = threading.Event()
+    worker = subprocess.Popen(worker_command(home), env=env)  # noqa: S603 - our own module
+    stopping = threading.Event()
+    worker_died: list[int] = []
+
+    def _watch_worker() -> None:
+        code = worker.wait()
+        if not stopping.is_set():
+            worker_died.append(code)
+            print(
+                f"synthgen: the worker exited with status {code} (its error is above); "
+                "stopping the API, since jobs submitted now would never run",
+                file=sys.stderr,
+                flush=True,
+            )
+            server.should_exit = True
 
     def _terminate(*_: object) -> None:
-        stop.set()
+        stopping.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    threading.Thread(target=_watch_worker, name="watch-worker", daemon=True).start()
     try:
-        import uvicorn
-
-        from api.main import create_app
-
         print(f"synthgen API on http://{host}:{port}  (data in {home})", flush=True)
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        stop_worker(worker)
-    return 0
+        stopping.set()
+        if worker.poll() is None:
+            stop_worker(worker)
+    return worker_died[0] if worker_died else 0

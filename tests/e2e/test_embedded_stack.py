@@ -95,3 +95,22 @@ def test_embedded_stack_trains_and_generates(stack):
     assert (home / "store" / "jobs" / gen["id"] / "images.npz").is_file()
     tampered = items["grid.png"]["url"].replace("signature=", "signature=0")
     assert httpx.get(tampered).status_code == 404
+
+
+def test_up_stops_with_the_workers_status_when_the_worker_dies(tmp_path):
+    # The real `run`, with a worker that fails at start-up as a broken install would.
+    script = (
+        "import sys; from pathlib import Path; from client import embedded\n"
+        "embedded.worker_command = lambda home: "
+        "[sys.executable, '-c', 'import sys; sys.exit(\"worker: cannot connect\")']\n"
+        f"sys.exit(embedded.run(Path({str(tmp_path / 'home')!r}), '127.0.0.1', {_port()}))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHGEN_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "worker: cannot connect" in done.stderr
+    assert "the worker exited with status 1" in done.stderr
+    assert "jobs submitted now would never run" in done.stderr
