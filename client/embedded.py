@@ -82,12 +82,12 @@ def run(home: Path, host: str, port: int) -> int:
     )
     worker = subprocess.Popen(worker_command(home), env=env)  # noqa: S603 - our own module
     stopping = threading.Event()
-    worker_died: list[int] = []
+    worker_died = threading.Event()
 
     def _watch_worker() -> None:
         code = worker.wait()
         if not stopping.is_set():
-            worker_died.append(code)
+            worker_died.set()
             print(
                 f"synthgen: the worker exited with status {code} (its error is above); "
                 "stopping the API, since jobs submitted now would never run",
@@ -111,4 +111,4 @@ def run(home: Path, host: str, port: int) -> int:
         stopping.set()
         if worker.poll() is None:
             stop_worker(worker)
-    return worker_died[0] if worker_died else 0
+    return worker.returncode if worker_died.is_set() else 0

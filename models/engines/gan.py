@@ -163,17 +163,13 @@ def resolve_config(config: GANConfig, data_size: int | None) -> GANConfig:
 def build_generator(config: GANConfig, channels: int, num_classes: int) -> nn.Module:
     """G(z, y): z (b, z_dim), y (b,) → (b, c, s, s). ``num_classes`` 0 = unconditional."""
     assert config.image_size is not None and config.width is not None, "resolve the config"
+    assert config.upsample is not None, "resolve the config"
     if config.variant == "vanilla":
         return VanillaGenerator(
             config.z_dim, channels, config.image_size, config.width, num_classes
         )
     return Generator(
-        config.z_dim,
-        channels,
-        config.image_size,
-        config.width,
-        num_classes,
-        config.upsample or default_upsample(config.image_size),
+        config.z_dim, channels, config.image_size, config.width, num_classes, config.upsample
     )
 
 

@@ -103,7 +103,7 @@ class Generator(nn.Module):
         image_size: int,
         width: int,
         num_classes: int,
-        upsample: Upsample = "transposed",
+        upsample: Upsample,
     ) -> None:
         super().__init__()
         self.base, stages = layout(image_size)

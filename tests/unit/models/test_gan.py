@@ -192,7 +192,7 @@ def test_other_image_sizes_train_from_resized_data(tiny_shapes, size):
 def test_generator_upsampling_defaults_by_image_size(size, upsample):
     config = engine.default_config(image_size=size)
     assert config["upsample"] == upsample
-    g = gan.build_generator(gan.resolve_config(gan.GANConfig(**config), size), 1, 10)
+    g = gan.build_generator(gan.GANConfig(**config), 1, 10)
     has_transposed = any(isinstance(m, torch.nn.ConvTranspose2d) for m in g.modules())
     assert has_transposed == (upsample == "transposed")
 
