@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 
-from client.embedded import embedded_env
+from client.cli.output import ProgressLine
+from client.embedded import check_port_free, embedded_env
 from client.sdk import Client
+
+KEY_FILE = "api-key"
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
@@ -30,21 +33,24 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120)
     sys.exit("the embedded stack did not become ready in time")
 
 
-def _show(job: dict[str, Any]) -> None:
-    progress = job.get("progress") or {}
-    metrics = " ".join(f"{k}={v:.4g}" for k, v in (progress.get("metrics") or {}).items())
-    eta = progress.get("eta_seconds")
-    print(
-        f"\r  {job['kind']:<8} {job['status']:<9} {progress.get('stage') or '':<9} "
-        f"{100 * (progress.get('fraction') or 0):5.1f}%  "
-        f"eta {eta if eta is not None else '?':>6}s  {metrics:<40}",
-        end="",
-        flush=True,
-    )
+def _follow(client: Client, job_id: str) -> dict[str, Any]:
+    line = ProgressLine(sys.stdout)
+    try:
+        return client.wait(job_id, on_update=line)
+    finally:
+        line.close()
 
 
-def run(home: Path, port: int, *, max_seconds: float) -> int:
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def run(home: Path, port: int, *, max_seconds: float, count: int = 1000) -> int:
     home = home.resolve()
+    check_port_free("127.0.0.1", port)
     env = {**os.environ, **embedded_env(home, port)}
     os.environ.update(embedded_env(home, port))
     url = f"http://127.0.0.1:{port}"
@@ -60,6 +66,11 @@ def run(home: Path, port: int, *, max_seconds: float) -> int:
 
         with session_scope(Settings().database_url) as session:
             key = tenants.create_key(session=session, tenant_name="demo")
+        # The key of the tenant that owns the demo model, left for the user: the README's
+        # next steps read it, so they see the model this run trained.
+        key_path = home / KEY_FILE
+        key_path.write_text(key + "\n")
+        key_path.chmod(0o600)
         client = Client(url, key)
 
         print(f"1/2 training a class-conditional DDPM on digits (16x16, {max_seconds:.0f} s)")
@@ -74,38 +85,37 @@ def run(home: Path, port: int, *, max_seconds: float) -> int:
                 "config": {"max_seconds": max_seconds, "max_steps": 100_000, "image_size": 16},
             }
         )
-        train = client.wait(train["id"], on_update=_show)
-        print()
+        train = _follow(client, train["id"])
         if train["status"] != "succeeded":
             print(f"train job {train['status']}: {train.get('error')}")
             return 1
         version = train["result"]["model_version"]
         print(f"    registered {version['name']} v{version['version']}")
 
-        print("2/2 generating 1,000 digits (100 per class) with DDIM, 50 steps")
+        print(f"2/2 generating {count:,} digits (an even share per class) with DDIM, 50 steps")
         gen = client.submit(
             {
                 "kind": "generate",
                 "model": "digits-ddpm",
-                "count": 1000,
+                "count": count,
                 "seed": 0,
                 "config": {"sampler": "ddim", "steps": 50, "guidance_scale": 2.0},
                 "output_format": "imagefolder",
             }
         )
-        gen = client.wait(gen["id"], on_update=_show)
-        print()
+        gen = _follow(client, gen["id"])
         if gen["status"] != "succeeded":
             print(f"generate job {gen['status']}: {gen.get('error')}")
             return 1
         out = Path("synthgen-demo").resolve()
-        for item in client.artifacts(gen["id"]):
-            client.download(item["url"], out / item["name"])
+        client.download_artifacts(gen["id"], out)  # raises unless count and sizes match
         store = home / "store" / "jobs" / gen["id"]
-        print(f"\nDone. Images:  {out / 'images.zip'}  (ImageFolder layout, 1,000 PNGs)")
+        print(f"\nDone. Images:  {out / 'images.zip'}  (ImageFolder layout, {count:,} PNGs)")
         print(f"       Preview: {out / 'grid.png'}  (one row per digit class)")
         print(f"       In the embedded store: {store}")
-        print(f"       API: {url}/docs   key: {key}")
+        print(f"\nThe model belongs to tenant 'demo'; its key is saved in {key_path}:")
+        print(f"  export SYNTHGEN_API_KEY=$(cat {_shown(key_path)})")
+        print("  .venv/bin/synthgen up &   # then: synthgen models, synthgen jobs list")
         return 0
     finally:
         stack.terminate()

@@ -3,8 +3,10 @@ process and the API, with no services to install. ``synthgen up`` runs it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -12,6 +14,27 @@ from pathlib import Path
 
 from core.config import Settings
 from core.migrate import upgrade
+
+
+class PortInUse(Exception):  # noqa: N818 - reads as the condition it reports
+    """The API's address is taken (another ``synthgen up``, or any other server)."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before anything starts or prints "API on …" when the port is taken.
+
+    uvicorn would find out only after the worker was started and the banner printed.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise PortInUse(
+                f"cannot listen on {host}:{port}: {reason} (is another `synthgen up` "
+                "running?); pass --port N to use another port"
+            ) from exc
 
 
 def embedded_env(home: Path, port: int) -> dict[str, str]:
@@ -67,6 +90,7 @@ def run(home: Path, host: str, port: int) -> int:
     own: an API without a worker would accept jobs that stay queued forever, so the stack
     stops and says so rather than serve half a service.
     """
+    check_port_free(host, port)
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **embedded_env(home, port)}
     os.environ.update(embedded_env(home, port))

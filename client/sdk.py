@@ -1,62 +1,121 @@
-"""A small Python client for the REST API."""
+"""A small Python client for the REST API.
+
+Every call that lists follows ``next_cursor`` to the end, and a download checks what it
+saved against the listing: a partial result raises, it is never returned as complete.
+"""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
 
 TERMINAL = {"succeeded", "failed", "canceled"}
+Json = dict[str, Any]
 
 
-class ApiError(Exception):
-    def __init__(self, problem: dict[str, Any], status: int) -> None:
-        super().__init__(f"{status} {problem.get('title', '')}: {problem.get('detail', '')}")
+class SynthgenClientError(Exception):
+    """Base of the errors this client raises; ``str()`` is one line a person can act on."""
+
+
+class ApiError(SynthgenClientError):
+    """The API answered with an error (problem+json): ``status``, ``problem``."""
+
+    def __init__(self, problem: Json, status: int) -> None:
         self.problem = problem
         self.status = status
+        params = problem.get("invalid_params") or []
+        fields = "; ".join(_param_text(p) for p in params[:5])
+        detail = fields or problem.get("detail") or ""
+        super().__init__(f"{status} {problem.get('title', '')}: {detail}".rstrip(": "))
+
+
+class NetworkError(SynthgenClientError):
+    """The API could not be reached (refused, timed out, name not found)."""
+
+
+class IncompleteDownload(SynthgenClientError):
+    """What was saved does not match the artifact listing (count or sizes)."""
+
+    def __init__(self, message: str, *, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 class Client:
     def __init__(self, base_url: str, api_key: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
         self.http = httpx.Client(
-            base_url=base_url.rstrip("/"),
+            base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
         )
+        # Artifact URLs are presigned: they must go out without our Authorization header
+        # (S3 refuses a request signed twice). One pooled client, not one per file: a new
+        # client per download costs ~30 ms of CPU on its TLS context alone.
+        self.downloads = httpx.Client(timeout=60)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise NetworkError(
+                f"cannot reach the API at {self.base_url} ({type(exc).__name__}: {exc}); "
+                "is `synthgen up` running? set SYNTHGEN_API_URL or pass --api-url"
+            ) from exc
         if response.status_code >= 400:
             try:
                 problem = response.json()
             except ValueError:
-                problem = {"title": response.reason_phrase, "detail": response.text}
-            raise ApiError(problem, response.status_code)
+                problem = {"title": response.reason_phrase, "detail": response.text[:200]}
+            raise ApiError(problem if isinstance(problem, dict) else {}, response.status_code)
         return response.json()
 
-    def submit(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    # -- jobs -----------------------------------------------------------------------------
+
+    def submit(self, body: Json, idempotency_key: str | None = None) -> Json:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self._call("POST", "/v1/jobs", json=body, headers=headers)  # type: ignore[no-any-return]
 
-    def get(self, job_id: str) -> dict[str, Any]:
+    def get(self, job_id: str) -> Json:
         return self._call("GET", f"/v1/jobs/{job_id}")  # type: ignore[no-any-return]
 
-    def list(self, **filters: str) -> dict[str, Any]:
-        return self._call("GET", "/v1/jobs", params=filters)  # type: ignore[no-any-return]
+    def list(self, **filters: Any) -> Json:
+        """One page of jobs, newest first: ``{"items": [...], "next_cursor": ...}``."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", "/v1/jobs", params=params)  # type: ignore[no-any-return]
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def iter_jobs(
+        self, *, status: str | None = None, kind: str | None = None, page_size: int = 100
+    ) -> Iterator[Json]:
+        """Every job matching the filters, newest first, following cursors to the end."""
+        cursor = None
+        while True:
+            page = self.list(status=status, kind=kind, limit=page_size, cursor=cursor)
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def cancel(self, job_id: str) -> Json:
         return self._call("POST", f"/v1/jobs/{job_id}/cancel")  # type: ignore[no-any-return]
 
-    def artifacts(self, job_id: str) -> list[dict[str, Any]]:
-        return self._call("GET", f"/v1/jobs/{job_id}/artifacts")["items"]  # type: ignore[no-any-return]
-
-    def models(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/v1/models")  # type: ignore[no-any-return]
-
-    def versions(self, name: str) -> list[dict[str, Any]]:
-        return self._call("GET", f"/v1/models/{name}/versions")  # type: ignore[no-any-return]
+    def artifacts(self, job_id: str, *, page_size: int = 1000) -> list[Json]:
+        """Every artifact of the job, following cursors to the end."""
+        items: list[Json] = []
+        cursor = None
+        while True:
+            params: Json = {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._call("GET", f"/v1/jobs/{job_id}/artifacts", params=params)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
 
     def wait(
         self,
@@ -64,8 +123,9 @@ class Client:
         *,
         poll_s: float = 1.0,
         timeout_s: float = 3600,
-        on_update: Any = None,
-    ) -> dict[str, Any]:
+        on_update: Callable[[Json], None] | None = None,
+    ) -> Json:
+        """Poll until the job is terminal; ``on_update`` sees every poll's job object."""
         deadline = time.monotonic() + timeout_s
         while True:
             job = self.get(job_id)
@@ -74,14 +134,92 @@ class Client:
             if job["status"] in TERMINAL:
                 return job
             if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s}s")
+                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s:g} s")
             time.sleep(poll_s)
 
-    def download(self, url: str, path: Path) -> Path:
+    # -- models ---------------------------------------------------------------------------
+
+    def models(self) -> list[Json]:
+        return self._call("GET", "/v1/models")  # type: ignore[no-any-return]
+
+    def versions(self, name: str) -> list[Json]:
+        return self._call("GET", f"/v1/models/{name}/versions")  # type: ignore[no-any-return]
+
+    # -- downloads ------------------------------------------------------------------------
+
+    def download(self, url: str, path: Path, *, expected_size: int | None = None) -> Path:
+        """Save one URL to ``path``; with ``expected_size`` a short file raises."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        with httpx.stream("GET", url, timeout=60) as response:
-            response.raise_for_status()
-            with path.open("wb") as out:
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
+        try:
+            with self.downloads.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise ApiError(
+                        {"title": response.reason_phrase, "detail": f"download of {path.name}"},
+                        response.status_code,
+                    )
+                with path.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+        except httpx.TransportError as exc:
+            raise NetworkError(f"download of {path.name} failed: {exc}") from exc
+        if expected_size is not None and path.stat().st_size != expected_size:
+            raise IncompleteDownload(
+                f"{path.name}: saved {path.stat().st_size} bytes, the listing says {expected_size}",
+                missing=[path.name],
+            )
         return path
+
+    def download_artifacts(
+        self,
+        job_id: str,
+        directory: Path,
+        *,
+        on_file: Callable[[Path, int, int], None] | None = None,
+    ) -> list[Path]:
+        """Download every artifact of a job into ``directory`` and verify the result.
+
+        The listing is followed to its end; afterwards each file's size must equal the
+        listing's, and the number of files the job's ``result.artifacts`` announces (when
+        it says) must equal the number listed. Raises IncompleteDownload otherwise.
+        ``on_file(path, done, total)`` is called after each file.
+        """
+        items = self.artifacts(job_id)
+        announced = (self.get(job_id).get("result") or {}).get("artifacts")
+        if isinstance(announced, int) and announced != len(items):
+            raise IncompleteDownload(
+                f"job {job_id} announces {announced} artifacts but the API listed "
+                f"{len(items)}; nothing is reported complete",
+                missing=[],
+            )
+        saved: list[Path] = []
+        for item in items:
+            target = directory / _safe_relative(item["name"])
+            self.download(item["url"], target, expected_size=int(item["size"]))
+            saved.append(target)
+            if on_file is not None:
+                on_file(target, len(saved), len(items))
+        missing = [
+            i["name"] for i in items if not (directory / _safe_relative(i["name"])).is_file()
+        ]
+        if missing:
+            raise IncompleteDownload(
+                f"{len(missing)} of {len(items)} artifacts are missing after the download "
+                f"(first: {missing[0]})",
+                missing=missing,
+            )
+        return saved
+
+
+def _param_text(param: Json) -> str:
+    name, reason = str(param.get("name")), str(param.get("reason"))
+    return reason if reason.startswith(f"{name}:") else f"{name}: {reason}"
+
+
+def _safe_relative(name: str) -> Path:
+    """An artifact name as a path that stays inside the download directory."""
+    parts = PurePosixPath(name).parts
+    if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+        raise IncompleteDownload(
+            f"refusing to write artifact {name!r} outside the directory", missing=[name]
+        )
+    return Path(*parts)

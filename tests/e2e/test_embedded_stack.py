@@ -4,62 +4,12 @@ worker child process. A real train → generate job, downloads through signed UR
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
-import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def stack(tmp_path):
-    port = _port()
-    home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHGEN_")}
-    env["OMP_NUM_THREADS"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "client.cli", "up", "--home", str(home), "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "stack did not start"
-        time.sleep(0.5)
-    key = (
-        subprocess.run(
-            [sys.executable, "-m", "client.cli", "keys", "create", "--tenant", "e2e"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**env, "SYNTHGEN_DATABASE_URL": f"sqlite:///{home}/synthgen.db"},
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    yield url, key, home
-    proc.terminate()
-    proc.wait(timeout=30)
+from tests.e2e.conftest import ROOT, free_port
 
 
 def test_embedded_stack_trains_and_generates(stack):
@@ -103,7 +53,7 @@ def test_up_stops_with_the_workers_status_when_the_worker_dies(tmp_path):
         "import sys; from pathlib import Path; from client import embedded\n"
         "embedded.worker_command = lambda home: "
         "[sys.executable, '-c', 'import sys; sys.exit(\"worker: cannot connect\")']\n"
-        f"sys.exit(embedded.run(Path({str(tmp_path / 'home')!r}), '127.0.0.1', {_port()}))"
+        f"sys.exit(embedded.run(Path({str(tmp_path / 'home')!r}), '127.0.0.1', {free_port()}))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHGEN_")}
     done = subprocess.run(
