@@ -383,9 +383,23 @@ def list_jobs(
 
 
 def cancel_job(*, session: Session, tenant: Tenant, job_id: str) -> Job:
-    """queued or running → canceled; a running job's worker stops at its next step."""
+    """queued or running → canceled; a running job's worker stops at its next step.
+
+    Idempotent: cancelling a canceled job answers the job as it is (a client retrying a
+    cancel whose answer it lost must not see an error). A job that already succeeded or
+    failed cannot be canceled.
+    """
     job = get_job(session=session, tenant=tenant, job_id=job_id)
-    transition(session=session, job_id=job.id, target=JobStatus.canceled)
+    if job.status != JobStatus.canceled:
+        try:
+            transition(session=session, job_id=job.id, target=JobStatus.canceled)
+        except InvalidTransition:
+            session.refresh(job)  # a concurrent cancel may have won the race
+            if job.status != JobStatus.canceled:
+                raise InvalidTransition(
+                    f"job {job.id} already ended ({job.status}); only queued or running "
+                    "jobs can be canceled"
+                ) from None
     session.refresh(job)
     return job
 
