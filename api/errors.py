@@ -46,17 +46,51 @@ def _reason(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+_JSON_TYPE_NAMES = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+def _malformed_json(body: Any, pos: Any, error: str) -> str:
+    """Where the JSON broke, as an editor shows it: line and column (1-based) and the
+    character offset, e.g. "line 1, column 29 (char 28)"."""
+    if not isinstance(pos, int) or not isinstance(body, str):
+        return f"not valid JSON: {error}"
+    line = body.count("\n", 0, pos) + 1
+    column = pos - (body.rfind("\n", 0, pos) + 1) + 1
+    return f"not valid JSON: {error} at line {line}, column {column} (char {pos})"
+
+
+def _param(err: dict[str, Any], body: Any) -> dict[str, str]:
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type")
+    ctx = err.get("ctx") or {}
+    if kind == "json_invalid":
+        # FastAPI puts the character offset where a field name belongs: ("body", 28).
+        error = str(ctx.get("error", "JSON decode error"))
+        pos = loc[1] if len(loc) > 1 else None
+        return {"name": "body", "reason": _malformed_json(body, pos, error)}
+    name = _field_name(loc)
+    reason = _reason(err)
+    if kind in {"union_tag_invalid", "union_tag_not_found"}:
+        name = str(ctx.get("discriminator", "'kind'")).strip("'")
+    elif kind == "extra_forbidden":
+        reason = "unknown field"
+    elif kind == "model_attributes_type":
+        got = _JSON_TYPE_NAMES.get(type(err.get("input")), "something else")
+        reason = f"must be a JSON object, got {got}"
+    elif kind == "missing" and loc == ("body",):
+        reason = "the request needs a JSON object as its body"
+    return {"name": name, "reason": reason}
+
+
 async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    params = []
-    for err in exc.errors():
-        loc = tuple(err.get("loc", ()))
-        name = _field_name(loc)
-        if err.get("type") in {"union_tag_invalid", "union_tag_not_found"}:
-            name = str(err.get("ctx", {}).get("discriminator", "'kind'")).strip("'")
-        reason = _reason(err)
-        if err.get("type") == "extra_forbidden":
-            reason = "unknown field"
-        params.append({"name": name, "reason": reason})
+    params = [_param(err, exc.body) for err in exc.errors()]
     detail = "; ".join(f"{p['name']}: {p['reason']}" for p in params[:5])
     return problem(422, "Invalid request", detail, request, invalid_params=params)
 

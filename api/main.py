@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
@@ -84,11 +85,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         outbox.close()  # write the last batch of publish marks before the process exits
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the fastapi-offline package
+    # instead of a CDN, so they work on clusters without internet; no validator badge
+    # either (Swagger UI would fetch it from validator.swagger.io).
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="synthgen",
         version="0.1.0",
         description="Train generative image models, generate synthetic datasets, evaluate them.",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.storage = storage_mod.from_settings(settings)

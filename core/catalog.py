@@ -24,6 +24,12 @@ METRICS: tuple[str, ...] = (
     "classifier_utility",
 )
 
+# Where an evaluate job computes its distances (request ``config.features``): the
+# standard Inception-v3 features (FID; needs their weights) or the reference dataset's
+# own classifier (FD). These metrics are computed in that space.
+FEATURE_SPACES: tuple[str, ...] = ("inception", "classifier")
+DISTANCE_METRICS: frozenset[str] = frozenset({"fid", "kid", "precision_recall"})
+
 # Sampling options each engine's ``sample`` accepts (generate job ``config``).
 SAMPLE_OPTIONS: dict[str, frozenset[str]] = {
     "ddpm": frozenset({"sampler", "steps", "guidance_scale", "eta"}),

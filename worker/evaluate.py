@@ -37,6 +37,10 @@ from worker.generate import label_plan, load_version, shard_seed
 from worker.runner import JobContext, finish
 
 CACHE_PREFIX = "cache/metrics"
+FEATURE_SPACE_NAMES = {
+    "inception": "Inception-v3 pool3 (FID)",
+    "classifier": "reference dataset classifier (FD, not FID)",
+}
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -44,13 +48,16 @@ def run(ctx: JobContext) -> None:
     request = ctx.job.request
     version, engine, trained = load_version(ctx, ctx.job.model_version_id)
     name, split = catalog.parse_dataset_ref(request["reference"], default_split="test")
-    count = int(request["count"])
     cfg = request.get("config") or {}
+    features = cfg.get("features", "inception")
 
     if request.get("source_job"):
-        batches, count = _from_generate_job(ctx, request["source_job"], trained.class_names)
+        batches, count = _from_generate_job(
+            ctx, request["source_job"], trained.class_names, request.get("count")
+        )
         source_name = f"generate job {request['source_job']}"
     else:
+        count = int(request["count"])
         options = {k: v for k, v in (cfg.get("sample_config") or {}).items() if v is not None}
         plan = label_plan(
             None, count, trained.num_classes, bool(version.spec.get("conditional", True))
@@ -76,6 +83,7 @@ def run(ctx: JobContext) -> None:
         generator=_generator_info(ctx, version, source_name),
         cache_dir=cache_dir,
         seeds=cfg.get("seeds") or [0, 1, 2],
+        features=features,
         inception_weights=ctx.settings.inception_weights,
         config=config,
         code_version=_code_version(),
@@ -106,8 +114,10 @@ def run(ctx: JobContext) -> None:
         "job_id": ctx.job.id,
         "reference": f"{name}:{split}",
         "synthetic_count": count,
+        "features": features,
+        "feature_space": FEATURE_SPACE_NAMES[features],
         "metrics": {
-            m["label"]: {k: m.get(k) for k in ("value", "std", "floor")}
+            m["label"]: {k: m.get(k) for k in ("value", "std", "floor", "unit", "features")}
             for m in body.get("metrics", [])
         },
     }
@@ -154,27 +164,37 @@ def _sampled(
         yield images, labels if labels is not None else torch.full((n,), -1, dtype=torch.int64)
 
 
-def _from_generate_job(ctx: JobContext, job_id: str, class_names: list[str]) -> tuple[Batches, int]:
-    """Read a finished generate job's images back, whatever format it wrote."""
+def _from_generate_job(
+    ctx: JobContext, job_id: str, class_names: list[str], count: int | None
+) -> tuple[Batches, int]:
+    """The first ``count`` images (all when None) of a finished generate job, in the order
+    it made them, whatever format it wrote."""
     with session_scope(ctx.settings.database_url) as session:
         source = session.get(Job, job_id)
         names = set(session.scalars(select(Artifact.name).where(Artifact.job_id == job_id)))
     if source is None:
         raise InvalidRequest("source_job no longer exists", field="source_job")
     prefix = f"jobs/{job_id}"
-    count = int((source.result or {}).get("count", 0))
+    size = ctx.settings.shard_size
     if "images.npz" in names:
         path = ctx.workdir / "source.npz"
         ctx.storage.get_file(f"{prefix}/images.npz", path)
         data = np.load(path, mmap_mode="r")
-        images, labels = data["images"], data["labels"]
-        return _chunks(images, labels, ctx.settings.shard_size), len(labels)
+        images, labels = data["images"][:count], data["labels"][:count]
+        return _chunks(images, labels, size), len(labels)
     if "images.zip" in names:
         path = ctx.workdir / "source.zip"
         ctx.storage.get_file(f"{prefix}/images.zip", path)
-        return _from_imagefolder(path, class_names, ctx.settings.shard_size), count
+        with zipfile.ZipFile(path) as archive:
+            # class/000123.png: the file name is the generation index.
+            members = sorted(
+                (n for n in archive.namelist() if n.endswith(".png")),
+                key=lambda n: n.rsplit("/", 1)[-1],
+            )[:count]
+        return _from_imagefolder(path, members, class_names, size), len(members)
     rows = list(csv.DictReader(io.StringIO(ctx.storage.get_bytes(f"{prefix}/labels.csv").decode())))
-    return _from_pngs(ctx.storage, prefix, rows, ctx.settings.shard_size), len(rows)
+    rows = rows[:count]
+    return _from_pngs(ctx.storage, prefix, rows, size), len(rows)
 
 
 def _chunks(images: np.ndarray, labels: np.ndarray, size: int) -> Batches:
@@ -190,12 +210,11 @@ def _decode(data: bytes) -> np.ndarray:
     return img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
 
 
-def _from_imagefolder(path: Path, class_names: list[str], size: int) -> Batches:
+def _from_imagefolder(path: Path, members: list[str], class_names: list[str], size: int) -> Batches:
     from worker.outputs import _safe_dirname
 
     index = {_safe_dirname(c): i for i, c in enumerate(class_names)}
     with zipfile.ZipFile(path) as archive:
-        members = sorted(n for n in archive.namelist() if n.endswith(".png"))
         for start in range(0, len(members), size):
             chunk = members[start : start + size]
             images = np.stack([_decode(archive.read(m)) for m in chunk])

@@ -1,8 +1,10 @@
 """Generate jobs: a registered model samples ``count`` images in shards, each streamed to
-storage in the requested format as it is made; a class-ordered grid.png is always written."""
+storage in the requested format as it is made; manifest.csv (every image with its label
+and checksum) and a class-ordered grid.png are always written."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +17,14 @@ from core.model_versions.orm import ModelVersion
 from core.storage import Storage
 from models import engines
 from models.engines.base import Engine, Stopped, Trained
-from worker.outputs import GridCollector, ImageFolderWriter, NpzWriter, OutputWriter, PngWriter
+from worker.outputs import (
+    MANIFEST,
+    GridCollector,
+    ImageFolderWriter,
+    NpzWriter,
+    OutputWriter,
+    PngWriter,
+)
 from worker.runner import JobContext, finish
 
 
@@ -47,6 +56,11 @@ def label_plan(
     if len(labels) == count:
         return np.asarray(labels, dtype=np.int64)
     return np.asarray(labels, dtype=np.int64)[np.arange(count) % len(labels)]
+
+
+SAMPLE_BATCH = 256
+"""Images an engine samples together inside a shard. It is every engine's default, passed
+explicitly so that progress inside a shard can count the images of finished batches."""
 
 
 def shard_seed(seed: int, shard: int) -> int:
@@ -83,6 +97,7 @@ def run(ctx: JobContext) -> None:
             seed=shard_seed(int(request["seed"]), shard),
             should_stop=ctx.should_stop,
             progress=_within_shard(ctx, start, n, count),
+            batch_size=SAMPLE_BATCH,
             **options,
         ).numpy()
         shard_labels = plan[start : start + n] if plan is not None else np.zeros(n, np.int64)
@@ -95,23 +110,33 @@ def run(ctx: JobContext) -> None:
     finish(
         ctx,
         result={
-            "count": count,
+            "count": writer.count,
             "output_format": request["output_format"],
+            "images_at": writer.location,
+            "manifest": MANIFEST,
+            "artifacts": len(objects),
             "image_shape": list(trained.image_shape),
             "class_names": class_names,
             "model_version": {"id": version.id, "name": version.name, "version": version.version},
-            "files": [name for name, _ in objects if not name.startswith("images/")],
+            "files": sorted(name for name, _ in objects if not name.startswith("images/")),
         },
         objects=objects,
     )
 
 
 def _within_shard(ctx: JobContext, start: int, n: int, count: int) -> Callable[[int, int], None]:
-    """The engine's per-step progress inside one shard, as images of the whole job: a
-    shard is minutes of sampling on a CPU, and a poller should see it move and get an ETA."""
+    """The engine's per-step progress inside one shard, as progress of the whole job: a
+    shard is minutes of sampling on a CPU, and a poller should see it move and get an ETA.
+
+    ``step`` moves with every denoising step; ``images`` counts only whole images, those
+    of the shard's batches of :data:`SAMPLE_BATCH` the engine has finished (its ``total``
+    is batches × steps per batch, so ``done * batches // total`` batches are done).
+    """
+    batches = math.ceil(n / SAMPLE_BATCH)
 
     def progress(done: int, total: int) -> None:
-        ctx.progress(start + n * done // total, count, images=start)
+        finished = min(n, done * batches // total * SAMPLE_BATCH)
+        ctx.progress(start + n * done // total, count, images=start + finished)
 
     return progress
 

@@ -1,4 +1,5 @@
-"""Writers for generated images: png files, one npz, or an ImageFolder zip; plus the grid.
+"""Writers for generated images: png files, one npz, or an ImageFolder zip, each with a
+manifest.csv listing every image with its label and checksum; plus the grid.
 
 Every writer takes shards as they come and keeps none of them: generating 60,000 images
 holds one shard in memory, and the npz/zip is streamed to a temporary file on disk.
@@ -7,6 +8,7 @@ holds one shard in memory, and the npz/zip is streamed to a temporary file on di
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import zipfile
 from abc import ABC, abstractmethod
@@ -73,30 +75,74 @@ class GridCollector:
         return grid_png(stacked, nrow=self.per_class, scale=scale)
 
 
-class OutputWriter(ABC):
-    """Base: ``add(images, labels)`` per shard, then ``finish() -> [(name, object)]``."""
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ["index", "file", "member", "label", "class_name", "sha256", "size"]
 
-    def __init__(self, storage: Storage, prefix: str, workdir: Path) -> None:
+
+class Manifest:
+    """``manifest.csv``: one row per image, in generation order, written as images come.
+
+    file is the artifact holding the image; member is where inside it (the zip member of
+    an imagefolder, ``images[i]`` of an npz, empty for a png); sha256 and size are those
+    of the image's own bytes: the PNG (png, imagefolder) or the raw uint8 (c, h, w) row
+    of the npz's images array.
+    """
+
+    def __init__(self, path: Path, class_names: list[str]) -> None:
+        self.path = path
+        self.class_names = class_names
+        self.file = path.open("w", newline="")
+        self.csv = csv.writer(self.file)
+        self.csv.writerow(MANIFEST_COLUMNS)
+
+    def add(self, index: int, file: str, member: str, label: int, data: bytes) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        self.csv.writerow([index, file, member, label, self.class_names[label], digest, len(data)])
+
+    def upload(self, storage: Storage, key: str) -> StoredObject:
+        self.file.close()
+        return storage.put_file(key, self.path, "text/csv")
+
+
+class OutputWriter(ABC):
+    """Base: ``add(images, labels)`` per shard, then ``finish() -> [(name, object)]``: the
+    format's own files, then the manifest that lists every image."""
+
+    location: str
+    """Where the images are, for the job's result: "images/*.png", "images.npz", ..."""
+
+    def __init__(
+        self, storage: Storage, prefix: str, workdir: Path, class_names: list[str]
+    ) -> None:
         self.storage = storage
         self.prefix = prefix
         self.workdir = workdir
+        self.class_names = class_names
         self.count = 0
+        self.manifest = Manifest(workdir / MANIFEST, class_names)
 
     @abstractmethod
     def add(self, images: np.ndarray, labels: np.ndarray) -> None: ...
 
     @abstractmethod
-    def finish(self) -> list[tuple[str, StoredObject]]: ...
+    def _close(self) -> list[tuple[str, StoredObject]]:
+        """Upload what is still local; returns the format's artifacts."""
+
+    def finish(self) -> list[tuple[str, StoredObject]]:
+        objects = self._close()
+        manifest = self.manifest.upload(self.storage, f"{self.prefix}/{MANIFEST}")
+        return [*objects, (MANIFEST, manifest)]
 
 
 class PngWriter(OutputWriter):
     """``images/00000.png`` per image + ``labels.csv``; uploads overlap with sampling."""
 
+    location = "images/*.png"
+
     def __init__(
         self, storage: Storage, prefix: str, workdir: Path, class_names: list[str]
     ) -> None:
-        super().__init__(storage, prefix, workdir)
-        self.class_names = class_names
+        super().__init__(storage, prefix, workdir, class_names)
         self.pool = ThreadPoolExecutor(max_workers=16)
         self.pending: list[tuple[str, Future[StoredObject]]] = []
         self.done: list[tuple[str, StoredObject]] = []
@@ -111,6 +157,7 @@ class PngWriter(OutputWriter):
             label = int(labels[i])
             self.csv.writerow([name, label, self.class_names[label]])
             data = png_bytes(images[i])
+            self.manifest.add(self.count, name, "", label, data)
             fut = self.pool.submit(
                 self.storage.put_bytes, f"{self.prefix}/{name}", data, "image/png"
             )
@@ -127,7 +174,7 @@ class PngWriter(OutputWriter):
                 still.append((name, fut))
         self.pending = still
 
-    def finish(self) -> list[tuple[str, StoredObject]]:
+    def _close(self) -> list[tuple[str, StoredObject]]:
         self._collect(block=True)
         self.pool.shutdown()
         self.csv_file.close()
@@ -143,6 +190,8 @@ class NpzWriter(OutputWriter):
     in memory whole.
     """
 
+    location = "images.npz"
+
     def __init__(
         self,
         storage: Storage,
@@ -152,7 +201,7 @@ class NpzWriter(OutputWriter):
         shape: tuple[int, ...],
         class_names: list[str],
     ) -> None:
-        super().__init__(storage, prefix, workdir)
+        super().__init__(storage, prefix, workdir, class_names)
         self.path = workdir / "images.npz"
         self.total = total
         self.zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
@@ -163,14 +212,19 @@ class NpzWriter(OutputWriter):
         )
         self.labels_path = workdir / "labels.bin"
         self.labels_file = self.labels_path.open("wb")
-        self.class_names = class_names
 
     def add(self, images: np.ndarray, labels: np.ndarray) -> None:
-        self.images_member.write(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+        self.images_member.write(images.tobytes())
         self.labels_file.write(np.asarray(labels, dtype="<i8").tobytes())
+        for i in range(images.shape[0]):
+            index = self.count + i
+            self.manifest.add(
+                index, self.location, f"images[{index}]", int(labels[i]), images[i].tobytes()
+            )
         self.count += images.shape[0]
 
-    def finish(self) -> list[tuple[str, StoredObject]]:
+    def _close(self) -> list[tuple[str, StoredObject]]:
         self.images_member.close()
         self.labels_file.close()
         with self.zip.open("labels.npy", "w", force_zip64=True) as member:
@@ -191,22 +245,26 @@ class NpzWriter(OutputWriter):
 class ImageFolderWriter(OutputWriter):
     """``images.zip`` laid out ``class_name/000000.png`` (torchvision ImageFolder's layout)."""
 
+    location = "images.zip"
+
     def __init__(
         self, storage: Storage, prefix: str, workdir: Path, class_names: list[str]
     ) -> None:
-        super().__init__(storage, prefix, workdir)
-        self.class_names = class_names
+        super().__init__(storage, prefix, workdir, class_names)
         self.path = workdir / "images.zip"
         # PNG is already compressed: storing avoids spending CPU for nothing.
         self.zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
 
     def add(self, images: np.ndarray, labels: np.ndarray) -> None:
         for i in range(images.shape[0]):
-            folder = _safe_dirname(self.class_names[int(labels[i])])
-            self.zip.writestr(f"{folder}/{self.count:06d}.png", png_bytes(images[i]))
+            label = int(labels[i])
+            member = f"{_safe_dirname(self.class_names[label])}/{self.count:06d}.png"
+            data = png_bytes(images[i])
+            self.zip.writestr(member, data)
+            self.manifest.add(self.count, self.location, member, label, data)
             self.count += 1
 
-    def finish(self) -> list[tuple[str, StoredObject]]:
+    def _close(self) -> list[tuple[str, StoredObject]]:
         self.zip.close()
         obj = self.storage.put_file(f"{self.prefix}/images.zip", self.path, "application/zip")
         return [("images.zip", obj)]

@@ -21,6 +21,7 @@ from core.jobs.engine_configs import DDPMTrainConfig, EBMTrainConfig, GANTrainCo
 from core.jobs.states import JobKind, JobStatus
 
 MAX_COUNT = 1_000_000
+DEFAULT_EVALUATE_COUNT = 1000
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 WebhookEvent = Literal["start", "output", "logs", "completed"]
 
@@ -97,13 +98,21 @@ class GenerateJobIn(Strict):
 
 
 class EvaluateConfig(Strict):
+    features: Literal["inception", "classifier"] = Field(
+        default="inception",
+        description='where fid, kid and precision_recall are computed: "inception" (the '
+        "standard Inception-v3 features, reported as FID; needs SYNTHGEN_INCEPTION_WEIGHTS) "
+        'or "classifier" (the reference dataset\'s own classifier, reported as FD)',
+    )
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default=[0, 1, 2], min_length=1, max_length=10)
     subset_sizes: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
         default=[5, 20, 100], min_length=1, max_length=10
     )
     classifier: Literal["cnn", "resnet18"] = "cnn"
     classifier_epochs: int | None = Field(default=None, ge=1, le=200)
-    sample_config: SampleConfig = Field(default_factory=SampleConfig)
+    sample_config: SampleConfig = Field(
+        default_factory=SampleConfig, description="sampling options (with model only)"
+    )
 
 
 class EvaluateJobIn(Strict):
@@ -111,7 +120,14 @@ class EvaluateJobIn(Strict):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     source_job: str | None = Field(default=None, min_length=1, max_length=64)
     reference: str = Field(description='"name:split", e.g. "digits:test"')
-    count: int = Field(default=1000, ge=10, le=200_000)
+    count: int | None = Field(
+        default=None,
+        ge=10,
+        le=200_000,
+        description="images to evaluate. With model: sampled now (default 1000). With "
+        "source_job: the first count images of that job (default all of them; refused "
+        "when it has fewer)",
+    )
     metrics: list[
         Literal[
             "fid",
@@ -122,7 +138,7 @@ class EvaluateJobIn(Strict):
             "classifier_utility",
         ]
     ] = Field(default=["fid", "kid", "precision_recall"], min_length=1)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="sampling seed (with model only)")
     config: EvaluateConfig = Field(default_factory=EvaluateConfig)
     webhook: AnyHttpUrl | None = None
     webhook_events_filter: list[WebhookEvent] | None = None
@@ -137,6 +153,8 @@ class EvaluateJobIn(Strict):
     def _one_source(self) -> EvaluateJobIn:
         if (self.model is None) == (self.source_job is None):
             raise ValueError("give exactly one of model or source_job")
+        if self.model is not None and self.count is None:
+            self.count = DEFAULT_EVALUATE_COUNT
         return self
 
 

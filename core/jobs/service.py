@@ -13,7 +13,7 @@ from sqlalchemy import Table, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import catalog, queue
+from core import queue
 from core.config import Settings
 from core.db import new_id, utcnow
 from core.errors import (
@@ -23,11 +23,11 @@ from core.errors import (
     InvalidTransition,
     JobNotFound,
 )
+from core.jobs import admission
 from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
 from core.jobs.outbox import OutboxMarker
-from core.jobs.schemas import TRAIN_TYPES, AnyJobIn, GenerateJobIn, JobOut
+from core.jobs.schemas import AnyJobIn, JobOut
 from core.jobs.states import TERMINAL, JobKind, JobStatus, sources_of
-from core.model_versions import service as model_versions
 from core.tenants.orm import Tenant
 
 # -- state machine writes ---------------------------------------------------------------
@@ -193,7 +193,7 @@ def create_job(
     idempotency_key: str | None = None,
 ) -> Job:
     """Validate against the registry, then insert job + outbox (+ key link) in one transaction."""
-    model_version_id = _check_against_registry(
+    model_version_id = admission.check(
         session=session, tenant=tenant, job_in=job_in, settings=settings
     )
     kind = JobKind(job_in.kind)
@@ -228,73 +228,6 @@ def create_job(
             .values(job_id=job.id)
         )
     return job
-
-
-def _check_against_registry(
-    *, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Settings
-) -> str | None:
-    if isinstance(job_in, TRAIN_TYPES):
-        return None
-    if isinstance(job_in, GenerateJobIn):
-        version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
-        _check_labels(job_in.labels, version.spec, version.name)
-        _check_sample_options(job_in.config.options(), version.engine, "config")
-        return version.id
-    if job_in.source_job is not None:
-        source = session.scalar(
-            select(Job).where(Job.id == job_in.source_job, Job.tenant_id == tenant.id)
-        )
-        if (
-            source is None
-            or source.kind != JobKind.generate
-            or source.status != JobStatus.succeeded
-        ):
-            raise InvalidRequest(
-                "source_job must be the id of a succeeded generate job of this tenant",
-                field="source_job",
-            )
-        return source.model_version_id
-    assert job_in.model is not None  # noqa: S101 - guaranteed by EvaluateJobIn's validator
-    version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
-    _check_sample_options(
-        job_in.config.sample_config.options(), version.engine, "config.sample_config"
-    )
-    if "inception_score" in job_in.metrics and not (
-        settings.inception_weights and settings.inception_weights.is_file()
-    ):
-        raise InvalidRequest(
-            "metrics: inception_score needs Inception-v3 weights; set "
-            "SYNTHGEN_INCEPTION_WEIGHTS to the pt_inception FID weights file",
-            field="metrics",
-        )
-    return version.id
-
-
-def _check_labels(labels: list[int] | None, spec: dict[str, Any], name: str) -> None:
-    if labels is None:
-        return
-    num_classes = int(spec.get("num_classes", 0))
-    if not spec.get("conditional", True):
-        raise InvalidRequest(
-            f"labels: model {name!r} is unconditional; send labels: null", field="labels"
-        )
-    bad = [label for label in labels if label >= num_classes]
-    if bad:
-        raise InvalidRequest(
-            f"labels: {bad[0]} is not a class of model {name!r} (it has {num_classes} "
-            f"classes, 0..{num_classes - 1})",
-            field="labels",
-        )
-
-
-def _check_sample_options(options: dict[str, Any], engine: str, where: str) -> None:
-    unknown = sorted(set(options) - catalog.SAMPLE_OPTIONS[engine])
-    if unknown:
-        raise InvalidRequest(
-            f"{where}.{unknown[0]} is not a sampling option of engine {engine!r}; options: "
-            + ", ".join(sorted(catalog.SAMPLE_OPTIONS[engine])),
-            field=f"{where}.{unknown[0]}",
-        )
 
 
 def mark_published(*, session: Session, job_id: str) -> None:
@@ -383,9 +316,23 @@ def list_jobs(
 
 
 def cancel_job(*, session: Session, tenant: Tenant, job_id: str) -> Job:
-    """queued or running → canceled; a running job's worker stops at its next step."""
+    """queued or running → canceled; a running job's worker stops at its next step.
+
+    Idempotent: cancelling a canceled job answers the job as it is (a client retrying a
+    cancel whose answer it lost must not see an error). A job that already succeeded or
+    failed cannot be canceled.
+    """
     job = get_job(session=session, tenant=tenant, job_id=job_id)
-    transition(session=session, job_id=job.id, target=JobStatus.canceled)
+    if job.status != JobStatus.canceled:
+        try:
+            transition(session=session, job_id=job.id, target=JobStatus.canceled)
+        except InvalidTransition:
+            session.refresh(job)  # a concurrent cancel may have won the race
+            if job.status != JobStatus.canceled:
+                raise InvalidTransition(
+                    f"job {job.id} already ended ({job.status}); only queued or running "
+                    "jobs can be canceled"
+                ) from None
     session.refresh(job)
     return job
 

@@ -4,11 +4,13 @@ The worker's evaluate job calls this once. In order:
 
 1. load the reference dataset's train and test splits at the synthetic image size;
 2. get the reference classifier (cached per dataset and image shape, trained on train);
-3. one streaming pass over the synthetic batches through every feature extractor
-   (Inception-v3 when its weights are on disk, the reference classifier always), keeping
-   running statistics, a seeded sample of ``keep`` items, coverage counts and IS sums;
+3. one streaming pass over the synthetic batches through every feature extractor needed
+   (the reference classifier always: it judges classes; Inception-v3 when the distances are
+   asked in its features or the Inception Score is asked), keeping running statistics, a
+   seeded sample of ``keep`` items, coverage counts and IS sums;
 4. the same pass over the reference split and over the other real split (the floor);
-5. the requested metrics, each beside its real-vs-real floor, in every feature space;
+5. the requested metrics, each beside its real-vs-real floor, in the one feature space
+   the caller chose (``features``: "inception" or "classifier");
 6. classifier utility, figures, and the report.
 """
 
@@ -18,31 +20,30 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from models import datasets
 from models.datasets import ImageDataset
-from models.engines.base import Stopped
 from models.metrics import plots
 from models.metrics.classifier import ClassifierConfig
 from models.metrics.collect import FeatureSet, collect, dataset_batches
 from models.metrics.coverage import UNCONDITIONED, ClassCoverage
 from models.metrics.errors import MetricsError
 from models.metrics.features import (
-    ClassifierFeatures,
     FeatureExtractor,
     InceptionFeatures,
     dataset_classifier,
+    describe,
     metric_label,
 )
-from models.metrics.frechet import frechet_distance
 from models.metrics.inception_score import DEFAULT_SPLITS, InceptionScore
-from models.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS, kernel_inception_distance
-from models.metrics.precision_recall import DEFAULT_K, precision_recall
-from models.metrics.report import EvaluationReport, FeatureInfo, Figures, GeneratorInfo, MetricValue
+from models.metrics.inception_score import UNIT as IS_UNIT
+from models.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
+from models.metrics.pairwise import pairwise
+from models.metrics.precision_recall import DEFAULT_K
+from models.metrics.report import EvaluationReport, Figures, GeneratorInfo, MetricValue, jsonable
 from models.metrics.utility import UtilityConfig, classifier_utility
 
 METRICS = (
@@ -53,16 +54,15 @@ METRICS = (
     "class_coverage",
     "classifier_utility",
 )
-"""Metric names an evaluate job may ask for. "fid" means the Fréchet distance in every
-available feature space: FID (Inception-v3) when its weights are present, and always
-FD (<dataset> classifier)."""
+"""Metric names an evaluate job may ask for. "fid" means the Fréchet distance in the
+chosen feature space: FID in Inception-v3 features, FD (<dataset> classifier) in the
+reference classifier's."""
 
-_DISPLAY = {
-    "fid": "FID",
-    "kid": "KID",
-    "precision_recall": "precision/recall",
-    "inception_score": "IS",
-}
+FEATURE_SPACES = ("inception", "classifier")
+"""Where FD, KID and precision/recall are computed: the standard Inception-v3 pool3
+features (needs their weights) or the reference dataset's own classifier."""
+
+DISTANCES = frozenset({"fid", "kid", "precision_recall"})
 
 REFERENCE_CLASSIFIER_SEED = 0
 """Fixed, so the "<dataset> classifier" feature space is the same across evaluations."""
@@ -109,6 +109,7 @@ def evaluate(
     generator: GeneratorInfo,
     cache_dir: Path,
     seeds: Sequence[int] = (0, 1, 2),
+    features: str = "inception",
     inception_weights: Path | None = None,
     config: EvaluationConfig | None = None,
     code_version: str = "unknown",
@@ -121,14 +122,18 @@ def evaluate(
 
     metrics: a subset of :data:`METRICS`. seeds: the first draws KID subsets and the kept
     samples; classifier utility uses all of them (at least 3). cache_dir: where the
-    reference classifier is cached. inception_weights: pytorch-fid's FID Inception
-    weights; when None or missing, Inception metrics are listed as skipped with the reason.
+    reference classifier is cached. features: one of :data:`FEATURE_SPACES`, where FD, KID
+    and precision/recall are computed. inception_weights: pytorch-fid's FID Inception
+    weights, needed (else MetricsError) for those distances in "inception" features and
+    for the Inception Score.
     progress(stage, done, total) is called as work proceeds; should_stop() is polled per
     batch and per classifier step, and raises :class:`~models.engines.base.Stopped`.
     load_dataset(name, split, image_size=...) defaults to :func:`models.datasets.load`.
     """
     config = config or EvaluationConfig()
-    wanted = _check_request(metrics, seeds, synthetic.count)
+    wanted = _check_request(metrics, seeds, synthetic.count, features)
+    inception_users = _inception_users(wanted, features)
+    _check_weights(inception_weights, inception_users, features)
     name, _, split = reference.partition(":")
     split = split or "test"
     if split not in ("train", "test"):
@@ -160,11 +165,12 @@ def evaluate(
     )
     progress("reference classifier", 1, 1)
 
-    skipped: dict[str, str] = {}
     extractors: list[FeatureExtractor] = [ref_classifier]
-    inception = _inception(inception_weights, wanted, device, skipped)
-    if inception is not None:
+    inception = None
+    if inception_users and inception_weights is not None:
+        inception = InceptionFeatures(inception_weights, device=device)
         extractors.append(inception)
+    space: FeatureExtractor = inception if features == "inception" and inception else ref_classifier
 
     # Synthetic pass, with the per-batch accumulators only the synthetic set needs.
     num_classes = real["train"].num_classes
@@ -223,11 +229,18 @@ def evaluate(
     )
 
     progress("metrics", 0, 1)
-    values = [
-        v
-        for extractor in extractors
-        for v in _pairwise(extractor, syn, ref, other, wanted, config, seeds[0], should_stop)
-    ]
+    values = pairwise(
+        space,
+        syn,
+        ref,
+        other,
+        wanted,
+        kid_subsets=config.kid_subsets,
+        kid_subset_size=config.kid_subset_size,
+        pr_k=config.pr_k,
+        seed=seeds[0],
+        should_stop=should_stop,
+    )
     if inception is not None and syn_is is not None and other_is is not None:
         s, o = syn_is.compute(), other_is.compute()
         values.append(
@@ -240,6 +253,7 @@ def evaluate(
                 floor=o.mean,
                 floor_std=o.std,
                 better="higher",
+                unit=IS_UNIT,
                 detail=f"{s.splits} splits; floor: IS of {name}:{floor_split}",
             )
         )
@@ -273,7 +287,12 @@ def evaluate(
         sample_grid_png=plots.sample_grid(
             {k: torch.stack(v) for k, v in grid.items()}, real["train"].class_names
         ),
-        tsne_png=_tsne(ref, syn, ref_classifier.tag, config.tsne_points, seeds[0]),
+        tsne_png=plots.tsne_figure(
+            ref.features[ref_classifier.tag],
+            syn.features[ref_classifier.tag],
+            config.tsne_points,
+            seeds[0],
+        ),
         tsne_features=ref_classifier.name,
         training_curves_svg=plots.curves_svg(list(generator.training_curve)),
     )
@@ -289,8 +308,8 @@ def evaluate(
         kept_per_set=config.keep,
         seeds=list(seeds),
         metrics=values,
-        skipped=skipped,
-        features=[_feature_info(e) for e in extractors],
+        feature_space=features,
+        features=[describe(e) for e in extractors],
         reference_classifier={
             "name": ref_classifier.name,
             "trained_on": f"{len(real['train'])} images of {name}:train",
@@ -299,7 +318,7 @@ def evaluate(
         },
         generator=generator,
         code_version=code_version,
-        config=_jsonable(asdict(config)),
+        config=jsonable(asdict(config)),
         coverage=coverage.compute(real["train"].class_names)
         if "class_coverage" in wanted
         else None,
@@ -308,10 +327,14 @@ def evaluate(
     )
 
 
-def _check_request(metrics: Sequence[str], seeds: Sequence[int], count: int) -> set[str]:
+def _check_request(
+    metrics: Sequence[str], seeds: Sequence[int], count: int, features: str
+) -> set[str]:
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown or not metrics:
         raise MetricsError(f"unknown or no metrics {unknown}; choose from {list(METRICS)}")
+    if features not in FEATURE_SPACES:
+        raise MetricsError(f"features must be one of {list(FEATURE_SPACES)}, got {features!r}")
     if not seeds:
         raise MetricsError("evaluate needs at least one seed")
     if "classifier_utility" in metrics and len(seeds) < 3:
@@ -321,24 +344,27 @@ def _check_request(metrics: Sequence[str], seeds: Sequence[int], count: int) -> 
     return set(metrics)
 
 
-def _inception(
-    weights: Path | None, wanted: set[str], device: torch.device | str, skipped: dict[str, str]
-) -> InceptionFeatures | None:
-    """The Inception extractor when some wanted metric uses it and its weights exist."""
-    users = wanted & {"fid", "kid", "precision_recall", "inception_score"}
-    if not users:
-        return None
-    if weights is None or not weights.is_file():
-        where = f"not found at {weights}" if weights else "not configured"
-        reason = (
-            f"Inception-v3 weights {where} (set SYNTHGEN_INCEPTION_WEIGHTS to pytorch-fid's "
-            "pt_inception-2015-12-05-6726825d.pth)"
-        )
-        for metric in METRICS:
-            if metric in users:
-                skipped[f"{_DISPLAY[metric]} (Inception-v3)"] = reason
-        return None
-    return InceptionFeatures(weights, device=device)
+def _inception_users(wanted: set[str], features: str) -> list[str]:
+    """The wanted metrics computed in Inception-v3 features."""
+    users = sorted(wanted & DISTANCES) if features == "inception" else []
+    return users + sorted(wanted & {"inception_score"})
+
+
+def _check_weights(weights: Path | None, users: list[str], features: str) -> None:
+    """Refuse, before any work, metrics whose Inception weights are missing; say the fix."""
+    if not users or (weights is not None and weights.is_file()):
+        return
+    where = f"not found at {weights}" if weights else "not configured"
+    alternative = (
+        ", or compute the distances in the reference classifier's features (features: 'classifier')"
+        if features == "inception"
+        else ""
+    )
+    raise MetricsError(
+        f"{', '.join(users)} need Inception-v3 weights, {where}: set "
+        "SYNTHGEN_INCEPTION_WEIGHTS to pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
+        + alternative
+    )
 
 
 def _real_pass(
@@ -369,119 +395,3 @@ def _real_pass(
         progress=lambda done: progress(f"{stage} features", done, len(data)),
         should_stop=should_stop,
     )
-
-
-def _pairwise(
-    extractor: FeatureExtractor,
-    syn: FeatureSet,
-    ref: FeatureSet,
-    other: FeatureSet,
-    wanted: set[str],
-    config: EvaluationConfig,
-    seed: int,
-    should_stop: Callable[[], bool],
-) -> list[MetricValue]:
-    """FD, KID, precision and recall of synthetic vs reference, and of the floor pair."""
-    tag, out = extractor.tag, []
-    if "fid" in wanted:
-        s, r, o = syn.stats[tag], ref.stats[tag], other.stats[tag]
-        out.append(
-            MetricValue(
-                key="fd",
-                label=metric_label("FD", extractor),
-                features=extractor.name,
-                value=frechet_distance(s.mean, s.cov, r.mean, r.cov),
-                floor=frechet_distance(o.mean, o.cov, r.mean, r.cov),
-                detail=(
-                    f"all images: {syn.count} synthetic, {ref.count} reference, {other.count} floor"
-                ),
-            )
-        )
-    if should_stop():
-        raise Stopped()
-    if "kid" in wanted:
-        syn_f, ref_f, other_f = syn.features[tag], ref.features[tag], other.features[tag]
-        kid = kernel_inception_distance(
-            ref_f, syn_f, subsets=config.kid_subsets, subset_size=config.kid_subset_size, seed=seed
-        )
-        floor = kernel_inception_distance(
-            ref_f,
-            other_f,
-            subsets=config.kid_subsets,
-            subset_size=config.kid_subset_size,
-            seed=seed,
-        )
-        out.append(
-            MetricValue(
-                key="kid",
-                label=metric_label("KID", extractor),
-                features=extractor.name,
-                value=kid.mean,
-                std=kid.std,
-                floor=floor.mean,
-                floor_std=floor.std,
-                detail=f"{kid.subsets} subsets of {kid.subset_size} (floor: {floor.subset_size})",
-            )
-        )
-    if should_stop():
-        raise Stopped()
-    if "precision_recall" in wanted:
-        pr = precision_recall(ref.features[tag], syn.features[tag], config.pr_k)
-        floor_pr = precision_recall(ref.features[tag], other.features[tag], config.pr_k)
-        detail = (
-            f"k={pr.k} nearest neighbours; {syn.features[tag].shape[0]} synthetic vs "
-            f"{ref.features[tag].shape[0]} reference"
-        )
-        for key, value, floor_value in (
-            ("precision", pr.precision, floor_pr.precision),
-            ("recall", pr.recall, floor_pr.recall),
-        ):
-            out.append(
-                MetricValue(
-                    key=key,
-                    label=metric_label(key.capitalize(), extractor),
-                    features=extractor.name,
-                    value=value,
-                    floor=floor_value,
-                    better="higher",
-                    detail=detail,
-                )
-            )
-    return out
-
-
-def _tsne(ref: FeatureSet, syn: FeatureSet, tag: str, points: int, seed: int) -> bytes | None:
-    rng = np.random.default_rng(seed)
-    real_f, syn_f = ref.features[tag], syn.features[tag]
-    if min(real_f.shape[0], syn_f.shape[0]) < 5:
-        return None
-    # A random draw from the kept items: they sit in stream order, which may be class order.
-    real_f = real_f[rng.permutation(real_f.shape[0])[:points]]
-    syn_f = syn_f[rng.permutation(syn_f.shape[0])[:points]]
-    embedding = plots.tsne_embedding(real_f, syn_f, seed)
-    is_synthetic = np.r_[np.zeros(real_f.shape[0], bool), np.ones(syn_f.shape[0], bool)]
-    return plots.scatter(embedding, is_synthetic)
-
-
-def _feature_info(extractor: FeatureExtractor) -> FeatureInfo:
-    detail = ""
-    if isinstance(extractor, ClassifierFeatures):
-        detail = (
-            f"penultimate layer of a small CNN trained on {extractor.dataset}:train, "
-            f"{extractor.test_accuracy:.1%} accurate on {extractor.dataset}:test; having seen "
-            "the train split, it may place those images a little apart from the test split, "
-            "which can only raise the floor"
-        )
-    elif isinstance(extractor, InceptionFeatures):
-        detail = f"weights {extractor.weights.name}; resize to 299 bilinear, [-1, 1]"
-    return FeatureInfo(extractor.name, extractor.tag, extractor.dim, extractor.standard, detail)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value

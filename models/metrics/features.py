@@ -29,6 +29,7 @@ from models.metrics import classifier as classifiers
 from models.metrics.classifier import ClassifierConfig, SmallCNN
 from models.metrics.errors import MetricsError
 from models.metrics.inception import NUM_LOGITS, POOL_DIM, load_fid_inception
+from models.metrics.report import FeatureInfo
 
 CACHE_FORMAT_VERSION = 1
 
@@ -229,3 +230,18 @@ def dataset_classifier(
         num_classes=train.num_classes,
         test_accuracy=test_accuracy,
     )
+
+
+def describe(extractor: FeatureExtractor) -> FeatureInfo:
+    """What the report's provenance says of a feature extractor."""
+    detail = ""
+    if isinstance(extractor, ClassifierFeatures):
+        detail = (
+            f"penultimate layer of a small CNN trained on {extractor.dataset}:train, "
+            f"{extractor.test_accuracy:.1%} accurate on {extractor.dataset}:test; having seen "
+            "the train split, it may place those images a little apart from the test split, "
+            "which can only raise the floor"
+        )
+    elif isinstance(extractor, InceptionFeatures):
+        detail = f"weights {extractor.weights.name}; resize to 299 bilinear, [-1, 1]"
+    return FeatureInfo(extractor.name, extractor.tag, extractor.dim, extractor.standard, detail)

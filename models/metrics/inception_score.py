@@ -18,6 +18,7 @@ import numpy as np
 from scipy.special import log_softmax
 
 DEFAULT_SPLITS = 10
+UNIT = "exp of the mean KL divergence; 1 to the number of classes"
 
 
 @dataclass(frozen=True)

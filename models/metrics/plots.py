@@ -66,6 +66,20 @@ def tsne_embedding(real: np.ndarray, synthetic: np.ndarray, seed: int) -> np.nda
     )
 
 
+def tsne_figure(real: np.ndarray, synthetic: np.ndarray, points: int, seed: int) -> bytes | None:
+    """A t-SNE scatter PNG of up to ``points`` of each feature set (n, d); None when a set
+    has fewer than 5 items."""
+    if min(real.shape[0], synthetic.shape[0]) < 5:
+        return None
+    rng = np.random.default_rng(seed)
+    # A random draw from the kept items: they sit in stream order, which may be class order.
+    real = real[rng.permutation(real.shape[0])[:points]]
+    synthetic = synthetic[rng.permutation(synthetic.shape[0])[:points]]
+    embedding = tsne_embedding(real, synthetic, seed)
+    is_synthetic = np.r_[np.zeros(real.shape[0], bool), np.ones(synthetic.shape[0], bool)]
+    return scatter(embedding, is_synthetic)
+
+
 def scatter(points: np.ndarray, is_synthetic: np.ndarray, size: int = 480) -> bytes:
     """points (n, 2), is_synthetic (n,) bool -> PNG scatter with a legend."""
     margin = 16

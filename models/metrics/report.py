@@ -12,13 +12,20 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
+from pathlib import Path
 from string import Template
 from typing import Any
 
 from models.metrics.coverage import CoverageResult
 from models.metrics.utility import DataDescription, UtilityResult
 
-REPORT_FORMAT_VERSION = 1
+_SPACES = {
+    "inception": "Inception-v3 features (FID, the standard)",
+    "classifier": "the reference dataset's classifier features (FD, not FID)",
+}
+
+REPORT_FORMAT_VERSION = 2
+"""2: distances in one chosen feature space (``feature_space``), units, no ``skipped``."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class MetricValue:
     """The same metric between two real splits (see :attr:`EvaluationReport.floor_pair`)."""
     floor_std: float | None = None
     better: str = "lower"
+    unit: str = ""
+    """What the number is, e.g. KID's "MMD², raw (papers often print KID × 10³)"."""
     detail: str = ""
     """How it was computed, e.g. "100 subsets of 1000"."""
 
@@ -81,8 +90,8 @@ class EvaluationReport:
     """Items per set that KID, precision/recall and t-SNE used (a seeded uniform sample)."""
     seeds: list[int]
     metrics: list[MetricValue]
-    skipped: dict[str, str]
-    """Requested metrics that were not computed, with the reason."""
+    feature_space: str
+    """Where FD, KID and precision/recall were computed: "inception" or "classifier"."""
     features: list[FeatureInfo]
     reference_classifier: dict[str, Any]
     generator: GeneratorInfo
@@ -104,8 +113,8 @@ class EvaluationReport:
                 "kept_per_set": self.kept_per_set,
             },
             "seeds": self.seeds,
+            "feature_space": self.feature_space,
             "metrics": [asdict(m) for m in self.metrics],
-            "skipped": self.skipped,
             "features": [asdict(f) for f in self.features],
             "reference_classifier": self.reference_classifier,
             "class_coverage": asdict(self.coverage) if self.coverage else None,
@@ -133,11 +142,11 @@ class EvaluationReport:
             meta=(
                 f"{html.escape(g.engine)} model {html.escape(g.name)}{version}, trained on "
                 f"{html.escape(str(g.training_data))}. {self.synthetic_count} synthetic and "
-                f"{self.reference_count} reference images; seeds {self.seeds}."
+                f"{self.reference_count} reference images; seeds {self.seeds}. "
+                f"Distances in {_SPACES.get(self.feature_space, self.feature_space)}."
             ),
             floor_pair=html.escape(self.floor_pair),
             metrics_table=self._metrics_html(),
-            skipped=self._skipped_html(),
             coverage=self._coverage_html(),
             utility=self._utility_html(),
             grid=_figure(
@@ -165,23 +174,12 @@ class EvaluationReport:
         ]
         for m in self.metrics:
             rows.append(
-                f"<tr><td>{html.escape(m.label)}</td><td class='num'>{_pm(m.value, m.std)}</td>"
+                f"<tr><td>{html.escape(m.label)}<br><span class='note'>{html.escape(m.unit)}"
+                f"</span></td><td class='num'>{_pm(m.value, m.std)}</td>"
                 f"<td class='num'>{_pm(m.floor, m.floor_std)}</td><td>{m.better}</td>"
                 f"<td>{html.escape(m.features)}</td><td>{html.escape(m.detail)}</td></tr>"
             )
         return "<table>" + "".join(rows) + "</table>"
-
-    def _skipped_html(self) -> str:
-        if not self.skipped:
-            return ""
-        by_reason: dict[str, list[str]] = {}
-        for metric, reason in self.skipped.items():
-            by_reason.setdefault(reason, []).append(metric)
-        items = "".join(
-            f"<li><b>{html.escape(', '.join(metrics))}</b>: {html.escape(reason)}</li>"
-            for reason, metrics in by_reason.items()
-        )
-        return f"<p>Not computed:</p><ul>{items}</ul>"
 
     def _coverage_html(self) -> str:
         c = self.coverage
@@ -281,3 +279,14 @@ def _pm(value: float | None, std: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with tuples as lists and paths as strings, for json.dumps."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -88,12 +88,41 @@ def test_bad_job_body_is_a_problem_naming_the_field(settings, tenant, case, body
     assert _row_counts(settings) == before
 
 
-def test_malformed_json_is_422(tenant):
+MALFORMED = [
+    (b'{"kind": "train", "engine": ', "line 1, column 29 (char 28)"),
+    (b'{\n  "kind": "train",\n  "engine": "ddpm",,\n}', "line 3, column 20 (char 40)"),
+]
+
+
+@pytest.mark.parametrize(("content", "where"), MALFORMED, ids=["truncated", "double comma"])
+def test_malformed_json_is_a_problem_naming_body_and_where_it_breaks(
+    settings, tenant, content, where
+):
+    before = _row_counts(settings)
     response = tenant.post(
-        "/v1/jobs", content=b"{not json", headers={"Content-Type": "application/json"}
+        "/v1/jobs", content=content, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+    (param,) = response.json()["invalid_params"]
+    assert param["name"] == "body"
+    assert "not valid JSON" in param["reason"] and where in param["reason"], param
+    assert _row_counts(settings) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "got"),
+    [(b"[]", "an array"), (b'"x"', "a string"), (b"42", "a number"), (b"null", "null")],
+)
+def test_body_that_is_not_an_object_is_a_problem_naming_body(settings, tenant, content, got):
+    response = tenant.post(
+        "/v1/jobs", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["invalid_params"] == [
+        {"name": "body", "reason": f"must be a JSON object, got {got}"}
+    ]
 
 
 def test_oversized_body_is_413_and_writes_nothing(settings, tenant):

@@ -6,12 +6,16 @@ import json
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from core.db import session_scope
+from core.jobs.orm import Job
 from tests.integration.conftest import TINY_DDPM
 
 pytestmark = pytest.mark.integration
 
 FAST = {
+    "features": "classifier",  # no Inception weights on this server
     "seeds": [0, 1, 2],
     "subset_sizes": [5],
     "classifier_epochs": 1,
@@ -53,8 +57,18 @@ def test_evaluate_job_writes_reports_and_attaches_metrics(model):
     assert set(items) == {"report.json", "report.html"}
     report = json.loads(httpx.get(items["report.json"]["url"]).content)
     labels = {m["label"] for m in report["metrics"]}
-    assert any(label.startswith("FD (shapes classifier") for label in labels), labels
-    assert all("Inception" not in label for label in labels)  # no weights here: skipped
+    assert labels == {
+        "FD (shapes classifier)",
+        "KID (shapes classifier)",
+        "Precision (shapes classifier)",
+        "Recall (shapes classifier)",
+    }
+    assert report["feature_space"] == "classifier"
+    summary = done["result"]["summary"]
+    assert summary["features"] == "classifier"
+    assert "FD, not FID" in summary["feature_space"]
+    assert set(summary["metrics"]) == labels
+    assert "× 10³" in summary["metrics"]["KID (shapes classifier)"]["unit"]
     html = httpx.get(items["report.html"]["url"]).text
     assert "<img" in html and "data:image/png;base64," in html
     body = html.split("<body", 1)[1]
@@ -66,9 +80,10 @@ def test_evaluate_job_writes_reports_and_attaches_metrics(model):
     assert attached["metrics"]
 
 
-def test_evaluate_from_a_finished_generate_job(model):
-    tenant = model
-    gen = tenant.submit(
+@pytest.fixture(scope="module")
+def generated(model):
+    """A finished generate job of 40 images in the imagefolder layout."""
+    gen = model.submit(
         {
             "kind": "generate",
             "model": "ev",
@@ -77,18 +92,85 @@ def test_evaluate_from_a_finished_generate_job(model):
             "output_format": "imagefolder",
         }
     )
-    assert tenant.wait(gen["id"])["status"] == "succeeded"
-    job = tenant.submit(
-        {
-            "kind": "evaluate",
-            "source_job": gen["id"],
-            "reference": "shapes:test",
-            "metrics": ["fid", "class_coverage"],
-        }
-    )
-    done = tenant.wait(job["id"], timeout_s=600)
+    assert model.wait(gen["id"])["status"] == "succeeded"
+    return gen["id"]
+
+
+def _from_source(source_job: str, **fields) -> dict:
+    return {
+        "kind": "evaluate",
+        "source_job": source_job,
+        "reference": "shapes:test",
+        "metrics": ["fid", "class_coverage"],
+        "config": {"features": "classifier"},
+        **fields,
+    }
+
+
+def _refused(tenant, settings, body: dict) -> dict:
+    before = _job_count(settings)
+    response = tenant.post("/v1/jobs", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert _job_count(settings) == before
+    return response.json()
+
+
+def _job_count(settings) -> int:
+    with session_scope(settings.database_url) as session:
+        return int(session.scalar(select(func.count()).select_from(Job)))
+
+
+def test_evaluate_from_a_generate_job_uses_all_its_images_by_default(model, generated):
+    job = model.submit(_from_source(generated))
+    done = model.wait(job["id"], timeout_s=600)
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["summary"]["synthetic_count"] == 40
+
+
+def test_evaluate_from_a_generate_job_uses_exactly_count_images(model, generated):
+    job = model.submit(_from_source(generated, count=25))
+    done = model.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["summary"]["synthetic_count"] == 25
+    coverage = json.loads(
+        httpx.get(
+            {
+                a["name"]: a["url"]
+                for a in model.get(f"/v1/jobs/{job['id']}/artifacts").json()["items"]
+            }["report.json"]
+        ).content
+    )["class_coverage"]
+    assert sum(row["samples"] for row in coverage["per_class"]) == 25
+
+
+def test_count_beyond_the_source_jobs_images_is_422_naming_count(model, generated, settings):
+    problem = _refused(model, settings, _from_source(generated, count=41))
+    assert problem["invalid_params"][0]["name"] == "count"
+    assert "has 40 images" in problem["detail"]
+
+
+def test_seed_with_a_source_job_is_422_naming_it(model, generated, settings):
+    problem = _refused(model, settings, _from_source(generated, seed=3))
+    assert problem["invalid_params"][0]["name"] == "seed"
+
+
+def test_sampling_options_with_a_source_job_are_422_naming_them(model, generated, settings):
+    config = {"features": "classifier", "sample_config": {"steps": 2}}
+    problem = _refused(model, settings, _from_source(generated, config=config))
+    assert problem["invalid_params"][0]["name"] == "config.sample_config"
+
+
+@pytest.mark.parametrize("metrics", [["fid"], ["kid", "class_coverage"], ["precision_recall"]])
+def test_distances_in_inception_features_without_weights_are_422_naming_metrics(
+    model, settings, metrics
+):
+    body = {"kind": "evaluate", "model": "ev", "reference": "shapes:test", "metrics": metrics}
+    problem = _refused(model, settings, body)
+    assert problem["invalid_params"][0]["name"] == "metrics"
+    reason = problem["invalid_params"][0]["reason"]
+    assert "SYNTHGEN_INCEPTION_WEIGHTS" in reason
+    assert 'config.features: "classifier"' in reason
 
 
 def test_source_job_that_is_not_a_finished_generate_job_is_422(model):

@@ -13,6 +13,7 @@ from core.db import session_scope
 from core.jobs import service as jobs
 from core.jobs.orm import IdempotencyKey, Job, JobEvent
 from core.jobs.schemas import parse_job
+from core.jobs.states import JobStatus
 from core.model_versions.orm import ModelVersion
 from core.tenants.orm import Tenant
 from tests.integration.conftest import TINY_DDPM
@@ -84,13 +85,27 @@ def test_cancel_running_job_stops_it_and_registers_nothing(settings, worker, ten
     assert tenant.wait(nxt["id"])["status"] == "succeeded"
 
 
-def test_cancel_of_finished_job_is_409(worker, tenant):
-    job = tenant.submit(TRAIN)
-    assert tenant.wait(job["id"])["status"] == "succeeded"
-    response = tenant.post(f"/v1/jobs/{job['id']}/cancel")
+def test_second_cancel_of_a_canceled_job_answers_200_with_the_job(settings, tenant):
+    job_id = _insert_queued(settings, tenant.name)
+    first = tenant.post(f"/v1/jobs/{job_id}/cancel")
+    second = tenant.post(f"/v1/jobs/{job_id}/cancel")
+    assert first.status_code == second.status_code == 200
+    assert second.json()["status"] == "canceled"
+    assert second.json()["completed_at"] == first.json()["completed_at"]
+    assert _events(settings, job_id) == ["queued", "canceled"]
+
+
+@pytest.mark.parametrize("ended", [JobStatus.succeeded, JobStatus.failed])
+def test_cancel_of_a_job_that_ended_is_409_saying_so(settings, tenant, ended):
+    job_id = _insert_queued(settings, tenant.name)
+    with session_scope(settings.database_url) as session:
+        jobs.transition(session=session, job_id=job_id, target=JobStatus.running)
+        jobs.transition(session=session, job_id=job_id, target=ended)
+    response = tenant.post(f"/v1/jobs/{job_id}/cancel")
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
-    assert "succeeded" in response.json()["detail"]
+    assert f"already ended ({ended})" in response.json()["detail"]
+    assert tenant.get(f"/v1/jobs/{job_id}").json()["status"] == ended
 
 
 def test_redelivered_run_job_message_does_not_run_the_job_twice(settings, worker, tenant):

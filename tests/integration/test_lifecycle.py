@@ -4,6 +4,7 @@ real Celery worker."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import zipfile
 
@@ -82,7 +83,8 @@ def test_generate_npz_returns_requested_images(trained_model):
     done = tenant.wait(job["id"])
     assert done["status"] == "succeeded", done["error"]
     items = {a["name"]: a for a in tenant.get(f"/v1/jobs/{job['id']}/artifacts").json()["items"]}
-    assert set(items) == {"images.npz", "grid.png"}
+    assert set(items) == {"images.npz", "manifest.csv", "grid.png"}
+    assert done["result"]["images_at"] == "images.npz"
     data = np.load(io.BytesIO(httpx.get(items["images.npz"]["url"]).content))
     assert data["images"].shape == (70, 3, 8, 8)
     assert data["images"].dtype == np.uint8
@@ -113,7 +115,8 @@ def test_generate_png_and_imagefolder_layouts(trained_model):
     assert tenant.wait(folder["id"])["status"] == "succeeded"
 
     items = {a["name"]: a for a in tenant.get(f"/v1/jobs/{png['id']}/artifacts").json()["items"]}
-    assert {f"images/{i:06d}.png" for i in range(5)} | {"labels.csv", "grid.png"} == set(items)
+    pngs = {f"images/{i:06d}.png" for i in range(5)}
+    assert pngs | {"labels.csv", "manifest.csv", "grid.png"} == set(items)
     rows = list(csv.DictReader(io.StringIO(httpx.get(items["labels.csv"]["url"]).text)))
     assert [r["file"] for r in rows] == [f"images/{i:06d}.png" for i in range(5)]
 
@@ -123,6 +126,65 @@ def test_generate_png_and_imagefolder_layouts(trained_model):
     assert len(names) == 6
     assert all(name.count("/") == 1 and name.endswith(".png") for name in names)
     assert len({name.split("/")[0] for name in names}) > 1  # classes drawn evenly
+    assert set(items) == {"images.zip", "manifest.csv", "grid.png"}
+    manifest = list(csv.DictReader(io.StringIO(httpx.get(items["manifest.csv"]["url"]).text)))
+    assert sorted(r["member"] for r in manifest) == sorted(names)
+
+
+def _all_artifacts(tenant: TenantClient, job_id: str, limit: int) -> list[dict]:
+    items: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        page = tenant.get(f"/v1/jobs/{job_id}/artifacts", params=params).json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def test_generate_png_beyond_one_shard_lists_every_image_in_result_and_manifest(
+    trained_model, settings
+):
+    tenant, _ = trained_model
+    count = 2 * settings.shard_size + 22  # three shards, the last one short
+    job = tenant.submit(
+        {
+            "kind": "generate",
+            "model": "shapes-ddpm",
+            "count": count,
+            "config": {"steps": 2},
+            "output_format": "png",
+        }
+    )
+    done = tenant.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    result = done["result"]
+    assert result["count"] == count
+    assert result["output_format"] == "png"
+    assert result["images_at"] == "images/*.png"
+    assert result["manifest"] == "manifest.csv"
+    assert result["files"] == ["grid.png", "labels.csv", "manifest.csv"]
+    assert result["artifacts"] == count + 3
+
+    listed = _all_artifacts(tenant, job["id"], limit=40)
+    names = [a["name"] for a in listed]
+    assert len(names) == len(set(names)) == result["artifacts"]
+    pngs = {f"images/{i:06d}.png" for i in range(count)}
+    assert set(names) == pngs | set(result["files"])
+
+    urls = {a["name"]: a["url"] for a in listed}
+    manifest = list(csv.DictReader(io.StringIO(httpx.get(urls["manifest.csv"]).text)))
+    assert [r["file"] for r in manifest] == sorted(pngs)
+    k = len(result["class_names"])
+    assert [int(r["label"]) for r in manifest] == [i % k for i in range(count)]
+    with httpx.Client() as http:
+        for row in manifest:
+            data = http.get(urls[row["file"]]).content
+            assert (hashlib.sha256(data).hexdigest(), len(data)) == (
+                row["sha256"],
+                int(row["size"]),
+            ), row["file"]
 
 
 def test_same_seed_generates_identical_images(trained_model):

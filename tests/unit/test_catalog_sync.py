@@ -8,7 +8,7 @@ from core import catalog
 from core.jobs import engine_configs
 from models import datasets, engines
 from models.engines import ddpm, ebm, gan
-from models.metrics.evaluate import METRICS
+from models.metrics.evaluate import DISTANCES, FEATURE_SPACES, METRICS
 
 EDGE = {
     "ddpm": (engine_configs.DDPMTrainConfig, ddpm.DDPMConfig, ddpm._SAMPLE_OPTIONS),
@@ -42,3 +42,8 @@ def test_datasets_and_splits_match():
 
 def test_metrics_match():
     assert tuple(catalog.METRICS) == tuple(METRICS)
+
+
+def test_feature_spaces_and_distance_metrics_match():
+    assert catalog.FEATURE_SPACES == FEATURE_SPACES
+    assert catalog.DISTANCE_METRICS == DISTANCES

@@ -1,3 +1,5 @@
+import csv
+import hashlib
 import io
 import zipfile
 
@@ -27,8 +29,9 @@ def test_npz_written_shard_by_shard_loads_whole(store, tmp_path):
     writer = NpzWriter(store, "jobs/j", tmp_path, 25, (1, 8, 8), ["a", "b", "c"])
     for images, labels in shards:
         writer.add(images, labels)
-    ((name, obj),) = writer.finish()
-    data = np.load(io.BytesIO(store.get_bytes(obj.key)))
+    objects = dict(writer.finish())
+    assert set(objects) == {"images.npz", "manifest.csv"}
+    data = np.load(io.BytesIO(store.get_bytes(objects["images.npz"].key)))
     np.testing.assert_array_equal(data["images"], np.concatenate([s[0] for s in shards]))
     np.testing.assert_array_equal(data["labels"], np.arange(25) % 3)
     assert data["class_names"].tolist() == ["a", "b", "c"]
@@ -38,8 +41,9 @@ def test_imagefolder_zip_has_one_folder_per_class(store, tmp_path):
     writer = ImageFolderWriter(store, "jobs/j", tmp_path, ["zero", "one", "two"])
     for images, labels in _shards(np.random.default_rng(1), 7, 3):
         writer.add(images, labels)
-    ((_, obj),) = writer.finish()
-    names = zipfile.ZipFile(io.BytesIO(store.get_bytes(obj.key))).namelist()
+    objects = dict(writer.finish())
+    assert set(objects) == {"images.zip", "manifest.csv"}
+    names = zipfile.ZipFile(io.BytesIO(store.get_bytes(objects["images.zip"].key))).namelist()
     assert sorted(names) == sorted(f"{['zero', 'one', 'two'][i % 3]}/{i:06d}.png" for i in range(7))
 
 
@@ -48,10 +52,66 @@ def test_png_writer_uploads_every_image_and_a_labels_csv(store, tmp_path):
     for images, labels in _shards(np.random.default_rng(2), 5, 2, shape=(3, 4, 4)):
         writer.add(images, labels)
     objects = dict(writer.finish())
-    assert set(objects) == {f"images/{i:06d}.png" for i in range(5)} | {"labels.csv"}
+    pngs = {f"images/{i:06d}.png" for i in range(5)}
+    assert set(objects) == pngs | {"labels.csv", "manifest.csv"}
     img = Image.open(io.BytesIO(store.get_bytes("jobs/j/images/000004.png")))
     assert img.size == (4, 4) and img.mode == "RGB"
     assert store.get_bytes("jobs/j/labels.csv").decode().splitlines()[1] == "images/000000.png,0,a"
+
+
+def _manifest(store) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(store.get_bytes("jobs/j/manifest.csv").decode())))
+
+
+def _sha(data: bytes) -> tuple[str, str]:
+    return hashlib.sha256(data).hexdigest(), str(len(data))
+
+
+def test_png_manifest_lists_every_file_with_its_label_and_checksum(store, tmp_path):
+    writer = PngWriter(store, "jobs/j", tmp_path, ["a", "b", "c"])
+    for images, labels in _shards(np.random.default_rng(3), 5, 2):
+        writer.add(images, labels)
+    writer.finish()
+    rows = _manifest(store)
+    assert [(r["index"], r["file"], r["member"]) for r in rows] == [
+        (str(i), f"images/{i:06d}.png", "") for i in range(5)
+    ]
+    assert [(r["label"], r["class_name"]) for r in rows] == [
+        (str(i % 3), "abc"[i % 3]) for i in range(5)
+    ]
+    for r in rows:
+        assert (r["sha256"], r["size"]) == _sha(store.get_bytes(f"jobs/j/{r['file']}"))
+
+
+def test_npz_manifest_checksums_each_row_of_the_images_array(store, tmp_path):
+    writer = NpzWriter(store, "jobs/j", tmp_path, 7, (1, 8, 8), ["a", "b", "c"])
+    for images, labels in _shards(np.random.default_rng(4), 7, 3):
+        writer.add(images, labels)
+    writer.finish()
+    data = np.load(io.BytesIO(store.get_bytes("jobs/j/images.npz")))
+    rows = _manifest(store)
+    assert [(r["file"], r["member"]) for r in rows] == [
+        ("images.npz", f"images[{i}]") for i in range(7)
+    ]
+    for i, r in enumerate(rows):
+        assert (r["sha256"], r["size"]) == _sha(data["images"][i].tobytes())
+        assert int(r["label"]) == data["labels"][i]
+
+
+def test_imagefolder_manifest_names_each_zip_member(store, tmp_path):
+    writer = ImageFolderWriter(store, "jobs/j", tmp_path, ["zero", "one", "two"])
+    for images, labels in _shards(np.random.default_rng(5), 4, 3):
+        writer.add(images, labels)
+    writer.finish()
+    archive = zipfile.ZipFile(io.BytesIO(store.get_bytes("jobs/j/images.zip")))
+    rows = _manifest(store)
+    assert [r["member"] for r in rows] == [
+        f"{['zero', 'one', 'two'][i % 3]}/{i:06d}.png" for i in range(4)
+    ]
+    for r in rows:
+        assert r["file"] == "images.zip"
+        assert (r["sha256"], r["size"]) == _sha(archive.read(r["member"]))
+        assert r["member"].startswith(r["class_name"] + "/")
 
 
 def test_grid_keeps_the_first_images_of_each_class():

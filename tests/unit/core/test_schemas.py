@@ -55,3 +55,17 @@ def test_labels_longer_than_count_are_rejected():
 def test_evaluate_needs_exactly_one_source():
     with pytest.raises(ValidationError, match="exactly one"):
         adapter.validate_python({"kind": "evaluate", "reference": "digits:test"})
+
+
+def test_evaluate_count_defaults_to_1000_with_a_model_and_to_all_with_a_source_job():
+    base = {"kind": "evaluate", "reference": "digits:test"}
+    assert adapter.validate_python({**base, "model": "g"}).count == 1000
+    assert adapter.validate_python({**base, "source_job": "j"}).count is None
+    assert adapter.validate_python({**base, "source_job": "j", "count": 20}).count == 20
+
+
+def test_evaluate_feature_space_defaults_to_inception_and_is_one_of_two():
+    body = {"kind": "evaluate", "model": "g", "reference": "digits:test"}
+    assert adapter.validate_python(body).config.features == "inception"
+    with pytest.raises(ValidationError, match="features"):
+        adapter.validate_python({**body, "config": {"features": "clip"}})

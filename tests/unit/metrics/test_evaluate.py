@@ -43,9 +43,10 @@ def report_and_stages(digits_train, tmp_path_factory):
     report = evaluate(
         synthetic=_source(digits_train),
         reference="digits:test",
-        metrics=list(METRICS),
+        metrics=[m for m in METRICS if m != "inception_score"],
         generator=GENERATOR,
         cache_dir=tmp_path_factory.mktemp("cache"),
+        features="classifier",
         config=EvaluationConfig(
             batch_size=64,
             keep=200,
@@ -76,10 +77,41 @@ def test_every_figure_names_its_features(report_and_stages):
     assert not any("FID" in label for label in labels)
 
 
-def test_inception_metrics_without_weights_are_listed_as_skipped(report_and_stages):
+def test_classifier_feature_space_is_recorded_and_every_value_has_a_unit(report_and_stages):
     report, _ = report_and_stages
-    assert "FID (Inception-v3)" in report.skipped
-    assert "SYNTHGEN_INCEPTION_WEIGHTS" in report.skipped["FID (Inception-v3)"]
+    assert report.to_dict()["feature_space"] == "classifier"
+    assert all(m.unit for m in report.metrics)
+    kid = next(m for m in report.metrics if m.key == "kid")
+    assert "raw" in kid.unit and "× 10³" in kid.unit
+    assert "FD, not FID" in report.to_html()
+
+
+@pytest.mark.parametrize(
+    ("features", "metrics", "named"),
+    [
+        ("inception", ["fid", "kid", "class_coverage"], "fid, kid need Inception-v3 weights"),
+        ("classifier", ["fid", "inception_score"], "inception_score need Inception-v3 weights"),
+    ],
+)
+def test_metrics_in_inception_features_without_weights_are_refused_before_any_work(
+    digits_train, tmp_path, features, metrics, named
+):
+    def no_data(*_args, **_kwargs):
+        raise AssertionError("refused requests must not load data")
+
+    with pytest.raises(MetricsError, match=named) as refused:
+        evaluate(
+            synthetic=_source(digits_train),
+            reference="digits:test",
+            metrics=metrics,
+            generator=GENERATOR,
+            cache_dir=tmp_path,
+            features=features,
+            inception_weights=tmp_path / "missing.pth",
+            load_dataset=no_data,
+        )
+    assert "SYNTHGEN_INCEPTION_WEIGHTS" in str(refused.value)
+    assert ("features: 'classifier'" in str(refused.value)) == (features == "inception")
 
 
 def test_each_distance_has_a_real_vs_real_floor_below_it(report_and_stages):
@@ -166,14 +198,9 @@ def test_inception_metrics_are_called_fid_when_weights_exist(
         ),
     )
     labels = {m.label for m in report.metrics}
-    assert labels == {
-        "FID (Inception-v3)",
-        "KID (Inception-v3)",
-        "IS (Inception-v3)",
-        "FD (digits classifier)",
-        "KID (digits classifier)",
-    }
-    assert report.skipped == {}
+    assert labels == {"FID (Inception-v3)", "KID (Inception-v3)", "IS (Inception-v3)"}
+    assert report.feature_space == "inception"
+    # The classifier still runs: it judges classes for coverage, the grid and t-SNE.
     assert [f.tag for f in report.features] == ["digits classifier", "Inception-v3"]
 
 

@@ -1,0 +1,134 @@
+"""Submit-time checks of a job body against the registry, the tenant's jobs and the
+settings: what pydantic cannot know. Anything the job could not honour is refused here,
+with a 422 naming the field, before a row is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import catalog
+from core.config import Settings
+from core.errors import InvalidRequest
+from core.jobs.orm import Job
+from core.jobs.schemas import TRAIN_TYPES, AnyJobIn, EvaluateJobIn, GenerateJobIn
+from core.jobs.states import JobKind, JobStatus
+from core.model_versions import service as model_versions
+from core.tenants.orm import Tenant
+
+INCEPTION_FILE = "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
+MIN_EVALUATE_COUNT = 10
+
+
+def check(*, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Settings) -> str | None:
+    """Raise InvalidRequest / ModelNotFound for what the job could not do; returns the id
+    of the model version it runs on (None for train jobs)."""
+    if isinstance(job_in, TRAIN_TYPES):
+        return None
+    if isinstance(job_in, GenerateJobIn):
+        version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
+        _check_labels(job_in.labels, version.spec, version.name)
+        _check_sample_options(job_in.config.options(), version.engine, "config")
+        return version.id
+    assert isinstance(job_in, EvaluateJobIn)  # noqa: S101 - the union's last member
+    if job_in.source_job is not None:
+        version_id = _check_source_job(session=session, tenant=tenant, job_in=job_in)
+    else:
+        assert job_in.model is not None  # noqa: S101 - guaranteed by EvaluateJobIn's validator
+        version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
+        _check_sample_options(
+            job_in.config.sample_config.options(), version.engine, "config.sample_config"
+        )
+        version_id = version.id
+    _check_features(job_in, settings)
+    return version_id
+
+
+def _check_features(job_in: EvaluateJobIn, settings: Settings) -> None:
+    """Metrics in Inception-v3 features need its weights on disk: refuse rather than
+    compute something else under the same name."""
+    if settings.inception_weights is not None and settings.inception_weights.is_file():
+        return
+    if "inception_score" in job_in.metrics:
+        raise InvalidRequest(
+            "metrics: inception_score needs Inception-v3 weights; set "
+            f"SYNTHGEN_INCEPTION_WEIGHTS to {INCEPTION_FILE}",
+            field="metrics",
+        )
+    distances = [m for m in job_in.metrics if m in catalog.DISTANCE_METRICS]
+    if job_in.config.features == "inception" and distances:
+        raise InvalidRequest(
+            f"metrics: {', '.join(distances)} in Inception-v3 features (config.features "
+            f'"inception", the default) need Inception-v3 weights, and this server has '
+            f"none: set SYNTHGEN_INCEPTION_WEIGHTS to {INCEPTION_FILE}, or send "
+            'config.features: "classifier" to compute them in the reference dataset\'s '
+            "classifier features (reported as FD, not FID)",
+            field="metrics",
+        )
+
+
+def _check_source_job(*, session: Session, tenant: Tenant, job_in: EvaluateJobIn) -> str | None:
+    source = session.scalar(
+        select(Job).where(Job.id == job_in.source_job, Job.tenant_id == tenant.id)
+    )
+    if source is None or source.kind != JobKind.generate or source.status != JobStatus.succeeded:
+        raise InvalidRequest(
+            "source_job must be the id of a succeeded generate job of this tenant",
+            field="source_job",
+        )
+    # The images exist already: sampling options would be silently ignored.
+    if job_in.config.sample_config.options():
+        raise InvalidRequest(
+            "config.sample_config: the images of source_job are already made; sampling "
+            "options apply only with model",
+            field="config.sample_config",
+        )
+    if "seed" in job_in.model_fields_set:
+        raise InvalidRequest(
+            "seed: the images of source_job are already made; seed applies only with model "
+            "(config.seeds sets the metrics' own draws)",
+            field="seed",
+        )
+    available = int((source.result or {}).get("count", 0))
+    if job_in.count is not None and job_in.count > available:
+        raise InvalidRequest(
+            f"count: source job {source.id} has {available} images, fewer than the {job_in.count} "
+            "asked; ask for at most that many, or leave count out to use them all",
+            field="count",
+        )
+    if job_in.count is None and available < MIN_EVALUATE_COUNT:
+        raise InvalidRequest(
+            f"source_job: job {source.id} has {available} images; evaluate needs at least "
+            f"{MIN_EVALUATE_COUNT}",
+            field="source_job",
+        )
+    return source.model_version_id
+
+
+def _check_labels(labels: list[int] | None, spec: dict[str, Any], name: str) -> None:
+    if labels is None:
+        return
+    num_classes = int(spec.get("num_classes", 0))
+    if not spec.get("conditional", True):
+        raise InvalidRequest(
+            f"labels: model {name!r} is unconditional; send labels: null", field="labels"
+        )
+    bad = [label for label in labels if label >= num_classes]
+    if bad:
+        raise InvalidRequest(
+            f"labels: {bad[0]} is not a class of model {name!r} (it has {num_classes} "
+            f"classes, 0..{num_classes - 1})",
+            field="labels",
+        )
+
+
+def _check_sample_options(options: dict[str, Any], engine: str, where: str) -> None:
+    unknown = sorted(set(options) - catalog.SAMPLE_OPTIONS[engine])
+    if unknown:
+        raise InvalidRequest(
+            f"{where}.{unknown[0]} is not a sampling option of engine {engine!r}; options: "
+            + ", ".join(sorted(catalog.SAMPLE_OPTIONS[engine])),
+            field=f"{where}.{unknown[0]}",
+        )
