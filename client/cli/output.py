@@ -111,7 +111,7 @@ def _result_lines(result: Json) -> list[tuple[str, str]]:
     version = result.get("model_version")
     if isinstance(version, dict):
         lines.append(("model", f"{version.get('name')}:{version.get('version')}"))
-    for key in ("count", "output_format", "artifacts", "manifest", "report"):
+    for key in ("count", "output_format", "images_at", "artifacts", "manifest", "report"):
         if key in result:
             lines.append((key, str(result[key])))
     metrics = (result.get("summary") or {}).get("metrics") or {}
