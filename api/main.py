@@ -9,9 +9,10 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import errors, metrics
 from api.deps import TenantCache
 from api.routes import health, jobs, models
+from api.telemetry import RequestTelemetry
 from core import storage as storage_mod
 from core.config import Settings, get_settings
 from core.jobs.outbox import OutboxMarker
@@ -98,7 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(metrics.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestTelemetry)  # outermost: rejected bodies are counted too
     return app
 
 
