@@ -107,6 +107,7 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
         queue=QUEUE_FOR_KIND[JobKind(job.kind)],
         queue_wait_s=(job.started_at - job.created_at).total_seconds(),
     )
+    log.info("job started", extra={"kind": str(job.kind), "engine": engine})
     storage = storage or storage_from_settings(settings)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
@@ -124,6 +125,7 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
     with session_scope(settings.database_url) as session:
         status = jobs.status_of(session=session, job_id=job_id)
     meter.finished(str(status))
+    log.info("job ended", extra={"status": str(status)})
     return str(status)
 
 
