@@ -122,6 +122,10 @@ def run_stack(settings: Settings, tmp: Path) -> Iterator[Stack]:
     )  # fmt: skip
     try:
         wait_for(lambda: httpx.get(f"{stack.api_url}/healthz").status_code == 200, "the API")
+        # Each uvicorn worker writes its counter file when it imports the app.
+        wait_for(
+            lambda: len(list(stack.api_metrics_dir.glob("counter_*.db"))) == 2, "2 API workers"
+        )
         wait_for(lambda: "ready." in stack.worker_log.read_text(), "the worker")
         wait_for(lambda: httpx.get(stack.worker_metrics_url).status_code == 200, "worker /metrics")
         wait_for(
