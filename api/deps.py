@@ -14,6 +14,7 @@ from core.config import Settings
 from core.db import session_factory
 from core.errors import Unauthorized
 from core.storage import Storage
+from core.telemetry import logs
 from core.tenants import service as tenants
 from core.tenants.orm import Tenant
 
@@ -83,6 +84,7 @@ def get_tenant(request: Request, session: SessionDep) -> Tenant:
         tenant = tenants.authenticate(session=session, key=token.strip())
         session.expunge(tenant)
         cache.put(key_hash, tenant)
+    logs.bind(tenant=tenant.id)
     return tenant
 
 

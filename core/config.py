@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     shard_size: int = 1000
     queue_prefix: str = ""
 
+    # Operating it: uvicorn processes of `python -m api.serve`, the HTTP port on which each
+    # Celery worker serves /metrics (none when unset), prometheus-client's multiprocess
+    # directory (a fresh temporary one per start when unset; emptied at start when set).
+    api_workers: int = Field(default=1, ge=1)
+    worker_metrics_port: int | None = None
+    worker_metrics_host: str = "127.0.0.1"
+    metrics_dir: Path | None = None
+    log_level: str = "INFO"
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

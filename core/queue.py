@@ -16,6 +16,7 @@ DELIVER_WEBHOOK = "worker.tasks.deliver_webhooks"
 RECONCILE = "worker.tasks.reconcile"
 
 # Heavy kinds go to the accelerator queue; bookkeeping to the cpu queue.
+QUEUES = ("gpu", "cpu")
 QUEUE_FOR_KIND: dict[JobKind, str] = {
     JobKind.train: "gpu",
     JobKind.generate: "gpu",
@@ -29,7 +30,7 @@ def queue_name(settings: Settings, base: str) -> str:
 
 def make_celery(settings: Settings, *, main: str = "synthgen") -> Celery:
     app = Celery(main, broker=settings.broker_url)
-    gpu, cpu = queue_name(settings, "gpu"), queue_name(settings, "cpu")
+    gpu, cpu = (queue_name(settings, q) for q in QUEUES)
     app.conf.update(
         # Each queue gets its own exchange and key: sharing Celery's default exchange would
         # bind both queues to one routing key and deliver every message twice.

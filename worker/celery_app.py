@@ -3,8 +3,15 @@ reconciler on Celery beat. Settings come from core.config like everywhere else."
 
 from __future__ import annotations
 
+import logging.config
+from typing import Any
+
+from celery import signals
+
 from core.config import get_settings
 from core.queue import RECONCILE, make_celery, queue_name
+from core.telemetry import logs
+from worker import metrics
 
 settings = get_settings()
 app = make_celery(settings, main="synthgen-worker")
@@ -18,3 +25,10 @@ app.conf.update(
         }
     },
 )
+metrics.install(settings)
+
+
+@signals.setup_logging.connect(weak=False)
+def _json_logs(loglevel: int | str | None = None, **_: Any) -> None:
+    # Connected, this replaces Celery's own logging set-up with JSON lines (worker, beat).
+    logging.config.dictConfig(logs.config(loglevel or settings.log_level))

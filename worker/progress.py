@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from core.db import session_scope
@@ -27,6 +28,7 @@ class JobProgress:
         stage: str,
         min_interval_s: float = 0.5,
         history_points: int = 500,
+        meter: Callable[[str, int], None] | None = None,
     ) -> None:
         self.database_url = database_url
         self.job_id = job_id
@@ -40,12 +42,15 @@ class JobProgress:
         self.history_points = history_points
         self.still_running = True
         self.max_seconds: float | None = None
+        self.meter = meter  # (stage, step) → throughput metrics (worker/metrics.py)
 
     def set_stage(self, stage: str) -> None:
         self.stage = stage
         self.started = time.monotonic()
 
     def __call__(self, step: int, total: int, **metrics: Any) -> None:
+        if self.meter is not None:
+            self.meter(self.stage, step)
         numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
         fraction = min(step / total, 1.0) if total else 0.0
         elapsed = time.monotonic() - self.started

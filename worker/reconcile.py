@@ -21,6 +21,7 @@ from core.db import session_scope, utcnow
 from core.jobs import service as jobs
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
+from worker import metrics, runner
 
 log = logging.getLogger("synthgen.reconciler")
 
@@ -60,6 +61,11 @@ def reconcile(settings: Settings) -> dict[str, int]:
                     session=session, job_id=job.id, target=JobStatus.failed, error=error
                 ):
                     counts["failed"] += 1
+                    metrics.job_finished(
+                        kind=str(job.kind),
+                        engine=runner.engine_of(session=session, job=job),
+                        status=JobStatus.failed,
+                    )
             elif jobs.try_transition(session=session, job_id=job.id, target=JobStatus.queued):
                 republish.add(job.id)
                 counts["requeued"] += 1

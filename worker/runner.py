@@ -18,14 +18,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from core.config import Settings
 from core.db import session_scope
 from core.errors import StorageError, SynthgenError
 from core.jobs import service as jobs
 from core.jobs.orm import Job
 from core.jobs.states import JobKind, JobStatus
+from core.model_versions.orm import ModelVersion
+from core.queue import QUEUE_FOR_KIND
 from core.storage import Storage, StoredObject
 from core.storage import from_settings as storage_from_settings
+from core.telemetry import logs
+from worker.metrics import JobMeter
 from worker.progress import CancelCheck, Heartbeat, JobProgress
 
 log = logging.getLogger("synthgen.worker")
@@ -69,21 +76,47 @@ def claim(settings: Settings, job_id: str) -> Job | None:
         return job
 
 
+def engine_of(*, session: Session, job: Job) -> str:
+    """The engine a job runs (its model version's, unless it trains one): a metrics label."""
+    if job.kind == JobKind.train:
+        return str(job.request.get("engine", "unknown"))
+    engine = session.scalar(
+        select(ModelVersion.engine).where(ModelVersion.id == job.model_version_id)
+    )
+    return engine or "unknown"
+
+
 def run_job(job_id: str, *, settings: Settings, storage: Storage | None = None) -> str:
     """Run one job to a terminal state; returns the status it ended in (or "skipped")."""
+    with logs.context(job_id=job_id):
+        return _run(job_id, settings, storage)
+
+
+def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
     job = claim(settings, job_id)
     if job is None:
         log.info("job %s not claimable (already taken or finished); skipping", job_id)
         return "skipped"
+    logs.bind(tenant=job.tenant_id)
+    with session_scope(settings.database_url) as session:
+        engine = engine_of(session=session, job=job)
+    assert job.started_at is not None  # noqa: S101 - set by the claim
+    meter = JobMeter(
+        kind=str(job.kind),
+        engine=engine,
+        queue=QUEUE_FOR_KIND[JobKind(job.kind)],
+        queue_wait_s=(job.started_at - job.created_at).total_seconds(),
+    )
+    log.info("job started", extra={"kind": str(job.kind), "engine": engine})
     storage = storage or storage_from_settings(settings)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
-    progress = JobProgress(settings.database_url, job_id, stage=str(job.kind))
+    progress = JobProgress(settings.database_url, job_id, stage=str(job.kind), meter=meter.progress)
     ctx = JobContext(
         settings, storage, job, workdir, progress, CancelCheck(settings.database_url, job_id)
     )
     try:
-        with Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
+        with meter.busy(), Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
             handler_for(JobKind(job.kind))(ctx)
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job
         _fail(settings, job_id, exc)
@@ -91,6 +124,8 @@ def run_job(job_id: str, *, settings: Settings, storage: Storage | None = None) 
         shutil.rmtree(workdir, ignore_errors=True)
     with session_scope(settings.database_url) as session:
         status = jobs.status_of(session=session, job_id=job_id)
+    meter.finished(str(status))
+    log.info("job ended", extra={"status": str(status)})
     return str(status)
 
 

@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
+from api import metrics
 from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep
 from core.artifacts import service as artifacts
 from core.jobs import service as jobs
 from core.jobs.schemas import ArtifactOut, ArtifactPage, JobIn, JobOut, JobPage
 from core.jobs.states import JobKind, JobStatus
+from core.telemetry import logs
 from core.tenants.orm import Tenant
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -54,6 +56,8 @@ def submit_job(
         if idempotency_key is not None:
             jobs.release_idempotency_key(session=session, tenant=tenant, key=idempotency_key)
         raise
+    metrics.JOBS_SUBMITTED.labels(kind=job.kind).inc()
+    logs.bind(job_id=job.id)
     jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
     response.headers["Location"] = f"{base_url}/v1/jobs/{job.id}"
     return jobs.to_out(job, base_url=base_url)
