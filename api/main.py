@@ -9,9 +9,9 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import console, errors
 from api.deps import TenantCache
-from api.routes import health, jobs, models
+from api.routes import curves, health, jobs, models, preview
 from core import storage as storage_mod
 from core.config import Settings, get_settings
 from core.jobs.outbox import OutboxMarker
@@ -98,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(preview.router)
+    app.include_router(curves.router)
+    console.mount(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

@@ -214,3 +214,4 @@ class ModelOut(BaseModel):
     name: str
     latest_version: ModelVersionOut
     versions: int
+    aliases: dict[str, int] = Field(default_factory=dict, description="alias → version")
