@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -32,7 +32,7 @@ from core.tenants.orm import Tenant
 
 router = APIRouter(tags=["preview"])
 
-PNG_RESPONSE = {
+PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "the grid, one row per class"},
     202: {"model": PreviewOut, "description": "not done within the bound; poll urls.get"},
 }
@@ -105,7 +105,7 @@ async def preview(
                 headers={"Location": out.urls["get"]},
             )
         await asyncio.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, 0.25)
+        delay = min(delay * 1.5, 0.1)
 
 
 @router.get("/v1/previews/{preview_id}", response_model=PreviewOut)

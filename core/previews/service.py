@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -24,7 +24,18 @@ from core.tenants.orm import Tenant
 PER_ROW_DEFAULT = 8
 
 
-def plan(preview_in: PreviewIn, version: ModelVersion) -> dict[str, Any]:
+class Plan(TypedDict):
+    """What the preview worker draws (stored as the row's ``request``)."""
+
+    rows: list[int] | None  # the class of each grid row; None for an unconditional model
+    counts: list[int]  # images in each row
+    columns: int
+    count: int
+    seed: int
+    options: dict[str, Any]  # sampling options (steps, guidance_scale, ...)
+
+
+def plan(preview_in: PreviewIn, version: ModelVersion) -> Plan:
     """The grid to draw: ``rows`` (a class per row, or None when unconditional), the
     images in each row, and the columns. Raises InvalidRequest naming the field."""
     spec = version.spec
@@ -61,7 +72,7 @@ def plan(preview_in: PreviewIn, version: ModelVersion) -> dict[str, Any]:
 
 def _planned(
     rows: list[int] | None, counts: list[int], columns: int, preview_in: PreviewIn
-) -> dict[str, Any]:
+) -> Plan:
     return {
         "rows": rows,
         "counts": counts,
@@ -77,7 +88,7 @@ def create(*, session: Session, tenant: Tenant, ref: str, preview_in: PreviewIn)
     preview = Preview(
         tenant_id=tenant.id,
         model_version_id=version.id,
-        request=plan(preview_in, version),
+        request=dict(plan(preview_in, version)),
         status="queued",
         created_at=utcnow(),
     )

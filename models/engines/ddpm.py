@@ -364,9 +364,9 @@ class DDPMEngine:
         """Train ε_θ on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
 
         Calls ``hooks.progress(step, max_steps, loss=.., lr=.., grad_norm=..)`` after every
-        step, raises Stopped when ``hooks.should_stop()`` turns true, TrainingDiverged on a non-finite
-        loss, and every ``checkpoint_every`` steps writes a resumable checkpoint into a
-        temporary directory that lives for the ``hooks.checkpoint(step, directory)`` call.
+        step, raises Stopped when ``hooks.should_stop()`` turns true, TrainingDiverged on a
+        non-finite loss, and every ``checkpoint_every`` steps writes a resumable checkpoint
+        into a temporary directory that lives for the ``hooks.checkpoint(step, directory)`` call.
         """
         hooks = hooks or Hooks()
         cfg = resolve_config(

@@ -324,9 +324,10 @@ class EBMEngine:
         """Train f on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
 
         Calls ``hooks.progress(step, max_steps, loss=.., e_pos=.., e_neg=.., reg=..[, ce=..],
-        lr=.., grad_norm=..)`` after every step, raises Stopped when ``hooks.should_stop()`` turns true,
-        TrainingDiverged on a non-finite loss, and every ``checkpoint_every`` steps hands a
-        resumable checkpoint (replay buffer included) to ``hooks.checkpoint(step, dir)``.
+        lr=.., grad_norm=..)`` after every step, raises Stopped when ``hooks.should_stop()``
+        turns true, TrainingDiverged on a non-finite loss, and every ``checkpoint_every`` steps
+        hands a resumable checkpoint (replay buffer included) to
+        ``hooks.checkpoint(step, dir)``.
         """
         hooks = hooks or Hooks()
         _, _, height, width = data.images.shape
