@@ -54,10 +54,6 @@ def make_celery(settings: Settings, *, main: str = "synthgen") -> Celery:
         accept_content=["json"],
         worker_hijack_root_logger=False,
     )
-    if settings.broker_url.startswith("sqla+"):
-        # The SQL transport polls for messages (every second by default): a tenth of a
-        # second keeps a preview's queueing time small next to its sampling time.
-        app.conf.broker_transport_options = {"polling_interval": 0.1}
     if settings.broker_url.startswith("redis"):
         # Redis redelivers an unacked message after this long; a train job may run for hours.
         app.conf.broker_transport_options = {"visibility_timeout": 12 * 3600}
