@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, metrics
+from api import console, errors, metrics
 from api.deps import TenantCache
-from api.routes import health, jobs, models
+from api.routes import curves, health, jobs, models, preview
 from api.telemetry import RequestTelemetry
 from core import storage as storage_mod
 from core.config import Settings, get_settings
@@ -105,6 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(metrics.router)
+    app.include_router(preview.router)
+    app.include_router(curves.router)
+    console.mount(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestTelemetry)  # outermost: rejected bodies are counted too
     return app

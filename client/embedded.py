@@ -1,5 +1,6 @@
-"""The embedded stack: SQLite, the local store, a SQLite-backed broker, one worker child
-process and the API, with no services to install. ``synthgen up`` runs it."""
+"""The embedded stack: SQLite, the local store, a SQLite-backed broker, two worker child
+processes (jobs; previews) and the API, with no services to install. ``synthgen up``
+runs it."""
 
 from __future__ import annotations
 
@@ -83,6 +84,30 @@ def worker_command(home: Path) -> list[str]:
     ]
 
 
+def preview_worker_command(home: Path) -> list[str]:
+    """The preview worker child: the ``preview`` queue only, tasks run in its main process
+    (solo pool) so the models it loads stay cached between previews."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "--quiet",
+        "worker",
+        "-Q",
+        "preview",
+        "--pool",
+        "solo",
+        "-n",
+        "preview@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "WARNING",
+    ]
+
+
 def run(home: Path, host: str, port: int) -> int:
     """Start worker + API in the foreground until interrupted.
 
@@ -104,14 +129,17 @@ def run(home: Path, host: str, port: int) -> int:
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     )
-    worker = subprocess.Popen(worker_command(home), env=env)  # noqa: S603 - our own module
+    workers = [
+        subprocess.Popen(command, env=env)  # noqa: S603 - our own module
+        for command in (worker_command(home), preview_worker_command(home))
+    ]
     stopping = threading.Event()
-    worker_died = threading.Event()
+    died: list[subprocess.Popen[bytes]] = []
 
-    def _watch_worker() -> None:
+    def _watch_worker(worker: subprocess.Popen[bytes]) -> None:
         code = worker.wait()
         if not stopping.is_set():
-            worker_died.set()
+            died.append(worker)
             print(
                 f"synthgen: the worker exited with status {code} (its error is above); "
                 "stopping the API, since jobs submitted now would never run",
@@ -125,14 +153,17 @@ def run(home: Path, host: str, port: int) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    threading.Thread(target=_watch_worker, name="watch-worker", daemon=True).start()
+    for worker in workers:
+        threading.Thread(target=_watch_worker, args=(worker,), daemon=True).start()
     try:
         print(f"synthgen API on http://{host}:{port}  (data in {home})", flush=True)
+        print(f"console on http://{host}:{port}/console/", flush=True)
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         stopping.set()
-        if worker.poll() is None:
-            stop_worker(worker)
-    return worker.returncode if worker_died.is_set() else 0
+        for worker in workers:
+            if worker.poll() is None:
+                stop_worker(worker)
+    return died[0].returncode if died else 0

@@ -13,8 +13,16 @@ from typing import Any
 
 import httpx
 
-TERMINAL = {"succeeded", "failed", "canceled"}
-Json = dict[str, Any]
+from client.resources import TERMINAL, Jobs, Json, Models, PreviewImage
+
+__all__ = [
+    "TERMINAL",
+    "ApiError",
+    "Client",
+    "IncompleteDownload",
+    "NetworkError",
+    "PreviewImage",
+]
 
 
 class SynthgenClientError(Exception):
@@ -46,8 +54,18 @@ class IncompleteDownload(SynthgenClientError):
 
 
 class Client:
-    def __init__(self, base_url: str, api_key: str, timeout: float = 30.0) -> None:
+    """The REST API: ``client.jobs``, ``client.jobs.artifacts``, ``client.models`` and
+    ``client.preview()``, plus the flat calls the CLI uses. Synchronous on purpose: every
+    call is one short HTTP request (waits poll), so an async twin would double the code
+    for no throughput a script needs; from asyncio, call it with ``asyncio.to_thread``."""
+
+    RETRY_STATUSES = frozenset({429, 503})
+
+    def __init__(
+        self, base_url: str, api_key: str, timeout: float = 30.0, *, retries: int = 4
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.retries = retries
         self.http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}"},
@@ -57,22 +75,82 @@ class Client:
         # (S3 refuses a request signed twice). One pooled client, not one per file: a new
         # client per download costs ~30 ms of CPU on its TLS context alone.
         self.downloads = httpx.Client(timeout=60)
+        self.jobs = Jobs(self)
+        self.models = Models(self)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise NetworkError(
-                f"cannot reach the API at {self.base_url} ({type(exc).__name__}: {exc}); "
-                "is `synthgen up` running? set SYNTHGEN_API_URL or pass --api-url"
-            ) from exc
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, retried with exponential backoff (or the server's Retry-After)
+        on 429 and 503, and on a dropped connection when repeating it is safe (GET, or a
+        POST that carries an Idempotency-Key)."""
+        safe = method == "GET" or "Idempotency-Key" in (kwargs.get("headers") or {})
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if safe and not last and not isinstance(exc, httpx.ConnectError):
+                    time.sleep(min(0.5 * 2**attempt, 8.0))
+                    continue
+                raise NetworkError(
+                    f"cannot reach the API at {self.base_url} ({type(exc).__name__}: {exc}); "
+                    "is `synthgen up` running? set SYNTHGEN_API_URL or pass --api-url"
+                ) from exc
+            if response.status_code not in self.RETRY_STATUSES or last:
+                break
+            time.sleep(_retry_after(response) or min(0.5 * 2**attempt, 8.0))
         if response.status_code >= 400:
             try:
                 problem = response.json()
             except ValueError:
                 problem = {"title": response.reason_phrase, "detail": response.text[:200]}
             raise ApiError(problem if isinstance(problem, dict) else {}, response.status_code)
-        return response.json()
+        return response
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        return None if response.status_code == 204 else response.json()
+
+    def preview(
+        self,
+        model: str,
+        *,
+        labels: list[int] | None = None,
+        count: int | None = None,
+        seed: int = 0,
+        timeout_s: float = 300,
+        **options: Any,
+    ) -> PreviewImage:
+        """A grid PNG of ``model`` (one row per class), e.g.
+        ``client.preview("digits-ddpm@prod", labels=[3, 7], steps=20)``. When the API
+        answers 202 (a busy worker) this polls the preview until it is drawn."""
+        body: Json = {"labels": labels, "seed": seed, "config": options}
+        if count is not None:
+            body["count"] = count
+        response = self._send("POST", f"/v1/models/{model}/preview", json=body)
+        if response.status_code == 200:
+            return PreviewImage(
+                response.content,
+                response.headers.get("X-Model-Version", model),
+                response.headers.get("X-Preview-Cache") == "hit",
+                response.headers.get("X-Preview-Id", ""),
+            )
+        preview = response.json()
+        deadline = time.monotonic() + timeout_s
+        while preview["status"] not in TERMINAL:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"preview {preview['id']} not drawn after {timeout_s:g} s")
+            time.sleep(1.0)
+            preview = self._call("GET", httpx.URL(preview["urls"]["get"]).path)
+        if preview["status"] != "succeeded":
+            raise ApiError({"title": "Preview failed", **(preview.get("error") or {})}, 500)
+        version = preview["model_version"]
+        png = self.downloads.get(preview["urls"]["image"]).content
+        return PreviewImage(
+            png,
+            f"{version['name']}:{version['version']}",
+            bool(preview["cache_hit"]),
+            preview["id"],
+        )
 
     # -- jobs -----------------------------------------------------------------------------
 
@@ -137,14 +215,6 @@ class Client:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s:g} s")
             time.sleep(poll_s)
 
-    # -- models ---------------------------------------------------------------------------
-
-    def models(self) -> list[Json]:
-        return self._call("GET", "/v1/models")  # type: ignore[no-any-return]
-
-    def versions(self, name: str) -> list[Json]:
-        return self._call("GET", f"/v1/models/{name}/versions")  # type: ignore[no-any-return]
-
     # -- downloads ------------------------------------------------------------------------
 
     def download(self, url: str, path: Path, *, expected_size: int | None = None) -> Path:
@@ -208,6 +278,11 @@ class Client:
                 missing=missing,
             )
         return saved
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return min(float(value), 60.0) if value.replace(".", "", 1).isdigit() else None
 
 
 def _param_text(param: Json) -> str:

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     shard_size: int = 1000
     queue_prefix: str = ""
+    # Synchronous previews: how long POST /v1/models/{ref}/preview holds the request
+    # before answering 202 with the preview's URL; models the preview worker keeps loaded
+    # (LRU by version); how long preview rows and their PNGs are kept.
+    preview_wait_s: float = 30.0
+    preview_cache_models: int = 4
+    preview_ttl_s: int = 3600
 
     # Operating it: uvicorn processes of `python -m api.serve`, the HTTP port on which each
     # Celery worker serves /metrics (none when unset), prometheus-client's multiprocess

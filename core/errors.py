@@ -62,3 +62,13 @@ class Unauthorized(SynthgenError):
 class StorageError(SynthgenError):
     status_hint = 502
     title = "Object storage error"
+
+
+class PreviewNotFound(NotFound):
+    title = "Preview not found"
+
+
+class PreviewFailed(SynthgenError):
+    """The preview worker could not draw the grid; ``message`` says why."""
+
+    title = "Preview failed"

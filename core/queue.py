@@ -14,6 +14,10 @@ from core.jobs.states import JobKind
 RUN_JOB = "worker.tasks.run_job"
 DELIVER_WEBHOOK = "worker.tasks.deliver_webhooks"
 RECONCILE = "worker.tasks.reconcile"
+RUN_PREVIEW = "worker.tasks.run_preview"
+# Previews have a queue of their own, consumed by a worker of their own (`-Q preview`),
+# so a preview never waits behind a train job holding the gpu worker.
+PREVIEW_QUEUE = "preview"
 
 # Heavy kinds go to the accelerator queue; bookkeeping to the cpu queue.
 QUEUES = ("gpu", "cpu")
@@ -31,10 +35,13 @@ def queue_name(settings: Settings, base: str) -> str:
 def make_celery(settings: Settings, *, main: str = "synthgen") -> Celery:
     app = Celery(main, broker=settings.broker_url)
     gpu, cpu = (queue_name(settings, q) for q in QUEUES)
+    preview = queue_name(settings, PREVIEW_QUEUE)
     app.conf.update(
         # Each queue gets its own exchange and key: sharing Celery's default exchange would
         # bind both queues to one routing key and deliver every message twice.
-        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (gpu, cpu)],
+        task_queues=[
+            Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (gpu, cpu, preview)
+        ],
         task_default_queue=cpu,
         # A job message is acknowledged only after the task ran, and given back to the
         # broker if the worker process dies: together with the compare-and-set start in
@@ -65,6 +72,16 @@ def client(settings: Settings) -> Celery:
 
 def publish_job(settings: Settings, job_id: str, queue: str) -> None:
     client(settings).send_task(RUN_JOB, args=[job_id], queue=queue_name(settings, queue))
+
+
+def publish_preview(settings: Settings, preview_id: str) -> None:
+    client(settings).send_task(
+        RUN_PREVIEW,
+        args=[preview_id],
+        queue=queue_name(settings, PREVIEW_QUEUE),
+        # Nobody waits for a preview older than its rows are kept: drop it unrun.
+        expires=settings.preview_ttl_s,
+    )
 
 
 def ping_broker(settings: Settings, timeout: float = 2.0) -> None:

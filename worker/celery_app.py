@@ -27,6 +27,14 @@ app.conf.update(
 )
 metrics.install(settings)
 
+if settings.broker_url.startswith("sqla+"):
+    # The SQL transport (embedded stack) polls for messages once a second by default, which
+    # a preview would wait for. Its `polling_interval` option is handed on to SQLAlchemy's
+    # create_engine by kombu, which refuses it, so the transport's own default is lowered.
+    from kombu.transport import sqlalchemy as kombu_sqla
+
+    kombu_sqla.Transport.polling_interval = 0.1
+
 
 @signals.setup_logging.connect(weak=False)
 def _json_logs(loglevel: int | str | None = None, **_: Any) -> None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from core.curves import service as curves
 from core.db import session_scope
 from core.jobs import service as jobs
 from core.jobs.states import JobStatus
@@ -16,8 +17,9 @@ class JobProgress:
     """Turns ``progress(step, total, **metrics)`` calls into job-row updates.
 
     Writes at most every ``min_interval_s`` (the last call is always flushed by
-    ``flush()``), computes fraction and ETA, and keeps a thinned loss history for the
-    training-curve artifact.
+    ``flush()``) and computes fraction and ETA. While training, every step's scalars
+    (plus ``step_time_s``) are kept and written with the same flush as training-curve
+    rows (core/curves), which the API serves while the job runs.
     """
 
     def __init__(
@@ -27,7 +29,6 @@ class JobProgress:
         *,
         stage: str,
         min_interval_s: float = 0.5,
-        history_points: int = 500,
         meter: Callable[[str, int], None] | None = None,
     ) -> None:
         self.database_url = database_url
@@ -37,9 +38,8 @@ class JobProgress:
         self.started = time.monotonic()
         self.last_write = 0.0
         self.last: dict[str, Any] | None = None
-        self.history: list[dict[str, float]] = []
-        self.history_every = 1
-        self.history_points = history_points
+        self.points: list[dict[str, float]] = []
+        self.last_step: tuple[int, float] | None = None
         self.still_running = True
         self.max_seconds: float | None = None
         self.meter = meter  # (stage, step) → throughput metrics (worker/metrics.py)
@@ -66,14 +66,18 @@ class JobProgress:
             "stage": self.stage,
             "metrics": numeric,
         }
-        if numeric and self.stage == "train" and step % self.history_every == 0:
-            self.history.append({"step": float(step), **numeric})
-            if len(self.history) > self.history_points:
-                # Keep every other point and halve the sampling rate: bounded, evenly spaced.
-                self.history = self.history[::2]
-                self.history_every *= 2
+        if numeric and self.stage == "train":
+            self._keep_point(step, numeric)
         if time.monotonic() - self.last_write >= self.min_interval_s:
             self.flush()
+
+    def _keep_point(self, step: int, numeric: dict[str, float]) -> None:
+        now = time.monotonic()
+        point = {"step": float(step), **numeric}
+        if self.last_step is not None and step > self.last_step[0]:
+            point["step_time_s"] = (now - self.last_step[1]) / (step - self.last_step[0])
+        self.last_step = (step, now)
+        self.points.append(point)
 
     def flush(self) -> None:
         if self.last is None:
@@ -82,6 +86,8 @@ class JobProgress:
             self.still_running = jobs.write_progress(
                 session=session, job_id=self.job_id, progress=self.last
             )
+            curves.record(session=session, job_id=self.job_id, points=self.points)
+        self.points = []
         self.last_write = time.monotonic()
 
 

@@ -21,6 +21,8 @@ from core.db import session_scope, utcnow
 from core.jobs import service as jobs
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
+from core.previews import service as previews
+from core.storage import from_settings as storage_from_settings
 from worker import metrics, runner
 
 log = logging.getLogger("synthgen.reconciler")
@@ -81,4 +83,9 @@ def reconcile(settings: Settings) -> dict[str, int]:
         counts["published"] += 1
     with session_scope(settings.database_url) as session:
         jobs.purge_expired_idempotency_keys(session=session)
+        stale_previews = previews.purge(session=session, ttl_s=settings.preview_ttl_s)
+    if stale_previews:
+        storage = storage_from_settings(settings)
+        for key in stale_previews:
+            storage.delete_prefix(key)
     return counts

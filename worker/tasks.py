@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from celery.signals import worker_ready
+
 from core.config import get_settings
-from core.queue import RECONCILE, RUN_JOB
+from core.queue import PREVIEW_QUEUE, RECONCILE, RUN_JOB, RUN_PREVIEW, queue_name
 from worker import reconcile as reconciler
 from worker import runner
 from worker.celery_app import app
@@ -14,6 +18,23 @@ def run_job(job_id: str) -> str:
     return runner.run_job(job_id, settings=get_settings())
 
 
+@app.task(name=RUN_PREVIEW)
+def run_preview(preview_id: str) -> str:
+    # Imported here, not at module level: the cpu worker never needs torch.
+    from worker import preview
+
+    return preview.run_preview(preview_id, settings=get_settings())
+
+
 @app.task(name=RECONCILE)
 def reconcile() -> dict[str, int]:
     return reconciler.reconcile(get_settings())
+
+
+@worker_ready.connect
+def _warm_preview_worker(sender: Any, **_: Any) -> None:
+    """A preview worker imports torch and the engines at start, not at its first preview
+    (seconds a user would otherwise wait on the playground's first click)."""
+    consumed = {q.name for q in sender.task_consumer.queues}
+    if queue_name(get_settings(), PREVIEW_QUEUE) in consumed:
+        from worker import preview  # noqa: F401

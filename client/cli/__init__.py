@@ -13,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from client.cli import admin, jobs
+from client.cli import admin, jobs, models, preview
 from client.cli.errors import (
     EXIT_API,
     EXIT_BUG,
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     admin.add_parsers(sub, common)
     jobs.add_parsers(sub, common)
+    models.add_parsers(sub, common)
+    preview.add_parsers(sub, common)
     return parser
 
 

@@ -1,16 +1,17 @@
-"""``synthgen jobs …`` and ``synthgen models``: the REST side of the CLI."""
+"""``synthgen jobs …``: submit, follow, list, cancel, logs and artifacts of jobs."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from client.cli import output
 from client.cli.errors import EXIT_JOB_FAILED, UsageError
-from client.sdk import Client
+from client.sdk import TERMINAL, Client
 
 Json = dict[str, Any]
 
@@ -114,14 +115,8 @@ def artifacts(client: Client, args: argparse.Namespace) -> int:
             print(f"{len(items)} artifacts", file=sys.stderr)
         return 0
     directory = Path(args.download)
-    line = output.ProgressLine()
-
-    def shown(path: Path, done: int, total: int) -> None:
-        if not args.quiet and (line.tty or done == total or done % 500 == 0):
-            end = "" if line.tty and done < total else "\n"
-            print(f"\rdownloaded {done}/{total}: {path.name}", end=end, file=sys.stderr, flush=True)
-
-    saved = client.download_artifacts(args.id, directory, on_file=shown)
+    with output.FilesBar(quiet=args.quiet) as shown:
+        saved = client.download_artifacts(args.id, directory, on_file=shown)
     total = sum(p.stat().st_size for p in saved)
     if args.json:
         output.print_json({"directory": str(directory), "files": len(saved), "bytes": total})
@@ -133,47 +128,42 @@ def artifacts(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def models(client: Client, args: argparse.Namespace) -> int:
-    if args.name:
-        versions = client.versions(args.name)
-        if args.json:
-            output.print_json(versions)
-            return 0
-        output.table(
-            ["VERSION", "ALIASES", "ENGINE", "DATASET", "CREATED", "TRAIN JOB"],
-            [
-                [
-                    v["version"],
-                    ",".join(v.get("aliases") or []) or "-",
-                    v["engine"],
-                    v["dataset"],
-                    output.short_time(v["created_at"]),
-                    v.get("train_job_id") or "-",
-                ]
-                for v in versions
-            ],
-        )
-        return 0
-    rows = client.models()
-    if args.json:
-        output.print_json(rows)
-    elif not rows:
-        print("no models yet for this key's tenant (train one, or use the key `make run` printed)")
-    else:
-        output.table(
-            ["NAME", "VERSIONS", "LATEST", "ENGINE", "DATASET", "CREATED"],
-            [
-                [
-                    m["name"],
-                    m["versions"],
-                    m["latest_version"]["version"],
-                    m["latest_version"]["engine"],
-                    m["latest_version"]["dataset"],
-                    output.short_time(m["latest_version"]["created_at"]),
-                ]
-                for m in rows
-            ],
-        )
+def _point_line(point: Json) -> str:
+    values = " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in point.items()
+        if k != "step"
+    )
+    return f"step {int(point['step'])} {values}"
+
+
+def _status_line(job: Json) -> str:
+    progress = job.get("progress") or {}
+    step = f" step {progress.get('step')}/{progress.get('total')}" if progress.get("total") else ""
+    stage = f" stage {progress['stage']}" if progress.get("stage") else ""
+    return f"{job['id'][:8]} {job['kind']} {job['status']}{stage}{step}"
+
+
+def logs(client: Client, args: argparse.Namespace) -> int:
+    """The job's status and its recorded training steps; -f follows until it ends."""
+    after: int | None = None
+    shown = None
+    while True:
+        job = client.get(args.id)
+        line = _status_line(job)
+        if line != shown and not args.json:
+            print(line, flush=True)
+            shown = line
+        for point in client.jobs.metrics(args.id, every=args.every, after=after):
+            print(json.dumps(point) if args.json else _point_line(point), flush=True)
+            after = int(point["step"])
+        if not args.follow or job["status"] in TERMINAL:
+            break
+        time.sleep(args.poll)
+    if job.get("error") and not args.json:
+        print(f"error {job['error']['type']}: {job['error']['message']}")
+    if args.follow and job["status"] != "succeeded":
+        return EXIT_JOB_FAILED
     return 0
 
 
@@ -219,8 +209,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.set_defaults(run=artifacts)
 
-    p = sub.add_parser(
-        "models", help="registered models, or one model's versions", parents=[common]
+    p = actions.add_parser(
+        "logs", help="a job's status and training steps; -f to follow it", parents=[common]
     )
-    p.add_argument("name", nargs="?", help="a model name: list its versions")
-    p.set_defaults(run=models)
+    p.add_argument("id", help="job id")
+    p.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
+    p.add_argument("--every", type=int, default=1, help="every Nth training step")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between polls with -f")
+    p.set_defaults(run=logs)

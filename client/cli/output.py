@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
+
+from tqdm import tqdm
 
 Json = dict[str, Any]
 
@@ -124,16 +127,20 @@ def _result_lines(result: Json) -> list[tuple[str, str]]:
 
 
 class ProgressLine:
-    """A status line for ``jobs wait``: redrawn in place on a terminal; on a pipe or a log,
-    one line whenever the status, the stage or the tenth of progress changes."""
+    """Progress for ``jobs wait``: a tqdm bar on a terminal (percent, elapsed, ETA, stage
+    and losses); on a pipe or a log, one line whenever the status, the stage or the tenth
+    of progress changes."""
 
     def __init__(self, out: TextIO = sys.stderr) -> None:
         self.out = out
         self.tty = out.isatty()
         self.last_key: tuple[Any, ...] | None = None
-        self.width = 0
+        self.bar: tqdm[Any] | None = None
 
     def __call__(self, job: Json) -> None:
+        if self.tty:
+            self._draw(job)
+            return
         progress = job.get("progress") or {}
         metrics = progress.get("metrics") or {}
         shown = " ".join(
@@ -147,16 +154,57 @@ class ProgressLine:
             f"{progress_text(job)} {shown}"
         )
         text = " ".join(text.split())
-        if self.tty:
-            pad = max(0, self.width - len(text))
-            print("\r" + text + " " * pad, end="", file=self.out, flush=True)
-            self.width = len(text)
-            return
         key = (job["status"], stage, int(10 * (progress.get("fraction") or 0)))
         if key != self.last_key:
             print(text, file=self.out, flush=True)
             self.last_key = key
 
+    def _draw(self, job: Json) -> None:
+        progress = job.get("progress") or {}
+        if self.bar is None:
+            self.bar = tqdm(
+                total=100,
+                file=self.out,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
+            )
+        fraction = 1.0 if job["status"] == "succeeded" else progress.get("fraction") or 0.0
+        self.bar.set_description_str(
+            f"{job['id'][:8]} {job['kind']} {job['status']} {progress.get('stage') or ''}".strip()
+        )
+        metrics = progress.get("metrics") or {}
+        self.bar.set_postfix_str(
+            " ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:3] if isinstance(v, float))
+        )
+        self.bar.update(round(100 * fraction) - self.bar.n)
+
     def close(self) -> None:
-        if self.tty and self.width:
-            print(file=self.out, flush=True)
+        if self.bar is not None:
+            self.bar.close()
+
+
+class FilesBar:
+    """``on_file(path, done, total)`` for downloads: a tqdm bar over files on a terminal,
+    a line every 500 files (and at the end) on a pipe; nothing when ``quiet``."""
+
+    def __init__(self, *, quiet: bool, out: TextIO = sys.stderr) -> None:
+        self.quiet, self.out = quiet, out
+        self.bar: tqdm[Any] | None = None
+
+    def __enter__(self) -> FilesBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, path: Path, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if not self.out.isatty():
+            if done == total or done % 500 == 0:
+                print(f"downloaded {done}/{total}: {path.name}", file=self.out, flush=True)
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=total, unit="file", desc="download", file=self.out)
+        self.bar.set_postfix_str(path.name)
+        self.bar.update(done - self.bar.n)

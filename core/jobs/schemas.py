@@ -232,3 +232,4 @@ class ModelOut(BaseModel):
     name: str
     latest_version: ModelVersionOut
     versions: int
+    aliases: dict[str, int] = Field(default_factory=dict, description="alias → version")

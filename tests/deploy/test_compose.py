@@ -51,7 +51,7 @@ def test_services_wait_for_healthy_or_completed_dependencies(services):
 def test_migrations_and_bucket_are_one_shot_services_every_worker_waits_for(services):
     assert services["migrate"]["command"] == ["synthgen", "db", "upgrade"]
     assert "s3.bucket.create" in services["s3-init"]["command"][0]
-    for name in ("api", "worker-gpu", "worker-gpu-on-cpu", "worker-cpu", "beat"):
+    for name in ("api", "worker-gpu", "worker-gpu-on-cpu", "worker-cpu", "worker-preview", "beat"):
         deps = services[name]["depends_on"]
         assert deps["migrate"]["condition"] == "service_completed_successfully", name
         assert deps["s3-init"]["condition"] == "service_completed_successfully", name

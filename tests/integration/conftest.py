@@ -111,8 +111,23 @@ def settings_env(settings: Settings) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A real Celery worker process consuming this run's gpu and cpu queues."""
+    yield from _celery_worker(settings, tmp_path_factory, ["gpu", "cpu"], [])
+
+
+@pytest.fixture(scope="session")
+def preview_worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A preview worker as deployed: the preview queue only, solo pool (its model cache)."""
+    yield from _celery_worker(settings, tmp_path_factory, ["preview"], ["--pool", "solo"])
+
+
+def _celery_worker(
+    settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+    queue_names: list[str],
+    extra: list[str],
+) -> Iterator[None]:
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    queues = f"{settings.queue_prefix}gpu,{settings.queue_prefix}cpu"
+    queues = ",".join(f"{settings.queue_prefix}{q}" for q in queue_names)
     with log.open("w") as out:
         proc = subprocess.Popen(  # noqa: S603
             [
@@ -132,6 +147,7 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 "--without-mingle",
                 "-n",
                 f"it-{uuid.uuid4().hex[:6]}@%h",
+                *extra,
             ],
             cwd=ROOT,
             env=settings_env(settings),
