@@ -44,7 +44,7 @@ test-integration: install services
 	$(BIN)/python -m pytest -q tests/integration
 
 lint: install
-	$(BIN)/ruff check api core worker client models tests bench
+	$(BIN)/ruff check api core worker clients models tests bench
 	$(BIN)/mypy
 
 bench: install services

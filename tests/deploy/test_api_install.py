@@ -22,7 +22,7 @@ IMAGE_SOURCES = (
     "alembic.ini",
     "api",
     "core",
-    "client",
+    "clients",
     "migrations",
 )
 WORKER_ONLY = {"torch", "torchvision", "diffusers", "safetensors", "scikit-learn", "triton"}

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
-from client.cli.output import ProgressLine
-from client.embedded import check_port_free, embedded_env
-from client.sdk import Client
+from synthgen_client.cli.output import ProgressLine
+from synthgen_client.embedded import check_port_free, embedded_env
+from synthgen_client.sdk import Client
 
 KEY_FILE = "api-key"
 
@@ -55,7 +55,16 @@ def run(home: Path, port: int, *, max_seconds: float, count: int = 1000) -> int:
     os.environ.update(embedded_env(home, port))
     url = f"http://127.0.0.1:{port}"
     stack = subprocess.Popen(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "client.cli", "up", "--home", str(home), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "synthgen_client.cli",
+            "up",
+            "--home",
+            str(home),
+            "--port",
+            str(port),
+        ],
         env=env,
     )
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from client.sdk import Client
+    from synthgen_client.sdk import Client
 
 Json = dict[str, Any]
 TERMINAL = {"succeeded", "failed", "canceled"}

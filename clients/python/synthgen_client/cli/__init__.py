@@ -13,18 +13,20 @@ import sys
 import traceback
 from pathlib import Path
 
-from client.cli import admin, jobs, models, preview
-from client.cli.errors import (
+from synthgen_client.cli import admin, jobs, models, preview
+from synthgen_client.cli.errors import (
     EXIT_API,
     EXIT_BUG,
     EXIT_INCOMPLETE,
     EXIT_JOB_FAILED,
     EXIT_NETWORK,
+    EXIT_USAGE,
     UsageError,
 )
-from client.sdk import ApiError, Client, IncompleteDownload, NetworkError
+from synthgen_client.sdk import ApiError, Client, IncompleteDownload, NetworkError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+SERVER_PACKAGES = {"core", "api", "worker", "models"}
 DEMO_KEY_FILE = Path(".synthgen") / "api-key"
 
 
@@ -109,6 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EXIT_INCOMPLETE, f"download incomplete: {exc}")
     except TimeoutError as exc:
         return _fail(EXIT_JOB_FAILED, str(exc))
+    except ModuleNotFoundError as exc:
+        if exc.name not in SERVER_PACKAGES:
+            raise
+        # `up`, `demo`, `keys`, `db` run the server's code; the client distribution alone
+        # (synthgen-client) has only the SDK and the REST commands.
+        return _fail(
+            EXIT_USAGE,
+            f"`synthgen {args.command}` needs the synthgen server installed "
+            "(pip install 'synthgen[api,worker]'); this install has only the client",
+        )
     except KeyboardInterrupt:
         return _fail(130, "interrupted")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from client.cli.errors import NetworkUnavailable, UsageError
+from synthgen_client.cli.errors import NetworkUnavailable, UsageError
 
 
 def up(args: argparse.Namespace) -> int:
-    from client import embedded
+    from synthgen_client import embedded
 
     try:
         return embedded.run(Path(args.home), args.host, args.port)
@@ -21,8 +21,8 @@ def up(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from client import demo as demo_mod
-    from client import embedded
+    from synthgen_client import demo as demo_mod
+    from synthgen_client import embedded
 
     try:
         return demo_mod.run(

@@ -124,10 +124,12 @@ def run(home: Path, host: str, port: int) -> int:
 
     import uvicorn
 
-    from api.main import create_app
-
+    # By import string: the client package never imports the API's code (tests check
+    # the layers); the app factory reads the settings set in os.environ above.
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.Config(
+            "api.main:create_app", factory=True, host=host, port=port, log_level="warning"
+        )
     )
     workers = [
         subprocess.Popen(command, env=env)  # noqa: S603 - our own module

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from client.cli import output
-from client.cli.errors import UsageError
-from client.sdk import Client
+from synthgen_client.cli import output
+from synthgen_client.cli.errors import UsageError
+from synthgen_client.sdk import Client
 
 USAGE = (
     "synthgen models [ls | versions NAME | aliases NAME | alias set NAME ALIAS VERSION | "

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from client.cli import output
-from client.cli.errors import EXIT_JOB_FAILED, UsageError
-from client.sdk import TERMINAL, Client
+from synthgen_client.cli import output
+from synthgen_client.cli.errors import EXIT_JOB_FAILED, UsageError
+from synthgen_client.sdk import TERMINAL, Client
 
 Json = dict[str, Any]
 

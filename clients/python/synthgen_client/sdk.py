@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from client.resources import TERMINAL, Jobs, Json, Models, PreviewImage
+from synthgen_client.resources import TERMINAL, Jobs, Json, Models, PreviewImage
 
 __all__ = [
     "TERMINAL",

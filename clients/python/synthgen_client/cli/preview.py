@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from client.cli import output
-from client.cli.errors import UsageError
-from client.sdk import Client
+from synthgen_client.cli import output
+from synthgen_client.cli.errors import UsageError
+from synthgen_client.sdk import Client
 
 
 def _labels(text: str | None) -> list[int] | None:
