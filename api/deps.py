@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.hub import EventHub
 from core.config import Settings
 from core.db import session_factory
 from core.errors import Unauthorized
@@ -41,6 +42,13 @@ def get_storage(request: Request) -> Storage:
 
 
 StorageDep = Annotated[Storage, Depends(get_storage)]
+
+
+def get_hub(request: Request) -> EventHub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+HubDep = Annotated[EventHub, Depends(get_hub)]
 
 
 class TenantCache:

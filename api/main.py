@@ -11,7 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.deps import TenantCache
-from api.routes import health, jobs, models
+from api.hub import EventHub
+from api.routes import events, health, jobs, models, webhooks
 from core import storage as storage_mod
 from core.config import Settings, get_settings
 from core.jobs.outbox import OutboxMarker
@@ -74,6 +75,7 @@ class _TooLarge(Exception):  # noqa: N818 - internal signal
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     outbox = OutboxMarker(settings.database_url)
+    hub = EventHub(settings)  # started by the first stream or held request
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         yield
         outbox.close()  # write the last batch of publish marks before the process exits
+        hub.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -94,10 +97,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = storage_mod.from_settings(settings)
     app.state.tenant_cache = TenantCache(settings.auth_cache_s)
     app.state.outbox = outbox
+    app.state.hub = hub
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

@@ -5,7 +5,7 @@ from core.db import Base
 from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
 from core.model_versions.orm import ModelAlias, ModelVersion
 from core.tenants.orm import ApiKey, Tenant
-from core.webhooks.orm import WebhookDelivery
+from core.webhooks.orm import WebhookAttempt, WebhookDelivery, WebhookSecret
 
 __all__ = [
     "ApiKey",
@@ -18,5 +18,7 @@ __all__ = [
     "ModelVersion",
     "Outbox",
     "Tenant",
+    "WebhookAttempt",
     "WebhookDelivery",
+    "WebhookSecret",
 ]
