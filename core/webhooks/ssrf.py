@@ -38,7 +38,7 @@ def resolve(host: str, port: int) -> list[str]:
 def _reason(address: IPAddress) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    for name in ("loopback", "link_local", "multicast", "private", "reserved", "unspecified"):
+    for name in ("loopback", "unspecified", "link_local", "multicast", "private", "reserved"):
         if getattr(address, f"is_{name}"):
             return name.replace("_", "-")
     # Shared (CGNAT) space, documentation ranges and the like: not reachable publicly.
