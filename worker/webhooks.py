@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httpx
@@ -49,43 +50,55 @@ def deliver(
 ) -> dict[str, int]:
     """Send what is due for ``job_id``; returns how many deliveries ended in each status."""
     counts: dict[str, int] = {}
-    with httpx.Client(
-        timeout=settings.webhook_timeout_s, follow_redirects=False, trust_env=False
-    ) as client:
-        while (message := _next_message(settings, job_id)) is not None:
-            outcome, latency_ms, excerpt = _send(client, message, settings, resolver)
-            decision = _settle(settings, message, outcome, latency_ms, excerpt)
-            counts[decision.status] = counts.get(decision.status, 0) + 1
-            if decision.status == "pending":
-                assert decision.next_attempt_at is not None
-                wait = (decision.next_attempt_at - utcnow()).total_seconds()
-                webhooks.publish(settings, job_id, countdown=max(wait, 0.0))
-                break
+    client = _http_client(settings.webhook_timeout_s)
+    while (message := _next_message(settings, job_id)) is not None:
+        outcome, latency_ms, excerpt = _send(client, message, settings, resolver)
+        decision = _settle(settings, message, outcome, latency_ms, excerpt)
+        counts[decision.status] = counts.get(decision.status, 0) + 1
+        if decision.status == "pending":
+            assert decision.next_attempt_at is not None
+            wait = (decision.next_attempt_at - utcnow()).total_seconds()
+            webhooks.publish(settings, job_id, countdown=max(wait, 0.0))
+            break
     return counts
+
+
+@lru_cache(maxsize=4)
+def _http_client(timeout_s: float) -> httpx.Client:
+    """One client per worker process (made on first use, so after Celery forks): making
+    one loads the CA bundle, ~50 ms that would otherwise be added to every delivery."""
+    return httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False)
 
 
 def _next_message(settings: Settings, job_id: str) -> Message | None:
     """Lease the job's oldest pending delivery if it is due; None when there is nothing
     to send now (nothing pending, not due yet, or another sender holds it)."""
+    gone = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.job_id == job_id, WebhookDelivery.status == "gone")
+        .limit(1)
+        .scalar_subquery()
+    )
     with session_scope(settings.database_url) as session:
-        head = session.scalar(
-            select(WebhookDelivery)
+        row = session.execute(
+            select(WebhookDelivery, Job, JobEvent, gone)
+            .join(Job, Job.id == WebhookDelivery.job_id)
+            .join(JobEvent, JobEvent.id == WebhookDelivery.event_id)
             .where(WebhookDelivery.job_id == job_id, WebhookDelivery.status == "pending")
             .order_by(WebhookDelivery.event_id, WebhookDelivery.created_at)
             .limit(1)
-        )
-        if head is None:
+        ).first()
+        if row is None:
             return None
-        if _stopped_by_410(session, job_id):
+        head, job, event, gone_id = row
+        if gone_id is not None:
+            _cancel_pending(session, job_id, gone_id)
             return None
         if head.next_attempt_at is not None and as_utc(head.next_attempt_at) > utcnow():
             return None
         lease_s = 2 * settings.webhook_timeout_s + 30
         if not webhooks.update_lease(session=session, delivery_id=head.id, lease_s=lease_s):
             return None
-        job = session.get(Job, job_id)
-        event = session.get(JobEvent, head.event_id)
-        assert job is not None and event is not None  # both cascade-delete the delivery
         secret = webhooks.get_secret(session=session, tenant_id=job.tenant_id)
         payload = events.render(event, request=job.request, base_url=settings.public_url)
         return Message(
@@ -97,22 +110,14 @@ def _next_message(settings: Settings, job_id: str) -> Message | None:
         )
 
 
-def _stopped_by_410(session: Session, job_id: str) -> bool:
+def _cancel_pending(session: Session, job_id: str, gone_id: str) -> None:
     """Once a receiver answered 410 Gone, the job's pending deliveries are canceled."""
-    gone = session.scalar(
-        select(WebhookDelivery.id).where(
-            WebhookDelivery.job_id == job_id, WebhookDelivery.status == "gone"
-        )
-    )
-    if gone is None:
-        return False
     session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.job_id == job_id, WebhookDelivery.status == "pending")
-        .values(status="canceled", last_error=f"delivery {gone} got 410 Gone", leased_until=None)
+        .values(status="canceled", last_error=f"delivery {gone_id} got 410 Gone", leased_until=None)
         .execution_options(synchronize_session=False)
     )
-    return True
 
 
 def _send(
