@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import statistics
@@ -26,6 +28,7 @@ import uuid
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -110,20 +113,17 @@ def proc_sample(pid: int) -> tuple[float, float]:
     return cpu, rss_kb / 1024
 
 
-async def sse_clients(
-    port: int,
-    key: str,
-    job_ids: list[str],
-    n: int,
-    stop: asyncio.Event,
-    connected: asyncio.Event,
-    counts: list[int],
+def stream_clients(
+    port: int, key: str, job_ids: list[str], n: int, ready: Any, stop: Any, counter: Any
 ) -> None:
-    """``n`` raw SSE connections spread over ``job_ids``, counting ``data:`` lines."""
-    ready = 0
+    """A process of its own holding ``n`` raw SSE connections spread over ``job_ids``: it
+    sets ``ready`` once every stream has had its first message and counts ``data:`` lines
+    in ``counter`` until ``stop`` is set. (In the submitting process it would compete for
+    that process's GIL and slow the submissions down on its own account.)"""
+    started = 0
 
     async def one(job_id: str) -> None:
-        nonlocal ready
+        nonlocal started
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
             f"GET /v1/jobs/{job_id}/events HTTP/1.1\r\nHost: bench\r\n"
@@ -131,68 +131,59 @@ async def sse_clients(
         )
         status = await reader.readline()
         assert b" 200 " in status, status
-        ready += 1
-        if ready == n:
-            connected.set()
-        read = asyncio.ensure_future(reader.readline())
-        halt = asyncio.ensure_future(stop.wait())
-        while True:
-            done, _ = await asyncio.wait({read, halt}, return_when=asyncio.FIRST_COMPLETED)
-            if halt in done:
-                read.cancel()
-                break
-            line = read.result()
-            if not line:
-                break
+        first = True
+        while line := await reader.readline():
             if line.startswith(b"data:"):
-                counts[0] += 1
-            read = asyncio.ensure_future(reader.readline())
-        writer.close()
+                counter.value += 1
+                if first:
+                    first, started = False, started + 1
+                    if started == n:
+                        ready.set()
 
-    await asyncio.gather(*(one(job_ids[i % len(job_ids)]) for i in range(n)))
+    async def run() -> None:
+        clients = asyncio.gather(*(one(job_ids[i % len(job_ids)]) for i in range(n)))
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        clients.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await clients
+
+    asyncio.run(run())
 
 
 def streams_phase(
     url: str, key: str, pid: int, job_ids: list[str], args: argparse.Namespace
 ) -> dict[str, float]:
     """Throughput, CPU and RSS while ``args.streams`` SSE clients are connected."""
+    spawn = multiprocessing.get_context("spawn")
+    ready, stop, counter = spawn.Event(), spawn.Event(), spawn.Value("l", 0, lock=False)
     port = int(url.rsplit(":", 1)[1])
-    result: dict[str, float] = {}
-    counts = [0]
-
-    async def run() -> None:
-        stop, connected = asyncio.Event(), asyncio.Event()
-        clients = asyncio.ensure_future(
-            sse_clients(port, key, job_ids, args.streams, stop, connected, counts)
-        )
-        await asyncio.wait_for(connected.wait(), timeout=120)
-        await asyncio.sleep(2)  # backlogs sent
-        before, counts[0] = counts[0], 0
+    clients = spawn.Process(
+        target=stream_clients, args=(port, key, job_ids, args.streams, ready, stop, counter)
+    )
+    clients.start()
+    try:
+        if not ready.wait(timeout=180):
+            raise TimeoutError("the SSE clients did not all get their first event")
+        time.sleep(3)  # every backlog sent
+        before = counter.value
         cpu0, _ = proc_sample(pid)
         t0 = time.perf_counter()
-        # The submission load runs in a thread with its own event loop, beside the streams.
-        load = await asyncio.to_thread(
-            measure,
-            url,
-            "/v1/jobs",
-            {"Authorization": f"Bearer {key}"},
-            args.clients,
-            args.seconds,
+        load = measure(
+            url, "/v1/jobs", {"Authorization": f"Bearer {key}"}, args.clients, args.seconds
         )
         wall = time.perf_counter() - t0
         cpu1, rss = proc_sample(pid)
-        result.update(
-            load,
-            cpu_pct=100 * (cpu1 - cpu0) / wall,
-            rss_mib=rss,
-            sse_msgs_per_s=counts[0] / wall,
-            backlog_msgs=before,
-        )
+        msgs = counter.value - before
+    finally:
         stop.set()
-        await clients
-
-    asyncio.run(run())
-    return result
+        clients.join(timeout=30)
+    return {
+        **load,
+        "cpu_pct": 100 * (cpu1 - cpu0) / wall,
+        "rss_mib": rss,
+        "sse_msgs_per_s": msgs / wall,
+    }
 
 
 def quiet_phase(url: str, key: str, pid: int, args: argparse.Namespace) -> dict[str, float]:

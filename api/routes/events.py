@@ -8,6 +8,8 @@ plus ``type`` and ``event_id``). Idle streams get a comment every 15 s.
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -48,6 +50,23 @@ def _backlog(settings: Settings, job_id: str, after_id: int) -> tuple[JobStatus,
     return status, rows
 
 
+_ENCODED: OrderedDict[tuple[str, int, str], str] = OrderedDict()
+_ENCODED_MAX = 1024
+
+
+def _encoded(database: str, row: JobEvent, request: dict[str, Any], base_url: str) -> str:
+    """The event's JSON, made once for all the streams watching its job: the hub hands
+    each of them the same row, and hundreds may watch one job."""
+    key = (database, row.id, base_url)
+    data = _ENCODED.get(key)
+    if data is None:
+        rendered = events.render(row, request=request, base_url=base_url)
+        data = _ENCODED[key] = json.dumps(rendered, separators=(",", ":"))
+        if len(_ENCODED) > _ENCODED_MAX:
+            _ENCODED.popitem(last=False)
+    return data
+
+
 @router.get(
     "/{job_id}/events",
     response_class=EventSourceResponse,
@@ -64,9 +83,9 @@ async def job_events(
     last = events.parse_id(last_event_id)
 
     def message(row: JobEvent) -> ServerSentEvent:
-        data: dict[str, Any] = events.render(row, request=job.request, base_url=base_url)
+        data = _encoded(settings.database_url, row, job.request, base_url)
         return ServerSentEvent(
-            data=data, event=row.type, id=events.public_id(row.id), retry=RETRY_MS
+            raw_data=data, event=row.type, id=events.public_id(row.id), retry=RETRY_MS
         )
 
     await run_in_threadpool(hub.ensure_started)
