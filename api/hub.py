@@ -137,15 +137,13 @@ class EventHub:
 
         url = make_url(self.settings.database_url).set(drivername="postgresql")
         dsn = url.render_as_string(hide_password=False)
-        connected_before = False
         while not self._closed.is_set():
             try:
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {events.CHANNEL}")
                     ready.set()
-                    if connected_before:
-                        self._resync_all()
-                    connected_before = True
+                    # Streams opened while this was not listening may have missed events.
+                    self._resync_all()
                     while not self._closed.is_set():
                         notes = list(conn.notifies(timeout=1.0, stop_after=1))
                         pairs = []

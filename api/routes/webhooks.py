@@ -51,6 +51,7 @@ def _delivery_out(row: WebhookDelivery, attempts: list[WebhookAttempt]) -> Deliv
                 status_code=a.status_code,
                 latency_ms=a.latency_ms,
                 error=a.error,
+                response_body=a.response_body,
             )
             for a in attempts
         ],

@@ -43,6 +43,7 @@ class JobEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16))  # the job's status after the event
+    # The submit path's Core insert leaves ``type`` to this default (core/jobs/events.py).
     type: Mapped[str] = mapped_column(String(16), default="queued")
     # The job object at that moment, less ``request`` and ``urls`` (which never change
     # and are added when the event is served); None for the internal ``queued`` rows.

@@ -21,6 +21,7 @@ class AttemptOut(BaseModel):
     status_code: int | None
     latency_ms: float | None
     error: str | None
+    response_body: str | None = Field(description="the first 4 KiB of the receiver's answer")
 
 
 class DeliveryOut(BaseModel):

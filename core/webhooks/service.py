@@ -186,7 +186,9 @@ def retry_delivery(
             "deliveries; retry that delivery first"
         )
     now = utcnow()
-    row.status, row.next_attempt_at, row.leased_until = "pending", now, None
+    if row.status != "pending":  # a pending one keeps its lease: its sender may be at it
+        row.status, row.leased_until = "pending", None
+    row.next_attempt_at = now
     row.give_up_at = now + timedelta(seconds=settings.webhook_retry_window_s)
     session.flush()
     session.info.setdefault(_QUEUED, set()).add(job_id)
