@@ -47,6 +47,11 @@ class Subscription:
         return await self.queue.get()
 
 
+def _put_all(batch: list[tuple[Subscription, Item]]) -> None:
+    for sub, item in batch:
+        sub.queue.put_nowait(item)
+
+
 class EventHub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -98,17 +103,27 @@ class EventHub:
             self._thread.join(timeout=5)
 
     def _dispatch(self, rows: list[JobEvent]) -> None:
-        for row in rows:
-            with self._lock:
-                subs = list(self._subs.get(row.job_id, ()))
-            for sub in subs:
-                sub.loop.call_soon_threadsafe(sub.queue.put_nowait, row)
+        with self._lock:
+            deliveries: list[tuple[Subscription, Item]] = [
+                (sub, row) for row in rows for sub in self._subs.get(row.job_id, ())
+            ]
+        self._hand_over(deliveries)
 
     def _resync_all(self) -> None:
         with self._lock:
-            subs = [s for group in self._subs.values() for s in group]
-        for sub in subs:
-            sub.loop.call_soon_threadsafe(sub.queue.put_nowait, RESYNC)
+            deliveries: list[tuple[Subscription, Item]] = [
+                (s, RESYNC) for group in self._subs.values() for s in group
+            ]
+        self._hand_over(deliveries)
+
+    @staticmethod
+    def _hand_over(deliveries: list[tuple[Subscription, Item]]) -> None:
+        """One wake-up per event loop, however many of its streams get something."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Subscription, Item]]] = {}
+        for sub, item in deliveries:
+            by_loop.setdefault(sub.loop, []).append((sub, item))
+        for loop, batch in by_loop.items():
+            loop.call_soon_threadsafe(_put_all, batch)
 
     def _fetch_watched(self, pairs: list[tuple[int, str]]) -> list[JobEvent]:
         with self._lock:

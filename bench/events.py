@@ -202,6 +202,7 @@ def main() -> None:
     parser.add_argument("--watched", type=int, default=1, help="training jobs the streams watch")
     parser.add_argument("--clients", type=int, default=16, help="concurrent submitters")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=2, help="no streams / streams pairs")
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -263,8 +264,12 @@ def main() -> None:
         watched = [http.post("/v1/jobs", json=long).json()["id"] for _ in range(args.watched)]
         for job_id in watched:
             wait_job(http, job_id, {"running"})
-        quiet = quiet_phase(url, key, pid, args)
-        busy = streams_phase(url, key, pid, watched, args)
+        rounds = []  # alternated, so that load from outside the bench hits both alike
+        for _ in range(args.rounds):
+            rounds.append(("no streams", quiet_phase(url, key, pid, args)))
+            rounds.append(
+                (f"{args.streams} SSE streams", streams_phase(url, key, pid, watched, args))
+            )
     finally:
         http.close()
         for proc in procs:  # Celery's cold shutdown: the training job need not finish
@@ -292,14 +297,17 @@ def main() -> None:
         f"{args.watched} training jobs running"
     )
     print(f"{'':<28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'API CPU %':>10} {'RSS MiB':>8}")
-    for name, r in (("no streams", quiet), (f"{args.streams} SSE streams", busy)):
+    for name, r in rounds:
         print(
             f"{name:<28} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
             f"{r['cpu_pct']:10.0f} {r['rss_mib']:8.0f}"
         )
+    quiet = statistics.median(r["rps"] for name, r in rounds if name == "no streams")
+    busy = [r for name, r in rounds if name != "no streams"]
     print(
-        f"ratio streams/no streams throughput: {busy['rps'] / quiet['rps']:.2f}; "
-        f"SSE messages/s delivered during the load: {busy['sse_msgs_per_s']:.0f}"
+        f"ratio streams/no streams throughput (medians): "
+        f"{statistics.median(r['rps'] for r in busy) / quiet:.2f}; SSE messages/s delivered "
+        f"during the load: {statistics.median(r['sse_msgs_per_s'] for r in busy):.0f}"
     )
 
 
