@@ -36,8 +36,12 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import func, select  # noqa: E402
+
 from bench.submission import BROKER, measure, start  # noqa: E402
 from core.db import session_scope  # noqa: E402
+from core.jobs import events  # noqa: E402
+from core.jobs.orm import JobEvent  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.tenants import service as tenants  # noqa: E402
 from tests.integration.conftest import TINY_DDPM, create_database, drop_database  # noqa: E402
@@ -114,12 +118,20 @@ def proc_sample(pid: int) -> tuple[float, float]:
 
 
 def stream_clients(
-    port: int, key: str, job_ids: list[str], n: int, ready: Any, stop: Any, counter: Any
+    port: int,
+    key: str,
+    last_ids: dict[str, str],
+    n: int,
+    ready: Any,
+    stop: Any,
+    counter: Any,
 ) -> None:
-    """A process of its own holding ``n`` raw SSE connections spread over ``job_ids``: it
-    sets ``ready`` once every stream has had its first message and counts ``data:`` lines
-    in ``counter`` until ``stop`` is set. (In the submitting process it would compete for
+    """A process of its own holding ``n`` raw SSE connections spread over the jobs of
+    ``last_ids``, each resuming after that event (live events only, no backlog): sets
+    ``ready`` once every stream has had a live event and counts ``data:`` lines in
+    ``counter`` until ``stop`` is set. (In the submitting process it would compete for
     that process's GIL and slow the submissions down on its own account.)"""
+    job_ids = list(last_ids)
     started = 0
 
     async def one(job_id: str) -> None:
@@ -127,7 +139,8 @@ def stream_clients(
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
             f"GET /v1/jobs/{job_id}/events HTTP/1.1\r\nHost: bench\r\n"
-            f"Authorization: Bearer {key}\r\nAccept: text/event-stream\r\n\r\n".encode()
+            f"Authorization: Bearer {key}\r\nAccept: text/event-stream\r\n"
+            f"Last-Event-ID: {last_ids[job_id]}\r\n\r\n".encode()
         )
         status = await reader.readline()
         assert b" 200 " in status, status
@@ -152,20 +165,26 @@ def stream_clients(
 
 
 def streams_phase(
-    url: str, key: str, pid: int, job_ids: list[str], args: argparse.Namespace
+    url: str, key: str, pid: int, job_ids: list[str], database_url: str, args: argparse.Namespace
 ) -> dict[str, float]:
     """Throughput, CPU and RSS while ``args.streams`` SSE clients are connected."""
+    with session_scope(database_url) as session:
+        last_ids = {
+            job_id: events.public_id(
+                session.scalar(select(func.max(JobEvent.id)).where(JobEvent.job_id == job_id))
+            )
+            for job_id in job_ids
+        }
     spawn = multiprocessing.get_context("spawn")
     ready, stop, counter = spawn.Event(), spawn.Event(), spawn.Value("l", 0, lock=False)
     port = int(url.rsplit(":", 1)[1])
     clients = spawn.Process(
-        target=stream_clients, args=(port, key, job_ids, args.streams, ready, stop, counter)
+        target=stream_clients, args=(port, key, last_ids, args.streams, ready, stop, counter)
     )
     clients.start()
     try:
         if not ready.wait(timeout=180):
             raise TimeoutError("the SSE clients did not all get their first event")
-        time.sleep(3)  # every backlog sent
         before = counter.value
         cpu0, _ = proc_sample(pid)
         t0 = time.perf_counter()
@@ -268,7 +287,10 @@ def main() -> None:
         for _ in range(args.rounds):
             rounds.append(("no streams", quiet_phase(url, key, pid, args)))
             rounds.append(
-                (f"{args.streams} SSE streams", streams_phase(url, key, pid, watched, args))
+                (
+                    f"{args.streams} SSE streams",
+                    streams_phase(url, key, pid, watched, database_url, args),
+                )
             )
     finally:
         http.close()
