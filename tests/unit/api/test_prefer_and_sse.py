@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from api.waiting import MAX_WAIT_S, prefer_wait
@@ -23,12 +25,12 @@ from core.errors import InvalidRequest
     ],
 )
 def test_prefer_wait_is_read_from_the_header(header, seconds):
-    assert prefer_wait(header) == seconds
+    assert asyncio.run(prefer_wait(header)) == seconds
 
 
 def test_prefer_wait_that_is_not_a_number_is_refused():
     with pytest.raises(InvalidRequest) as refused:
-        prefer_wait("wait=later")
+        asyncio.run(prefer_wait("wait=later"))
     assert refused.value.field == "Prefer"
 
 
