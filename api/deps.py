@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.hub import EventHub
 from core.config import Settings
 from core.db import session_factory
 from core.errors import Unauthorized
@@ -42,6 +43,14 @@ def get_storage(request: Request) -> Storage:
 
 
 StorageDep = Annotated[Storage, Depends(get_storage)]
+
+
+async def get_hub(request: Request) -> EventHub:
+    # async: a sync dependency would cost a thread-pool hop on the submit hot path.
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+HubDep = Annotated[EventHub, Depends(get_hub)]
 
 
 class TenantCache:

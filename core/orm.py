@@ -7,7 +7,7 @@ from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
 from core.model_versions.orm import ModelAlias, ModelAliasMove, ModelVersion
 from core.previews.orm import Preview
 from core.tenants.orm import ApiKey, Tenant
-from core.webhooks.orm import WebhookDelivery
+from core.webhooks.orm import WebhookAttempt, WebhookDelivery, WebhookSecret
 
 __all__ = [
     "ApiKey",
@@ -23,5 +23,7 @@ __all__ = [
     "Preview",
     "Tenant",
     "TrainingPoint",
+    "WebhookAttempt",
     "WebhookDelivery",
+    "WebhookSecret",
 ]

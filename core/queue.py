@@ -87,3 +87,10 @@ def publish_preview(settings: Settings, preview_id: str) -> None:
 def ping_broker(settings: Settings, timeout: float = 2.0) -> None:
     with client(settings).connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=timeout)
+
+
+def publish_deliveries(settings: Settings, job_id: str, countdown: float | None = None) -> None:
+    """Ask a cpu worker to send the job's due webhook deliveries (now, or in ``countdown`` s)."""
+    client(settings).send_task(
+        DELIVER_WEBHOOK, args=[job_id], queue=queue_name(settings, "cpu"), countdown=countdown
+    )

@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from core.config import Settings
 from core.curves import service as curves
 from core.db import session_scope
+from core.jobs import events
 from core.jobs import service as jobs
 from core.jobs.states import JobStatus
 
@@ -17,26 +19,28 @@ class JobProgress:
     """Turns ``progress(step, total, **metrics)`` calls into job-row updates.
 
     Writes at most every ``min_interval_s`` (the last call is always flushed by
-    ``flush()``) and computes fraction and ETA. While training, every step's scalars
-    (plus ``step_time_s``) are kept and written with the same flush as training-curve
-    rows (core/curves), which the API serves while the job runs.
+    ``flush()``), with a ``progress`` event at most every ``settings.progress_interval_s``
+    in the same transaction, and computes fraction and ETA. While training, every step's
+    scalars (plus ``step_time_s``) are kept and written with the same flush as
+    training-curve rows (core/curves), which the API serves while the job runs.
     """
 
     def __init__(
         self,
-        database_url: str,
+        settings: Settings,
         job_id: str,
         *,
         stage: str,
         min_interval_s: float = 0.5,
         meter: Callable[[str, int], None] | None = None,
     ) -> None:
-        self.database_url = database_url
+        self.settings = settings
         self.job_id = job_id
         self.stage = stage
         self.min_interval_s = min_interval_s
         self.started = time.monotonic()
         self.last_write = 0.0
+        self.last_event: float | None = None
         self.last: dict[str, Any] | None = None
         self.points: list[dict[str, float]] = []
         self.last_step: tuple[int, float] | None = None
@@ -82,11 +86,16 @@ class JobProgress:
     def flush(self) -> None:
         if self.last is None:
             return
-        with session_scope(self.database_url) as session:
+        now = time.monotonic()
+        due = self.last_event is None or now - self.last_event >= self.settings.progress_interval_s
+        with events.session_scope(self.settings) as session:
             self.still_running = jobs.write_progress(
                 session=session, job_id=self.job_id, progress=self.last
             )
             curves.record(session=session, job_id=self.job_id, points=self.points)
+            if self.still_running and due:
+                events.record(session=session, job_id=self.job_id, type=events.EventType.progress)
+                self.last_event = now
         self.points = []
         self.last_write = time.monotonic()
 

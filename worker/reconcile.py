@@ -5,7 +5,9 @@ messages, so anything a lost message or a dead worker left behind is repaired fr
 - ``queued`` jobs older than ``requeue_after_s`` are published again (a duplicate message
   is harmless: the runner's compare-and-set start lets only one run);
 - ``running`` jobs whose heartbeat stopped go back to ``queued`` (resuming from their
-  last checkpoint), or to ``failed`` after ``max_attempts``.
+  last checkpoint), or to ``failed`` after ``max_attempts``;
+- webhook deliveries left due with nobody sending them (their message was lost, or the
+  process died between committing an event and publishing its delivery) are sent.
 """
 
 from __future__ import annotations
@@ -18,20 +20,24 @@ from sqlalchemy import select
 from core import queue
 from core.config import Settings
 from core.db import session_scope, utcnow
+from core.jobs import events
 from core.jobs import service as jobs
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
 from core.previews import service as previews
 from core.storage import from_settings as storage_from_settings
+from core.webhooks import service as webhooks
 from worker import metrics, runner
 
 log = logging.getLogger("synthgen.reconciler")
+# A delivery due this long with no sender holding it has lost its message.
+WEBHOOK_GRACE_S = 5.0
 
 
 def reconcile(settings: Settings) -> dict[str, int]:
-    counts = {"published": 0, "requeued": 0, "failed": 0}
+    counts = {"published": 0, "requeued": 0, "failed": 0, "webhook_jobs": 0}
     now = utcnow()
-    with session_scope(settings.database_url) as session:
+    with events.session_scope(settings) as session:
         stale_outbox = session.scalars(
             select(Outbox).where(
                 Outbox.published_at.is_(None), Outbox.created_at < now - timedelta(seconds=5)
@@ -84,6 +90,10 @@ def reconcile(settings: Settings) -> dict[str, int]:
     with session_scope(settings.database_url) as session:
         jobs.purge_expired_idempotency_keys(session=session)
         stale_previews = previews.purge(session=session, ttl_s=settings.preview_ttl_s)
+        due = webhooks.due_jobs(session=session, older_than_s=WEBHOOK_GRACE_S)
+    for job_id in due:
+        webhooks.publish(settings, job_id)
+    counts["webhook_jobs"] = len(due)
     if stale_previews:
         storage = storage_from_settings(settings)
         for key in stale_previews:

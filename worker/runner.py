@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.db import session_scope
 from core.errors import StorageError, SynthgenError
+from core.jobs import events
 from core.jobs import service as jobs
 from core.jobs.orm import Job
 from core.jobs.states import JobKind, JobStatus
@@ -51,6 +52,14 @@ class JobContext:
     def prefix(self) -> str:
         return f"jobs/{self.job.id}"
 
+    def output(self, **what: object) -> None:
+        """Emit an ``output`` event saying what was just written (while still running)."""
+        with events.session_scope(self.settings) as session:
+            if jobs.heartbeat(session=session, job_id=self.job.id):
+                events.record(
+                    session=session, job_id=self.job.id, type=events.EventType.output, output=what
+                )
+
 
 Handler = Callable[[JobContext], None]
 
@@ -63,7 +72,7 @@ def handler_for(kind: JobKind) -> Handler:
 
 def claim(settings: Settings, job_id: str) -> Job | None:
     """queued → running, or None when another delivery already took (or ended) the job."""
-    with session_scope(settings.database_url) as session:
+    with events.session_scope(settings) as session:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.queued:
             return None
@@ -111,7 +120,7 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
     storage = storage or storage_from_settings(settings)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
-    progress = JobProgress(settings.database_url, job_id, stage=str(job.kind), meter=meter.progress)
+    progress = JobProgress(settings, job_id, stage=str(job.kind), meter=meter.progress)
     ctx = JobContext(
         settings, storage, job, workdir, progress, CancelCheck(settings.database_url, job_id)
     )
@@ -154,7 +163,7 @@ def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:
             "message": f"the worker hit an unexpected error ({type(exc).__name__}: {exc}); "
             "it was logged for the operators",
         }
-    with session_scope(settings.database_url) as session:
+    with events.session_scope(settings) as session:
         if not jobs.try_transition(
             session=session, job_id=job_id, target=JobStatus.failed, error=error
         ):
@@ -173,7 +182,7 @@ def finish(
     artifacts in storage but records nothing and registers nothing."""
     from core.artifacts import service as artifacts
 
-    with session_scope(ctx.settings.database_url) as session:
+    with events.session_scope(ctx.settings) as session:
         artifacts.record(session=session, job_id=ctx.job.id, objects=objects)
         if register is not None:
             result = {**result, **register(session)}

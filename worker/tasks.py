@@ -7,9 +7,9 @@ from typing import Any
 from celery.signals import worker_ready
 
 from core.config import get_settings
-from core.queue import PREVIEW_QUEUE, RECONCILE, RUN_JOB, RUN_PREVIEW, queue_name
+from core.queue import DELIVER_WEBHOOK, PREVIEW_QUEUE, RECONCILE, RUN_JOB, RUN_PREVIEW, queue_name
 from worker import reconcile as reconciler
-from worker import runner
+from worker import runner, webhooks
 from worker.celery_app import app
 
 
@@ -29,6 +29,11 @@ def run_preview(preview_id: str) -> str:
 @app.task(name=RECONCILE)
 def reconcile() -> dict[str, int]:
     return reconciler.reconcile(get_settings())
+
+
+@app.task(name=DELIVER_WEBHOOK)
+def deliver_webhooks(job_id: str) -> dict[str, int]:
+    return webhooks.deliver(job_id, settings=get_settings())
 
 
 @worker_ready.connect

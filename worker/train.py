@@ -50,6 +50,7 @@ def run(ctx: JobContext) -> None:
         (f"model/{path.name}", ctx.storage.put_file(f"{ctx.prefix}/model/{path.name}", path))
         for path in files
     ]
+    ctx.output(model=[name for name, _ in objects])
     per_class = 10
     labels = (
         torch.arange(trained.num_classes).repeat_interleave(per_class)

@@ -88,6 +88,13 @@ def settings(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         work_dir=tmp_path_factory.mktemp("work"),
         heartbeat_interval_s=1.0,
         shard_size=64,
+        # Webhooks reach the tests' receivers on loopback, and retry on a short schedule.
+        webhook_allow_http=True,
+        webhook_allowed_cidrs=["127.0.0.0/8"],
+        webhook_timeout_s=2.0,
+        webhook_retry_base_s=0.2,
+        webhook_retry_max_s=1.0,
+        webhook_retry_window_s=60.0,
     )
     drop_database(db_name)
 
@@ -104,6 +111,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SYNTHGEN_WORK_DIR": str(settings.work_dir),
         "SYNTHGEN_HEARTBEAT_INTERVAL_S": str(settings.heartbeat_interval_s),
         "SYNTHGEN_SHARD_SIZE": str(settings.shard_size),
+        "SYNTHGEN_WEBHOOK_ALLOW_HTTP": str(settings.webhook_allow_http).lower(),
+        "SYNTHGEN_WEBHOOK_ALLOWED_CIDRS": ",".join(map(str, settings.webhook_allowed_cidrs)),
+        "SYNTHGEN_WEBHOOK_TIMEOUT_S": str(settings.webhook_timeout_s),
+        "SYNTHGEN_WEBHOOK_RETRY_BASE_S": str(settings.webhook_retry_base_s),
+        "SYNTHGEN_WEBHOOK_RETRY_MAX_S": str(settings.webhook_retry_max_s),
+        "SYNTHGEN_WEBHOOK_RETRY_WINDOW_S": str(settings.webhook_retry_window_s),
     }
     return {**os.environ, **env, "OMP_NUM_THREADS": "1"}
 

@@ -63,7 +63,8 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 
 def worker_command(home: Path) -> list[str]:
-    """The worker child: one Celery process serving both queues, with beat (reconciler)."""
+    """The job worker child: the ``gpu`` queue (train, generate, evaluate) one job at a
+    time, with beat (the reconciler, whose runs go to the ``cpu`` queue)."""
     return [
         sys.executable,
         "-m",
@@ -73,7 +74,7 @@ def worker_command(home: Path) -> list[str]:
         "--quiet",  # no start-up banner in the user's terminal (a global option)
         "worker",
         "-Q",
-        "gpu,cpu",
+        "gpu",
         "--concurrency",
         "1",
         "--loglevel",
@@ -85,8 +86,9 @@ def worker_command(home: Path) -> list[str]:
 
 
 def preview_worker_command(home: Path) -> list[str]:
-    """The preview worker child: the ``preview`` queue only, tasks run in its main process
-    (solo pool) so the models it loads stay cached between previews."""
+    """The light worker child: previews, and the ``cpu`` queue's short tasks (webhook
+    deliveries), which must not wait behind a train job on the main worker. Tasks run in
+    its main process (solo pool) so the models it loads stay cached between previews."""
     return [
         sys.executable,
         "-m",
@@ -96,7 +98,7 @@ def preview_worker_command(home: Path) -> list[str]:
         "--quiet",
         "worker",
         "-Q",
-        "preview",
+        "preview,cpu",
         "--pool",
         "solo",
         "-n",

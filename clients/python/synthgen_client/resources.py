@@ -72,9 +72,16 @@ class Jobs:
         return self._client.wait(job_id, timeout_s=timeout_s, poll_s=poll_s)
 
     def stream(self, job_id: str, *, poll_s: float = 1.0) -> Iterator[Json]:
-        """The job each time it changes (status, stage or step), ending with its final
-        state. Polls today; the same generator will read the event stream once the API
-        serves one."""
+        """The job at each of its events (start, progress, output, completed), read from
+        the event stream; polls every ``poll_s`` when the stream cannot be read."""
+        from synthgen_client import events
+
+        try:
+            for event in events.iter_events(self._client.http, job_id):
+                yield event.job
+            return
+        except events.StreamUnavailable:
+            pass
         last: tuple[Any, ...] | None = None
         while True:
             job = self.get(job_id)

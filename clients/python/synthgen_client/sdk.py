@@ -203,17 +203,21 @@ class Client:
         timeout_s: float = 3600,
         on_update: Callable[[Json], None] | None = None,
     ) -> Json:
-        """Poll until the job is terminal; ``on_update`` sees every poll's job object."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            job = self.get(job_id)
-            if on_update is not None:
-                on_update(job)
-            if job["status"] in TERMINAL:
-                return job
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s:g} s")
-            time.sleep(poll_s)
+        """The job once it has ended. Follows the job's event stream (``on_update`` sees
+        the job at each event: start, progress, output, completed) and polls every
+        ``poll_s`` when the stream cannot be read. TimeoutError after ``timeout_s``."""
+        from synthgen_client import events  # it imports this module
+
+        try:
+            return events.wait_for_job(self.http, job_id, timeout_s, on_update, poll_s=poll_s)
+        except httpx.TransportError as exc:
+            raise NetworkError(f"lost the API at {self.base_url} while waiting: {exc}") from exc
+
+    def webhook_secret(self, *, rotate: bool = False) -> str:
+        """The tenant's webhook signing secret (``whsec_…``); ``rotate`` makes a new one
+        (deliveries carry the old one's signature as well for 24 h)."""
+        path = "/v1/webhooks/secret/rotate" if rotate else "/v1/webhooks/secret"
+        return str(self._call("POST" if rotate else "GET", path)["key"])
 
     # -- downloads ------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from synthgen_client.cli import output
+from synthgen_client.cli import events, output
 from synthgen_client.cli.errors import EXIT_JOB_FAILED, UsageError
 from synthgen_client.sdk import TERMINAL, Client
 
@@ -170,6 +170,7 @@ def logs(client: Client, args: argparse.Namespace) -> int:
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     jobs = sub.add_parser("jobs", help="submit and follow jobs", parents=[common])
     actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    events.add_parsers(sub, actions, common)
 
     p = actions.add_parser(
         "submit", help="submit a job body (JSON file, - for stdin)", parents=[common]
