@@ -20,13 +20,14 @@ export class ApiError extends Error {
   }
 }
 
-export async function call(path, { method = "GET", body, key } = {}) {
+export async function call(path, { method = "GET", body, key, signal, accept } = {}) {
   const headers = { Authorization: `Bearer ${key || auth.key}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (accept) headers.Accept = accept;
   let response;
   try {
     response = await fetch(path, {
-      method, headers, cache: "no-store",
+      method, headers, cache: "no-store", signal,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
