@@ -109,6 +109,12 @@ def serve_metrics(session: SessionDep) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+def observe_request(
+    method: str, route: str, status: int, seconds: float, *, held: bool = False
+) -> None:
+    """Count every request; time only those answered as soon as they can be. A request
+    the client asked us to hold (an event stream, ``Prefer: wait``) lasts as long as the
+    job, which would make the latency histogram and its p99 alert measure jobs."""
     HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-    HTTP_DURATION.labels(method=method, route=route).observe(seconds)
+    if not held:
+        HTTP_DURATION.labels(method=method, route=route).observe(seconds)

@@ -56,7 +56,7 @@ class RequestTelemetry:
             seconds = time.perf_counter() - started
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             route = _route_template(scope.get("route"))
-            metrics.observe_request(method, route, status, seconds)
+            metrics.observe_request(method, route, status, seconds, held=_held(scope, route))
             job_id = scope.get("path_params", {}).get("job_id")
             if job_id is not None:
                 logs.bind(job_id=str(job_id))
@@ -72,6 +72,12 @@ class RequestTelemetry:
                         "duration_ms": round(seconds * 1000, 2),
                     },
                 )
+
+
+def _held(scope: Scope, route: str) -> bool:
+    if route.endswith("/events"):
+        return True
+    return any(name == b"prefer" and b"wait=" in value.lower() for name, value in scope["headers"])
 
 
 def _request_id(scope: Scope) -> str:
