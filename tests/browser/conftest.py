@@ -18,7 +18,7 @@ from tests.e2e.conftest import Stack, start_stack, stop_stack
 from tests.e2e.test_cli import TINY_TRAIN
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         chromium = p.chromium.launch(

@@ -120,7 +120,7 @@ def test_the_models_page_shows_versions_lineage_and_sets_an_alias(page, console_
 
 def test_an_evaluate_jobs_page_embeds_its_report(page, console_stack, trained):
     body = {"kind": "evaluate", "model": "tiny", "reference": "shapes:test", "count": 10,
-            "metrics": ["fid"]}  # fmt: skip
+            "metrics": ["fid"], "config": {"features": "classifier"}}  # fmt: skip
     job = api_wait(console_stack, api_submit(console_stack, body))
     assert job["status"] == "succeeded", json.dumps(job["error"])
     sign_in(page, console_stack, f"#/jobs/{job['id']}")
