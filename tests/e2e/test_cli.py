@@ -186,3 +186,26 @@ def test_download_that_does_not_match_the_listing_exits_6(shared_stack, big_png_
         stored.write_bytes(original)
     assert done.returncode == 6
     assert stored.name in one_line_error(done)
+
+
+def test_webhooks_secret_prints_the_tenant_secret_and_rotate_makes_a_new_one(shared_stack):
+    key = new_key(shared_stack)
+    first = cli("webhooks", "secret", stack=shared_stack, key=key)
+    assert first.returncode == 0, first.stderr
+    secret = first.stdout.strip()
+    assert secret.startswith("whsec_")
+    assert cli("webhooks", "secret", stack=shared_stack, key=key).stdout.strip() == secret
+    rotated = cli("webhooks", "secret", "--rotate", "--json", stack=shared_stack, key=key)
+    assert rotated.returncode == 0, rotated.stderr
+    new = json.loads(rotated.stdout)["key"]
+    assert new.startswith("whsec_") and new != secret
+
+
+def test_jobs_events_follows_the_stream_until_the_job_ends(shared_stack):
+    job_id = submit(shared_stack, TINY_TRAIN)
+    done = cli("jobs", "events", job_id, "--json", stack=shared_stack)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[0]["type"] == "start" or events[0]["status"] in {"queued", "running"}
+    assert events[-1]["type"] == "completed" and events[-1]["status"] == "succeeded"
+    assert all(e["id"] == job_id for e in events)
