@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.db import session_factory
-from core.errors import Unauthorized
+from core.errors import RateLimited, Unauthorized
 from core.storage import Storage
 from core.tenants import service as tenants
 from core.tenants.orm import Tenant
@@ -83,6 +83,12 @@ def get_tenant(request: Request, session: SessionDep) -> Tenant:
         tenant = tenants.authenticate(session=session, key=token.strip())
         session.expunge(tenant)
         cache.put(key_hash, tenant)
+    retry_after = request.app.state.rate_limiter.hit(key_hash)
+    if retry_after is not None:
+        raise RateLimited(
+            "this API key sent more requests than its rate limit allows; slow down",
+            retry_after=retry_after,
+        )
     return tenant
 
 

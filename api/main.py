@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import errors, openapi
 from api.deps import TenantCache
+from api.ratelimit import RateLimiter
 from api.routes import health, jobs, models
 from core import storage as storage_mod
 from core.config import Settings, get_settings
@@ -94,16 +95,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Train generative image models, generate synthetic datasets, evaluate them.",
         swagger_ui_parameters={"validatorUrl": None},
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.settings = settings
     app.state.storage = storage_mod.from_settings(settings)
     app.state.tenant_cache = TenantCache(settings.auth_cache_s)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.outbox = outbox
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    openapi.install(app)
     return app
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Table, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import queue
+from core import queue, quotas
 from core.config import Settings
 from core.db import new_id, utcnow
 from core.errors import (
@@ -106,6 +106,9 @@ def fingerprint(job_in: AnyJobIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+ABANDONED_CLAIM = timedelta(seconds=60)
+
+
 def reserve_idempotency_key(
     *, session: Session, tenant: Tenant, key: str, fingerprint: str, ttl_s: int
 ) -> str | None:
@@ -146,6 +149,12 @@ def reserve_idempotency_key(
                 "use a new key for a new request.",
                 field="Idempotency-Key",
             )
+        if row.job_id is None and _aware(row.created_at) < now - ABANDONED_CLAIM:
+            # The request that claimed the key died between its claim and its job (e.g.
+            # the database went away mid-request): the claim is abandoned, take it over.
+            session.delete(row)
+            session.commit()
+            continue
         if row.job_id is None:
             raise IdempotencyConflict(
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
@@ -192,10 +201,12 @@ def create_job(
     job_in: AnyJobIn,
     idempotency_key: str | None = None,
 ) -> Job:
-    """Validate against the registry, then insert job + outbox (+ key link) in one transaction."""
+    """Validate against the registry and the tenant's quotas, then insert job + outbox
+    (+ key link) in one transaction."""
     model_version_id = admission.check(
         session=session, tenant=tenant, job_in=job_in, settings=settings
     )
+    quotas.check_submit(session=session, settings=settings, tenant_id=tenant.id)
     kind = JobKind(job_in.kind)
     now = utcnow()
     job = Job(
@@ -206,6 +217,7 @@ def create_job(
         request=job_in.model_dump(mode="json"),
         model_version_id=model_version_id,
         attempts=0,
+        preemptions=0,
         created_at=now,
     )
     # Core inserts, not the ORM's unit of work: the submit path is latency-critical
@@ -228,6 +240,26 @@ def create_job(
             .values(job_id=job.id)
         )
     return job
+
+
+def requeue_preempted(*, session: Session, job: Job) -> None:
+    """running → queued on a worker's warm shutdown, counted as a preemption (not a
+    failure), with a fresh outbox row: the job's message is sent again even if the
+    worker dies before it publishes it."""
+    transition(
+        session=session,
+        job_id=job.id,
+        target=JobStatus.queued,
+        preemptions=Job.preemptions + 1,
+    )
+    session.execute(
+        insert(_OUTBOX).values(
+            job_id=job.id,
+            task_name=queue.RUN_JOB,
+            queue=queue.QUEUE_FOR_KIND[JobKind(job.kind)],
+            created_at=utcnow(),
+        )
+    )
 
 
 def mark_published(*, session: Session, job_id: str) -> None:
@@ -351,6 +383,8 @@ def to_out(job: Job, *, base_url: str = "") -> JobOut:
             "created_at": _aware(job.created_at),
             "started_at": _aware(job.started_at) if job.started_at else None,
             "completed_at": _aware(job.completed_at) if job.completed_at else None,
+            "attempts": job.attempts,
+            "preemptions": job.preemptions,
             "urls": {
                 "get": prefix,
                 "cancel": f"{prefix}/cancel",

@@ -1,0 +1,27 @@
+"""jobs.preemptions: runs handed back on a worker's warm shutdown
+
+Revision ID: 0012
+Revises: 0001
+Create Date: 2026-11-25 00:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0012"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "jobs", sa.Column("preemptions", sa.Integer(), nullable=False, server_default="0")
+    )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("preemptions")
