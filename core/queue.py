@@ -14,6 +14,7 @@ from core.jobs.states import JobKind
 RUN_JOB = "worker.tasks.run_job"
 DELIVER_WEBHOOK = "worker.tasks.deliver_webhooks"
 RECONCILE = "worker.tasks.reconcile"
+RETENTION = "worker.tasks.retention"
 
 # Heavy kinds go to the accelerator queue; bookkeeping to the cpu queue.
 QUEUE_FOR_KIND: dict[JobKind, str] = {

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from core.db import session_scope
 from core.jobs import service as jobs
 from core.jobs.states import JobStatus
+from worker import preemption
+
+log = logging.getLogger("synthgen.worker")
 
 
 class JobProgress:
@@ -73,33 +79,51 @@ class JobProgress:
     def flush(self) -> None:
         if self.last is None:
             return
-        with session_scope(self.database_url) as session:
-            self.still_running = jobs.write_progress(
-                session=session, job_id=self.job_id, progress=self.last
-            )
+        try:
+            with session_scope(self.database_url) as session:
+                self.still_running = jobs.write_progress(
+                    session=session, job_id=self.job_id, progress=self.last
+                )
+        except OperationalError:
+            # The database is away (restarting, failing over): training goes on and the
+            # next write carries the progress; the job's row is the truth, not this.
+            log.warning("job %s: progress not written, database unavailable", self.job_id)
         self.last_write = time.monotonic()
 
 
 class CancelCheck:
     """``should_stop()``: true once the job is no longer running (canceled, or taken back
-    by the reconciler). Reads the status at most every ``min_interval_s`` so it can be
-    polled once per training or sampling step."""
+    by the reconciler) or the worker is shutting down (``preempted``). Reads the status at
+    most every ``min_interval_s`` so it can be polled once per training or sampling step;
+    while the database is unreachable the job keeps going and the check is retried every
+    ``retry_s``."""
 
-    def __init__(self, database_url: str, job_id: str, min_interval_s: float = 0.0) -> None:
+    def __init__(
+        self, database_url: str, job_id: str, min_interval_s: float = 0.0, retry_s: float = 1.0
+    ) -> None:
         self.database_url = database_url
         self.job_id = job_id
         self.min_interval_s = min_interval_s
-        self.last_check = 0.0
+        self.retry_s = retry_s
+        self.next_check = 0.0
         self.stopped = False
+        self.preempted = False
 
     def __call__(self) -> bool:
         if self.stopped:
             return True
+        if preemption.requested():
+            self.stopped = self.preempted = True
+            return True
         now = time.monotonic()
-        if now - self.last_check >= self.min_interval_s:
-            self.last_check = now
-            with session_scope(self.database_url) as session:
-                status = jobs.status_of(session=session, job_id=self.job_id)
+        if now >= self.next_check:
+            try:
+                with session_scope(self.database_url) as session:
+                    status = jobs.status_of(session=session, job_id=self.job_id)
+            except OperationalError:
+                self.next_check = now + self.retry_s
+                return False
+            self.next_check = now + self.min_interval_s
             self.stopped = status is not JobStatus.running
         return self.stopped
 

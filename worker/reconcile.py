@@ -5,7 +5,8 @@ messages, so anything a lost message or a dead worker left behind is repaired fr
 - ``queued`` jobs older than ``requeue_after_s`` are published again (a duplicate message
   is harmless: the runner's compare-and-set start lets only one run);
 - ``running`` jobs whose heartbeat stopped go back to ``queued`` (resuming from their
-  last checkpoint), or to ``failed`` after ``max_attempts``.
+  last checkpoint), or to ``failed`` (their partial outputs deleted) after
+  ``max_attempts`` lost workers (runs handed back on a warm shutdown do not count).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from core.db import session_scope, utcnow
 from core.jobs import service as jobs
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
+from core.storage import from_settings as storage_from_settings
+from worker.runner import discard_outputs
 
 log = logging.getLogger("synthgen.reconciler")
 
@@ -49,17 +52,21 @@ def reconcile(settings: Settings) -> dict[str, int]:
                 Job.heartbeat_at < now - timedelta(seconds=settings.heartbeat_timeout_s),
             )
         ).all()
+        given_up = []
         for job in dead:
-            if job.attempts >= settings.max_attempts:
+            # Preemptions handed the job back cleanly; only lost workers count.
+            lost = job.attempts - job.preemptions
+            if lost >= settings.max_attempts:
                 error = {
                     "type": "WorkerLost",
                     "message": f"the worker running this job stopped "
-                    f"responding {job.attempts} times; the job was given up",
+                    f"responding {lost} times; the job was given up",
                 }
                 if jobs.try_transition(
                     session=session, job_id=job.id, target=JobStatus.failed, error=error
                 ):
                     counts["failed"] += 1
+                    given_up.append(job.id)
             elif jobs.try_transition(session=session, job_id=job.id, target=JobStatus.queued):
                 republish.add(job.id)
                 counts["requeued"] += 1
@@ -75,4 +82,8 @@ def reconcile(settings: Settings) -> dict[str, int]:
         counts["published"] += 1
     with session_scope(settings.database_url) as session:
         jobs.purge_expired_idempotency_keys(session=session)
+    if given_up:
+        storage = storage_from_settings(settings)
+        for job_id in given_up:
+            discard_outputs(storage, job_id)
     return counts

@@ -5,11 +5,14 @@
 2. run the kind's handler with progress, cancel checks and a heartbeat;
 3. the handler writes artifacts to storage first, then records them and moves the job to
    ``succeeded`` in one transaction (a job is never succeeded with an artifact missing);
-4. any failure becomes ``error {type, message}`` in words the user can act on.
+4. any failure becomes ``error {type, message}`` in words the user can act on, and what
+   the job had written to storage is deleted (a failed or canceled job leaves nothing);
+5. a job stopped by the worker's warm shutdown goes back to ``queued`` (worker/preemption.py).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import shutil
@@ -18,14 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import quotas
 from core.config import Settings
 from core.db import session_scope
-from core.errors import StorageError, SynthgenError
+from core.errors import InvalidTransition, StorageError, SynthgenError
 from core.jobs import service as jobs
 from core.jobs.orm import Job
 from core.jobs.states import JobKind, JobStatus
 from core.storage import Storage, StoredObject
 from core.storage import from_settings as storage_from_settings
+from worker import preemption
 from worker.progress import CancelCheck, Heartbeat, JobProgress
 
 log = logging.getLogger("synthgen.worker")
@@ -55,10 +60,15 @@ def handler_for(kind: JobKind) -> Handler:
 
 
 def claim(settings: Settings, job_id: str) -> Job | None:
-    """queued → running, or None when another delivery already took (or ended) the job."""
+    """queued → running, or None when another delivery already took (or ended) the job,
+    or when its tenant already runs ``max_running_jobs`` (it waits in the queue and the
+    reconciler sends it again)."""
     with session_scope(settings.database_url) as session:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.queued:
+            return None
+        if not quotas.may_start(session=session, settings=settings, tenant_id=job.tenant_id):
+            log.info("job %s waits: its tenant runs max_running_jobs already", job_id)
             return None
         if not jobs.try_transition(
             session=session, job_id=job_id, target=JobStatus.running, attempts=job.attempts + 1
@@ -71,54 +81,95 @@ def claim(settings: Settings, job_id: str) -> Job | None:
 
 def run_job(job_id: str, *, settings: Settings, storage: Storage | None = None) -> str:
     """Run one job to a terminal state; returns the status it ended in (or "skipped")."""
+    if preemption.requested():
+        return "skipped"  # this worker is shutting down; the job stays queued
     job = claim(settings, job_id)
     if job is None:
         log.info("job %s not claimable (already taken or finished); skipping", job_id)
         return "skipped"
     storage = storage or storage_from_settings(settings)
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
     progress = JobProgress(settings.database_url, job_id, stage=str(job.kind))
-    ctx = JobContext(
-        settings, storage, job, workdir, progress, CancelCheck(settings.database_url, job_id)
-    )
+    should_stop = CancelCheck(settings.database_url, job_id)
+    workdir: Path | None = None
     try:
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
+        ctx = JobContext(settings, storage, job, workdir, progress, should_stop)
         with Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
             handler_for(JobKind(job.kind))(ctx)
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job
-        _fail(settings, job_id, exc)
+        if should_stop.preempted:
+            _requeue(settings, job)
+        else:
+            _fail(settings, job_id, exc)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
     with session_scope(settings.database_url) as session:
         status = jobs.status_of(session=session, job_id=job_id)
+    if status in (JobStatus.failed, JobStatus.canceled):
+        discard_outputs(storage, job_id)
     return str(status)
 
 
-def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:
+def _requeue(settings: Settings, job: Job) -> None:
+    try:
+        with session_scope(settings.database_url) as session:
+            jobs.requeue_preempted(session=session, job=job)
+    except InvalidTransition:
+        return  # canceled meanwhile: nothing to hand back
+    log.info("job %s preempted by the worker's shutdown; back in the queue", job.id)
+    with session_scope(settings.database_url) as session:
+        jobs.publish(session=session, settings=settings, job=job)
+
+
+def discard_outputs(storage: Storage, job_id: str) -> None:
+    """Delete what a job that did not succeed wrote (partial images, checkpoints, shards).
+    With the store unreachable they stay until the retention sweep (core/retention.py)."""
+    try:
+        storage.delete_prefix(f"jobs/{job_id}/")
+    except StorageError as exc:
+        log.warning("job %s: partial outputs not deleted yet: %s", job_id, exc)
+
+
+def _error_of(exc: BaseException) -> dict[str, str] | None:
+    """What a user is told about ``exc``; None for what is not the job's failure."""
     from models.engines.base import EngineError, Stopped
 
-    if isinstance(exc, Stopped):
-        log.info("job %s stopped: no longer running (canceled or taken back)", job_id)
-        return
+    if isinstance(exc, Stopped | KeyboardInterrupt | SystemExit):
+        return None
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "No space left" in str(exc):
+        return {
+            "type": "DiskFull",
+            "message": "the worker's work directory ran out of space while the job wrote "
+            "its files; retry the job, or ask the operators for a worker with more disk",
+        }
     if isinstance(exc, EngineError | SynthgenError | StorageError | ValueError):
-        error = {"type": type(exc).__name__, "message": str(exc)}
-        log.warning("job %s failed: %s", job_id, error["message"])
-    elif isinstance(exc, MemoryError):
-        error = {
+        return {"type": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, MemoryError):
+        return {
             "type": "OutOfMemory",
             "message": "the worker ran out of memory; lower "
             "batch_size or image_size, or use a larger worker",
         }
-    elif isinstance(exc, KeyboardInterrupt | SystemExit):
-        # Worker shutdown: leave the job running; the reconciler re-queues it.
-        raise exc
-    else:
+    return {
+        "type": "InternalError",
+        "message": f"the worker hit an unexpected error ({type(exc).__name__}: {exc}); "
+        "it was logged for the operators",
+    }
+
+
+def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:
+    error = _error_of(exc)
+    if error is None:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise exc  # worker shutdown: the job stays running; the reconciler re-queues it
+        log.info("job %s stopped: no longer running (canceled or taken back)", job_id)
+        return
+    if error["type"] == "InternalError":
         log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
-        error = {
-            "type": "InternalError",
-            "message": f"the worker hit an unexpected error ({type(exc).__name__}: {exc}); "
-            "it was logged for the operators",
-        }
+    else:
+        log.warning("job %s failed: %s", job_id, error["message"])
     with session_scope(settings.database_url) as session:
         if not jobs.try_transition(
             session=session, job_id=job_id, target=JobStatus.failed, error=error

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from core import retention as retention_sweep
 from core.config import get_settings
-from core.queue import RECONCILE, RUN_JOB
+from core.queue import RECONCILE, RETENTION, RUN_JOB
+from core.storage import from_settings as storage_from_settings
 from worker import reconcile as reconciler
 from worker import runner
 from worker.celery_app import app
@@ -17,3 +19,9 @@ def run_job(job_id: str) -> str:
 @app.task(name=RECONCILE)
 def reconcile() -> dict[str, int]:
     return reconciler.reconcile(get_settings())
+
+
+@app.task(name=RETENTION)
+def retention() -> dict[str, int]:
+    settings = get_settings()
+    return retention_sweep.sweep(settings=settings, storage=storage_from_settings(settings))

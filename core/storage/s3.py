@@ -23,6 +23,8 @@ class S3Storage:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         region: str = "us-east-1",
+        max_attempts: int = 5,
+        connect_timeout_s: float = 10.0,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -34,7 +36,10 @@ class S3Storage:
             region_name=region,
             config=Config(
                 signature_version="s3v4",
-                retries={"max_attempts": 5, "mode": "standard"},
+                # Standard mode retries throttling, 5xx and connection errors with
+                # exponential backoff and jitter; past the attempts, a StorageError.
+                retries={"max_attempts": max_attempts, "mode": "standard"},
+                connect_timeout=connect_timeout_s,
                 max_pool_connections=32,
             ),
         )
@@ -105,8 +110,13 @@ class S3Storage:
 
     def delete_prefix(self, prefix: str) -> None:
         keys = [{"Key": self._key(o.key)} for o in self.list(prefix)]
-        for i in range(0, len(keys), 1000):
-            self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys[i : i + 1000]})
+        try:
+            for i in range(0, len(keys), 1000):
+                self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": keys[i : i + 1000]}
+                )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"could not delete {prefix}: {exc}") from exc
 
     def presign(self, key: str, expires_s: int) -> str:
         return str(
