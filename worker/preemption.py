@@ -26,7 +26,8 @@ import threading
 from types import FrameType
 from typing import Any
 
-from celery.signals import worker_process_init, worker_shutting_down
+from billiard.process import current_process
+from celery.signals import task_prerun, worker_shutting_down
 from celery.worker import state
 
 from core.queue import RUN_JOB
@@ -42,9 +43,12 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     REQUESTED.set()
 
 
-@worker_process_init.connect
+@task_prerun.connect
 def _install_child_handler(**_: Any) -> None:
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    # In a pool child only (billiard resets the child's signals after its initializer,
+    # so this is done when a task starts): the main process keeps Celery's own handler.
+    if current_process().name != "MainProcess":
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @worker_shutting_down.connect
