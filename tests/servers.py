@@ -98,8 +98,17 @@ class Redis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(  # noqa: S603
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],  # fmt: skip
             stdout=subprocess.DEVNULL,
         )
         wait_for(lambda: self.cli("PING") == "PONG", 10, "redis start")

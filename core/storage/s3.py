@@ -28,6 +28,7 @@ class S3Storage:
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.max_attempts = max_attempts
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
@@ -44,6 +45,10 @@ class S3Storage:
             ),
         )
 
+    @property
+    def _tries(self) -> str:
+        return f"{self.max_attempts} attempts with backoff"
+
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
@@ -57,7 +62,7 @@ class S3Storage:
                 Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=ctype
             )
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not write {key}: {exc}") from exc
+            raise StorageError(f"could not write {key} ({self._tries}): {exc}") from exc
         return StoredObject(key=key, size=len(data), content_type=ctype)
 
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject:
@@ -68,7 +73,7 @@ class S3Storage:
                 str(path), self.bucket, self._key(key), ExtraArgs={"ContentType": ctype}
             )
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not write {key}: {exc}") from exc
+            raise StorageError(f"could not write {key} ({self._tries}): {exc}") from exc
         return StoredObject(key=key, size=path.stat().st_size, content_type=ctype)
 
     def get_bytes(self, key: str) -> bytes:

@@ -128,9 +128,7 @@ def test_sigkill_mid_generate_reuses_written_shards_and_makes_exactly_count(stac
     assert done.result["count"] == count
     assert done.result["shards"] == {"total": 13, "reused": written}
     images = stack.storage.list(f"jobs/{job_id}/images/")
-    assert sorted(o.key.rsplit("/", 1)[1] for o in images) == [
-        f"{i:06d}.png" for i in range(count)
-    ]
+    assert sorted(o.key.rsplit("/", 1)[1] for o in images) == [f"{i:06d}.png" for i in range(count)]
     manifest = stack.read(f"jobs/{job_id}/manifest.csv").decode()
     rows = list(csv.DictReader(io.StringIO(manifest)))
     assert len(rows) == count
