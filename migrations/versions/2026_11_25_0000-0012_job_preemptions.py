@@ -1,4 +1,5 @@
-"""jobs.preemptions: runs handed back on a worker's warm shutdown
+"""jobs.preemptions (runs handed back on a worker's warm shutdown); an index on
+api_keys.prefix (keys are looked up by prefix, then compared in constant time)
 
 Revision ID: 0012
 Revises: 0001
@@ -20,8 +21,10 @@ def upgrade() -> None:
     op.add_column(
         "jobs", sa.Column("preemptions", sa.Integer(), nullable=False, server_default="0")
     )
+    op.create_index(op.f("ix_api_keys_prefix"), "api_keys", ["prefix"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_api_keys_prefix"), table_name="api_keys")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("preemptions")
