@@ -20,6 +20,8 @@ from pathlib import Path
 import boto3
 import httpx
 
+from core.config import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
@@ -257,3 +259,18 @@ def wait_http(url: str, timeout_s: float = 60) -> None:
             return False
 
     wait_for(up, timeout_s, f"{url} answering", interval_s=0.2)
+
+
+def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
+    """The environment that gives a child process ``settings`` (and ``overrides``)."""
+    env = {
+        f"SYNTHGEN_{name.upper()}": str(value)
+        for name, value in settings.model_dump().items()
+        if value is not None and name not in {"aws_access_key_id", "aws_secret_access_key"}
+    }
+    env |= {f"SYNTHGEN_{k.upper()}": str(v) for k, v in overrides.items()}
+    env["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id or ""
+    env["AWS_SECRET_ACCESS_KEY"] = settings.aws_secret_access_key or ""
+    keep = {"PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR"}
+    inherited = {k: v for k, v in os.environ.items() if k in keep}
+    return inherited | env | {"OMP_NUM_THREADS": "1"}

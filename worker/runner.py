@@ -26,8 +26,9 @@ from core.config import Settings
 from core.db import session_scope
 from core.errors import InvalidTransition, StorageError, SynthgenError
 from core.jobs import service as jobs
-from core.jobs.orm import Job
+from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
+from core.queue import QUEUE_FOR_KIND, RUN_JOB
 from core.storage import Storage, StoredObject
 from core.storage import from_settings as storage_from_settings
 from worker import preemption
@@ -113,9 +114,24 @@ def run_job(job_id: str, *, settings: Settings, storage: Storage | None = None) 
 
 
 def _requeue(settings: Settings, job: Job) -> None:
+    """running → queued on the worker's warm shutdown, counted as a preemption (not a
+    failure), with a fresh outbox row: the job's message is sent again even if this
+    worker dies before it publishes it."""
     try:
         with session_scope(settings.database_url) as session:
-            jobs.requeue_preempted(session=session, job=job)
+            jobs.transition(
+                session=session,
+                job_id=job.id,
+                target=JobStatus.queued,
+                preemptions=Job.preemptions + 1,
+            )
+            session.add(
+                Outbox(
+                    job_id=job.id,
+                    task_name=RUN_JOB,
+                    queue=QUEUE_FOR_KIND[JobKind(job.kind)],
+                )
+            )
     except InvalidTransition:
         return  # canceled meanwhile: nothing to hand back
     log.info("job %s preempted by the worker's shutdown; back in the queue", job.id)

@@ -106,7 +106,10 @@ def fingerprint(job_in: AnyJobIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-ABANDONED_CLAIM = timedelta(seconds=60)
+# A claim without its job this old belongs to a request that died (e.g. with the database)
+# and could not release it; a retry takes it over. A slower request still in flight then
+# loses the race to link the key (create_job), so there is never a second job.
+ABANDONED_CLAIM = timedelta(seconds=10)
 
 
 def reserve_idempotency_key(
@@ -234,32 +237,23 @@ def create_job(
         )
     )
     if idempotency_key is not None:
-        session.execute(
+        linked = session.execute(
             update(IdempotencyKey)
-            .where(IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == idempotency_key)
+            .where(
+                IdempotencyKey.tenant_id == tenant.id,
+                IdempotencyKey.key == idempotency_key,
+                IdempotencyKey.job_id.is_(None),
+            )
             .values(job_id=job.id)
         )
+        if linked.rowcount != 1:  # type: ignore[attr-defined]
+            # Our claim was taken over as abandoned and the key linked to another job:
+            # this request yields (its transaction, job included, is rolled back).
+            raise IdempotencyConflict(
+                "Another request with this Idempotency-Key created the job; retry to get it.",
+                field="Idempotency-Key",
+            )
     return job
-
-
-def requeue_preempted(*, session: Session, job: Job) -> None:
-    """running → queued on a worker's warm shutdown, counted as a preemption (not a
-    failure), with a fresh outbox row: the job's message is sent again even if the
-    worker dies before it publishes it."""
-    transition(
-        session=session,
-        job_id=job.id,
-        target=JobStatus.queued,
-        preemptions=Job.preemptions + 1,
-    )
-    session.execute(
-        insert(_OUTBOX).values(
-            job_id=job.id,
-            task_name=queue.RUN_JOB,
-            queue=queue.QUEUE_FOR_KIND[JobKind(job.kind)],
-            created_at=utcnow(),
-        )
-    )
 
 
 def mark_published(*, session: Session, job_id: str) -> None:

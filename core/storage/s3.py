@@ -45,9 +45,10 @@ class S3Storage:
             ),
         )
 
-    @property
-    def _tries(self) -> str:
-        return f"{self.max_attempts} attempts with backoff"
+    def _error(self, action: str, key: str, exc: Exception) -> StorageError:
+        return StorageError(
+            f"could not {action} {key} in {self.max_attempts} attempts with backoff: {exc}"
+        )
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -62,7 +63,7 @@ class S3Storage:
                 Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=ctype
             )
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not write {key} ({self._tries}): {exc}") from exc
+            raise self._error("write", key, exc) from exc
         return StoredObject(key=key, size=len(data), content_type=ctype)
 
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject:
@@ -73,7 +74,7 @@ class S3Storage:
                 str(path), self.bucket, self._key(key), ExtraArgs={"ContentType": ctype}
             )
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not write {key} ({self._tries}): {exc}") from exc
+            raise self._error("write", key, exc) from exc
         return StoredObject(key=key, size=path.stat().st_size, content_type=ctype)
 
     def get_bytes(self, key: str) -> bytes:
@@ -81,14 +82,14 @@ class S3Storage:
             body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
             return bytes(body.read())
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not read {key}: {exc}") from exc
+            raise self._error("read", key, exc) from exc
 
     def get_file(self, key: str, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._client.download_file(self.bucket, self._key(key), str(path))
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not read {key}: {exc}") from exc
+            raise self._error("read", key, exc) from exc
 
     def exists(self, key: str) -> bool:
         try:
@@ -96,7 +97,7 @@ class S3Storage:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return False
-            raise StorageError(f"could not stat {key}: {exc}") from exc
+            raise self._error("stat", key, exc) from exc
         return True
 
     def list(self, prefix: str) -> list[StoredObject]:
@@ -110,7 +111,7 @@ class S3Storage:
                     key = self._strip(obj["Key"])
                     out.append(StoredObject(key, int(obj["Size"]), guess_content_type(key)))
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not list {prefix}: {exc}") from exc
+            raise self._error("list", prefix, exc) from exc
         return out
 
     def delete_prefix(self, prefix: str) -> None:
@@ -121,7 +122,7 @@ class S3Storage:
                     Bucket=self.bucket, Delete={"Objects": keys[i : i + 1000]}
                 )
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not delete {prefix}: {exc}") from exc
+            raise self._error("delete", prefix, exc) from exc
 
     def presign(self, key: str, expires_s: int) -> str:
         return str(

@@ -9,10 +9,9 @@ every 2 s.
 
 from __future__ import annotations
 
-import io
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from sqlalchemy import create_engine, select, text, update
 
 from core.config import Settings
-from core.db import session_scope
+from core.db import session_factory, session_scope
 from core.jobs.orm import Job, JobEvent
 from core.jobs.states import JobStatus
 from core.migrate import upgrade
@@ -34,6 +33,7 @@ from tests.servers import (
     SeaweedFS,
     celery,
     free_port,
+    settings_env,
     wait_for,
     wait_http,
 )
@@ -97,21 +97,6 @@ def fault_settings(
     )
     upgrade(settings.database_url)
     return settings
-
-
-def settings_env(settings: Settings, **overrides: Any) -> dict[str, str]:
-    env = {
-        f"SYNTHGEN_{name.upper()}": str(value)
-        for name, value in settings.model_dump().items()
-        if value is not None and name not in {"aws_access_key_id", "aws_secret_access_key"}
-    }
-    env |= {f"SYNTHGEN_{k.upper()}": str(v) for k, v in overrides.items()}
-    env["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id or ""
-    env["AWS_SECRET_ACCESS_KEY"] = settings.aws_secret_access_key or ""
-    keep = {"PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR"}
-    from os import environ
-
-    return {k: v for k, v in environ.items() if k in keep} | env | {"OMP_NUM_THREADS": "1"}
 
 
 class Stack:
@@ -196,6 +181,15 @@ class Stack:
 
         wait_for(reached, timeout_s, f"job {job_id} reaching step {step}", interval_s=0.05)
 
+    def restart_postgres(self, until: Callable[[], bool]) -> None:
+        """Stop Postgres (fast shutdown: sessions are cut), wait until ``until()`` has
+        seen the outage, start it again."""
+        self.postgres.stop("fast")
+        wait_for(until, 30, "the outage being seen")
+        self.postgres.start()
+        # The pooled connections of this test process died with the server.
+        session_factory(self.settings.database_url).kw["bind"].dispose()
+
     def read(self, key: str) -> bytes:
         return self.storage.get_bytes(key)
 
@@ -242,9 +236,3 @@ def stack(
 
 def safetensors_of(stack: Stack, job_id: str) -> bytes:
     return stack.read(f"jobs/{job_id}/model/model.safetensors")
-
-
-def npy_load(data: bytes) -> Any:
-    import numpy as np
-
-    return np.load(io.BytesIO(data), allow_pickle=False)
