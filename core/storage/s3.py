@@ -1,4 +1,4 @@
-"""S3-compatible storage through boto3 (AWS, MinIO, moto: any ``endpoint_url``)."""
+"""S3-compatible storage through boto3 (AWS, MinIO, SeaweedFS: any ``endpoint_url``)."""
 
 from __future__ import annotations
 

@@ -86,7 +86,8 @@ def test_postgres_restart_under_load_answers_503_then_recovers_without_duplicate
     assert not thread.is_alive()
 
     refused = [a for a in answers if a[1] != 201]
-    assert {a[1] for a in refused if a[3] is not None} == {503}
+    assert {a[1] for a in refused} <= {503, 409} and any(a[1] == 503 for a in refused)
+    assert all(a[3] for a in refused if a[1] == 503)  # Retry-After
     assert all(a[2] == "application/problem+json" for a in refused)
     # A request the outage cut off mid-way leaves its key claimed; a retry answers 409
     # ("in progress") until the claim counts as abandoned (10 s), then gets the job.
