@@ -7,10 +7,12 @@ import threading
 import time
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from core.db import session_scope
 from core.jobs import service as jobs
+from core.jobs.orm import Job
 from core.jobs.states import JobStatus
 from worker import preemption
 
@@ -92,17 +94,25 @@ class JobProgress:
 
 
 class CancelCheck:
-    """``should_stop()``: true once the job is no longer running (canceled, or taken back
-    by the reconciler) or the worker is shutting down (``preempted``). Reads the status at
-    most every ``min_interval_s`` so it can be polled once per training or sampling step;
-    while the database is unreachable the job keeps going and the check is retried every
+    """``should_stop()``: true once this run of the job is over — the job was canceled, or
+    taken back by the reconciler (its status, or its ``attempts`` when another worker has
+    claimed it since: a worker paused past its heartbeat timeout must not go on beside its
+    successor) — or the worker is shutting down (``preempted``). Reads the row at most
+    every ``min_interval_s`` so it can be polled once per training or sampling step; while
+    the database is unreachable the job keeps going and the check is retried every
     ``retry_s``."""
 
     def __init__(
-        self, database_url: str, job_id: str, min_interval_s: float = 0.0, retry_s: float = 1.0
+        self,
+        database_url: str,
+        job_id: str,
+        attempt: int,
+        min_interval_s: float = 0.0,
+        retry_s: float = 1.0,
     ) -> None:
         self.database_url = database_url
         self.job_id = job_id
+        self.attempt = attempt
         self.min_interval_s = min_interval_s
         self.retry_s = retry_s
         self.next_check = 0.0
@@ -119,12 +129,17 @@ class CancelCheck:
         if now >= self.next_check:
             try:
                 with session_scope(self.database_url) as session:
-                    status = jobs.status_of(session=session, job_id=self.job_id)
+                    row = session.execute(
+                        select(Job.status, Job.attempts).where(Job.id == self.job_id)
+                    ).one_or_none()
             except OperationalError:
                 self.next_check = now + self.retry_s
                 return False
             self.next_check = now + self.min_interval_s
-            self.stopped = status is not JobStatus.running
+            self.stopped = row is None or (row.status, row.attempts) != (
+                JobStatus.running,
+                self.attempt,
+            )
         return self.stopped
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 from core import quotas
 from core.config import Settings
 from core.db import session_scope
@@ -90,7 +92,7 @@ def run_job(job_id: str, *, settings: Settings, storage: Storage | None = None) 
         return "skipped"
     storage = storage or storage_from_settings(settings)
     progress = JobProgress(settings.database_url, job_id, stage=str(job.kind))
-    should_stop = CancelCheck(settings.database_url, job_id)
+    should_stop = CancelCheck(settings.database_url, job_id, attempt=job.attempts)
     workdir: Path | None = None
     try:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
@@ -201,11 +203,18 @@ def finish(
     register: Callable[..., dict[str, object]] | None = None,
 ) -> None:
     """Record artifacts (already in storage), run ``register`` (e.g. add a model version)
-    and mark the job succeeded, all in one transaction: a job canceled meanwhile keeps its
-    artifacts in storage but records nothing and registers nothing."""
+    and mark the job succeeded, all in one transaction: a job canceled meanwhile records
+    and registers nothing (its objects are deleted as it ends), and a run whose job was
+    taken back and claimed again (``attempts`` moved on) leaves the ending to that run."""
     from core.artifacts import service as artifacts
 
     with session_scope(ctx.settings.database_url) as session:
+        attempts = session.scalar(
+            select(Job.attempts).where(Job.id == ctx.job.id).with_for_update()
+        )
+        if attempts != ctx.job.attempts:
+            log.info("job %s was taken back while it finished; its new run ends it", ctx.job.id)
+            return
         artifacts.record(session=session, job_id=ctx.job.id, objects=objects)
         if register is not None:
             result = {**result, **register(session)}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
 import signal
 import tempfile
 from pathlib import Path
@@ -134,3 +136,38 @@ def test_sigkill_mid_generate_reuses_written_shards_and_makes_exactly_count(stac
     assert len(rows) == count
     assert len({row["sha256"] for row in rows}) == count  # no image twice
     assert stack.storage.list(shards) == []
+
+
+def pool_child(worker) -> int:
+    """The pid of the worker's (only) pool process, the one running its job."""
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def test_worker_paused_past_its_heartbeat_timeout_stops_once_its_job_runs_elsewhere(
+    stack: Stack,
+):
+    config = {**FAULT_DDPM, "max_steps": 400, "checkpoint_every": 20}
+    client = stack.tenant()
+    stack.beat()
+    paused = stack.worker()
+    job_id = submit(client, train_body("paused", **config))
+    stack.wait_step(job_id, 25)
+    child = pool_child(paused)
+    os.kill(child, signal.SIGSTOP)  # a stalled host: no steps, no heartbeats
+
+    stack.worker()
+    wait_for(lambda: stack.job(job_id).attempts == 2, 60, "the job claimed again")
+    os.kill(child, signal.SIGCONT)
+    # The paused run ends at its next step, long before its successor's ~380 steps do.
+    ended = re.compile(r"run_job\[[^]]+\] succeeded in [\d.]+s: '(\w+)'")
+    status = wait_for(lambda: ended.findall(paused.text()), 60, "the paused run ending")
+    assert status == ["running"]
+
+    done = stack.wait_job(job_id, {"succeeded", "failed", "canceled"})
+    assert done.status == "succeeded", done.error
+    assert stack.events(job_id) == ["queued", "running", "queued", "running", "succeeded"]
+    assert safetensors_of(stack, job_id) == reference_weights(
+        {**config, "image_size": FAULT_DDPM["image_size"]}
+    )
