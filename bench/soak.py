@@ -71,24 +71,40 @@ def run(args: argparse.Namespace) -> dict:
     logs = Path(f"/tmp/synthgen-soak-{uuid.uuid4().hex[:6]}")
     logs.mkdir()
     settings, pg, redis, s3 = start_stack(logs)
+    processes: list[Process] = []
+    try:
+        return soak(args, settings, redis, logs, processes)
+    finally:
+        for proc in reversed(processes):
+            proc.stop()
+        redis.stop()
+        pg.destroy()
+        s3.destroy()
+
+
+def soak(
+    args: argparse.Namespace, settings: Settings, redis: Redis, logs: Path, processes: list
+) -> dict:
     env = settings_env(settings)
     port = free_port()
     uvicorn = [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)]
-    api = Process(uvicorn, env, logs / "api.log")
+    processes.append(Process(uvicorn, env, logs / "api.log"))
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/healthz")
     queues = f"{settings.queue_prefix}gpu,{settings.queue_prefix}cpu"
 
     def worker() -> Process:
+        name = f"soak-{uuid.uuid4().hex[:6]}"
         proc = Process(
-            celery(["worker", "-Q", queues, "--concurrency", "2", "--without-gossip",
-                    "--without-mingle", "-n", f"soak-{uuid.uuid4().hex[:6]}@%h"]),
-            env, logs / f"worker-{uuid.uuid4().hex[:6]}.log",
+            celery(["worker", "-Q", queues, "--concurrency", "2", "--loglevel", "INFO",
+                    "--without-gossip", "--without-mingle", "-n", f"{name}@%h"]),
+            env, logs / f"{name}.log",
         )  # fmt: skip
+        processes.append(proc)
         proc.wait_for_log("ready.", timeout_s=120)
         return proc
 
-    beat = Process(celery(["beat", "-s", str(logs / "beat")]), env, logs / "beat.log")
+    processes.append(Process(celery(["beat", "-s", str(logs / "beat")]), env, logs / "beat.log"))
     current = worker()
     with session_scope(settings.database_url) as session:
         key = tenants.create_key(session=session, tenant_name="soak")
@@ -140,13 +156,7 @@ def run(args: argparse.Namespace) -> dict:
         wait_for(lambda: pending() == 0, 600, "every job ending", interval_s=2)
     except TimeoutError:
         pass
-    result = summarize(settings, ids, statuses, kills, flushes, pending())
-    for proc in (current, beat, api):
-        proc.stop()
-    redis.stop()
-    pg.destroy()
-    s3.destroy()
-    return result
+    return summarize(settings, ids, statuses, kills, flushes, pending())
 
 
 def summarize(settings, ids, statuses, kills, flushes, lost) -> dict:  # noqa: ANN001
