@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.install-stamp
 
-.PHONY: install run test test-unit test-integration lint services bench clean
+.PHONY: install run test test-unit test-integration test-tools lint services bench clean
 
 # torch and torchvision are pinned and installed first, from the package index itself
 # (--isolated: a local CPU-only torch wheel would not load torchvision's compiled ops).
@@ -29,7 +29,12 @@ services:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; echo "Postgres/Redis did not come up"; exit 1
 
-test: install services
+# The browser tests drive Debian's chromium through Playwright (no browser download).
+test-tools:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@chromium --headless --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null 2>&1 || (echo "chromium does not start"; exit 1)
+
+test: install services test-tools
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-unit: install
@@ -39,7 +44,7 @@ test-integration: install services
 	$(BIN)/python -m pytest -q tests/integration
 
 lint: install
-	$(BIN)/ruff check api core worker client models tests bench
+	$(BIN)/ruff check api core worker clients models tests bench
 	$(BIN)/mypy
 
 bench: install services

@@ -10,10 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.hub import EventHub
 from core.config import Settings
 from core.db import session_factory
 from core.errors import RateLimited, Unauthorized
 from core.storage import Storage
+from core.telemetry import logs
 from core.tenants import service as tenants
 from core.tenants.orm import Tenant
 
@@ -41,6 +43,14 @@ def get_storage(request: Request) -> Storage:
 
 
 StorageDep = Annotated[Storage, Depends(get_storage)]
+
+
+async def get_hub(request: Request) -> EventHub:
+    # async: a sync dependency would cost a thread-pool hop on the submit hot path.
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+HubDep = Annotated[EventHub, Depends(get_hub)]
 
 
 class TenantCache:
@@ -83,6 +93,7 @@ def get_tenant(request: Request, session: SessionDep) -> Tenant:
         tenant = tenants.authenticate(session=session, key=token.strip())
         session.expunge(tenant)
         cache.put(key_hash, tenant)
+    logs.bind(tenant=tenant.id)
     retry_after = request.app.state.rate_limiter.hit(key_hash)
     if retry_after is not None:
         raise RateLimited(

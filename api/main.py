@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, openapi
+from api import console, errors, metrics, openapi
 from api.deps import TenantCache
+from api.hub import EventHub
 from api.ratelimit import RateLimiter
-from api.routes import health, jobs, models
+from api.routes import curves, events, health, jobs, models, preview, webhooks
+from api.telemetry import RequestTelemetry
 from core import storage as storage_mod
 from core.config import Settings, get_settings
 from core.jobs.outbox import OutboxMarker
@@ -76,6 +78,7 @@ class _TooLarge(Exception):  # noqa: N818 - internal signal
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     outbox = OutboxMarker(settings.database_url)
+    hub = EventHub(settings)  # started by the first stream or held request
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         yield
         outbox.close()  # write the last batch of publish marks before the process exits
+        hub.close()
 
     # /docs and /redoc with Swagger UI and ReDoc served from the fastapi-offline package
     # instead of a CDN, so they work on clusters without internet; no validator badge
@@ -102,11 +106,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tenant_cache = TenantCache(settings.auth_cache_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.outbox = outbox
+    app.state.hub = hub
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
+    app.include_router(metrics.router)
+    app.include_router(preview.router)
+    app.include_router(curves.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
+    console.mount(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestTelemetry)  # outermost: rejected bodies are counted too
     openapi.install(app)
     return app
 

@@ -6,10 +6,12 @@ Injected everywhere (api deps, worker runner); nothing deeper reads os.environ.
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOME = Path(".synthgen")
 
@@ -36,7 +38,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SYNTHGEN_AWS_REGION", "AWS_DEFAULT_REGION"),
     )
     inception_weights: Path | None = None
-    webhook_secret: str | None = None
     # Signs download URLs of the local store (S3 URLs are presigned by S3 itself).
     url_signing_secret: str = "synthgen-embedded-dev-secret"  # noqa: S105 - embedded default only
     public_url: str = "http://127.0.0.1:8000"
@@ -76,6 +77,45 @@ class Settings(BaseSettings):
     # artifacts, except what a registered model version still needs; 0 keeps them forever.
     retention_days: float = 30.0
     retention_interval_s: float = 3600.0
+
+    # Synchronous previews: how long POST /v1/models/{ref}/preview holds the request
+    # before answering 202 with the preview's URL; models the preview worker keeps loaded
+    # (LRU by version); how long preview rows and their PNGs are kept.
+    preview_wait_s: float = 30.0
+    preview_cache_models: int = 4
+    preview_ttl_s: int = 3600
+
+    # Operating it: uvicorn processes of `python -m api.serve`, the HTTP port on which each
+    # Celery worker serves /metrics (none when unset), prometheus-client's multiprocess
+    # directory (a fresh temporary one per start when unset; emptied at start when set).
+    api_workers: int = Field(default=1, ge=1)
+    worker_metrics_port: int | None = None
+    worker_metrics_host: str = "127.0.0.1"
+    metrics_dir: Path | None = None
+    log_level: str = "INFO"
+
+    # Job events (core/jobs/events.py) and webhooks (core/webhooks/, worker/webhooks.py).
+    progress_interval_s: float = 2.0  # at most one ``progress`` event per job this often
+    event_poll_interval_s: float = 0.25  # the API's one event poller per process (SQLite)
+    webhook_allow_http: bool = False  # plain-http webhook URLs, for local stacks only
+    # Private ranges a webhook may reach anyway, e.g. "10.1.0.0/16,127.0.0.0/8".
+    webhook_allowed_cidrs: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
+    webhook_timeout_s: float = 10.0
+    # Retries: delays double from ``base`` up to ``max`` (each drawn in [d/2, d]); a
+    # ``completed`` event is retried until ``window`` after it happened, other events
+    # ``webhook_attempts_non_terminal`` times in all.
+    webhook_retry_base_s: float = 5.0
+    webhook_retry_max_s: float = 3600.0
+    webhook_retry_window_s: float = 24 * 3600.0
+    webhook_attempts_non_terminal: int = 3
+    webhook_secret_overlap_s: float = 24 * 3600.0  # the old secret also signs this long
+
+    @field_validator("webhook_allowed_cidrs", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -77,3 +77,13 @@ class QuotaExceeded(SynthgenError):
 
 class RateLimited(QuotaExceeded):
     title = "Too many requests"
+
+
+class PreviewNotFound(NotFound):
+    title = "Preview not found"
+
+
+class PreviewFailed(SynthgenError):
+    """The preview worker could not draw the grid; ``message`` says why."""
+
+    title = "Preview failed"

@@ -1,11 +1,13 @@
 """Every table, imported in one place so metadata is complete (Alembic, tests)."""
 
 from core.artifacts.orm import Artifact
+from core.curves.orm import TrainingPoint
 from core.db import Base
 from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
-from core.model_versions.orm import ModelAlias, ModelVersion
+from core.model_versions.orm import ModelAlias, ModelAliasMove, ModelVersion
+from core.previews.orm import Preview
 from core.tenants.orm import ApiKey, Tenant
-from core.webhooks.orm import WebhookDelivery
+from core.webhooks.orm import WebhookAttempt, WebhookDelivery, WebhookSecret
 
 __all__ = [
     "ApiKey",
@@ -15,8 +17,13 @@ __all__ = [
     "Job",
     "JobEvent",
     "ModelAlias",
+    "ModelAliasMove",
     "ModelVersion",
     "Outbox",
+    "Preview",
     "Tenant",
+    "TrainingPoint",
+    "WebhookAttempt",
     "WebhookDelivery",
+    "WebhookSecret",
 ]

@@ -16,7 +16,13 @@ DELIVER_WEBHOOK = "worker.tasks.deliver_webhooks"
 RECONCILE = "worker.tasks.reconcile"
 RETENTION = "worker.tasks.retention"
 
+RUN_PREVIEW = "worker.tasks.run_preview"
+# Previews have a queue of their own, consumed by a worker of their own (`-Q preview`),
+# so a preview never waits behind a train job holding the gpu worker.
+PREVIEW_QUEUE = "preview"
+
 # Heavy kinds go to the accelerator queue; bookkeeping to the cpu queue.
+QUEUES = ("gpu", "cpu")
 QUEUE_FOR_KIND: dict[JobKind, str] = {
     JobKind.train: "gpu",
     JobKind.generate: "gpu",
@@ -30,11 +36,14 @@ def queue_name(settings: Settings, base: str) -> str:
 
 def make_celery(settings: Settings, *, main: str = "synthgen") -> Celery:
     app = Celery(main, broker=settings.broker_url)
-    gpu, cpu = queue_name(settings, "gpu"), queue_name(settings, "cpu")
+    gpu, cpu = (queue_name(settings, q) for q in QUEUES)
+    preview = queue_name(settings, PREVIEW_QUEUE)
     app.conf.update(
         # Each queue gets its own exchange and key: sharing Celery's default exchange would
         # bind both queues to one routing key and deliver every message twice.
-        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (gpu, cpu)],
+        task_queues=[
+            Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (gpu, cpu, preview)
+        ],
         task_default_queue=cpu,
         # A job message is acknowledged only after the task ran, and given back to the
         # broker if the worker process dies: together with the compare-and-set start in
@@ -67,6 +76,23 @@ def publish_job(settings: Settings, job_id: str, queue: str) -> None:
     client(settings).send_task(RUN_JOB, args=[job_id], queue=queue_name(settings, queue))
 
 
+def publish_preview(settings: Settings, preview_id: str) -> None:
+    client(settings).send_task(
+        RUN_PREVIEW,
+        args=[preview_id],
+        queue=queue_name(settings, PREVIEW_QUEUE),
+        # Nobody waits for a preview older than its rows are kept: drop it unrun.
+        expires=settings.preview_ttl_s,
+    )
+
+
 def ping_broker(settings: Settings, timeout: float = 2.0) -> None:
     with client(settings).connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=timeout)
+
+
+def publish_deliveries(settings: Settings, job_id: str, countdown: float | None = None) -> None:
+    """Ask a cpu worker to send the job's due webhook deliveries (now, or in ``countdown`` s)."""
+    client(settings).send_task(
+        DELIVER_WEBHOOK, args=[job_id], queue=queue_name(settings, "cpu"), countdown=countdown
+    )

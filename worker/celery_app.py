@@ -4,9 +4,17 @@ reconciler and the retention sweep on Celery beat, and SIGTERM as preemption
 
 from __future__ import annotations
 
+import logging.config
+from typing import Any
+
+from celery import signals
+
 from core.config import get_settings
 from core.queue import RECONCILE, RETENTION, make_celery, queue_name
-from worker import preemption  # noqa: F401 - connects the shutdown signal handlers
+from core.telemetry import logs
+from worker import metrics, preemption
+
+preemption.install()
 
 settings = get_settings()
 app = make_celery(settings, main="synthgen-worker")
@@ -25,3 +33,18 @@ app.conf.update(
         },
     },
 )
+metrics.install(settings)
+
+if settings.broker_url.startswith("sqla+"):
+    # The SQL transport (embedded stack) polls for messages once a second by default, which
+    # a preview would wait for. Its `polling_interval` option is handed on to SQLAlchemy's
+    # create_engine by kombu, which refuses it, so the transport's own default is lowered.
+    from kombu.transport import sqlalchemy as kombu_sqla
+
+    kombu_sqla.Transport.polling_interval = 0.1
+
+
+@signals.setup_logging.connect(weak=False)
+def _json_logs(loglevel: int | str | None = None, **_: Any) -> None:
+    # Connected, this replaces Celery's own logging set-up with JSON lines (worker, beat).
+    logging.config.dictConfig(logs.config(loglevel or settings.log_level))

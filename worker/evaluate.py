@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from core import catalog
 from core.artifacts.orm import Artifact
+from core.curves import service as curves
 from core.db import session_scope
 from core.errors import InvalidRequest
 from core.jobs.orm import Job
@@ -233,9 +234,10 @@ def _from_pngs(storage: Storage, prefix: str, rows: list[dict[str, str]], size: 
 def _generator_info(ctx: JobContext, version: ModelVersion, source_name: str) -> GeneratorInfo:
     dataset, _, split = version.dataset.partition(":")
     curve: list[dict[str, float]] = []
-    key = f"jobs/{version.train_job_id}/training_curve.json"
+    key = f"jobs/{version.train_job_id}/metrics.jsonl"
     if version.train_job_id and ctx.storage.exists(key):
-        curve = json.loads(ctx.storage.get_bytes(key)).get("points", [])
+        lines = ctx.storage.get_bytes(key).decode().splitlines()
+        curve = curves.thinned([json.loads(line) for line in lines if line])
     return GeneratorInfo(
         name=source_name,
         engine=version.engine,

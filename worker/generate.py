@@ -109,6 +109,7 @@ def run(ctx: JobContext) -> None:
         writer.add(images, shard_labels)
         grid.add(images, shard_labels)
         ctx.progress(start + n, count, images=start + n)
+        ctx.output(shard=shard, images=start + n, total=count)
     objects = writer.finish()
     objects.append(("grid.png", ctx.storage.put_bytes(f"{ctx.prefix}/grid.png", grid.png())))
     shards.clear()

@@ -43,7 +43,12 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     REQUESTED.set()
 
 
-@task_prerun.connect
+def install() -> None:
+    """Connect the handlers to Celery's signals (once; the worker's app does it)."""
+    task_prerun.connect(_install_child_handler, weak=False)
+    worker_shutting_down.connect(_preempt_running_jobs, weak=False)
+
+
 def _install_child_handler(**_: Any) -> None:
     # In a pool child only (billiard resets the child's signals after its initializer,
     # so this is done when a task starts): the main process keeps Celery's own handler.
@@ -51,7 +56,6 @@ def _install_child_handler(**_: Any) -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-@worker_shutting_down.connect
 def _preempt_running_jobs(**_: Any) -> None:
     for request in list(state.active_requests):
         pid = request.worker_pid

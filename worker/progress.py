@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from core.config import Settings
+from core.curves import service as curves
 from core.db import session_scope
+from core.jobs import events
 from core.jobs import service as jobs
 from core.jobs.orm import Job
 from core.jobs.states import JobStatus
@@ -23,37 +27,42 @@ class JobProgress:
     """Turns ``progress(step, total, **metrics)`` calls into job-row updates.
 
     Writes at most every ``min_interval_s`` (the last call is always flushed by
-    ``flush()``), computes fraction and ETA, and keeps a thinned loss history for the
-    training-curve artifact.
+    ``flush()``), with a ``progress`` event at most every ``settings.progress_interval_s``
+    in the same transaction, and computes fraction and ETA. While training, every step's
+    scalars (plus ``step_time_s``) are kept and written with the same flush as
+    training-curve rows (core/curves), which the API serves while the job runs.
     """
 
     def __init__(
         self,
-        database_url: str,
+        settings: Settings,
         job_id: str,
         *,
         stage: str,
         min_interval_s: float = 0.5,
-        history_points: int = 500,
+        meter: Callable[[str, int], None] | None = None,
     ) -> None:
-        self.database_url = database_url
+        self.settings = settings
         self.job_id = job_id
         self.stage = stage
         self.min_interval_s = min_interval_s
         self.started = time.monotonic()
         self.last_write = 0.0
+        self.last_event: float | None = None
         self.last: dict[str, Any] | None = None
-        self.history: list[dict[str, float]] = []
-        self.history_every = 1
-        self.history_points = history_points
+        self.points: list[dict[str, float]] = []
+        self.last_step: tuple[int, float] | None = None
         self.still_running = True
         self.max_seconds: float | None = None
+        self.meter = meter  # (stage, step) → throughput metrics (worker/metrics.py)
 
     def set_stage(self, stage: str) -> None:
         self.stage = stage
         self.started = time.monotonic()
 
     def __call__(self, step: int, total: int, **metrics: Any) -> None:
+        if self.meter is not None:
+            self.meter(self.stage, step)
         numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
         fraction = min(step / total, 1.0) if total else 0.0
         elapsed = time.monotonic() - self.started
@@ -69,26 +78,39 @@ class JobProgress:
             "stage": self.stage,
             "metrics": numeric,
         }
-        if numeric and self.stage == "train" and step % self.history_every == 0:
-            self.history.append({"step": float(step), **numeric})
-            if len(self.history) > self.history_points:
-                # Keep every other point and halve the sampling rate: bounded, evenly spaced.
-                self.history = self.history[::2]
-                self.history_every *= 2
+        if numeric and self.stage == "train":
+            self._keep_point(step, numeric)
         if time.monotonic() - self.last_write >= self.min_interval_s:
             self.flush()
+
+    def _keep_point(self, step: int, numeric: dict[str, float]) -> None:
+        now = time.monotonic()
+        point = {"step": float(step), **numeric}
+        if self.last_step is not None and step > self.last_step[0]:
+            point["step_time_s"] = (now - self.last_step[1]) / (step - self.last_step[0])
+        self.last_step = (step, now)
+        self.points.append(point)
 
     def flush(self) -> None:
         if self.last is None:
             return
+        now = time.monotonic()
+        due = self.last_event is None or now - self.last_event >= self.settings.progress_interval_s
         try:
-            with session_scope(self.database_url) as session:
+            with events.session_scope(self.settings) as session:
                 self.still_running = jobs.write_progress(
                     session=session, job_id=self.job_id, progress=self.last
                 )
+                curves.record(session=session, job_id=self.job_id, points=self.points)
+                if self.still_running and due:
+                    events.record(
+                        session=session, job_id=self.job_id, type=events.EventType.progress
+                    )
+                    self.last_event = now
+            self.points = []
         except OperationalError:
             # The database is away (restarting, failing over): training goes on and the
-            # next write carries the progress; the job's row is the truth, not this.
+            # next write carries the progress (and the curve points kept meanwhile).
             log.warning("job %s: progress not written, database unavailable", self.job_id)
         self.last_write = time.monotonic()
 

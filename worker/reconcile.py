@@ -6,7 +6,9 @@ messages, so anything a lost message or a dead worker left behind is repaired fr
   is harmless: the runner's compare-and-set start lets only one run);
 - ``running`` jobs whose heartbeat stopped go back to ``queued`` (resuming from their
   last checkpoint), or to ``failed`` (their partial outputs deleted) after
-  ``max_attempts`` lost workers (runs handed back on a warm shutdown do not count).
+  ``max_attempts`` lost workers (runs handed back on a warm shutdown do not count);
+- webhook deliveries left due with nobody sending them (their message was lost, or the
+  process died between committing an event and publishing its delivery) are sent.
 """
 
 from __future__ import annotations
@@ -19,19 +21,24 @@ from sqlalchemy import select
 from core import queue
 from core.config import Settings
 from core.db import session_scope, utcnow
+from core.jobs import events
 from core.jobs import service as jobs
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
+from core.previews import service as previews
 from core.storage import from_settings as storage_from_settings
-from worker.runner import discard_outputs
+from core.webhooks import service as webhooks
+from worker import metrics, runner
 
 log = logging.getLogger("synthgen.reconciler")
+# A delivery due this long with no sender holding it has lost its message.
+WEBHOOK_GRACE_S = 5.0
 
 
 def reconcile(settings: Settings) -> dict[str, int]:
-    counts = {"published": 0, "requeued": 0, "failed": 0}
+    counts = {"published": 0, "requeued": 0, "failed": 0, "webhook_jobs": 0}
     now = utcnow()
-    with session_scope(settings.database_url) as session:
+    with events.session_scope(settings) as session:
         stale_outbox = session.scalars(
             select(Outbox).where(
                 Outbox.published_at.is_(None), Outbox.created_at < now - timedelta(seconds=5)
@@ -67,6 +74,11 @@ def reconcile(settings: Settings) -> dict[str, int]:
                 ):
                     counts["failed"] += 1
                     given_up.append(job.id)
+                    metrics.job_finished(
+                        kind=str(job.kind),
+                        engine=runner.engine_of(session=session, job=job),
+                        status=JobStatus.failed,
+                    )
             elif jobs.try_transition(session=session, job_id=job.id, target=JobStatus.queued):
                 republish.add(job.id)
                 counts["requeued"] += 1
@@ -82,8 +94,17 @@ def reconcile(settings: Settings) -> dict[str, int]:
         counts["published"] += 1
     with session_scope(settings.database_url) as session:
         jobs.purge_expired_idempotency_keys(session=session)
+        stale_previews = previews.purge(session=session, ttl_s=settings.preview_ttl_s)
+        due = webhooks.due_jobs(session=session, older_than_s=WEBHOOK_GRACE_S)
+    for job_id in due:
+        webhooks.publish(settings, job_id)
+    counts["webhook_jobs"] = len(due)
+    if stale_previews:
+        storage = storage_from_settings(settings)
+        for key in stale_previews:
+            storage.delete_prefix(key)
     if given_up:
         storage = storage_from_settings(settings)
         for job_id in given_up:
-            discard_outputs(storage, job_id)
+            runner.discard_outputs(storage, job_id)
     return counts

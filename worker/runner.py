@@ -22,18 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core import quotas
 from core.config import Settings
 from core.db import session_scope
 from core.errors import InvalidTransition, StorageError, SynthgenError
+from core.jobs import events
 from core.jobs import service as jobs
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
+from core.model_versions.orm import ModelVersion
 from core.queue import QUEUE_FOR_KIND, RUN_JOB
 from core.storage import Storage, StoredObject
 from core.storage import from_settings as storage_from_settings
+from core.telemetry import logs
 from worker import preemption
+from worker.metrics import JobMeter
 from worker.progress import CancelCheck, Heartbeat, JobProgress
 
 log = logging.getLogger("synthgen.worker")
@@ -52,6 +57,14 @@ class JobContext:
     def prefix(self) -> str:
         return f"jobs/{self.job.id}"
 
+    def output(self, **what: object) -> None:
+        """Emit an ``output`` event saying what was just written (while still running)."""
+        with events.session_scope(self.settings) as session:
+            if jobs.heartbeat(session=session, job_id=self.job.id):
+                events.record(
+                    session=session, job_id=self.job.id, type=events.EventType.output, output=what
+                )
+
 
 Handler = Callable[[JobContext], None]
 
@@ -66,7 +79,7 @@ def claim(settings: Settings, job_id: str) -> Job | None:
     """queued → running, or None when another delivery already took (or ended) the job,
     or when its tenant already runs ``max_running_jobs`` (it waits in the queue and the
     reconciler sends it again)."""
-    with session_scope(settings.database_url) as session:
+    with events.session_scope(settings) as session:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.queued:
             return None
@@ -82,23 +95,49 @@ def claim(settings: Settings, job_id: str) -> Job | None:
         return job
 
 
+def engine_of(*, session: Session, job: Job) -> str:
+    """The engine a job runs (its model version's, unless it trains one): a metrics label."""
+    if job.kind == JobKind.train:
+        return str(job.request.get("engine", "unknown"))
+    engine = session.scalar(
+        select(ModelVersion.engine).where(ModelVersion.id == job.model_version_id)
+    )
+    return engine or "unknown"
+
+
 def run_job(job_id: str, *, settings: Settings, storage: Storage | None = None) -> str:
     """Run one job to a terminal state; returns the status it ended in (or "skipped")."""
     if preemption.requested():
         return "skipped"  # this worker is shutting down; the job stays queued
+    with logs.context(job_id=job_id):
+        return _run(job_id, settings, storage)
+
+
+def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
     job = claim(settings, job_id)
     if job is None:
         log.info("job %s not claimable (already taken or finished); skipping", job_id)
         return "skipped"
+    logs.bind(tenant=job.tenant_id)
+    with session_scope(settings.database_url) as session:
+        engine = engine_of(session=session, job=job)
+    assert job.started_at is not None  # noqa: S101 - set by the claim
+    meter = JobMeter(
+        kind=str(job.kind),
+        engine=engine,
+        queue=QUEUE_FOR_KIND[JobKind(job.kind)],
+        queue_wait_s=(job.started_at - job.created_at).total_seconds(),
+    )
+    log.info("job started", extra={"kind": str(job.kind), "engine": engine})
     storage = storage or storage_from_settings(settings)
-    progress = JobProgress(settings.database_url, job_id, stage=str(job.kind))
+    progress = JobProgress(settings, job_id, stage=str(job.kind), meter=meter.progress)
     should_stop = CancelCheck(settings.database_url, job_id, attempt=job.attempts)
     workdir: Path | None = None
     try:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
         ctx = JobContext(settings, storage, job, workdir, progress, should_stop)
-        with Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
+        with meter.busy(), Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
             handler_for(JobKind(job.kind))(ctx)
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job
         if should_stop.preempted:
@@ -112,6 +151,8 @@ def run_job(job_id: str, *, settings: Settings, storage: Storage | None = None) 
         status = jobs.status_of(session=session, job_id=job_id)
     if status in (JobStatus.failed, JobStatus.canceled):
         discard_outputs(storage, job_id)
+    meter.finished(str(status))
+    log.info("job ended", extra={"status": str(status)})
     return str(status)
 
 
@@ -120,7 +161,7 @@ def _requeue(settings: Settings, job: Job) -> None:
     failure), with a fresh outbox row: the job's message is sent again even if this
     worker dies before it publishes it."""
     try:
-        with session_scope(settings.database_url) as session:
+        with events.session_scope(settings) as session:
             jobs.transition(
                 session=session,
                 job_id=job.id,
@@ -188,7 +229,7 @@ def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:
         log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
     else:
         log.warning("job %s failed: %s", job_id, error["message"])
-    with session_scope(settings.database_url) as session:
+    with events.session_scope(settings) as session:
         if not jobs.try_transition(
             session=session, job_id=job_id, target=JobStatus.failed, error=error
         ):
@@ -208,7 +249,7 @@ def finish(
     taken back and claimed again (``attempts`` moved on) leaves the ending to that run."""
     from core.artifacts import service as artifacts
 
-    with session_scope(ctx.settings.database_url) as session:
+    with events.session_scope(ctx.settings) as session:
         attempts = session.scalar(
             select(Job.attempts).where(Job.id == ctx.job.id).with_for_update()
         )

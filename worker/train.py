@@ -14,6 +14,7 @@ from core import catalog
 from core.model_versions import service as model_versions
 from models import datasets, engines
 from models.engines.base import Hooks
+from worker import curves
 from worker.outputs import grid_png
 from worker.runner import JobContext, finish
 
@@ -49,6 +50,7 @@ def run(ctx: JobContext) -> None:
         (f"model/{path.name}", ctx.storage.put_file(f"{ctx.prefix}/model/{path.name}", path))
         for path in files
     ]
+    ctx.output(model=[name for name, _ in objects])
     per_class = 10
     labels = (
         torch.arange(trained.num_classes).repeat_interleave(per_class)
@@ -66,13 +68,7 @@ def run(ctx: JobContext) -> None:
             ),
         )
     )
-    curve = json.dumps({"points": ctx.progress.history}).encode()
-    objects.append(
-        (
-            "training_curve.json",
-            ctx.storage.put_bytes(f"{ctx.prefix}/training_curve.json", curve, "application/json"),
-        )
-    )
+    objects += curves.export(ctx)
 
     spec = {
         "num_classes": trained.num_classes,

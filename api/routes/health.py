@@ -56,4 +56,11 @@ def download(
     path = storage.path_of(key)
     if not path.is_file():
         raise ArtifactNotFound("this artifact no longer exists")
-    return FileResponse(path, filename=path.name)
+    # Inline, so the console can show a report or a grid; sandboxed, so an HTML artifact
+    # opened from this origin runs no script and reads nothing of the API's origin.
+    return FileResponse(
+        path,
+        filename=path.name,
+        content_disposition_type="inline",
+        headers={"Content-Security-Policy": "sandbox"},
+    )

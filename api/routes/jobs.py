@@ -1,4 +1,4 @@
-"""/v1/jobs: submit, poll, list, cancel, artifacts."""
+"""/v1/jobs: submit, poll (both honour ``Prefer: wait=N``), list, cancel, artifacts."""
 
 from __future__ import annotations
 
@@ -6,26 +6,51 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep
+from api import metrics, waiting
+from api.deps import HubDep, SessionDep, SettingsDep, StorageDep, TenantDep
+from api.hub import EventHub
+from api.waiting import PreferWaitDep
 from core.artifacts import service as artifacts
+from core.config import Settings
+from core.db import session_scope
 from core.jobs import service as jobs
-from core.jobs.schemas import ArtifactOut, ArtifactPage, JobIn, JobOut, JobPage
+from core.jobs.schemas import AnyJobIn, ArtifactOut, ArtifactPage, JobIn, JobOut, JobPage
 from core.jobs.states import JobKind, JobStatus
+from core.telemetry import logs
 from core.tenants.orm import Tenant
+from core.webhooks import service as webhooks
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
-def submit_job(
+async def submit_job(
     job_in: Annotated[JobIn, Body()],
     request: Request,
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
     tenant: TenantDep,
+    hub: HubDep,
+    wait: PreferWaitDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JobOut:
+    job = await run_in_threadpool(
+        _submit, job_in, request, response, session, settings, tenant, idempotency_key
+    )
+    return await _maybe_hold(job, wait, hub, settings, tenant, request, response, session)
+
+
+def _submit(
+    job_in: AnyJobIn,
+    request: Request,
+    response: Response,
+    session: Session,
+    settings: Settings,
+    tenant: Tenant,
+    idempotency_key: str | None,
 ) -> JobOut:
     base_url = str(request.base_url).rstrip("/")
     if idempotency_key is not None:
@@ -54,6 +79,8 @@ def submit_job(
         if idempotency_key is not None:
             jobs.release_idempotency_key(session=session, tenant=tenant, key=idempotency_key)
         raise
+    metrics.JOBS_SUBMITTED.labels(kind=job.kind).inc()
+    logs.bind(job_id=job.id)
     jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
     response.headers["Location"] = f"{base_url}/v1/jobs/{job.id}"
     return jobs.to_out(job, base_url=base_url)
@@ -77,15 +104,55 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, request: Request, session: SessionDep, tenant: TenantDep) -> JobOut:
+async def get_job(
+    job_id: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: TenantDep,
+    hub: HubDep,
+    wait: PreferWaitDep,
+) -> JobOut:
+    job = await run_in_threadpool(_read, session, tenant, job_id, request)
+    return await _maybe_hold(job, wait, hub, settings, tenant, request, response, session)
+
+
+def _read(session: Session, tenant: Tenant, job_id: str, request: Request) -> JobOut:
     job = jobs.get_job(session=session, tenant=tenant, job_id=job_id)
     return jobs.to_out(job, base_url=str(request.base_url).rstrip("/"))
 
 
+async def _maybe_hold(
+    job: JobOut,
+    wait: int | None,
+    hub: EventHub,
+    settings: Settings,
+    tenant: Tenant,
+    request: Request,
+    response: Response,
+    session: Session,
+) -> JobOut:
+    """Honour ``Prefer: wait=N`` (api/waiting.py); the request's own connection goes back
+    to the pool first, since the answer may be held for a minute."""
+    if wait is None:
+        return job
+    session.close()
+
+    def read() -> JobOut:
+        with session_scope(settings.database_url) as own:
+            return _read(own, tenant, job.id, request)
+
+    return await waiting.hold(hub=hub, job_id=job.id, seconds=wait, read=read, response=response)
+
+
 @router.post("/{job_id}/cancel", response_model=JobOut)
-def cancel_job(job_id: str, request: Request, session: SessionDep, tenant: TenantDep) -> JobOut:
+def cancel_job(
+    job_id: str, request: Request, session: SessionDep, settings: SettingsDep, tenant: TenantDep
+) -> JobOut:
     job = jobs.cancel_job(session=session, tenant=tenant, job_id=job_id)
     session.commit()
+    webhooks.send_queued(settings=settings, session=session)
     return jobs.to_out(job, base_url=str(request.base_url).rstrip("/"))
 
 

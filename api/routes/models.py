@@ -1,15 +1,26 @@
-"""/v1/models: the registry, read-only over REST."""
+"""/v1/models: the registry (read), and aliases (set, move, remove)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Request, Response, status
 
 from api.deps import SessionDep, TenantDep
 from core.jobs.schemas import ModelOut, ModelVersionOut
+from core.jobs.service import _aware
 from core.model_versions import service as model_versions
-from core.model_versions.orm import ModelVersion
+from core.model_versions.orm import ModelAlias, ModelVersion
+from core.model_versions.schemas import (
+    ALIAS_PATTERN,
+    AliasesOut,
+    AliasIn,
+    AliasMoveOut,
+    AliasOut,
+)
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+AliasName = Annotated[str, Path(pattern=ALIAS_PATTERN)]
 
 
 def _version_out(session: SessionDep, row: ModelVersion) -> ModelVersionOut:
@@ -31,10 +42,32 @@ def _version_out(session: SessionDep, row: ModelVersion) -> ModelVersionOut:
     )
 
 
+def _actor(request: Request) -> str:
+    # The key's first characters: what `synthgen keys revoke --key` takes, never the key.
+    return request.headers.get("authorization", "").partition(" ")[2].strip()[:10]
+
+
+def _alias_out(row: ModelAlias, version: int) -> AliasOut:
+    return AliasOut(
+        name=row.name,
+        alias=row.alias,
+        version=version,
+        model_version_id=row.model_version_id,
+        updated_at=_aware(row.updated_at) if row.updated_at else None,
+        updated_by=row.updated_by,
+    )
+
+
 @router.get("", response_model=list[ModelOut])
 def list_models(session: SessionDep, tenant: TenantDep) -> list[ModelOut]:
+    aliases = model_versions.aliases_by_model(session=session, tenant=tenant)
     return [
-        ModelOut(name=row.name, latest_version=_version_out(session, row), versions=count)
+        ModelOut(
+            name=row.name,
+            latest_version=_version_out(session, row),
+            versions=count,
+            aliases=aliases.get(row.name, {}),
+        )
         for row, count in model_versions.list_models(session=session, tenant=tenant)
     ]
 
@@ -43,3 +76,54 @@ def list_models(session: SessionDep, tenant: TenantDep) -> list[ModelOut]:
 def list_versions(name: str, session: SessionDep, tenant: TenantDep) -> list[ModelVersionOut]:
     rows = model_versions.list_versions(session=session, tenant=tenant, name=name)
     return [_version_out(session, row) for row in rows]
+
+
+@router.get("/{name}/aliases", response_model=AliasesOut)
+def list_aliases(name: str, session: SessionDep, tenant: TenantDep) -> AliasesOut:
+    model_versions.list_versions(session=session, tenant=tenant, name=name)  # 404 if unknown
+    current, moves = model_versions.list_aliases(session=session, tenant=tenant, name=name)
+    return AliasesOut(
+        items=[_alias_out(row, version) for row, version in current],
+        moves=[
+            AliasMoveOut(
+                alias=m.alias,
+                from_version=m.from_version,
+                to_version=m.to_version,
+                moved_by=m.moved_by,
+                moved_at=_aware(m.moved_at),
+            )
+            for m in moves
+        ],
+    )
+
+
+@router.put("/{name}/aliases/{alias}", response_model=AliasOut)
+def set_alias(
+    name: str,
+    alias: AliasName,
+    body: Annotated[AliasIn, Body()],
+    request: Request,
+    session: SessionDep,
+    tenant: TenantDep,
+) -> AliasOut:
+    row, version = model_versions.set_alias(
+        session=session,
+        tenant=tenant,
+        name=name,
+        alias=alias,
+        version=body.version,
+        actor=_actor(request),
+    )
+    session.commit()
+    return _alias_out(row, version)
+
+
+@router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_alias(
+    name: str, alias: AliasName, request: Request, session: SessionDep, tenant: TenantDep
+) -> Response:
+    model_versions.delete_alias(
+        session=session, tenant=tenant, name=name, alias=alias, actor=_actor(request)
+    )
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -29,8 +29,8 @@ def check(*, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Setti
         return None
     if isinstance(job_in, GenerateJobIn):
         version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
-        _check_labels(job_in.labels, version.spec, version.name)
-        _check_sample_options(job_in.config.options(), version.engine, "config")
+        check_labels(job_in.labels, version.spec, version.name)
+        check_sample_options(job_in.config.options(), version.engine, "config")
         return version.id
     assert isinstance(job_in, EvaluateJobIn)  # noqa: S101 - the union's last member
     if job_in.source_job is not None:
@@ -38,7 +38,7 @@ def check(*, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Setti
     else:
         assert job_in.model is not None  # noqa: S101 - guaranteed by EvaluateJobIn's validator
         version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
-        _check_sample_options(
+        check_sample_options(
             job_in.config.sample_config.options(), version.engine, "config.sample_config"
         )
         version_id = version.id
@@ -107,7 +107,7 @@ def _check_source_job(*, session: Session, tenant: Tenant, job_in: EvaluateJobIn
     return source.model_version_id
 
 
-def _check_labels(labels: list[int] | None, spec: dict[str, Any], name: str) -> None:
+def check_labels(labels: list[int] | None, spec: dict[str, Any], name: str) -> None:
     if labels is None:
         return
     num_classes = int(spec.get("num_classes", 0))
@@ -124,7 +124,7 @@ def _check_labels(labels: list[int] | None, spec: dict[str, Any], name: str) -> 
         )
 
 
-def _check_sample_options(options: dict[str, Any], engine: str, where: str) -> None:
+def check_sample_options(options: dict[str, Any], engine: str, where: str) -> None:
     unknown = sorted(set(options) - catalog.SAMPLE_OPTIONS[engine])
     if unknown:
         raise InvalidRequest(

@@ -39,13 +39,19 @@ class Job(Base):
 
 
 class JobEvent(Base):
-    """Every state change, in order; webhooks are sent from these."""
+    """What happened to a job, in order: every state change, throttled progress and each
+    output (core/jobs/events.py). Webhooks and the event stream are served from these."""
 
     __tablename__ = "job_events"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # the job's status after the event
+    # The submit path's Core insert leaves ``type`` to this default (core/jobs/events.py).
+    type: Mapped[str] = mapped_column(String(16), default="queued")
+    # The job object at that moment, less ``request`` and ``urls`` (which never change
+    # and are added when the event is served); None for the internal ``queued`` rows.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -27,7 +28,8 @@ MAX_SAMPLE_WORK = 200_000_000
 (the DDPM sampler's default)."""
 DEFAULT_EVALUATE_COUNT = 1000
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
-WebhookEvent = Literal["start", "output", "logs", "completed"]
+WebhookEvent = Literal["start", "progress", "output", "completed"]
+WebhookFilter = Annotated[list[WebhookEvent], Field(min_length=1)]
 
 
 class Strict(BaseModel):
@@ -36,7 +38,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class _TrainBase(Strict):
+class _Webhooked(Strict):
+    """A job body with ``webhook`` and ``webhook_events_filter`` (default start, completed)."""
+
+    @field_validator("webhook_events_filter", check_fields=False)
+    @classmethod
+    def _filter_needs_webhook(cls, value: list[str] | None, info: ValidationInfo) -> object:
+        # ``webhook`` is declared before the filter, so it is validated already.
+        if value is not None and info.data.get("webhook") is None:
+            raise ValueError("needs a webhook URL")
+        return value
+
+
+class _TrainBase(_Webhooked):
     kind: Literal["train"]
     dataset: str = Field(
         description='"digits" or "digits:train"',
@@ -44,7 +58,7 @@ class _TrainBase(Strict):
     )
     model_name: str = Field(pattern=MODEL_NAME_PATTERN)
     webhook: AnyHttpUrl | None = None
-    webhook_events_filter: list[WebhookEvent] | None = None
+    webhook_events_filter: WebhookFilter | None = None
 
     @field_validator("dataset")
     @classmethod
@@ -93,7 +107,7 @@ def check_sample_work(count: int, config: SampleConfig) -> None:
         )
 
 
-class GenerateJobIn(Strict):
+class GenerateJobIn(_Webhooked):
     kind: Literal["generate"]
     model: str = Field(min_length=1, max_length=200)
     count: int = Field(ge=1, le=MAX_COUNT)
@@ -107,7 +121,7 @@ class GenerateJobIn(Strict):
     config: SampleConfig = Field(default_factory=SampleConfig)
     output_format: Literal["png", "npz", "imagefolder"] = "png"
     webhook: AnyHttpUrl | None = None
-    webhook_events_filter: list[WebhookEvent] | None = None
+    webhook_events_filter: WebhookFilter | None = None
 
     @model_validator(mode="after")
     def _labels_fit_count(self) -> GenerateJobIn:
@@ -137,7 +151,7 @@ class EvaluateConfig(Strict):
     )
 
 
-class EvaluateJobIn(Strict):
+class EvaluateJobIn(_Webhooked):
     kind: Literal["evaluate"]
     model: str | None = Field(default=None, min_length=1, max_length=200)
     source_job: str | None = Field(default=None, min_length=1, max_length=64)
@@ -166,7 +180,7 @@ class EvaluateJobIn(Strict):
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="sampling seed (with model only)")
     config: EvaluateConfig = Field(default_factory=EvaluateConfig)
     webhook: AnyHttpUrl | None = None
-    webhook_events_filter: list[WebhookEvent] | None = None
+    webhook_events_filter: WebhookFilter | None = None
 
     @field_validator("reference")
     @classmethod
@@ -262,3 +276,4 @@ class ModelOut(BaseModel):
     name: str
     latest_version: ModelVersionOut
     versions: int
+    aliases: dict[str, int] = Field(default_factory=dict, description="alias → version")

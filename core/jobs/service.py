@@ -23,12 +23,13 @@ from core.errors import (
     InvalidTransition,
     JobNotFound,
 )
-from core.jobs import admission
+from core.jobs import admission, events
 from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
 from core.jobs.outbox import OutboxMarker
 from core.jobs.schemas import AnyJobIn, JobOut
 from core.jobs.states import TERMINAL, JobKind, JobStatus, sources_of
 from core.tenants.orm import Tenant
+from core.webhooks import service as webhooks
 
 # -- state machine writes ---------------------------------------------------------------
 
@@ -59,8 +60,7 @@ def transition(*, session: Session, job_id: str, target: JobStatus, **fields: An
         if current is None:
             raise JobNotFound(f"job {job_id} does not exist")
         raise InvalidTransition(f"job {job_id} is {current}; it cannot become {target}")
-    session.add(JobEvent(job_id=job_id, status=target))
-    session.flush()
+    events.record(session=session, job_id=job_id, type=events.for_status(target))
 
 
 def try_transition(*, session: Session, job_id: str, target: JobStatus, **fields: Any) -> bool:
@@ -206,6 +206,7 @@ def create_job(
 ) -> Job:
     """Validate against the registry and the tenant's quotas, then insert job + outbox
     (+ key link) in one transaction."""
+    webhooks.check_url(job_in.webhook, settings)
     model_version_id = admission.check(
         session=session, tenant=tenant, job_in=job_in, settings=settings
     )

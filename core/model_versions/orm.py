@@ -43,3 +43,22 @@ class ModelAlias(Base):
     model_version_id: Mapped[str] = mapped_column(
         ForeignKey("model_versions.id", ondelete="CASCADE")
     )
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Who moved it last: the first characters of the API key (what `keys revoke` takes).
+    updated_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class ModelAliasMove(Base):
+    """Every set, move and removal of an alias, kept after the alias itself is gone."""
+
+    __tablename__ = "model_alias_moves"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    alias: Mapped[str] = mapped_column(String(100))
+    # Versions as numbers, not ids: the record must outlive a deleted version.
+    from_version: Mapped[int | None] = mapped_column(default=None)
+    to_version: Mapped[int | None] = mapped_column(default=None)
+    moved_by: Mapped[str] = mapped_column(String(64))
+    moved_at: Mapped[datetime] = mapped_column(default=utcnow)

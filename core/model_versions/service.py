@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.db import utcnow
 from core.errors import InvalidRequest, ModelNotFound
-from core.model_versions.orm import ModelAlias, ModelVersion
+from core.model_versions.orm import ModelAlias, ModelAliasMove, ModelVersion
 from core.tenants.orm import Tenant
 
 
@@ -86,26 +87,101 @@ def resolve(*, session: Session, tenant: Tenant, ref: str, field: str = "model")
     return row
 
 
-def set_alias(*, session: Session, version: ModelVersion, alias: str) -> None:
-    existing = session.scalar(
-        select(ModelAlias).where(
-            ModelAlias.tenant_id == version.tenant_id,
-            ModelAlias.name == version.name,
-            ModelAlias.alias == alias,
+def set_alias(
+    *, session: Session, tenant: Tenant, name: str, alias: str, version: int, actor: str
+) -> tuple[ModelAlias, int]:
+    """Point ``name@alias`` at ``name:version`` (create or move); the move is recorded
+    with ``actor`` and the time. Returns the alias and its version number."""
+    target = resolve(session=session, tenant=tenant, ref=f"{name}:{version}", field="version")
+    for _ in range(3):
+        row = _alias_row(session, tenant, name, alias)
+        previous = _version_number(session, row.model_version_id) if row else None
+        if row is not None and row.model_version_id == target.id:
+            return row, version  # already there: a retried PUT records no move
+        try:
+            with session.begin_nested():
+                if row is None:
+                    row = ModelAlias(tenant_id=tenant.id, name=name, alias=alias)
+                    session.add(row)
+                row.model_version_id = target.id
+                row.updated_at, row.updated_by = utcnow(), actor
+                session.add(
+                    ModelAliasMove(
+                        tenant_id=tenant.id,
+                        name=name,
+                        alias=alias,
+                        from_version=previous,
+                        to_version=version,
+                        moved_by=actor,
+                    )
+                )
+                session.flush()
+        except IntegrityError:
+            continue  # another request created it meanwhile: move that one
+        return row, version
+    raise InvalidRequest(f"alias {alias!r} is contended; retry", field="alias")
+
+
+def delete_alias(*, session: Session, tenant: Tenant, name: str, alias: str, actor: str) -> None:
+    row = _alias_row(session, tenant, name, alias)
+    if row is None:
+        raise ModelNotFound(f"model {name!r} has no alias {alias!r}", field="alias")
+    session.add(
+        ModelAliasMove(
+            tenant_id=tenant.id,
+            name=name,
+            alias=alias,
+            from_version=_version_number(session, row.model_version_id),
+            to_version=None,
+            moved_by=actor,
         )
     )
-    if existing is None:
-        session.add(
-            ModelAlias(
-                tenant_id=version.tenant_id,
-                name=version.name,
-                alias=alias,
-                model_version_id=version.id,
-            )
-        )
-    else:
-        existing.model_version_id = version.id
+    session.delete(row)
     session.flush()
+
+
+def list_aliases(
+    *, session: Session, tenant: Tenant, name: str
+) -> tuple[list[tuple[ModelAlias, int]], list[ModelAliasMove]]:
+    """The model's aliases with their version numbers, and its alias moves, newest first."""
+    current = session.execute(
+        select(ModelAlias, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == ModelAlias.model_version_id)
+        .where(ModelAlias.tenant_id == tenant.id, ModelAlias.name == name)
+        .order_by(ModelAlias.alias)
+    ).all()
+    moves = session.scalars(
+        select(ModelAliasMove)
+        .where(ModelAliasMove.tenant_id == tenant.id, ModelAliasMove.name == name)
+        .order_by(ModelAliasMove.id.desc())
+        .limit(100)
+    ).all()
+    return [(row[0], int(row[1])) for row in current], list(moves)
+
+
+def aliases_by_model(*, session: Session, tenant: Tenant) -> dict[str, dict[str, int]]:
+    """``{name: {alias: version}}`` for every model of the tenant."""
+    out: dict[str, dict[str, int]] = {}
+    rows = session.execute(
+        select(ModelAlias.name, ModelAlias.alias, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == ModelAlias.model_version_id)
+        .where(ModelAlias.tenant_id == tenant.id)
+    )
+    for name, alias, version in rows:
+        out.setdefault(name, {})[alias] = int(version)
+    return out
+
+
+def _alias_row(session: Session, tenant: Tenant, name: str, alias: str) -> ModelAlias | None:
+    return session.scalar(
+        select(ModelAlias).where(
+            ModelAlias.tenant_id == tenant.id, ModelAlias.name == name, ModelAlias.alias == alias
+        )
+    )
+
+
+def _version_number(session: Session, version_id: str) -> int | None:
+    return session.scalar(select(ModelVersion.version).where(ModelVersion.id == version_id))
 
 
 def aliases_of(*, session: Session, version_id: str) -> list[str]:

@@ -2,7 +2,7 @@
 api_keys.prefix (keys are looked up by prefix, then compared in constant time)
 
 Revision ID: 0012
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-25 00:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0001"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -318,6 +318,8 @@ class _Run:
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             training.check_finite("the gradient norm", norm, self.hint, step=self.step + 1)
+        else:
+            norm = training.grad_norm(self.model)
         warmup = min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * warmup
@@ -326,7 +328,8 @@ class _Run:
         self.step += 1
         value = float(loss.detach())
         self.recent_losses.append(value)
-        return {"loss": value}
+        # grad_norm is the norm before clipping: what tells a user that lr is too high.
+        return {"loss": value, "lr": cfg.lr * warmup, "grad_norm": float(norm)}
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -360,10 +363,10 @@ class DDPMEngine:
     ) -> Trained:
         """Train ε_θ on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
 
-        Calls ``hooks.progress(step, max_steps, loss=...)`` after every step, raises
-        Stopped when ``hooks.should_stop()`` turns true, TrainingDiverged on a non-finite
-        loss, and every ``checkpoint_every`` steps writes a resumable checkpoint into a
-        temporary directory that lives for the ``hooks.checkpoint(step, directory)`` call.
+        Calls ``hooks.progress(step, max_steps, loss=.., lr=.., grad_norm=..)`` after every
+        step, raises Stopped when ``hooks.should_stop()`` turns true, TrainingDiverged on a
+        non-finite loss, and every ``checkpoint_every`` steps writes a resumable checkpoint
+        into a temporary directory that lives for the ``hooks.checkpoint(step, directory)`` call.
         """
         hooks = hooks or Hooks()
         cfg = resolve_config(

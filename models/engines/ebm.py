@@ -272,11 +272,13 @@ class _Run:
         training.check_finite("the energy loss", loss, self.hint, step=step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        norm = training.grad_norm(self.net)
         self.optimizer.step()
         self.step = step
         terms = {"loss": float(loss.detach()), **terms}
         self.recent.append(terms)
-        return terms
+        # Diagnostics for the training curves, kept out of the averaged model metrics.
+        return {**terms, "lr": cfg.lr, "grad_norm": float(norm)}
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -321,10 +323,11 @@ class EBMEngine:
     ) -> Trained:
         """Train f on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
 
-        Calls ``hooks.progress(step, max_steps, loss=.., e_pos=.., e_neg=.., reg=..[, ce=..])``
-        after every step, raises Stopped when ``hooks.should_stop()`` turns true,
-        TrainingDiverged on a non-finite loss, and every ``checkpoint_every`` steps hands a
-        resumable checkpoint (replay buffer included) to ``hooks.checkpoint(step, dir)``.
+        Calls ``hooks.progress(step, max_steps, loss=.., e_pos=.., e_neg=.., reg=..[, ce=..],
+        lr=.., grad_norm=..)`` after every step, raises Stopped when ``hooks.should_stop()``
+        turns true, TrainingDiverged on a non-finite loss, and every ``checkpoint_every`` steps
+        hands a resumable checkpoint (replay buffer included) to
+        ``hooks.checkpoint(step, dir)``.
         """
         hooks = hooks or Hooks()
         _, _, height, width = data.images.shape

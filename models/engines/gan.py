@@ -291,6 +291,7 @@ class _Run:
             training.check_finite("the discriminator loss loss_d", loss_d, self.hint, step=step)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            norm_d = training.grad_norm(self.d)
             self.opt_d.step()
         # 2. one generator update through the frozen D, on the last batch's labels.
         self.d.requires_grad_(False)
@@ -299,13 +300,21 @@ class _Run:
         training.check_finite("the generator loss loss_g", loss_g, self.hint, step=step)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        norm_g = training.grad_norm(self.g)
         self.opt_g.step()
         # 3. θ_ema ← decay·θ_ema + (1 − decay)·θ_G   (Yazıcı et al.)
         self.ema.update(self.g)
         self.step = step
         terms = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **terms}
         self.recent.append(terms)
-        return terms
+        # Diagnostics for the training curves, kept out of the averaged model metrics.
+        return {
+            **terms,
+            "lr_d": cfg.lr_d,
+            "lr_g": cfg.lr_g,
+            "grad_norm_d": float(norm_d),
+            "grad_norm_g": float(norm_g),
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -352,10 +361,11 @@ class GANEngine:
     ) -> Trained:
         """Train G and D on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
 
-        Calls ``hooks.progress(step, max_steps, loss_d=..., loss_g=..[, gp=..])`` after
-        every step, raises Stopped when ``hooks.should_stop()`` turns true,
-        TrainingDiverged on a non-finite loss, and every ``checkpoint_every`` steps hands
-        a resumable checkpoint to ``hooks.checkpoint(step, directory)``.
+        Calls ``hooks.progress(step, max_steps, loss_d=.., loss_g=..[, gp=..], lr_d=.., lr_g=..,
+        grad_norm_d=.., grad_norm_g=..)`` after every step, raises Stopped when
+        ``hooks.should_stop()`` turns true, TrainingDiverged on a non-finite loss, and every
+        ``checkpoint_every`` steps hands a resumable checkpoint to
+        ``hooks.checkpoint(step, directory)``.
         """
         hooks = hooks or Hooks()
         _, _, height, width = data.images.shape

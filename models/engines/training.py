@@ -327,6 +327,14 @@ class EMA:
         self.num_updates = int(state["num_updates"])
 
 
+def grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    """The L2 norm of all of ``module``'s gradients (what clip_grad_norm_ would clip)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads)
+
+
 # --------------------------------------------------------------------------- divergence
 
 

@@ -46,14 +46,14 @@ class Stack:
         return self.home.parent
 
 
-def start_stack(base: Path) -> Stack:
+def start_stack(base: Path, env: dict[str, str] | None = None) -> Stack:
     port = free_port()
     home = base / ".synthgen"
     base.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [SYNTHGEN, "up", "--port", str(port)],
         cwd=base,
-        env=clean_env(),
+        env={**clean_env(), **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )

@@ -13,7 +13,7 @@ from tests.e2e.conftest import ROOT, free_port
 
 
 def test_embedded_stack_trains_and_generates(stack):
-    from client.sdk import Client
+    from synthgen_client.sdk import Client
 
     url, key, home = stack
     client = Client(url, key)
@@ -50,7 +50,7 @@ def test_embedded_stack_trains_and_generates(stack):
 def test_up_stops_with_the_workers_status_when_the_worker_dies(tmp_path):
     # The real `run`, with a worker that fails at start-up as a broken install would.
     script = (
-        "import sys; from pathlib import Path; from client import embedded\n"
+        "import sys; from pathlib import Path; from synthgen_client import embedded\n"
         "embedded.worker_command = lambda home: "
         "[sys.executable, '-c', 'import sys; sys.exit(\"worker: cannot connect\")']\n"
         f"sys.exit(embedded.run(Path({str(tmp_path / 'home')!r}), '127.0.0.1', {free_port()}))"

@@ -65,6 +65,13 @@ def settings(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> 
         work_dir=tmp_path_factory.mktemp("work"),
         heartbeat_interval_s=1.0,
         shard_size=64,
+        # Webhooks reach the tests' receivers on loopback, and retry on a short schedule.
+        webhook_allow_http=True,
+        webhook_allowed_cidrs=["127.0.0.0/8"],
+        webhook_timeout_s=2.0,
+        webhook_retry_base_s=0.2,
+        webhook_retry_max_s=1.0,
+        webhook_retry_window_s=60.0,
     )
     drop_database(db_name)
 
@@ -81,6 +88,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SYNTHGEN_WORK_DIR": str(settings.work_dir),
         "SYNTHGEN_HEARTBEAT_INTERVAL_S": str(settings.heartbeat_interval_s),
         "SYNTHGEN_SHARD_SIZE": str(settings.shard_size),
+        "SYNTHGEN_WEBHOOK_ALLOW_HTTP": str(settings.webhook_allow_http).lower(),
+        "SYNTHGEN_WEBHOOK_ALLOWED_CIDRS": ",".join(map(str, settings.webhook_allowed_cidrs)),
+        "SYNTHGEN_WEBHOOK_TIMEOUT_S": str(settings.webhook_timeout_s),
+        "SYNTHGEN_WEBHOOK_RETRY_BASE_S": str(settings.webhook_retry_base_s),
+        "SYNTHGEN_WEBHOOK_RETRY_MAX_S": str(settings.webhook_retry_max_s),
+        "SYNTHGEN_WEBHOOK_RETRY_WINDOW_S": str(settings.webhook_retry_window_s),
     }
     return {**os.environ, **env, "OMP_NUM_THREADS": "1"}
 
@@ -88,8 +101,23 @@ def settings_env(settings: Settings) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A real Celery worker process consuming this run's gpu and cpu queues."""
+    yield from _celery_worker(settings, tmp_path_factory, ["gpu", "cpu"], [])
+
+
+@pytest.fixture(scope="session")
+def preview_worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A preview worker as deployed: the preview queue only, solo pool (its model cache)."""
+    yield from _celery_worker(settings, tmp_path_factory, ["preview"], ["--pool", "solo"])
+
+
+def _celery_worker(
+    settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
+    queue_names: list[str],
+    extra: list[str],
+) -> Iterator[None]:
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    queues = f"{settings.queue_prefix}gpu,{settings.queue_prefix}cpu"
+    queues = ",".join(f"{settings.queue_prefix}{q}" for q in queue_names)
     with log.open("w") as out:
         proc = subprocess.Popen(  # noqa: S603
             [
@@ -109,6 +137,7 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 "--without-mingle",
                 "-n",
                 f"it-{uuid.uuid4().hex[:6]}@%h",
+                *extra,
             ],
             cwd=ROOT,
             env=settings_env(settings),

@@ -44,10 +44,13 @@ def _insert_queued(settings, tenant_name: str, body: dict = TRAIN) -> str:
 
 
 def _events(settings, job_id: str) -> list[str]:
+    """The job's state changes (its progress and output events left out)."""
     with session_scope(settings.database_url) as session:
         return list(
             session.scalars(
-                select(JobEvent.status).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+                select(JobEvent.status)
+                .where(JobEvent.job_id == job_id, JobEvent.type.not_in(("progress", "output")))
+                .order_by(JobEvent.id)
             )
         )
 

@@ -13,6 +13,7 @@ from core.db import session_scope, utcnow
 from core.jobs import service as jobs
 from core.jobs.orm import Job
 from core.jobs.schemas import parse_job
+from core.jobs.states import JobStatus
 from core.model_versions import service as model_versions
 from core.storage import StoredObject
 from core.tenants.orm import Tenant
@@ -56,6 +57,21 @@ def _queued_jobs(settings: Any, tenant: TenantClient, n: int) -> list[str]:
             ).id
             for _ in range(n)
         ]
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_work(settings, tenant):
+    """These jobs exist only to be listed: cancel what is still queued afterwards, or the
+    reconciler would publish them and the shared worker would train them all before the
+    jobs of later tests."""
+    yield
+    with session_scope(settings.database_url) as session:
+        owner = _owner(session, tenant)
+        queued = session.scalars(
+            select(Job.id).where(Job.tenant_id == owner.id, Job.status == JobStatus.queued)
+        ).all()
+        for job_id in queued:
+            jobs.transition(session=session, job_id=job_id, target=JobStatus.canceled)
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7, 8])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.config import Settings
 from core.storage import LocalStorage
 from worker.generate import label_plan, shard_seed
 from worker.outputs import GridCollector, ImageFolderWriter, NpzWriter, PngWriter
@@ -138,7 +139,8 @@ def test_time_budget_drives_the_fraction_when_it_binds(monkeypatch):
 
     clock = iter([0.0, 30.0, 30.0, 30.0])
     monkeypatch.setattr(progress_mod.time, "monotonic", lambda: next(clock))
-    p = progress_mod.JobProgress("sqlite://", "job", stage="train", min_interval_s=1e9)
+    settings = Settings(database_url="sqlite://")
+    p = progress_mod.JobProgress(settings, "job", stage="train", min_interval_s=1e9)
     p.max_seconds = 60.0
     p.last_write = 30.0
     p(5, 100_000, loss=0.5)

@@ -97,7 +97,7 @@ def test_training_reports_progress_with_the_loss_every_step(tiny_shapes):
     hooks = Hooks(progress=lambda step, total, **metrics: calls.append((step, total, metrics)))
     result = engine.train(tiny_shapes, {**TINY, "max_steps": 3}, hooks)
     assert [(step, total) for step, total, _ in calls] == [(1, 3), (2, 3), (3, 3)]
-    assert all(set(metrics) == {"loss"} for _, _, metrics in calls)
+    assert all(set(metrics) == {"loss", "lr", "grad_norm"} for _, _, metrics in calls)
     assert result.metrics["steps"] == 3 and result.metrics["loss"] > 0
 
 

@@ -40,7 +40,8 @@ def test_training_reports_every_loss_term_every_step(tiny_shapes):
     hooks = Hooks(progress=lambda step, total, **metrics: seen.append((step, total, metrics)))
     engine.train(tiny_shapes, {**TINY, "max_steps": 2}, hooks)
     assert [(step, total) for step, total, _ in seen] == [(1, 2), (2, 2)]
-    assert all(set(m) == {"loss", "e_pos", "e_neg", "reg", "ce"} for _, _, m in seen)
+    terms = {"loss", "e_pos", "e_neg", "reg", "ce", "lr", "grad_norm"}
+    assert all(set(m) == terms for _, _, m in seen)
 
 
 def test_default_config_follows_du_and_mordatch():
@@ -176,7 +177,7 @@ def test_unconditional_training_has_one_energy_and_samples_without_labels(tiny_s
     seen = []
     hooks = Hooks(progress=lambda step, total, **metrics: seen.append(metrics))
     trained = engine.train(tiny_shapes, {**TINY, "max_steps": 1, "conditional": False}, hooks)
-    assert set(seen[0]) == {"loss", "e_pos", "e_neg", "reg"}
+    assert set(seen[0]) == {"loss", "e_pos", "e_neg", "reg", "lr", "grad_norm"}
     assert trained.modules["energy"].head.out_features == 1
     assert engine.sample(trained, 3, seed=0).shape == (3, 3, 8, 8)
     with pytest.raises(EngineError, match=r"conditional: false; pass labels=None"):

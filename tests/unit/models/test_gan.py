@@ -36,7 +36,8 @@ def test_every_variant_trains_and_reports_its_loss_terms_every_step(tiny_shapes,
     hooks = Hooks(progress=lambda step, total, **metrics: seen.append((step, total, metrics)))
     engine.train(tiny_shapes, {**TINY, "max_steps": 2, "variant": variant}, hooks)
     assert [(step, total) for step, total, _ in seen] == [(1, 2), (2, 2)]
-    assert all(set(metrics) == terms for _, _, metrics in seen)
+    diagnostics = {"lr_d", "lr_g", "grad_norm_d", "grad_norm_g"}
+    assert all(set(metrics) == terms | diagnostics for _, _, metrics in seen)
 
 
 def test_default_config_resolves_the_variant_defaults():

@@ -1,0 +1,5 @@
+import sys
+
+from synthgen_client.cli import main
+
+sys.exit(main())

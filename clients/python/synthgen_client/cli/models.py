@@ -1,0 +1,123 @@
+"""``synthgen models [ls | versions NAME | NAME | aliases NAME | alias set NAME ALIAS VERSION
+| alias rm NAME ALIAS]``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from synthgen_client.cli import output
+from synthgen_client.cli.errors import UsageError
+from synthgen_client.sdk import Client
+
+USAGE = (
+    "synthgen models [ls | versions NAME | aliases NAME | alias set NAME ALIAS VERSION | "
+    "alias rm NAME ALIAS]"
+)
+
+
+def run(client: Client, args: argparse.Namespace) -> int:
+    words = list(args.words)
+    match words:
+        case [] | ["ls"]:
+            return _list(client, args)
+        case ["versions", name] | [name] if name not in {"versions", "aliases", "alias"}:
+            return _versions(client, args, name)
+        case ["aliases", name]:
+            return _aliases(client, args, name)
+        case ["alias", "set", name, alias, version] if version.isdigit():
+            row = client.models.set_alias(name, alias, int(version))
+            if args.json:
+                output.print_json(row)
+            else:
+                print(f"{name}@{alias} → version {row['version']} (set by {row['updated_by']})")
+            return 0
+        case ["alias", "rm", name, alias]:
+            client.models.delete_alias(name, alias)
+            if args.json:
+                output.print_json({"name": name, "alias": alias, "removed": True})
+            else:
+                print(f"removed {name}@{alias}")
+            return 0
+    raise UsageError(f"unexpected arguments {' '.join(words)!r}; usage: {USAGE}")
+
+
+def _list(client: Client, args: argparse.Namespace) -> int:
+    rows = client.models.list()
+    if args.json:
+        output.print_json(rows)
+    elif not rows:
+        print("no models yet for this key's tenant (train one, or use the key `make run` printed)")
+    else:
+        output.table(
+            ["NAME", "VERSIONS", "LATEST", "ALIASES", "ENGINE", "DATASET", "CREATED"],
+            [
+                [
+                    m["name"],
+                    m["versions"],
+                    m["latest_version"]["version"],
+                    ",".join(f"{a}→{v}" for a, v in (m.get("aliases") or {}).items()) or "-",
+                    m["latest_version"]["engine"],
+                    m["latest_version"]["dataset"],
+                    output.short_time(m["latest_version"]["created_at"]),
+                ]
+                for m in rows
+            ],
+        )
+    return 0
+
+
+def _versions(client: Client, args: argparse.Namespace, name: str) -> int:
+    versions = client.models.versions(name)
+    if args.json:
+        output.print_json(versions)
+        return 0
+    output.table(
+        ["VERSION", "ALIASES", "ENGINE", "DATASET", "CREATED", "TRAIN JOB"],
+        [
+            [
+                v["version"],
+                ",".join(v.get("aliases") or []) or "-",
+                v["engine"],
+                v["dataset"],
+                output.short_time(v["created_at"]),
+                v.get("train_job_id") or "-",
+            ]
+            for v in versions
+        ],
+    )
+    return 0
+
+
+def _aliases(client: Client, args: argparse.Namespace, name: str) -> int:
+    listing = client.models.aliases(name)
+    if args.json:
+        output.print_json(listing)
+        return 0
+    output.table(
+        ["ALIAS", "VERSION", "SET BY", "WHEN"],
+        [
+            [
+                f"{name}@{a['alias']}",
+                a["version"],
+                a["updated_by"] or "-",
+                output.short_time(a["updated_at"]),
+            ]
+            for a in listing["items"]
+        ],
+    )
+    return 0
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "models",
+        help="models, versions and aliases",
+        parents=[common],
+        usage=USAGE,
+        description="ls: models with their latest version; versions NAME (or just NAME): a "
+        "model's versions; aliases NAME: its aliases; alias set NAME ALIAS VERSION: point "
+        "NAME@ALIAS at a version (the move is recorded); alias rm NAME ALIAS.",
+    )
+    p.add_argument("words", nargs="*", help=argparse.SUPPRESS)
+    p.set_defaults(run=run)

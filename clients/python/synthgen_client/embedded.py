@@ -1,0 +1,173 @@
+"""The embedded stack: SQLite, the local store, a SQLite-backed broker, two worker child
+processes (jobs; previews) and the API, with no services to install. ``synthgen up``
+runs it."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from core.config import Settings
+from core.migrate import upgrade
+
+
+class PortInUse(Exception):  # noqa: N818 - reads as the condition it reports
+    """The API's address is taken (another ``synthgen up``, or any other server)."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before anything starts or prints "API on …" when the port is taken.
+
+    uvicorn would find out only after the worker was started and the banner printed.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise PortInUse(
+                f"cannot listen on {host}:{port}: {reason} (is another `synthgen up` "
+                "running?); pass --port N to use another port"
+            ) from exc
+
+
+def embedded_env(home: Path, port: int) -> dict[str, str]:
+    home = home.resolve()
+    return {
+        "SYNTHGEN_DATABASE_URL": f"sqlite:///{home}/synthgen.db",
+        "SYNTHGEN_BROKER_URL": f"sqla+sqlite:///{home}/broker.db",
+        "SYNTHGEN_STORAGE_URL": f"file://{home}/store",
+        "SYNTHGEN_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SYNTHGEN_WORK_DIR": str(home / "work"),
+    }
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown (finish the running step), then Celery's cold shutdown, which also
+    ends the pool's children; a job cut short is re-queued by the reconciler."""
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGQUIT, 10)):
+        worker.send_signal(sig)
+        try:
+            worker.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    worker.kill()
+
+
+def worker_command(home: Path) -> list[str]:
+    """The job worker child: the ``gpu`` queue (train, generate, evaluate) one job at a
+    time, with beat (the reconciler, whose runs go to the ``cpu`` queue)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "--quiet",  # no start-up banner in the user's terminal (a global option)
+        "worker",
+        "-Q",
+        "gpu",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "WARNING",
+        "-B",
+        "-s",
+        str(home / "celerybeat-schedule"),
+    ]
+
+
+def preview_worker_command(home: Path) -> list[str]:
+    """The light worker child: previews, and the ``cpu`` queue's short tasks (webhook
+    deliveries), which must not wait behind a train job on the main worker. Tasks run in
+    its main process (solo pool) so the models it loads stay cached between previews."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "--quiet",
+        "worker",
+        "-Q",
+        "preview,cpu",
+        "--pool",
+        "solo",
+        "-n",
+        "preview@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "WARNING",
+    ]
+
+
+def run(home: Path, host: str, port: int) -> int:
+    """Start worker + API in the foreground until interrupted.
+
+    Returns 0 after an interrupt, or the worker's exit status when the worker dies on its
+    own: an API without a worker would accept jobs that stay queued forever, so the stack
+    stops and says so rather than serve half a service.
+    """
+    check_port_free(host, port)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **embedded_env(home, port)}
+    os.environ.update(embedded_env(home, port))
+    settings = Settings()
+    upgrade(settings.database_url)
+
+    import uvicorn
+
+    # By import string: the client package never imports the API's code (tests check
+    # the layers); the app factory reads the settings set in os.environ above.
+    server = uvicorn.Server(
+        uvicorn.Config(
+            "api.main:create_app", factory=True, host=host, port=port, log_level="warning"
+        )
+    )
+    workers = [
+        subprocess.Popen(command, env=env)  # noqa: S603 - our own module
+        for command in (worker_command(home), preview_worker_command(home))
+    ]
+    stopping = threading.Event()
+    died: list[subprocess.Popen[bytes]] = []
+
+    def _watch_worker(worker: subprocess.Popen[bytes]) -> None:
+        code = worker.wait()
+        if not stopping.is_set():
+            died.append(worker)
+            print(
+                f"synthgen: the worker exited with status {code} (its error is above); "
+                "stopping the API, since jobs submitted now would never run",
+                file=sys.stderr,
+                flush=True,
+            )
+            server.should_exit = True
+
+    def _terminate(*_: object) -> None:
+        stopping.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    for worker in workers:
+        threading.Thread(target=_watch_worker, args=(worker,), daemon=True).start()
+    try:
+        print(f"synthgen API on http://{host}:{port}  (data in {home})", flush=True)
+        print(f"console on http://{host}:{port}/console/", flush=True)
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stopping.set()
+        for worker in workers:
+            if worker.poll() is None:
+                stop_worker(worker)
+    return died[0].returncode if died else 0

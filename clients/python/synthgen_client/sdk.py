@@ -1,0 +1,304 @@
+"""A small Python client for the REST API.
+
+Every call that lists follows ``next_cursor`` to the end, and a download checks what it
+saved against the listing: a partial result raises, it is never returned as complete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import httpx
+
+from synthgen_client.resources import TERMINAL, Jobs, Json, Models, PreviewImage
+
+__all__ = [
+    "TERMINAL",
+    "ApiError",
+    "Client",
+    "IncompleteDownload",
+    "NetworkError",
+    "PreviewImage",
+]
+
+
+class SynthgenClientError(Exception):
+    """Base of the errors this client raises; ``str()`` is one line a person can act on."""
+
+
+class ApiError(SynthgenClientError):
+    """The API answered with an error (problem+json): ``status``, ``problem``."""
+
+    def __init__(self, problem: Json, status: int) -> None:
+        self.problem = problem
+        self.status = status
+        params = problem.get("invalid_params") or []
+        fields = "; ".join(_param_text(p) for p in params[:5])
+        detail = fields or problem.get("detail") or ""
+        super().__init__(f"{status} {problem.get('title', '')}: {detail}".rstrip(": "))
+
+
+class NetworkError(SynthgenClientError):
+    """The API could not be reached (refused, timed out, name not found)."""
+
+
+class IncompleteDownload(SynthgenClientError):
+    """What was saved does not match the artifact listing (count or sizes)."""
+
+    def __init__(self, message: str, *, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class Client:
+    """The REST API: ``client.jobs``, ``client.jobs.artifacts``, ``client.models`` and
+    ``client.preview()``, plus the flat calls the CLI uses. Synchronous on purpose: every
+    call is one short HTTP request (waits poll), so an async twin would double the code
+    for no throughput a script needs; from asyncio, call it with ``asyncio.to_thread``."""
+
+    RETRY_STATUSES = frozenset({429, 503})
+
+    def __init__(
+        self, base_url: str, api_key: str, timeout: float = 30.0, *, retries: int = 4
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+        )
+        # Artifact URLs are presigned: they must go out without our Authorization header
+        # (S3 refuses a request signed twice). One pooled client, not one per file: a new
+        # client per download costs ~30 ms of CPU on its TLS context alone.
+        self.downloads = httpx.Client(timeout=60)
+        self.jobs = Jobs(self)
+        self.models = Models(self)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, retried with exponential backoff (or the server's Retry-After)
+        on 429 and 503, and on a dropped connection when repeating it is safe (GET, or a
+        POST that carries an Idempotency-Key)."""
+        safe = method == "GET" or "Idempotency-Key" in (kwargs.get("headers") or {})
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if safe and not last and not isinstance(exc, httpx.ConnectError):
+                    time.sleep(min(0.5 * 2**attempt, 8.0))
+                    continue
+                raise NetworkError(
+                    f"cannot reach the API at {self.base_url} ({type(exc).__name__}: {exc}); "
+                    "is `synthgen up` running? set SYNTHGEN_API_URL or pass --api-url"
+                ) from exc
+            if response.status_code not in self.RETRY_STATUSES or last:
+                break
+            time.sleep(_retry_after(response) or min(0.5 * 2**attempt, 8.0))
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"title": response.reason_phrase, "detail": response.text[:200]}
+            raise ApiError(problem if isinstance(problem, dict) else {}, response.status_code)
+        return response
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        return None if response.status_code == 204 else response.json()
+
+    def preview(
+        self,
+        model: str,
+        *,
+        labels: list[int] | None = None,
+        count: int | None = None,
+        seed: int = 0,
+        timeout_s: float = 300,
+        **options: Any,
+    ) -> PreviewImage:
+        """A grid PNG of ``model`` (one row per class), e.g.
+        ``client.preview("digits-ddpm@prod", labels=[3, 7], steps=20)``. When the API
+        answers 202 (a busy worker) this polls the preview until it is drawn."""
+        body: Json = {"labels": labels, "seed": seed, "config": options}
+        if count is not None:
+            body["count"] = count
+        response = self._send("POST", f"/v1/models/{model}/preview", json=body)
+        if response.status_code == 200:
+            return PreviewImage(
+                response.content,
+                response.headers.get("X-Model-Version", model),
+                response.headers.get("X-Preview-Cache") == "hit",
+                response.headers.get("X-Preview-Id", ""),
+            )
+        preview = response.json()
+        deadline = time.monotonic() + timeout_s
+        while preview["status"] not in TERMINAL:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"preview {preview['id']} not drawn after {timeout_s:g} s")
+            time.sleep(1.0)
+            preview = self._call("GET", httpx.URL(preview["urls"]["get"]).path)
+        if preview["status"] != "succeeded":
+            raise ApiError({"title": "Preview failed", **(preview.get("error") or {})}, 500)
+        version = preview["model_version"]
+        png = self.downloads.get(preview["urls"]["image"]).content
+        return PreviewImage(
+            png,
+            f"{version['name']}:{version['version']}",
+            bool(preview["cache_hit"]),
+            preview["id"],
+        )
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def submit(self, body: Json, idempotency_key: str | None = None) -> Json:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._call("POST", "/v1/jobs", json=body, headers=headers)  # type: ignore[no-any-return]
+
+    def get(self, job_id: str) -> Json:
+        return self._call("GET", f"/v1/jobs/{job_id}")  # type: ignore[no-any-return]
+
+    def list(self, **filters: Any) -> Json:
+        """One page of jobs, newest first: ``{"items": [...], "next_cursor": ...}``."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", "/v1/jobs", params=params)  # type: ignore[no-any-return]
+
+    def iter_jobs(
+        self, *, status: str | None = None, kind: str | None = None, page_size: int = 100
+    ) -> Iterator[Json]:
+        """Every job matching the filters, newest first, following cursors to the end."""
+        cursor = None
+        while True:
+            page = self.list(status=status, kind=kind, limit=page_size, cursor=cursor)
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def cancel(self, job_id: str) -> Json:
+        return self._call("POST", f"/v1/jobs/{job_id}/cancel")  # type: ignore[no-any-return]
+
+    def artifacts(self, job_id: str, *, page_size: int = 1000) -> list[Json]:
+        """Every artifact of the job, following cursors to the end."""
+        items: list[Json] = []
+        cursor = None
+        while True:
+            params: Json = {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._call("GET", f"/v1/jobs/{job_id}/artifacts", params=params)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+    def wait(
+        self,
+        job_id: str,
+        *,
+        poll_s: float = 1.0,
+        timeout_s: float = 3600,
+        on_update: Callable[[Json], None] | None = None,
+    ) -> Json:
+        """The job once it has ended. Follows the job's event stream (``on_update`` sees
+        the job at each event: start, progress, output, completed) and polls every
+        ``poll_s`` when the stream cannot be read. TimeoutError after ``timeout_s``."""
+        from synthgen_client import events  # it imports this module
+
+        try:
+            return events.wait_for_job(self.http, job_id, timeout_s, on_update, poll_s=poll_s)
+        except httpx.TransportError as exc:
+            raise NetworkError(f"lost the API at {self.base_url} while waiting: {exc}") from exc
+
+    def webhook_secret(self, *, rotate: bool = False) -> str:
+        """The tenant's webhook signing secret (``whsec_…``); ``rotate`` makes a new one
+        (deliveries carry the old one's signature as well for 24 h)."""
+        path = "/v1/webhooks/secret/rotate" if rotate else "/v1/webhooks/secret"
+        return str(self._call("POST" if rotate else "GET", path)["key"])
+
+    # -- downloads ------------------------------------------------------------------------
+
+    def download(self, url: str, path: Path, *, expected_size: int | None = None) -> Path:
+        """Save one URL to ``path``; with ``expected_size`` a short file raises."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self.downloads.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise ApiError(
+                        {"title": response.reason_phrase, "detail": f"download of {path.name}"},
+                        response.status_code,
+                    )
+                with path.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+        except httpx.TransportError as exc:
+            raise NetworkError(f"download of {path.name} failed: {exc}") from exc
+        if expected_size is not None and path.stat().st_size != expected_size:
+            raise IncompleteDownload(
+                f"{path.name}: saved {path.stat().st_size} bytes, the listing says {expected_size}",
+                missing=[path.name],
+            )
+        return path
+
+    def download_artifacts(
+        self,
+        job_id: str,
+        directory: Path,
+        *,
+        on_file: Callable[[Path, int, int], None] | None = None,
+    ) -> list[Path]:
+        """Download every artifact of a job into ``directory`` and verify the result.
+
+        The listing is followed to its end; afterwards each file's size must equal the
+        listing's, and the number of files the job's ``result.artifacts`` announces (when
+        it says) must equal the number listed. Raises IncompleteDownload otherwise.
+        ``on_file(path, done, total)`` is called after each file.
+        """
+        items = self.artifacts(job_id)
+        announced = (self.get(job_id).get("result") or {}).get("artifacts")
+        if isinstance(announced, int) and announced != len(items):
+            raise IncompleteDownload(
+                f"job {job_id} announces {announced} artifacts but the API listed "
+                f"{len(items)}; nothing is reported complete",
+                missing=[],
+            )
+        saved: list[Path] = []
+        for item in items:
+            target = directory / _safe_relative(item["name"])
+            self.download(item["url"], target, expected_size=int(item["size"]))
+            saved.append(target)
+            if on_file is not None:
+                on_file(target, len(saved), len(items))
+        missing = [
+            i["name"] for i in items if not (directory / _safe_relative(i["name"])).is_file()
+        ]
+        if missing:
+            raise IncompleteDownload(
+                f"{len(missing)} of {len(items)} artifacts are missing after the download "
+                f"(first: {missing[0]})",
+                missing=missing,
+            )
+        return saved
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return min(float(value), 60.0) if value.replace(".", "", 1).isdigit() else None
+
+
+def _param_text(param: Json) -> str:
+    name, reason = str(param.get("name")), str(param.get("reason"))
+    return reason if reason.startswith(f"{name}:") else f"{name}: {reason}"
+
+
+def _safe_relative(name: str) -> Path:
+    """An artifact name as a path that stays inside the download directory."""
+    parts = PurePosixPath(name).parts
+    if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+        raise IncompleteDownload(
+            f"refusing to write artifact {name!r} outside the directory", missing=[name]
+        )
+    return Path(*parts)

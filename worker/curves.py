@@ -1,0 +1,53 @@
+"""A train job's curves as files: ``metrics.jsonl`` (one JSON object per step, from the
+rows written while it trained, so a resumed job's file covers every step) and, when the
+``tensorboard`` package is installed, TensorBoard event files under ``tensorboard/``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+from core.curves import service as curves
+from core.db import session_scope
+from core.storage import StoredObject
+from worker.runner import JobContext
+
+log = logging.getLogger("synthgen.worker")
+
+
+def export(ctx: JobContext) -> list[tuple[str, StoredObject]]:
+    path = ctx.workdir / "metrics.jsonl"
+    with session_scope(ctx.settings.database_url) as session, path.open("wb") as out:
+        for line in curves.to_jsonl(curves.iter_points(session=session, job_id=ctx.job.id)):
+            out.write(line)
+    objects = [
+        (
+            "metrics.jsonl",
+            ctx.storage.put_file(f"{ctx.prefix}/metrics.jsonl", path, "application/x-ndjson"),
+        )
+    ]
+    if importlib.util.find_spec("tensorboard") is not None:
+        objects += _tensorboard(ctx, path)
+    return objects
+
+
+def _tensorboard(ctx: JobContext, metrics: Path) -> list[tuple[str, StoredObject]]:
+    from torch.utils.tensorboard import SummaryWriter
+
+    directory = ctx.workdir / "tensorboard"
+    with SummaryWriter(log_dir=str(directory)) as writer, metrics.open() as lines:
+        for line in lines:
+            point = json.loads(line)
+            step = point.pop("step")
+            for key, value in point.items():
+                writer.add_scalar(f"train/{key}", value, global_step=step)
+    return [
+        (
+            f"tensorboard/{path.name}",
+            ctx.storage.put_file(f"{ctx.prefix}/tensorboard/{path.name}", path),
+        )
+        for path in sorted(directory.iterdir())
+        if path.is_file()
+    ]
