@@ -12,11 +12,15 @@ from sqlalchemy import select
 from core.artifacts import service as artifacts
 from core.db import session_scope
 from core.jobs import service as jobs
+from core.jobs.orm import JobEvent
 from core.jobs.schemas import parse_job
 from core.jobs.states import JobStatus
 from core.model_versions import service as model_versions
+from core.previews import service as previews
+from core.previews.schemas import PreviewIn
 from core.storage import from_settings as storage_from_settings
 from core.tenants.orm import Tenant
+from core.webhooks.orm import WebhookDelivery
 from tests.integration.conftest import TINY_DDPM, TenantClient
 
 pytestmark = pytest.mark.integration
@@ -49,7 +53,23 @@ def owner_ids(settings, tenant: TenantClient) -> dict[str, str]:
         )  # fmt: skip
         jobs.transition(session=session, job_id=generate.id, target=JobStatus.running)
         jobs.transition(session=session, job_id=generate.id, target=JobStatus.succeeded)
+        model_versions.set_alias(
+            session=session, tenant=owner, name="private", alias="prod", version=1, actor="t"
+        )
+        preview = previews.create(
+            session=session, tenant=owner, ref="private", preview_in=PreviewIn()
+        )
+        event_id = session.scalar(select(JobEvent.id).where(JobEvent.job_id == train.id))
+        delivery = WebhookDelivery(
+            job_id=train.id, event_id=event_id, event="completed", url="https://example.test/h"
+        )
+        session.add(delivery)
+        session.flush()
         return {
+            "alias": "prod",
+            "ref": "private",
+            "preview_id": preview.id,
+            "delivery_id": delivery.id,
             "job_id": train.id,
             "name": "private",
             "version_id": version.id,
@@ -60,6 +80,8 @@ def owner_ids(settings, tenant: TenantClient) -> dict[str, str]:
 
 # Routes the API document leaves out (a local-store download, signed instead of keyed).
 UNDOCUMENTED = [("GET", "/v1/files/{key}")]
+# Valid bodies, so that what answers is the ownership check, not validation.
+BODIES = {("PUT", "/v1/models/{name}/aliases/{alias}"): {"version": 1}}
 
 
 def _routes(app) -> list[tuple[str, str]]:
@@ -78,7 +100,8 @@ def test_every_route_with_another_tenants_ids_answers_404(app_client, make_tenan
         assert set(params) <= set(owner_ids), f"teach this test the ids of {path}"
         url = re.sub(r"{(\w+)}", lambda m: owner_ids[m.group(1)], path)
         query = {"expires": "9999999999", "signature": "0" * 64} if "{key" in path else {}
-        response = intruder.request(method, url, params=query, json={})
+        body = BODIES.get((method, path), {})
+        response = intruder.request(method, url, params=query, json=body)
         assert response.status_code == 404, (method, path, response.text)
         walked += 1
     assert walked >= 5
