@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from core.jobs.numbers import JsonNumbers
 
 Betas = list[float]
 
@@ -18,7 +20,7 @@ Options left out count at the largest default an engine takes (5,000 steps, batc
 32 px)."""
 
 
-class CommonTrainConfig(BaseModel):
+class CommonTrainConfig(JsonNumbers):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     max_steps: int | None = Field(default=None, ge=1, le=1_000_000)

@@ -19,6 +19,7 @@ from pydantic import (
 
 from core import catalog
 from core.jobs.engine_configs import DDPMTrainConfig, EBMTrainConfig, GANTrainConfig
+from core.jobs.numbers import JsonNumbers
 from core.jobs.states import JobKind, JobStatus
 
 MAX_COUNT = 1_000_000
@@ -32,9 +33,7 @@ WebhookEvent = Literal["start", "progress", "output", "completed"]
 WebhookFilter = Annotated[list[WebhookEvent], Field(min_length=1)]
 
 
-class Strict(BaseModel):
-    # strict: JSON true is not the number 1 and 1.5 is not an integer; a body that
-    # needs coercing to fit its schema is refused, not reinterpreted.
+class Strict(JsonNumbers):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
