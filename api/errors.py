@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -137,6 +137,15 @@ def _allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
+async def on_out_of_range(request: Request, exc: DataError) -> JSONResponse:
+    # A value the schema let through but the database cannot hold (a number past its
+    # column's range): the request's fault, not the server's.
+    log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc.orig)
+    return problem(
+        422, "Invalid request", "a value in the request is out of the range it may take", request
+    )
+
+
 async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     # A lost connection, a database restarting, an exhausted pool: the request can be
     # retried as it is once the database answers (SQLAlchemy replaces dead connections).
@@ -159,6 +168,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(SynthgenError, on_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, on_out_of_range)  # type: ignore[arg-type]
     for unavailable in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(unavailable, on_database_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

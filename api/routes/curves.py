@@ -29,7 +29,7 @@ def job_metrics(
     tenant: TenantDep,
     every: Annotated[int, Query(ge=1, le=1_000_000, description="only steps divisible by N")] = 1,
     after: Annotated[
-        int | None, Query(ge=0, le=2**63 - 1, description="only steps after this one")
+        int | None, Query(ge=0, le=2**31 - 1, description="only steps after this one")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> MetricsPage:
