@@ -264,9 +264,11 @@ def wait_http(url: str, timeout_s: float = 60) -> None:
 def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
     """The environment that gives a child process ``settings`` (and ``overrides``)."""
     env = {
-        f"SYNTHGEN_{name.upper()}": str(value)
+        f"SYNTHGEN_{name.upper()}": ",".join(map(str, value))
+        if isinstance(value, list)
+        else str(value)
         for name, value in settings.model_dump().items()
-        if value is not None and name not in {"aws_access_key_id", "aws_secret_access_key"}
+        if value not in (None, []) and name not in {"aws_access_key_id", "aws_secret_access_key"}
     }
     env |= {f"SYNTHGEN_{k.upper()}": str(v) for k, v in overrides.items()}
     env["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id or ""
