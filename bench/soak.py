@@ -166,7 +166,8 @@ def summarize(settings, ids, statuses, kills, flushes, lost) -> dict:  # noqa: A
             .where(Job.id.in_(ids))
         ).all()  # fmt: skip
         events = session.execute(
-            select(JobEvent.job_id, JobEvent.status).where(JobEvent.job_id.in_(ids))
+            select(JobEvent.job_id, JobEvent.status)
+            .where(JobEvent.job_id.in_(ids), JobEvent.type.in_(["queued", "start", "completed"]))
             .order_by(JobEvent.id)
         ).all()  # fmt: skip
     runs: dict[str, list[str]] = {}

@@ -158,10 +158,15 @@ class Stack:
             return job
 
     def events(self, job_id: str) -> list[str]:
+        """The job's status after each of its state changes, in order (each run shows as
+        "running"; progress and output events are left out)."""
+        changes = ["queued", "start", "completed"]
         with session_scope(self.settings.database_url) as session:
             return list(
                 session.scalars(
-                    select(JobEvent.status).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+                    select(JobEvent.status)
+                    .where(JobEvent.job_id == job_id, JobEvent.type.in_(changes))
+                    .order_by(JobEvent.id)
                 )
             )
 
