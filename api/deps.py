@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from api.hub import EventHub
 from core.config import Settings
 from core.db import session_factory
-from core.errors import Unauthorized
+from core.errors import RateLimited, Unauthorized
 from core.storage import Storage
 from core.telemetry import logs
 from core.tenants import service as tenants
@@ -94,6 +94,12 @@ def get_tenant(request: Request, session: SessionDep) -> Tenant:
         session.expunge(tenant)
         cache.put(key_hash, tenant)
     logs.bind(tenant=tenant.id)
+    retry_after = request.app.state.rate_limiter.hit(key_hash)
+    if retry_after is not None:
+        raise RateLimited(
+            "this API key sent more requests than its rate limit allows; slow down",
+            retry_after=retry_after,
+        )
     return tenant
 
 

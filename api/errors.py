@@ -8,15 +8,27 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from core.errors import SynthgenError
 
 log = logging.getLogger("synthgen.api")
 PROBLEM = "application/problem+json"
+DATABASE_RETRY_S = 5
 
 
-def problem(status: int, title: str, detail: str, request: Request, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    request: Request,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {
         "type": f"https://synthgen.dev/problems/{title.lower().replace(' ', '-')}",
         "title": title,
@@ -25,7 +37,9 @@ def problem(status: int, title: str, detail: str, request: Request, **extra: Any
         "instance": request.url.path,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -99,12 +113,50 @@ async def on_domain_error(request: Request, exc: SynthgenError) -> JSONResponse:
     extra: dict[str, Any] = {}
     if exc.field:
         extra["invalid_params"] = [{"name": exc.field, "reason": exc.message}]
-    return problem(exc.status_hint, exc.title, exc.message, request, **extra)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return problem(exc.status_hint, exc.title, exc.message, request, headers=headers, **extra)
 
 
 async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
-    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), request)
+    title = titles.get(exc.status_code, "Error")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Allow lists every method of the resource (RFC 9110, 15.5.6); Starlette names
+        # only those of the first route whose path matched.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem(exc.status_code, title, str(exc.detail), request, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def on_out_of_range(request: Request, exc: DataError) -> JSONResponse:
+    # A value the schema let through but the database cannot hold (a number past its
+    # column's range): the request's fault, not the server's.
+    log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc.orig)
+    return problem(
+        422, "Invalid request", "a value in the request is out of the range it may take", request
+    )
+
+
+async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A lost connection, a database restarting, an exhausted pool: the request can be
+    # retried as it is once the database answers (SQLAlchemy replaces dead connections).
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "Service unavailable",
+        "the database is not reachable right now; retry shortly",
+        request,
+        headers={"Retry-After": str(DATABASE_RETRY_S)},
+    )
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -116,4 +168,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(SynthgenError, on_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, on_out_of_range)  # type: ignore[arg-type]
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(unavailable, on_database_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import console, errors, metrics
+from api import console, errors, metrics, openapi
 from api.deps import TenantCache
 from api.hub import EventHub
+from api.ratelimit import RateLimiter
 from api.routes import curves, events, health, jobs, models, preview, webhooks
 from api.telemetry import RequestTelemetry
 from core import storage as storage_mod
@@ -98,10 +99,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Train generative image models, generate synthetic datasets, evaluate them.",
         swagger_ui_parameters={"validatorUrl": None},
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.settings = settings
     app.state.storage = storage_mod.from_settings(settings)
     app.state.tenant_cache = TenantCache(settings.auth_cache_s)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.outbox = outbox
     app.state.hub = hub
     errors.install(app)
@@ -116,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     console.mount(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestTelemetry)  # outermost: rejected bodies are counted too
+    openapi.install(app)
     return app
 
 

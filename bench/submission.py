@@ -165,6 +165,9 @@ def main() -> None:
         "SYNTHGEN_BROKER_URL": BROKER,
         "SYNTHGEN_STORAGE_URL": f"file:///tmp/synthgen-bench-{run}",
         "SYNTHGEN_QUEUE_PREFIX": prefix,
+        # A load test: one tenant submits far past the abuse limits (0 turns them off).
+        "SYNTHGEN_MAX_QUEUED_JOBS": "0",
+        "SYNTHGEN_RATE_LIMIT_PER_S": "0",
     }
     base_env = {"BENCH_BROKER_URL": BROKER, "BENCH_QUEUE": f"{prefix}baseline"}
     results = {}

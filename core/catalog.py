@@ -38,6 +38,13 @@ SAMPLE_OPTIONS: dict[str, frozenset[str]] = {
 }
 
 
+def dataset_ref_pattern() -> str:
+    """A regular expression matching every valid ``name`` or ``name:split`` (documents the
+    field in the OpenAPI schema; parse_dataset_ref gives the error messages)."""
+    refs = "|".join(f"{name}(:({'|'.join(splits)}))?" for name, splits in DATASET_SPLITS.items())
+    return f"^({refs})$"
+
+
 def parse_dataset_ref(ref: str, *, default_split: str) -> tuple[str, str]:
     """``"digits"`` or ``"digits:test"`` → (name, split); ValueError naming what is valid."""
     name, _, split = ref.partition(":")

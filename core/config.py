@@ -50,13 +50,34 @@ class Settings(BaseSettings):
     # the submit hot path; a revoked key stops working within this many seconds.
     auth_cache_s: float = 10.0
     api_threads: int = 8  # threads per API process for sync handlers (api/main.py)
-    artifact_url_ttl_s: int = 3600
+    # Download URLs (S3 presigned or locally signed) stop working after this long; S3
+    # itself refuses presigned URLs valid for more than 7 days.
+    artifact_url_ttl_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     heartbeat_interval_s: float = 10.0
     heartbeat_timeout_s: float = 120.0
     requeue_after_s: float = 60.0
     max_attempts: int = 3
     shard_size: int = 1000
     queue_prefix: str = ""
+    reconcile_interval_s: float = 30.0
+    # Object storage: attempts per request (boto3's standard retry mode backs off
+    # exponentially with jitter between them) and the connect timeout of each.
+    storage_max_attempts: int = 5
+    storage_connect_timeout_s: float = 10.0
+
+    # Abuse limits (core/quotas.py, api/ratelimit.py); 0 turns a limit off.
+    max_queued_jobs: int = 100  # per tenant, at submit
+    max_running_jobs: int = 4  # per tenant, at claim: more wait in the queue
+    gpu_seconds_per_day: float = 2 * 24 * 3600.0  # per tenant: job run time in a rolling 24 h
+    max_storage_bytes: int = 50 * 2**30  # per tenant, artifacts of kept jobs
+    rate_limit_per_s: float = 20.0  # per API key and API process
+    rate_limit_burst: int = 60
+
+    # Retention (core/retention.py): ended jobs older than this lose their rows and
+    # artifacts, except what a registered model version still needs; 0 keeps them forever.
+    retention_days: float = 30.0
+    retention_interval_s: float = 3600.0
+
     # Synchronous previews: how long POST /v1/models/{ref}/preview holds the request
     # before answering 202 with the preview's URL; models the preview worker keeps loaded
     # (LRU by version); how long preview rows and their PNGs are kept.

@@ -9,10 +9,13 @@ class SynthgenError(Exception):
     status_hint = 500
     title = "Internal error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.retry_after = retry_after  # seconds, sent as Retry-After
 
 
 class NotFound(SynthgenError):
@@ -62,6 +65,18 @@ class Unauthorized(SynthgenError):
 class StorageError(SynthgenError):
     status_hint = 502
     title = "Object storage error"
+
+
+class QuotaExceeded(SynthgenError):
+    """A tenant limit (queued jobs, GPU time, storage) or the key's request rate is spent;
+    ``retry_after`` says when trying again can succeed."""
+
+    status_hint = 429
+    title = "Quota exceeded"
+
+
+class RateLimited(QuotaExceeded):
+    title = "Too many requests"
 
 
 class PreviewNotFound(NotFound):

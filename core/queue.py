@@ -14,6 +14,8 @@ from core.jobs.states import JobKind
 RUN_JOB = "worker.tasks.run_job"
 DELIVER_WEBHOOK = "worker.tasks.deliver_webhooks"
 RECONCILE = "worker.tasks.reconcile"
+RETENTION = "worker.tasks.retention"
+
 RUN_PREVIEW = "worker.tasks.run_preview"
 # Previews have a queue of their own, consumed by a worker of their own (`-Q preview`),
 # so a preview never waits behind a train job holding the gpu worker.

@@ -1,5 +1,6 @@
-"""The worker's Celery app: queues ``gpu`` and ``cpu``, late acks, prefetch 1, and the
-reconciler on Celery beat. Settings come from core.config like everywhere else."""
+"""The worker's Celery app: queues ``gpu`` and ``cpu``, late acks, prefetch 1, the
+reconciler and the retention sweep on Celery beat, and SIGTERM as preemption
+(worker/preemption.py). Settings come from core.config like everywhere else."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 from celery import signals
 
 from core.config import get_settings
-from core.queue import RECONCILE, make_celery, queue_name
+from core.queue import RECONCILE, RETENTION, make_celery, queue_name
 from core.telemetry import logs
-from worker import metrics
+from worker import metrics, preemption
+
+preemption.install()
 
 settings = get_settings()
 app = make_celery(settings, main="synthgen-worker")
@@ -20,9 +23,14 @@ app.conf.update(
     beat_schedule={
         "reconcile": {
             "task": RECONCILE,
-            "schedule": 30.0,
+            "schedule": settings.reconcile_interval_s,
             "options": {"queue": queue_name(settings, "cpu")},
-        }
+        },
+        "retention": {
+            "task": RETENTION,
+            "schedule": settings.retention_interval_s,
+            "options": {"queue": queue_name(settings, "cpu")},
+        },
     },
 )
 metrics.install(settings)

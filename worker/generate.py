@@ -26,6 +26,7 @@ from worker.outputs import (
     PngWriter,
 )
 from worker.runner import JobContext, finish
+from worker.shards import ShardCache
 
 
 def load_version(ctx: JobContext, version_id: str | None) -> tuple[ModelVersion, Engine, Trained]:
@@ -85,21 +86,25 @@ def run(ctx: JobContext) -> None:
 
     ctx.progress.set_stage("generate")
     shard_size = ctx.settings.shard_size
+    shards = ShardCache(ctx.storage, ctx.prefix)
     for shard, start in enumerate(range(0, count, shard_size)):
         if ctx.should_stop():
             raise Stopped
         n = min(shard_size, count - start)
         labels = None if plan is None else torch.from_numpy(plan[start : start + n])
-        images = engine.sample(
-            trained,
-            n,
-            labels,
-            seed=shard_seed(int(request["seed"]), shard),
-            should_stop=ctx.should_stop,
-            progress=_within_shard(ctx, start, n, count),
-            batch_size=SAMPLE_BATCH,
-            **options,
-        ).numpy()
+        images = shards.get(shard)
+        if images is None:
+            images = engine.sample(
+                trained,
+                n,
+                labels,
+                seed=shard_seed(int(request["seed"]), shard),
+                should_stop=ctx.should_stop,
+                progress=_within_shard(ctx, start, n, count),
+                batch_size=SAMPLE_BATCH,
+                **options,
+            ).numpy()
+            shards.put(shard, images)
         shard_labels = plan[start : start + n] if plan is not None else np.zeros(n, np.int64)
         writer.add(images, shard_labels)
         grid.add(images, shard_labels)
@@ -107,6 +112,7 @@ def run(ctx: JobContext) -> None:
         ctx.output(shard=shard, images=start + n, total=count)
     objects = writer.finish()
     objects.append(("grid.png", ctx.storage.put_bytes(f"{ctx.prefix}/grid.png", grid.png())))
+    shards.clear()
     ctx.progress.flush()
     finish(
         ctx,
@@ -116,6 +122,7 @@ def run(ctx: JobContext) -> None:
             "images_at": writer.location,
             "manifest": MANIFEST,
             "artifacts": len(objects),
+            "shards": {"total": math.ceil(count / shard_size), "reused": shards.reused},
             "image_shape": list(trained.image_shape),
             "class_names": class_names,
             "model_version": {"id": version.id, "name": version.name, "version": version.version},

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from core.config import Settings
 from core.curves import service as curves
 from core.db import session_scope
 from core.jobs import events
 from core.jobs import service as jobs
+from core.jobs.orm import Job
 from core.jobs.states import JobStatus
+from worker import preemption
+
+log = logging.getLogger("synthgen.worker")
 
 
 class JobProgress:
@@ -88,39 +96,72 @@ class JobProgress:
             return
         now = time.monotonic()
         due = self.last_event is None or now - self.last_event >= self.settings.progress_interval_s
-        with events.session_scope(self.settings) as session:
-            self.still_running = jobs.write_progress(
-                session=session, job_id=self.job_id, progress=self.last
-            )
-            curves.record(session=session, job_id=self.job_id, points=self.points)
-            if self.still_running and due:
-                events.record(session=session, job_id=self.job_id, type=events.EventType.progress)
-                self.last_event = now
-        self.points = []
+        try:
+            with events.session_scope(self.settings) as session:
+                self.still_running = jobs.write_progress(
+                    session=session, job_id=self.job_id, progress=self.last
+                )
+                curves.record(session=session, job_id=self.job_id, points=self.points)
+                if self.still_running and due:
+                    events.record(
+                        session=session, job_id=self.job_id, type=events.EventType.progress
+                    )
+                    self.last_event = now
+            self.points = []
+        except OperationalError:
+            # The database is away (restarting, failing over): training goes on and the
+            # next write carries the progress (and the curve points kept meanwhile).
+            log.warning("job %s: progress not written, database unavailable", self.job_id)
         self.last_write = time.monotonic()
 
 
 class CancelCheck:
-    """``should_stop()``: true once the job is no longer running (canceled, or taken back
-    by the reconciler). Reads the status at most every ``min_interval_s`` so it can be
-    polled once per training or sampling step."""
+    """``should_stop()``: true once this run of the job is over — the job was canceled, or
+    taken back by the reconciler (its status, or its ``attempts`` when another worker has
+    claimed it since: a worker paused past its heartbeat timeout must not go on beside its
+    successor) — or the worker is shutting down (``preempted``). Reads the row at most
+    every ``min_interval_s`` so it can be polled once per training or sampling step; while
+    the database is unreachable the job keeps going and the check is retried every
+    ``retry_s``."""
 
-    def __init__(self, database_url: str, job_id: str, min_interval_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        job_id: str,
+        attempt: int,
+        min_interval_s: float = 0.0,
+        retry_s: float = 1.0,
+    ) -> None:
         self.database_url = database_url
         self.job_id = job_id
+        self.attempt = attempt
         self.min_interval_s = min_interval_s
-        self.last_check = 0.0
+        self.retry_s = retry_s
+        self.next_check = 0.0
         self.stopped = False
+        self.preempted = False
 
     def __call__(self) -> bool:
         if self.stopped:
             return True
+        if preemption.requested():
+            self.stopped = self.preempted = True
+            return True
         now = time.monotonic()
-        if now - self.last_check >= self.min_interval_s:
-            self.last_check = now
-            with session_scope(self.database_url) as session:
-                status = jobs.status_of(session=session, job_id=self.job_id)
-            self.stopped = status is not JobStatus.running
+        if now >= self.next_check:
+            try:
+                with session_scope(self.database_url) as session:
+                    row = session.execute(
+                        select(Job.status, Job.attempts).where(Job.id == self.job_id)
+                    ).one_or_none()
+            except OperationalError:
+                self.next_check = now + self.retry_s
+                return False
+            self.next_check = now + self.min_interval_s
+            self.stopped = row is None or (row.status, row.attempts) != (
+                JobStatus.running,
+                self.attempt,
+            )
         return self.stopped
 
 

@@ -5,7 +5,8 @@ messages, so anything a lost message or a dead worker left behind is repaired fr
 - ``queued`` jobs older than ``requeue_after_s`` are published again (a duplicate message
   is harmless: the runner's compare-and-set start lets only one run);
 - ``running`` jobs whose heartbeat stopped go back to ``queued`` (resuming from their
-  last checkpoint), or to ``failed`` after ``max_attempts``;
+  last checkpoint), or to ``failed`` (their partial outputs deleted) after
+  ``max_attempts`` lost workers (runs handed back on a warm shutdown do not count);
 - webhook deliveries left due with nobody sending them (their message was lost, or the
   process died between committing an event and publishing its delivery) are sent.
 """
@@ -58,17 +59,21 @@ def reconcile(settings: Settings) -> dict[str, int]:
                 Job.heartbeat_at < now - timedelta(seconds=settings.heartbeat_timeout_s),
             )
         ).all()
+        given_up = []
         for job in dead:
-            if job.attempts >= settings.max_attempts:
+            # Preemptions handed the job back cleanly; only lost workers count.
+            lost = job.attempts - job.preemptions
+            if lost >= settings.max_attempts:
                 error = {
                     "type": "WorkerLost",
                     "message": f"the worker running this job stopped "
-                    f"responding {job.attempts} times; the job was given up",
+                    f"responding {lost} times; the job was given up",
                 }
                 if jobs.try_transition(
                     session=session, job_id=job.id, target=JobStatus.failed, error=error
                 ):
                     counts["failed"] += 1
+                    given_up.append(job.id)
                     metrics.job_finished(
                         kind=str(job.kind),
                         engine=runner.engine_of(session=session, job=job),
@@ -98,4 +103,8 @@ def reconcile(settings: Settings) -> dict[str, int]:
         storage = storage_from_settings(settings)
         for key in stale_previews:
             storage.delete_prefix(key)
+    if given_up:
+        storage = storage_from_settings(settings)
+        for job_id in given_up:
+            runner.discard_outputs(storage, job_id)
     return counts

@@ -5,11 +5,14 @@
 2. run the kind's handler with progress, cancel checks and a heartbeat;
 3. the handler writes artifacts to storage first, then records them and moves the job to
    ``succeeded`` in one transaction (a job is never succeeded with an artifact missing);
-4. any failure becomes ``error {type, message}`` in words the user can act on.
+4. any failure becomes ``error {type, message}`` in words the user can act on, and what
+   the job had written to storage is deleted (a failed or canceled job leaves nothing);
+5. a job stopped by the worker's warm shutdown goes back to ``queued`` (worker/preemption.py).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import shutil
@@ -21,18 +24,20 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import quotas
 from core.config import Settings
 from core.db import session_scope
-from core.errors import StorageError, SynthgenError
+from core.errors import InvalidTransition, StorageError, SynthgenError
 from core.jobs import events
 from core.jobs import service as jobs
-from core.jobs.orm import Job
+from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
 from core.model_versions.orm import ModelVersion
-from core.queue import QUEUE_FOR_KIND
+from core.queue import QUEUE_FOR_KIND, RUN_JOB
 from core.storage import Storage, StoredObject
 from core.storage import from_settings as storage_from_settings
 from core.telemetry import logs
+from worker import preemption
 from worker.metrics import JobMeter
 from worker.progress import CancelCheck, Heartbeat, JobProgress
 
@@ -71,10 +76,15 @@ def handler_for(kind: JobKind) -> Handler:
 
 
 def claim(settings: Settings, job_id: str) -> Job | None:
-    """queued → running, or None when another delivery already took (or ended) the job."""
+    """queued → running, or None when another delivery already took (or ended) the job,
+    or when its tenant already runs ``max_running_jobs`` (it waits in the queue and the
+    reconciler sends it again)."""
     with events.session_scope(settings) as session:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.queued:
+            return None
+        if not quotas.may_start(session=session, settings=settings, tenant_id=job.tenant_id):
+            log.info("job %s waits: its tenant runs max_running_jobs already", job_id)
             return None
         if not jobs.try_transition(
             session=session, job_id=job_id, target=JobStatus.running, attempts=job.attempts + 1
@@ -97,6 +107,8 @@ def engine_of(*, session: Session, job: Job) -> str:
 
 def run_job(job_id: str, *, settings: Settings, storage: Storage | None = None) -> str:
     """Run one job to a terminal state; returns the status it ended in (or "skipped")."""
+    if preemption.requested():
+        return "skipped"  # this worker is shutting down; the job stays queued
     with logs.context(job_id=job_id):
         return _run(job_id, settings, storage)
 
@@ -118,51 +130,105 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
     )
     log.info("job started", extra={"kind": str(job.kind), "engine": engine})
     storage = storage or storage_from_settings(settings)
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
     progress = JobProgress(settings, job_id, stage=str(job.kind), meter=meter.progress)
-    ctx = JobContext(
-        settings, storage, job, workdir, progress, CancelCheck(settings.database_url, job_id)
-    )
+    should_stop = CancelCheck(settings.database_url, job_id, attempt=job.attempts)
+    workdir: Path | None = None
     try:
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
+        ctx = JobContext(settings, storage, job, workdir, progress, should_stop)
         with meter.busy(), Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
             handler_for(JobKind(job.kind))(ctx)
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job
-        _fail(settings, job_id, exc)
+        if should_stop.preempted:
+            _requeue(settings, job)
+        else:
+            _fail(settings, job_id, exc)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
     with session_scope(settings.database_url) as session:
         status = jobs.status_of(session=session, job_id=job_id)
+    if status in (JobStatus.failed, JobStatus.canceled):
+        discard_outputs(storage, job_id)
     meter.finished(str(status))
     log.info("job ended", extra={"status": str(status)})
     return str(status)
 
 
-def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:
+def _requeue(settings: Settings, job: Job) -> None:
+    """running → queued on the worker's warm shutdown, counted as a preemption (not a
+    failure), with a fresh outbox row: the job's message is sent again even if this
+    worker dies before it publishes it."""
+    try:
+        with events.session_scope(settings) as session:
+            jobs.transition(
+                session=session,
+                job_id=job.id,
+                target=JobStatus.queued,
+                preemptions=Job.preemptions + 1,
+            )
+            session.add(
+                Outbox(
+                    job_id=job.id,
+                    task_name=RUN_JOB,
+                    queue=QUEUE_FOR_KIND[JobKind(job.kind)],
+                )
+            )
+    except InvalidTransition:
+        return  # canceled meanwhile: nothing to hand back
+    log.info("job %s preempted by the worker's shutdown; back in the queue", job.id)
+    with session_scope(settings.database_url) as session:
+        jobs.publish(session=session, settings=settings, job=job)
+
+
+def discard_outputs(storage: Storage, job_id: str) -> None:
+    """Delete what a job that did not succeed wrote (partial images, checkpoints, shards).
+    With the store unreachable they stay until the retention sweep (core/retention.py)."""
+    try:
+        storage.delete_prefix(f"jobs/{job_id}/")
+    except StorageError as exc:
+        log.warning("job %s: partial outputs not deleted yet: %s", job_id, exc)
+
+
+def _error_of(exc: BaseException) -> dict[str, str] | None:
+    """What a user is told about ``exc``; None for what is not the job's failure."""
     from models.engines.base import EngineError, Stopped
 
-    if isinstance(exc, Stopped):
-        log.info("job %s stopped: no longer running (canceled or taken back)", job_id)
-        return
+    if isinstance(exc, Stopped | KeyboardInterrupt | SystemExit):
+        return None
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "No space left" in str(exc):
+        return {
+            "type": "DiskFull",
+            "message": "the worker's work directory ran out of space while the job wrote "
+            "its files; retry the job, or ask the operators for a worker with more disk",
+        }
     if isinstance(exc, EngineError | SynthgenError | StorageError | ValueError):
-        error = {"type": type(exc).__name__, "message": str(exc)}
-        log.warning("job %s failed: %s", job_id, error["message"])
-    elif isinstance(exc, MemoryError):
-        error = {
+        return {"type": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, MemoryError):
+        return {
             "type": "OutOfMemory",
             "message": "the worker ran out of memory; lower "
             "batch_size or image_size, or use a larger worker",
         }
-    elif isinstance(exc, KeyboardInterrupt | SystemExit):
-        # Worker shutdown: leave the job running; the reconciler re-queues it.
-        raise exc
-    else:
+    return {
+        "type": "InternalError",
+        "message": f"the worker hit an unexpected error ({type(exc).__name__}: {exc}); "
+        "it was logged for the operators",
+    }
+
+
+def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:
+    error = _error_of(exc)
+    if error is None:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise exc  # worker shutdown: the job stays running; the reconciler re-queues it
+        log.info("job %s stopped: no longer running (canceled or taken back)", job_id)
+        return
+    if error["type"] == "InternalError":
         log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
-        error = {
-            "type": "InternalError",
-            "message": f"the worker hit an unexpected error ({type(exc).__name__}: {exc}); "
-            "it was logged for the operators",
-        }
+    else:
+        log.warning("job %s failed: %s", job_id, error["message"])
     with events.session_scope(settings) as session:
         if not jobs.try_transition(
             session=session, job_id=job_id, target=JobStatus.failed, error=error
@@ -178,11 +244,18 @@ def finish(
     register: Callable[..., dict[str, object]] | None = None,
 ) -> None:
     """Record artifacts (already in storage), run ``register`` (e.g. add a model version)
-    and mark the job succeeded, all in one transaction: a job canceled meanwhile keeps its
-    artifacts in storage but records nothing and registers nothing."""
+    and mark the job succeeded, all in one transaction: a job canceled meanwhile records
+    and registers nothing (its objects are deleted as it ends), and a run whose job was
+    taken back and claimed again (``attempts`` moved on) leaves the ending to that run."""
     from core.artifacts import service as artifacts
 
     with events.session_scope(ctx.settings) as session:
+        attempts = session.scalar(
+            select(Job.attempts).where(Job.id == ctx.job.id).with_for_update()
+        )
+        if attempts != ctx.job.attempts:
+            log.info("job %s was taken back while it finished; its new run ends it", ctx.job.id)
+            return
         artifacts.record(session=session, job_id=ctx.job.id, objects=objects)
         if register is not None:
             result = {**result, **register(session)}

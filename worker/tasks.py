@@ -6,8 +6,18 @@ from typing import Any
 
 from celery.signals import worker_ready
 
+from core import retention as retention_sweep
 from core.config import get_settings
-from core.queue import DELIVER_WEBHOOK, PREVIEW_QUEUE, RECONCILE, RUN_JOB, RUN_PREVIEW, queue_name
+from core.queue import (
+    DELIVER_WEBHOOK,
+    PREVIEW_QUEUE,
+    RECONCILE,
+    RETENTION,
+    RUN_JOB,
+    RUN_PREVIEW,
+    queue_name,
+)
+from core.storage import from_settings as storage_from_settings
 from worker import reconcile as reconciler
 from worker import runner, webhooks
 from worker.celery_app import app
@@ -29,6 +39,12 @@ def run_preview(preview_id: str) -> str:
 @app.task(name=RECONCILE)
 def reconcile() -> dict[str, int]:
     return reconciler.reconcile(get_settings())
+
+
+@app.task(name=RETENTION)
+def retention() -> dict[str, int]:
+    settings = get_settings()
+    return retention_sweep.sweep(settings=settings, storage=storage_from_settings(settings))
 
 
 @app.task(name=DELIVER_WEBHOOK)

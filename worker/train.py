@@ -102,7 +102,11 @@ def run(ctx: JobContext) -> None:
 
 def _upload_checkpoint(ctx: JobContext, step: int, directory: Path) -> None:
     """Replace the job's checkpoint in storage; the step marker is written last so a
-    half-uploaded checkpoint is never taken for a whole one."""
+    half-uploaded checkpoint is never taken for a whole one. A job stopped for any reason
+    but the worker's shutdown (canceled, taken back) will not resume here: its checkpoint
+    at the stop is dropped."""
+    if ctx.should_stop.stopped and not ctx.should_stop.preempted:
+        return
     prefix = f"{ctx.prefix}/checkpoint"
     ctx.storage.delete_prefix(f"{prefix}/step")
     for path in sorted(directory.iterdir()):

@@ -28,7 +28,9 @@ def job_metrics(
     session: SessionDep,
     tenant: TenantDep,
     every: Annotated[int, Query(ge=1, le=1_000_000, description="only steps divisible by N")] = 1,
-    after: Annotated[int | None, Query(ge=0, description="only steps after this one")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**31 - 1, description="only steps after this one")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> MetricsPage:
     jobs.get_job(session=session, tenant=tenant, job_id=job_id)  # 404 for another tenant

@@ -27,7 +27,11 @@ class Job(Base):
     model_version_id: Mapped[str | None] = mapped_column(
         ForeignKey("model_versions.id", ondelete="SET NULL"), default=None
     )
+    # Runs started (each claim counts one), and of those the ones handed back on a
+    # worker's warm shutdown (SIGTERM): a preemption is not a failure, so the reconciler
+    # gives a job up after ``attempts - preemptions`` lost workers, not ``attempts``.
     attempts: Mapped[int] = mapped_column(default=0)
+    preemptions: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)

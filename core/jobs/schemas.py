@@ -19,17 +19,22 @@ from pydantic import (
 
 from core import catalog
 from core.jobs.engine_configs import DDPMTrainConfig, EBMTrainConfig, GANTrainConfig
+from core.jobs.numbers import JsonNumbers
 from core.jobs.states import JobKind, JobStatus
 
 MAX_COUNT = 1_000_000
+MAX_SAMPLE_WORK = 200_000_000
+"""Bound of count × sampling steps (network evaluations per image): a million images at
+200 steps, so no single request asks for unbounded work. Steps left out count as 1000
+(the DDPM sampler's default)."""
 DEFAULT_EVALUATE_COUNT = 1000
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 WebhookEvent = Literal["start", "progress", "output", "completed"]
 WebhookFilter = Annotated[list[WebhookEvent], Field(min_length=1)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Strict(JsonNumbers):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Webhooked(Strict):
@@ -46,7 +51,10 @@ class _Webhooked(Strict):
 
 class _TrainBase(_Webhooked):
     kind: Literal["train"]
-    dataset: str = Field(description='"digits" or "digits:train"')
+    dataset: str = Field(
+        description='"digits" or "digits:train"',
+        json_schema_extra={"pattern": catalog.dataset_ref_pattern()},
+    )
     model_name: str = Field(pattern=MODEL_NAME_PATTERN)
     webhook: AnyHttpUrl | None = None
     webhook_events_filter: WebhookFilter | None = None
@@ -89,12 +97,22 @@ class SampleConfig(Strict):
         return self.model_dump(exclude_none=True)
 
 
+def check_sample_work(count: int, config: SampleConfig) -> None:
+    work = count * (config.steps or 1000)
+    if work > MAX_SAMPLE_WORK:
+        raise ValueError(
+            f"count × steps is {work:,}, over the limit of {MAX_SAMPLE_WORK:,}; "
+            "lower count or steps, or split the job"
+        )
+
+
 class GenerateJobIn(_Webhooked):
     kind: Literal["generate"]
     model: str = Field(min_length=1, max_length=200)
     count: int = Field(ge=1, le=MAX_COUNT)
-    labels: list[Annotated[int, Field(ge=0)]] | None = Field(
+    labels: list[Annotated[int, Field(ge=0, le=100_000)]] | None = Field(
         default=None,
+        max_length=MAX_COUNT,
         description="one class per image (length == count), or the classes to draw "
         "from evenly (shorter list); null draws all classes evenly",
     )
@@ -108,6 +126,7 @@ class GenerateJobIn(_Webhooked):
     def _labels_fit_count(self) -> GenerateJobIn:
         if self.labels is not None and (len(self.labels) == 0 or len(self.labels) > self.count):
             raise ValueError("labels must be null, one class per image, or a non-empty class list")
+        check_sample_work(self.count, self.config)
         return self
 
 
@@ -118,7 +137,9 @@ class EvaluateConfig(Strict):
         "standard Inception-v3 features, reported as FID; needs SYNTHGEN_INCEPTION_WEIGHTS) "
         'or "classifier" (the reference dataset\'s own classifier, reported as FD)',
     )
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(default=[0, 1, 2], min_length=1, max_length=10)
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        default=[0, 1, 2], min_length=1, max_length=10
+    )
     subset_sizes: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
         default=[5, 20, 100], min_length=1, max_length=10
     )
@@ -133,7 +154,10 @@ class EvaluateJobIn(_Webhooked):
     kind: Literal["evaluate"]
     model: str | None = Field(default=None, min_length=1, max_length=200)
     source_job: str | None = Field(default=None, min_length=1, max_length=64)
-    reference: str = Field(description='"name:split", e.g. "digits:test"')
+    reference: str = Field(
+        description='"name:split", e.g. "digits:test"',
+        json_schema_extra={"pattern": catalog.dataset_ref_pattern()},
+    )
     count: int | None = Field(
         default=None,
         ge=10,
@@ -169,6 +193,7 @@ class EvaluateJobIn(_Webhooked):
             raise ValueError("give exactly one of model or source_job")
         if self.model is not None and self.count is None:
             self.count = DEFAULT_EVALUATE_COUNT
+        check_sample_work(self.count or 0, self.config.sample_config)
         return self
 
 
@@ -207,6 +232,10 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    attempts: int = Field(description="runs started (a resumed or retried job counts each)")
+    preemptions: int = Field(
+        description="runs handed back on a worker's shutdown (not failures; they resume)"
+    )
     urls: dict[str, str]
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Table, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import queue
+from core import queue, quotas
 from core.config import Settings
 from core.db import new_id, utcnow
 from core.errors import (
@@ -106,6 +106,12 @@ def fingerprint(job_in: AnyJobIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# A claim without its job this old belongs to a request that died (e.g. with the database)
+# and could not release it; a retry takes it over. A slower request still in flight then
+# loses the race to link the key (create_job), so there is never a second job.
+ABANDONED_CLAIM = timedelta(seconds=10)
+
+
 def reserve_idempotency_key(
     *, session: Session, tenant: Tenant, key: str, fingerprint: str, ttl_s: int
 ) -> str | None:
@@ -146,6 +152,12 @@ def reserve_idempotency_key(
                 "use a new key for a new request.",
                 field="Idempotency-Key",
             )
+        if row.job_id is None and _aware(row.created_at) < now - ABANDONED_CLAIM:
+            # The request that claimed the key died between its claim and its job (e.g.
+            # the database went away mid-request): the claim is abandoned, take it over.
+            session.delete(row)
+            session.commit()
+            continue
         if row.job_id is None:
             raise IdempotencyConflict(
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
@@ -192,11 +204,13 @@ def create_job(
     job_in: AnyJobIn,
     idempotency_key: str | None = None,
 ) -> Job:
-    """Validate against the registry, then insert job + outbox (+ key link) in one transaction."""
+    """Validate against the registry and the tenant's quotas, then insert job + outbox
+    (+ key link) in one transaction."""
     webhooks.check_url(job_in.webhook, settings)
     model_version_id = admission.check(
         session=session, tenant=tenant, job_in=job_in, settings=settings
     )
+    quotas.check_submit(session=session, settings=settings, tenant_id=tenant.id)
     kind = JobKind(job_in.kind)
     now = utcnow()
     job = Job(
@@ -207,6 +221,7 @@ def create_job(
         request=job_in.model_dump(mode="json"),
         model_version_id=model_version_id,
         attempts=0,
+        preemptions=0,
         created_at=now,
     )
     # Core inserts, not the ORM's unit of work: the submit path is latency-critical
@@ -223,11 +238,22 @@ def create_job(
         )
     )
     if idempotency_key is not None:
-        session.execute(
+        linked = session.execute(
             update(IdempotencyKey)
-            .where(IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == idempotency_key)
+            .where(
+                IdempotencyKey.tenant_id == tenant.id,
+                IdempotencyKey.key == idempotency_key,
+                IdempotencyKey.job_id.is_(None),
+            )
             .values(job_id=job.id)
         )
+        if linked.rowcount != 1:  # type: ignore[attr-defined]
+            # Our claim was taken over as abandoned and the key linked to another job:
+            # this request yields (its transaction, job included, is rolled back).
+            raise IdempotencyConflict(
+                "Another request with this Idempotency-Key created the job; retry to get it.",
+                field="Idempotency-Key",
+            )
     return job
 
 
@@ -352,6 +378,8 @@ def to_out(job: Job, *, base_url: str = "") -> JobOut:
             "created_at": _aware(job.created_at),
             "started_at": _aware(job.started_at) if job.started_at else None,
             "completed_at": _aware(job.completed_at) if job.completed_at else None,
+            "attempts": job.attempts,
+            "preemptions": job.preemptions,
             "urls": {
                 "get": prefix,
                 "cancel": f"{prefix}/cancel",

@@ -12,7 +12,7 @@ ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9._-]{0,99}$"
 
 
 class AliasIn(Strict):
-    version: int = Field(ge=1, description="the version number the alias points at")
+    version: int = Field(ge=1, le=2**31 - 1, description="the version number the alias points at")
 
 
 class AliasOut(BaseModel):

@@ -56,6 +56,9 @@ def register(
     raise InvalidRequest(f"could not allocate a version for model {name!r}; retry the job")
 
 
+MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
+
+
 def resolve(*, session: Session, tenant: Tenant, ref: str, field: str = "model") -> ModelVersion:
     """``name`` (latest), ``name:VERSION``, ``name@ALIAS`` or a model-version id."""
     base = select(ModelVersion).where(ModelVersion.tenant_id == tenant.id)
@@ -73,8 +76,13 @@ def resolve(*, session: Session, tenant: Tenant, ref: str, field: str = "model")
         name, version = ref.rsplit(":", 1)
         if not version.isdigit():
             raise InvalidRequest(f"{field}: version in {ref!r} must be a number", field=field)
-        row = session.scalar(
-            base.where(ModelVersion.name == name, ModelVersion.version == int(version))
+        # A number past the column's range names no version (and must not reach the query).
+        row = (
+            session.scalar(
+                base.where(ModelVersion.name == name, ModelVersion.version == int(version))
+            )
+            if int(version) <= MAX_VERSION
+            else None
         )
     else:
         row = session.scalar(

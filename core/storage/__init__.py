@@ -21,6 +21,8 @@ def from_settings(settings: Settings) -> Storage:
             access_key_id=settings.aws_access_key_id,
             secret_access_key=settings.aws_secret_access_key,
             region=settings.aws_region,
+            max_attempts=settings.storage_max_attempts,
+            connect_timeout_s=settings.storage_connect_timeout_s,
         )
     if url.startswith("file://"):
         return LocalStorage(

@@ -1,4 +1,4 @@
-"""S3-compatible storage through boto3 (AWS, MinIO, moto: any ``endpoint_url``)."""
+"""S3-compatible storage through boto3 (AWS, MinIO, SeaweedFS: any ``endpoint_url``)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,12 @@ class S3Storage:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         region: str = "us-east-1",
+        max_attempts: int = 5,
+        connect_timeout_s: float = 10.0,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.max_attempts = max_attempts
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
@@ -34,9 +37,17 @@ class S3Storage:
             region_name=region,
             config=Config(
                 signature_version="s3v4",
-                retries={"max_attempts": 5, "mode": "standard"},
+                # Standard mode retries throttling, 5xx and connection errors with
+                # exponential backoff and jitter; past the attempts, a StorageError.
+                retries={"max_attempts": max_attempts, "mode": "standard"},
+                connect_timeout=connect_timeout_s,
                 max_pool_connections=32,
             ),
+        )
+
+    def _error(self, action: str, key: str, exc: Exception) -> StorageError:
+        return StorageError(
+            f"could not {action} {key} in {self.max_attempts} attempts with backoff: {exc}"
         )
 
     def _key(self, key: str) -> str:
@@ -52,7 +63,7 @@ class S3Storage:
                 Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=ctype
             )
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not write {key}: {exc}") from exc
+            raise self._error("write", key, exc) from exc
         return StoredObject(key=key, size=len(data), content_type=ctype)
 
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> StoredObject:
@@ -63,7 +74,7 @@ class S3Storage:
                 str(path), self.bucket, self._key(key), ExtraArgs={"ContentType": ctype}
             )
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not write {key}: {exc}") from exc
+            raise self._error("write", key, exc) from exc
         return StoredObject(key=key, size=path.stat().st_size, content_type=ctype)
 
     def get_bytes(self, key: str) -> bytes:
@@ -71,14 +82,14 @@ class S3Storage:
             body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
             return bytes(body.read())
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not read {key}: {exc}") from exc
+            raise self._error("read", key, exc) from exc
 
     def get_file(self, key: str, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._client.download_file(self.bucket, self._key(key), str(path))
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not read {key}: {exc}") from exc
+            raise self._error("read", key, exc) from exc
 
     def exists(self, key: str) -> bool:
         try:
@@ -86,7 +97,7 @@ class S3Storage:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return False
-            raise StorageError(f"could not stat {key}: {exc}") from exc
+            raise self._error("stat", key, exc) from exc
         return True
 
     def list(self, prefix: str) -> list[StoredObject]:
@@ -100,13 +111,18 @@ class S3Storage:
                     key = self._strip(obj["Key"])
                     out.append(StoredObject(key, int(obj["Size"]), guess_content_type(key)))
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"could not list {prefix}: {exc}") from exc
+            raise self._error("list", prefix, exc) from exc
         return out
 
     def delete_prefix(self, prefix: str) -> None:
         keys = [{"Key": self._key(o.key)} for o in self.list(prefix)]
-        for i in range(0, len(keys), 1000):
-            self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys[i : i + 1000]})
+        try:
+            for i in range(0, len(keys), 1000):
+                self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": keys[i : i + 1000]}
+                )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("delete", prefix, exc) from exc
 
     def presign(self, key: str, expires_s: int) -> str:
         return str(

@@ -48,7 +48,8 @@ class Hooks:
 
     progress(step, total, **metrics): called after every optimisation step (cheap; the
         runner throttles its own writes). ``metrics`` holds each loss term as a float.
-    should_stop(): polled once per step; when true the engine raises :class:`Stopped`.
+    should_stop(): polled once per step; when true the engine checkpoints the steps done
+        (through ``checkpoint``, when set) and raises :class:`Stopped`.
     checkpoint(step, directory): called after the engine wrote a resumable checkpoint
         into ``directory`` every ``config.checkpoint_every`` steps; the runner uploads it.
     resume_from: a directory written by a previous checkpoint; training continues from it

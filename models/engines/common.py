@@ -158,7 +158,9 @@ def restore_run_state(engine: str, run: SeededRun, state: dict[str, Any]) -> Non
 def train_loop(engine: str, run: Run, hooks: Hooks, checkpoint_every: int) -> dict[str, float]:
     """Step ``run`` until its budget is spent; returns the last step's loss terms.
 
-    1. ``hooks.should_stop()`` before every step → :class:`Stopped`.
+    1. ``hooks.should_stop()`` before every step → a checkpoint of the steps done so far
+       (so a run stopped for a shutdown resumes where it stopped; the hook may drop it),
+       then :class:`Stopped`.
     2. ``run.train_step()`` → ``hooks.progress(step, max_steps, **loss_terms)``.
     3. Every ``checkpoint_every`` steps: ``run.state_dict()`` into a temporary directory
        that lives for the ``hooks.checkpoint(step, directory)`` call.
@@ -166,14 +168,22 @@ def train_loop(engine: str, run: Run, hooks: Hooks, checkpoint_every: int) -> di
     terms: dict[str, float] = {}
     while not run.budget.exhausted(run.step):
         if hooks.should_stop():
+            if checkpoint_every and run.step % checkpoint_every:
+                _checkpoint(engine, run, hooks)
             raise Stopped(f"training stopped at step {run.step}")
         terms = run.train_step()
         hooks.progress(run.step, run.budget.total, **terms)
-        if hooks.checkpoint is not None and checkpoint_every and run.step % checkpoint_every == 0:
-            with tempfile.TemporaryDirectory(prefix=f"{engine}-checkpoint-") as directory:
-                training.save_state(Path(directory), run.state_dict())
-                hooks.checkpoint(run.step, Path(directory))
+        if checkpoint_every and run.step % checkpoint_every == 0:
+            _checkpoint(engine, run, hooks)
     return terms
+
+
+def _checkpoint(engine: str, run: Run, hooks: Hooks) -> None:
+    if hooks.checkpoint is None:
+        return
+    with tempfile.TemporaryDirectory(prefix=f"{engine}-checkpoint-") as directory:
+        training.save_state(Path(directory), run.state_dict())
+        hooks.checkpoint(run.step, Path(directory))
 
 
 def resume_and_train(

@@ -398,7 +398,8 @@ class DDPMEngine:
         """Draw ``n`` images: uint8 (n, c, h, w) on CPU, from the EMA weights.
 
         opts: sampler "ddim" (Song et al., default) or "ddpm" (Ho et al., ancestral);
-            steps (50); guidance_scale s (2.0; 1 = no guidance, 0 = unconditional);
+            steps (50, or num_train_timesteps when fewer); guidance_scale s (2.0; 1 = no
+            guidance, 0 = unconditional);
             eta (0.0, DDIM only: 0 deterministic, 1 DDPM-like); batch_size (256);
             progress(step, total) and should_stop() polled once per denoising step.
         labels: int64 (n,) in [0, num_classes), or None for classes in turn (0, 1, ...).
@@ -406,12 +407,13 @@ class DDPMEngine:
         """
         common.check_sample_options(NAME, opts, _SAMPLE_OPTIONS)
         sampler = opts.get("sampler", "ddim")
-        steps = opts.get("steps", 50)
+        cfg = _saved_config(trained.config)
+        # A model trained on fewer timesteps than the default samples with all of them.
+        steps = opts.get("steps", min(50, cfg.num_train_timesteps))
         scale = float(opts.get("guidance_scale", 2.0))
         eta = float(opts.get("eta", 0.0))
         batch_size = opts.get("batch_size", 256)
         progress, should_stop = opts.get("progress"), opts.get("should_stop")
-        cfg = _saved_config(trained.config)
         if sampler not in ("ddim", "ddpm"):
             raise EngineError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
         if not isinstance(steps, int) or not 1 <= steps <= cfg.num_train_timesteps:

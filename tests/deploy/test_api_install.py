@@ -13,7 +13,7 @@ import venv
 import httpx
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.servers import free_port
 from tests.tools import ROOT
 
 IMAGE_SOURCES = (

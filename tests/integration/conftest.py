@@ -1,11 +1,10 @@
 """Real services for integration tests: a fresh Postgres database migrated with Alembic,
-Redis as the broker (queues prefixed per run), an S3 API served over HTTP by moto's
-ThreadedMotoServer, and a real Celery worker process."""
+Redis as the broker (queues prefixed per run), a real S3 server (SeaweedFS, one per test
+session; tests/conftest.py) and a real Celery worker process."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,11 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from moto.server import ThreadedMotoServer
 from sqlalchemy import create_engine, text
 
 from api.main import create_app
@@ -26,16 +23,11 @@ from core.config import Settings
 from core.db import session_scope
 from core.migrate import upgrade
 from core.tenants import service as tenants
+from tests.servers import SeaweedFS
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"succeeded", "failed", "canceled"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def create_database(name: str) -> str:
@@ -55,35 +47,20 @@ def drop_database(name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def settings(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def settings(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     run = uuid.uuid4().hex[:8]
     db_name = f"synthgen_it_{run}"
     database_url = create_database(db_name)
     upgrade(database_url)
     bucket = f"synthgen-it-{run}"
-    boto3.client(
-        "s3",
-        endpoint_url=s3_server,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
+    seaweedfs.create_bucket(bucket)
     yield Settings(
         database_url=database_url,
         broker_url="redis://127.0.0.1:6379/0",
         storage_url=f"s3://{bucket}/data",
-        s3_endpoint_url=s3_server,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        s3_endpoint_url=seaweedfs.endpoint,
+        aws_access_key_id=seaweedfs.access_key,
+        aws_secret_access_key=seaweedfs.secret_key,
         queue_prefix=f"it-{run}-",
         work_dir=tmp_path_factory.mktemp("work"),
         heartbeat_interval_s=1.0,

@@ -20,7 +20,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.config import Settings
-from tests.integration.conftest import ROOT, free_port, settings_env
+from tests.integration.conftest import ROOT, settings_env
+from tests.servers import free_port
 from tests.tools import prometheus_bin
 
 

@@ -12,8 +12,9 @@ from synthgen_client import events
 from synthgen_client.sdk import ApiError
 
 from api.main import create_app
-from tests.integration.conftest import TINY_DDPM, free_port
+from tests.integration.conftest import TINY_DDPM
 from tests.integration.live_server import client, serve
+from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 

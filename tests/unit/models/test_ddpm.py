@@ -274,3 +274,10 @@ def test_an_explicit_value_overrides_the_size_default(tiny_shapes):
     result = engine.train(tiny_shapes, {"max_steps": 1, "base_channels": 16, "lr": 5e-4})
     assert result.config["base_channels"] == 16 and result.config["lr"] == pytest.approx(5e-4)
     assert result.config["layers_per_block"] == 1
+
+
+def test_model_trained_on_fewer_timesteps_than_the_default_steps_samples_by_default(
+    tiny_shapes: datasets.ImageDataset,
+):
+    short = engine.train(tiny_shapes, {**TINY, "max_steps": 1, "num_train_timesteps": 10})
+    assert engine.sample(short, 2, None, seed=0).shape == (2, 3, 8, 8)
