@@ -23,8 +23,9 @@ export function variants(doc) {
   const body = doc.paths["/v1/jobs"].post.requestBody.content["application/json"].schema;
   const out = [];
   const walk = (s) => {
-    if (s.oneOf) { s.oneOf.forEach(walk); return; }
+    // A branch may be a reference to a union of its own (train jobs: one per engine).
     const schema = deref(doc, s);
+    if (schema.oneOf) { schema.oneOf.forEach(walk); return; }
     out.push({ kind: schema.properties.kind.const, engine: schema.properties.engine?.const, schema });
   };
   walk(body);
