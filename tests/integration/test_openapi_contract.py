@@ -13,10 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from core.config import Settings
 from core.db import session_scope
+from core.jobs import service as jobs
+from core.jobs.orm import Job
+from core.jobs.states import JobStatus
 from core.tenants import service as tenants
+from core.tenants.orm import Tenant
 from tests.integration.conftest import TINY_DDPM, TenantClient
 from tests.servers import ROOT, VENV_BIN, Process, free_port, wait_http
 
@@ -82,6 +87,16 @@ def live_api(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
         key = tenants.create_key(session=session, tenant_name="fuzz")
     yield url, key
     proc.stop()
+    # The jobs the fuzzer made share the test database: cancel them, or a reconciler run
+    # in a later test would publish them to the shared worker's queue.
+    with session_scope(settings.database_url) as session:
+        fuzz = session.scalar(select(Tenant.id).where(Tenant.name == "fuzz"))
+        for job_id in session.scalars(
+            select(Job.id).where(
+                Job.tenant_id == fuzz, Job.status.in_([JobStatus.queued, JobStatus.running])
+            )
+        ).all():
+            jobs.try_transition(session=session, job_id=job_id, target=JobStatus.canceled)
 
 
 def test_schemathesis_finds_no_server_error_and_no_contradiction(live_api, tmp_path):
