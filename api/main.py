@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.deps import TenantCache
-from api.routes import health, jobs, models
+from api.routes import datasets, health, imports, jobs, models, uploads
 from core import storage as storage_mod
 from core.config import Settings, get_settings
 from core.jobs.outbox import OutboxMarker
@@ -24,14 +24,16 @@ PROBLEM_413 = (
 
 
 class BodyLimit:
-    """Reject bodies over ``limit`` bytes before any handler reads them (413)."""
+    """Reject bodies over ``limit`` bytes before any handler reads them (413). Paths
+    under ``exempt`` (uploads, which enforce their own limit) pass."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, exempt: str) -> None:
         self.app = app
         self.limit = limit
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
@@ -103,7 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.include_router(datasets.router)
+    app.include_router(imports.router)
+    app.include_router(uploads.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=uploads.PREFIX)
     return app
 
 

@@ -33,6 +33,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every timestamp written is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         engine = create_engine(

@@ -1,7 +1,9 @@
 """Every table, imported in one place so metadata is complete (Alembic, tests)."""
 
 from core.artifacts.orm import Artifact
+from core.datasets.orm import Dataset
 from core.db import Base
+from core.imports.orm import ModelImport
 from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
 from core.model_versions.orm import ModelAlias, ModelVersion
 from core.tenants.orm import ApiKey, Tenant
@@ -11,10 +13,12 @@ __all__ = [
     "ApiKey",
     "Artifact",
     "Base",
+    "Dataset",
     "IdempotencyKey",
     "Job",
     "JobEvent",
     "ModelAlias",
+    "ModelImport",
     "ModelVersion",
     "Outbox",
     "Tenant",

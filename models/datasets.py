@@ -167,16 +167,23 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
-def _stratified_split(labels: np.ndarray, split: str) -> np.ndarray:
-    """Sorted indices of ``split``: per class the first 80% of a seeded shuffle is train."""
+def _stratified_split(
+    labels: np.ndarray,
+    split: str,
+    *,
+    train_fraction: float = _TRAIN_FRACTION,
+    seed: int = _SPLIT_SEED,
+) -> np.ndarray:
+    """Sorted indices of ``split``: per class the first ``train_fraction`` (rounded) of a
+    seeded shuffle is train, the rest test."""
     import numpy as np
 
-    rng = np.random.default_rng(_SPLIT_SEED)
+    rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         rng.shuffle(members)
-        cut = round(len(members) * _TRAIN_FRACTION)
+        cut = round(len(members) * train_fraction)
         chosen.append(members[:cut] if split == "train" else members[cut:])
     return np.sort(np.concatenate(chosen))
 
@@ -451,7 +458,8 @@ def _cifar10(split: str, root: Path) -> ImageDataset:
 
 def load_npz(path: str | Path, image_size: int | None = None) -> ImageDataset:
     """An uploaded ``.npz``: ``images`` uint8 (n, h, w), (n, h, w, c) or (n, c, h, w) with
-    c in {1, 3}; ``labels`` integers in [0, k); optional ``class_names`` (k strings)."""
+    c in {1, 3}; ``labels`` integers in [0, k); optional ``classes`` (or ``class_names``,
+    k strings)."""
     import numpy as np
 
     path = Path(path)
@@ -472,8 +480,9 @@ def load_npz(path: str | Path, image_size: int | None = None) -> ImageDataset:
         )
     if not np.issubdtype(labels.dtype, np.integer):
         raise DatasetError(f"labels must be integers, got {labels.dtype}")
-    if "class_names" in arrays:
-        class_names = [str(c) for c in arrays["class_names"].tolist()]
+    names_key = next((k for k in ("classes", "class_names") if k in arrays), None)
+    if names_key is not None:
+        class_names = [str(c) for c in arrays[names_key].tolist()]
     else:
         class_names = [str(i) for i in range(int(labels.max(initial=-1)) + 1)]
     if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):

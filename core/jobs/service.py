@@ -7,7 +7,7 @@ import base64
 import hashlib
 import json
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -96,6 +96,18 @@ def heartbeat(*, session: Session, job_id: str) -> bool:
 def status_of(*, session: Session, job_id: str) -> JobStatus | None:
     value = session.scalar(select(Job.status).where(Job.id == job_id))
     return JobStatus(value) if value is not None else None
+
+
+def failure_of(*, session: Session, job_id: str) -> dict[str, str] | None:
+    """Why a job ended without succeeding ({type, message}), or None while it is queued
+    or running, or once it succeeded. For rows a service job was to finish (a dataset
+    being validated, a model being imported) whose job can no longer do so."""
+    job = session.get(Job, job_id)
+    if job is not None and job.status not in (JobStatus.failed, JobStatus.canceled):
+        return None
+    if job is not None and job.status == JobStatus.failed and job.error:
+        return {"type": str(job.error["type"]), "message": str(job.error["message"])}
+    return {"type": "Canceled", "message": f"job {job_id} was canceled before it finished"}
 
 
 # -- idempotency (draft-ietf-httpapi-idempotency-key-header) ------------------------------
@@ -196,14 +208,40 @@ def create_job(
     model_version_id = admission.check(
         session=session, tenant=tenant, job_in=job_in, settings=settings
     )
-    kind = JobKind(job_in.kind)
+    job = insert_job(
+        session=session,
+        tenant=tenant,
+        kind=JobKind(job_in.kind),
+        request=job_in.model_dump(mode="json"),
+        model_version_id=model_version_id,
+    )
+    if idempotency_key is not None:
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == idempotency_key)
+            .values(job_id=job.id)
+        )
+    return job
+
+
+def insert_job(
+    *,
+    session: Session,
+    tenant: Tenant,
+    kind: JobKind,
+    request: dict[str, Any],
+    model_version_id: str | None = None,
+) -> Job:
+    """Insert a queued job with its first event and outbox row (the caller commits, then
+    publishes). Jobs the service makes itself (dataset validation, model import) come
+    here directly; users' jobs through :func:`create_job`."""
     now = utcnow()
     job = Job(
         id=new_id(),
         tenant_id=tenant.id,
         kind=kind,
         status=JobStatus.queued,
-        request=job_in.model_dump(mode="json"),
+        request=request,
         model_version_id=model_version_id,
         attempts=0,
         created_at=now,
@@ -221,12 +259,6 @@ def create_job(
             job_id=job.id, task_name=queue.RUN_JOB, queue=queue.QUEUE_FOR_KIND[kind], created_at=now
         )
     )
-    if idempotency_key is not None:
-        session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == idempotency_key)
-            .values(job_id=job.id)
-        )
     return job
 
 
@@ -273,7 +305,14 @@ def get_job(*, session: Session, tenant: Tenant, job_id: str) -> Job:
     return job
 
 
-def encode_cursor(job: Job) -> str:
+class Listed(Protocol):
+    """A row listed newest first with cursor pagination (jobs, datasets)."""
+
+    id: Any
+    created_at: Any
+
+
+def encode_cursor(job: Listed) -> str:
     raw = f"{_aware(job.created_at).isoformat()}|{job.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 

@@ -30,6 +30,8 @@ from core.tenants import service as tenants
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"succeeded", "failed", "canceled"}
+# Small enough that the zip-bomb test's archive (a few kB) expands past it.
+DATASET_MAX_EXPANDED = 32 * 2**20
 
 
 def free_port() -> int:
@@ -88,6 +90,7 @@ def settings(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         work_dir=tmp_path_factory.mktemp("work"),
         heartbeat_interval_s=1.0,
         shard_size=64,
+        dataset_max_expanded_bytes=DATASET_MAX_EXPANDED,
     )
     drop_database(db_name)
 
@@ -104,6 +107,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SYNTHGEN_WORK_DIR": str(settings.work_dir),
         "SYNTHGEN_HEARTBEAT_INTERVAL_S": str(settings.heartbeat_interval_s),
         "SYNTHGEN_SHARD_SIZE": str(settings.shard_size),
+        "SYNTHGEN_DATASET_MAX_EXPANDED_BYTES": str(settings.dataset_max_expanded_bytes),
     }
     return {**os.environ, **env, "OMP_NUM_THREADS": "1"}
 
