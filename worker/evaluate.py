@@ -124,8 +124,8 @@ def run(ctx: JobContext) -> None:
             for m in body.get("metrics", [])
         },
     }
-    if body.get("utility"):
-        summary["classifier_utility"] = body["utility"]
+    if body.get("classifier_utility"):
+        summary["classifier_utility"] = body["classifier_utility"]
 
     def attach(session: Session) -> dict[str, Any]:
         model_versions.attach_metrics(
