@@ -24,8 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import catalog
-from core.db import session_scope
-from core.errors import ImportNotFound, InvalidRequest
+from core.errors import ImportNotFound
 from core.imports import service as imports
 from core.imports.orm import ImportStatus, ModelImport
 from core.model_versions import service as model_versions
@@ -47,31 +46,15 @@ from worker.datasets.archive import (
 from worker.lineage import code_version, sha256_file
 from worker.pipelines import BadModel
 from worker.runner import JobContext, finish
+from worker.service_jobs import removed_on_failure, waiting_row
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
 def run(ctx: JobContext) -> None:
-    row = _import_row(ctx)
-    try:
+    row = waiting_row(ctx, ModelImport, "import", ImportStatus.importing, "import")
+    with removed_on_failure(ctx.storage, f"{ctx.prefix}/model/", f"imports/{row.id}/"):
         _import(ctx, row)
-    except (KeyboardInterrupt, SystemExit):
-        raise  # worker shutdown: the job is re-queued and imports again from the start
-    except BaseException:
-        ctx.storage.delete_prefix(f"{ctx.prefix}/model/")
-        ctx.storage.delete_prefix(f"imports/{row.id}/")
-        raise
-
-
-def _import_row(ctx: JobContext) -> ModelImport:
-    with session_scope(ctx.settings.database_url) as session:
-        row = session.get(ModelImport, ctx.job.request["import"])
-        if row is None or row.tenant_id != ctx.job.tenant_id:
-            raise ImportNotFound("the import this job runs no longer exists")
-        if row.status != ImportStatus.importing:
-            raise InvalidRequest(f"import {row.id} is {row.status}, not importing")
-        session.expunge(row)
-    return row
 
 
 def _import(ctx: JobContext, row: ModelImport) -> None:

@@ -15,7 +15,6 @@ job fails with the reason; reading the dataset then shows it ``invalid`` with th
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.datasets import service as datasets
 from core.datasets.orm import Dataset, DatasetStatus
-from core.db import session_scope
-from core.errors import DatasetNotFound, InvalidRequest
+from core.errors import DatasetNotFound
 from models.engines.base import Stopped
 from models.uploads import split_mask
 from worker.datasets.archive import ArchiveTooLarge, Limits
@@ -33,34 +31,16 @@ from worker.datasets.formats import Images, Options, read
 from worker.lineage import sha256_file
 from worker.outputs import grid_png
 from worker.runner import JobContext, finish
+from worker.service_jobs import removed_on_failure, waiting_row
 
-log = logging.getLogger("synthgen.worker")
 PREVIEW_PER_CLASS = 8
 PREVIEW_CLASSES = 20
 
 
 def run(ctx: JobContext) -> None:
-    row = _dataset(ctx)
-    try:
+    row = waiting_row(ctx, Dataset, "dataset", DatasetStatus.validating, "dataset")
+    with removed_on_failure(ctx.storage, datasets.prefix_of(row.id)):
         _validate(ctx, row)
-    except (KeyboardInterrupt, SystemExit):
-        raise  # worker shutdown: the job is re-queued and validates again from the start
-    except BaseException as exc:
-        if not isinstance(exc, Stopped):
-            log.info("dataset %s refused: %s", row.id, exc)
-        datasets.purge(storage=ctx.storage, dataset_id=row.id)
-        raise
-
-
-def _dataset(ctx: JobContext) -> Dataset:
-    with session_scope(ctx.settings.database_url) as session:
-        row = session.get(Dataset, ctx.job.request["dataset"])
-        if row is None or row.tenant_id != ctx.job.tenant_id:
-            raise DatasetNotFound("the dataset this job validates no longer exists")
-        if row.status != DatasetStatus.validating:
-            raise InvalidRequest(f"dataset {row.id} is {row.status}, not awaiting validation")
-        session.expunge(row)
-    return row
 
 
 def _validate(ctx: JobContext, row: Dataset) -> None:
