@@ -50,10 +50,10 @@ def png_header(width: int, height: int) -> bytes:
     )
 
 
-def imagefolder_files(per_class: int = 5, prefix: str = "") -> dict[str, bytes]:
+def imagefolder_files(per_class: int = 5, prefix: str = "", mode: str = "L") -> dict[str, bytes]:
     """class/NNN.png for each of CLASSES, images of class c darker than class c+1."""
     return {
-        f"{prefix}{name}/{i:03d}.png": png(40 + 120 * c + i)
+        f"{prefix}{name}/{i:03d}.png": png(40 + 120 * c + i, mode=mode)
         for c, name in enumerate(CLASSES)
         for i in range(per_class)
     }

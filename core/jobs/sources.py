@@ -95,13 +95,20 @@ def check_txt2img(*, session: Session, tenant: Tenant, job_in: Txt2ImgJobIn) -> 
 
 def check_classes_in_reference(*, session: Session, tenant: Tenant, source: Job, ref: str) -> None:
     """A txt2img job's classes are matched to an uploaded reference's by name: every one
-    must be a class of the reference."""
+    must be a class of the reference, whose images must be RGB like the job's."""
     name, _ = catalog.parse_dataset_ref(ref, default_split="test")
     if not catalog.is_upload(name):
         return
     row = datasets.require_ready(
         session=session, tenant_id=tenant.id, dataset_id=name, field="reference"
     )
+    channels = ((row.summary or {}).get("image_shape") or [3])[0]
+    if channels != 3:
+        raise InvalidRequest(
+            f"reference: dataset {name} is grayscale and a txt2img job's images are RGB; "
+            "evaluate against an RGB dataset",
+            field="reference",
+        )
     known = set((row.summary or {}).get("classes") or [])
     missing = [c for c in (source.result or {}).get("class_names", []) if c not in known]
     if missing:

@@ -232,9 +232,10 @@ def test_prompts_to_dataset_to_utility_against_uploaded_real_images(imported, wo
     assert "TSTR" in settings
 
 
-def test_txt2img_classes_missing_from_the_reference_are_refused(imported, worker):
+def test_txt2img_against_a_reference_without_its_classes_or_colour_is_refused(imported, worker):
     tenant, _ = imported
-    dataset = upload_dataset(tenant, archives.zip_bytes(archives.imagefolder_files(5)), "zip")
+    rgb = archives.imagefolder_files(5, mode="RGB")
+    dataset = upload_dataset(tenant, archives.zip_bytes(rgb), "zip")
     made = tenant.submit(
         {"kind": "txt2img", "model": "tiny-sd", "prompts": {"stop sign": ["a {class}"]},
          "count_per_class": 10, "steps": 1}
@@ -247,3 +248,11 @@ def test_txt2img_classes_missing_from_the_reference_are_refused(imported, worker
     )  # fmt: skip
     assert response.status_code == 422
     assert "'stop sign'" in response.json()["detail"]
+    gray = upload_dataset(tenant, archives.zip_bytes(archives.imagefolder_files(5)), "zip")
+    response = tenant.post(
+        "/v1/jobs",
+        json={"kind": "evaluate", "source_job": made["id"], "reference": f"{gray['id']}:test",
+              "metrics": ["classifier_utility"], "config": {"features": "classifier"}},
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert "grayscale" in response.json()["detail"]

@@ -136,6 +136,7 @@ class Archive:
         self.kind = kind or ("zip" if zipfile.is_zipfile(path) else "tar")
         self.members: list[Member] = []
         self.ignored: list[str] = []
+        self.expanded = 0  # bytes the members expand to
         self._raw: dict[str, str] = {}  # normalised name -> name as stored
         try:
             if self.kind == "zip":
@@ -144,10 +145,6 @@ class Archive:
                 self._scan_tar()
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
             raise BadArchive(f"the file is not a readable {self.kind} archive: {exc}") from None
-
-    @property
-    def expanded(self) -> int:
-        return sum(m.size for m in self.members)
 
     def _add(self, raw: str, size: int) -> None:
         name = safe_name(raw)
@@ -164,6 +161,7 @@ class Archive:
             self.ignored.append(name)
             return
         self.members.append(Member(name, size))
+        self.expanded += size
         if self.expanded > self.limits.expanded_bytes:
             raise ArchiveTooLarge(
                 f"the archive expands to more than {self.limits.expanded_bytes} bytes, the "
