@@ -6,16 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep
+from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, base_url
 from core.datasets import service as datasets
 from core.datasets.schemas import DatasetCreate, DatasetOut, DatasetPage
 from core.jobs import service as jobs
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetOut)
@@ -34,8 +30,8 @@ def create_dataset(
         session=session, storage=storage, settings=settings, tenant=tenant, dataset_in=dataset_in
     )
     session.commit()
-    response.headers["Location"] = f"{_base(request)}/v1/datasets/{row.id}"
-    return datasets.to_out(row, storage=storage, settings=settings, base_url=_base(request))
+    response.headers["Location"] = f"{base_url(request)}/v1/datasets/{row.id}"
+    return datasets.to_out(row, storage=storage, settings=settings, base_url=base_url(request))
 
 
 @router.get("", response_model=DatasetPage)
@@ -52,7 +48,7 @@ def list_datasets(
         session=session, tenant=tenant, cursor=cursor, limit=limit
     )
     items = [
-        datasets.to_out(r, storage=storage, settings=settings, base_url=_base(request))
+        datasets.to_out(r, storage=storage, settings=settings, base_url=base_url(request))
         for r in rows
     ]
     return DatasetPage(items=items, next_cursor=next_cursor)
@@ -68,7 +64,7 @@ def get_dataset(
     tenant: TenantDep,
 ) -> DatasetOut:
     row = datasets.get(session=session, tenant=tenant, dataset_id=dataset_id)
-    return datasets.to_out(row, storage=storage, settings=settings, base_url=_base(request))
+    return datasets.to_out(row, storage=storage, settings=settings, base_url=base_url(request))
 
 
 @router.post("/{dataset_id}/complete", response_model=DatasetOut)
@@ -86,7 +82,7 @@ def complete_dataset(
     )
     session.commit()
     jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
-    return datasets.to_out(row, storage=storage, settings=settings, base_url=_base(request))
+    return datasets.to_out(row, storage=storage, settings=settings, base_url=base_url(request))
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)

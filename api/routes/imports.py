@@ -5,16 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep
+from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, base_url
 from core.imports import service as imports
 from core.imports.schemas import ImportCreate, ImportOut
 from core.jobs import service as jobs
 
 router = APIRouter(prefix="/v1/imports", tags=["models"])
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ImportOut)
@@ -36,9 +32,9 @@ def create_import(
     session.commit()
     if job is not None:
         jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
-    response.headers["Location"] = f"{_base(request)}/v1/imports/{row.id}"
+    response.headers["Location"] = f"{base_url(request)}/v1/imports/{row.id}"
     return imports.to_out(
-        row, session=session, storage=storage, settings=settings, base_url=_base(request)
+        row, session=session, storage=storage, settings=settings, base_url=base_url(request)
     )
 
 
@@ -53,7 +49,7 @@ def list_imports(
     """The tenant's 100 most recent imports, newest first."""
     return [
         imports.to_out(
-            row, session=session, storage=storage, settings=settings, base_url=_base(request)
+            row, session=session, storage=storage, settings=settings, base_url=base_url(request)
         )
         for row in imports.list_imports(session=session, tenant=tenant)
     ]
@@ -70,7 +66,7 @@ def get_import(
 ) -> ImportOut:
     row = imports.get(session=session, tenant=tenant, import_id=import_id)
     return imports.to_out(
-        row, session=session, storage=storage, settings=settings, base_url=_base(request)
+        row, session=session, storage=storage, settings=settings, base_url=base_url(request)
     )
 
 
@@ -89,5 +85,5 @@ def complete_import(
     session.commit()
     jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
     return imports.to_out(
-        row, session=session, storage=storage, settings=settings, base_url=_base(request)
+        row, session=session, storage=storage, settings=settings, base_url=base_url(request)
     )
