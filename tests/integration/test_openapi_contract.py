@@ -32,17 +32,28 @@ def test_generated_client_submits_and_reads_a_job(app_client, tenant: TenantClie
     spec = tmp_path / "openapi.json"
     spec.write_text(json.dumps(app_client.app.openapi()))
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    # Its own package name: by default it would be `synthgen_client`, our SDK's, which an
+    # earlier test may have imported already.
+    config = tmp_path / "generator.json"
+    config.write_text(
+        json.dumps(
+            {
+                "project_name_override": "generated-synthgen",
+                "package_name_override": "generated_synthgen",
+            }
+        )
+    )
     subprocess.run(
         [str(VENV_BIN / "openapi-python-client"), "generate", "--path", str(spec),
-         "--output-path", str(tmp_path / "client")],
+         "--config", str(config), "--output-path", str(tmp_path / "client")],
         check=True, env=env, capture_output=True,
     )  # fmt: skip
     sys.path.insert(0, str(tmp_path / "client"))
     try:
-        generated = importlib.import_module("synthgen_client")
-        submit = importlib.import_module("synthgen_client.api.jobs.submit_job")
-        get = importlib.import_module("synthgen_client.api.jobs.get_job")
-        models = importlib.import_module("synthgen_client.models")
+        generated = importlib.import_module("generated_synthgen")
+        submit = importlib.import_module("generated_synthgen.api.jobs.submit_job")
+        get = importlib.import_module("generated_synthgen.api.jobs.get_job")
+        models = importlib.import_module("generated_synthgen.models")
         client = generated.AuthenticatedClient(base_url="http://testserver", token=tenant.key)
         client.set_httpx_client(app_client)
         app_client.headers["Authorization"] = f"Bearer {tenant.key}"
@@ -59,7 +70,7 @@ def test_generated_client_submits_and_reads_a_job(app_client, tenant: TenantClie
     finally:
         app_client.headers.pop("Authorization", None)
         sys.path.remove(str(tmp_path / "client"))
-        for name in [m for m in sys.modules if m.startswith("synthgen_client")]:
+        for name in [m for m in sys.modules if m.startswith("generated_synthgen")]:
             del sys.modules[name]
 
 
