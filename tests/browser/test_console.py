@@ -133,7 +133,8 @@ def test_an_evaluate_jobs_page_embeds_its_report(page, console_stack, trained):
 def test_keyboard_alone_signs_in_and_moves_between_pages(page, console_stack):
     page.goto(f"{console_stack.url}/console/")
     page.wait_for_selector("#sign-in:not([hidden])")
-    assert page.evaluate("() => document.activeElement.textContent") == "Sign in"  # the h1
+    # Focus moves to each page's heading once the page is drawn (wait for it, not race it).
+    page.wait_for_function("() => document.activeElement.textContent === 'Sign in'")
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.id") == "api-key"
     page.keyboard.type(console_stack.key)
@@ -142,7 +143,10 @@ def test_keyboard_alone_signs_in_and_moves_between_pages(page, console_stack):
     page.focus("#nav a[href='#/models']")
     page.keyboard.press("Enter")
     page.wait_for_selector("h1:has-text('Models')")
-    assert page.evaluate("() => document.activeElement.tagName") == "H1"
+    page.wait_for_function(
+        "() => document.activeElement.tagName === 'H1'"
+        " && document.activeElement.textContent.includes('Models')"
+    )
 
 
 def test_pages_fit_a_narrow_screen(page, console_stack, trained):
