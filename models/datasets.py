@@ -17,8 +17,6 @@ This module imports nothing heavy at import time, so :data:`BUILTIN_SPLITS` and
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -315,10 +313,13 @@ def _read_idx_pair(
     name: str, split: str, root: Path, *, download: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 (n, 1, 28, 28), uint8 (n,)) from the idx files of ``split``."""
+    from models import idx  # it imports this module's errors
+
     stems = _IDX_FILES[split]
-    files = [_find_idx(root, name, stem) for stem in stems]
+    raw = root / _TORCHVISION_DIR[name] / "raw"
+    files = [idx.find(stem, root, raw) for stem in stems]
     if None in files and download and _torchvision_download(name, split, root):
-        files = [_find_idx(root, name, stem) for stem in stems]
+        files = [idx.find(stem, root, raw) for stem in stems]
     missing = [stem for stem, path in zip(stems, files, strict=True) if path is None]
     if missing:
         alternative = ", or install torchvision to download them" if download else ""
@@ -327,55 +328,10 @@ def _read_idx_pair(
             f"(optionally .gz) there{alternative}"
         )
     images_path, labels_path = (path for path in files if path is not None)
-    images, labels = _read_idx(images_path), _read_idx(labels_path)
+    images, labels = idx.read(images_path), idx.read(labels_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DatasetError(f"{images_path} and {labels_path} do not form an image/label pair")
     return images[:, None], labels
-
-
-def _find_idx(root: Path, name: str, stem: str) -> Path | None:
-    """The file for ``stem`` (plain or .gz) in ``root`` or torchvision's ``root/X/raw``."""
-    for directory in (root, root / _TORCHVISION_DIR[name] / "raw"):
-        for candidate in (directory / stem, directory / f"{stem}.gz"):
-            if candidate.is_file():
-                _verify_md5(candidate)
-                return candidate
-    return None
-
-
-def _verify_md5(path: Path) -> None:
-    """Check ``path`` against an ``MD5SUMS`` file beside it, when there is one."""
-    sums = path.parent / "MD5SUMS"
-    if not sums.is_file():
-        return
-    expected = {}
-    for line in sums.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            expected[parts[1].lstrip("*")] = parts[0].lower()
-    if path.name not in expected:
-        return
-    digest = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-    if digest != expected[path.name]:
-        raise ChecksumMismatch(
-            f"{path} has MD5 {digest} but {sums} lists {expected[path.name]}; "
-            "the file is corrupt or incomplete: download it again"
-        )
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """Parse an idx file (LeCun's format: magic, big-endian dims, uint8 data)."""
-    import numpy as np
-
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
-        raise DatasetError(f"{path} is not an idx file of unsigned bytes")
-    ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    offset = 4 + 4 * ndim
-    if len(raw) - offset != int(np.prod(dims)):
-        raise DatasetError(f"{path} is truncated: header says {dims}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims).copy()
 
 
 def _torchvision_download(name: str, split: str, root: Path) -> bool:
