@@ -275,20 +275,10 @@ _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+_FASHION_CLASSES = "T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot"
 _IDX_CLASSES = {
     "mnist": [str(d) for d in range(10)],
-    "fashion_mnist": [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ],  # fmt: skip
+    "fashion_mnist": _FASHION_CLASSES.split("|"),
 }
 _TORCHVISION_DIR = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 
