@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from models import datasets, engines
+from models.engines import training
 from models.engines.base import Trained
 from models.metrics import classifier as classifiers
 from models.metrics.features import ClassifierFeatures, dataset_classifier
@@ -86,6 +87,13 @@ def main() -> None:
     parser.add_argument("--root", default=None, help="dataset files (mnist_t10k needs it)")
     parser.add_argument("--image-size", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=150.0)
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="train with the engine's own budget (default max_steps), as a job that sets "
+        "only `dataset` does; --seconds is then ignored",
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="where grids and JSON go")
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -100,11 +108,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    OUT.mkdir(parents=True, exist_ok=True)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
 
     train = datasets.load(args.dataset, "train", args.image_size, args.root)
     test = datasets.load(args.dataset, "test", args.image_size, args.root)
-    reference = dataset_classifier(train, test, OUT / "classifiers", seed=args.seed)
+    reference = dataset_classifier(train, test, out / "classifiers", seed=args.seed)
     test_features = reference(test.images)
     n = args.per_class * train.num_classes
     subset = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed))[:n]
@@ -123,16 +132,17 @@ def main() -> None:
     results = {
         "dataset": args.dataset,
         "image_size": args.image_size,
-        "seconds": args.seconds,
+        "seconds": "default budget" if args.defaults else args.seconds,
+        "device": str(training.pick_device()),
         "classifier_test_accuracy": reference.test_accuracy,
         "fd_floor": floor,
     }
     labels = torch.arange(train.num_classes).repeat_interleave(args.per_class)
     for name in args.engines.split(","):
         engine = engines.get(name)
+        budget = {} if args.defaults else {"max_steps": 10**9, "max_seconds": args.seconds}
         config = {
-            "max_steps": 10**9,
-            "max_seconds": args.seconds,
+            **budget,
             "seed": args.seed,
             "image_size": args.image_size,
             **overrides.get(name, {}),
@@ -141,7 +151,7 @@ def main() -> None:
         started = time.monotonic()
         samples = engine.sample(trained, n, labels=labels, seed=args.seed)
         sample_seconds = time.monotonic() - started
-        save_grid(samples, labels, OUT / f"quality-{args.dataset}-{name}.png")
+        save_grid(samples, labels, out / f"quality-{args.dataset}-{name}.png")
         row = {
             "steps": trained.metrics["steps"],
             "train_seconds": trained.metrics["seconds"],
@@ -158,7 +168,7 @@ def main() -> None:
         )
     # Merge into an earlier run's file of the same setting, so engines benchmarked in
     # separate processes (side by side on two cores) end up in one JSON.
-    path = OUT / f"quality-{args.dataset}.json"
+    path = out / f"quality-{args.dataset}.json"
     earlier = json.loads(path.read_text()) if path.exists() else {}
     setting = ("dataset", "image_size", "seconds")
     if all(earlier.get(key) == results[key] for key in setting):
