@@ -21,6 +21,7 @@ Writes a sample grid per engine (one row per class) and the figures as JSON to b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -80,6 +81,27 @@ def score(
     }
 
 
+def sweep_score(
+    engine: engines.Engine,
+    trained: Trained,
+    n: int,
+    labels: torch.Tensor,
+    seed: int,
+    opts: dict[str, object],
+    score_args: tuple[ClassifierFeatures, datasets.ImageDataset, np.ndarray],
+) -> dict[str, float]:
+    """Score ``trained`` sampled with ``opts``; ``"fp32": true`` turns the bf16 autocast off."""
+    sample_opts = {k: v for k, v in opts.items() if k != "fp32"}
+    autocast = training.autocast
+    if opts.get("fp32"):
+        training.autocast = lambda device: contextlib.nullcontext()  # type: ignore[assignment]
+    try:
+        samples = engine.sample(trained, n, labels=labels, seed=seed, **sample_opts)
+    finally:
+        training.autocast = autocast  # type: ignore[assignment]
+    return score(samples, labels, *score_args)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engines", default="ddpm,gan,ebm")
@@ -94,6 +116,15 @@ def main() -> None:
         "only `dataset` does; --seconds is then ignored",
     )
     parser.add_argument("--out", type=Path, default=OUT, help="where grids and JSON go")
+    parser.add_argument(
+        "--sample-sweep",
+        type=json.loads,
+        default=[],
+        metavar="JSON",
+        help='extra sampler settings scored on the same trained model, e.g. '
+        '\'[{"steps": 200}, {"guidance_scale": 3.0, "fp32": true}]\' ("fp32": sample without '
+        "the bf16 autocast a GPU uses)",
+    )
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -159,7 +190,14 @@ def main() -> None:
             "config": config,
             **score(samples, labels, reference, test, test_features),
         }
+        score_args = (reference, test, test_features)
+        row["sweep"] = [
+            {**opts, **sweep_score(engine, trained, n, labels, args.seed, opts, score_args)}
+            for opts in args.sample_sweep
+        ]
         results[name] = row
+        for item in row["sweep"]:
+            print(f"      {item}", flush=True)
         print(
             f"{name:5s} steps {row['steps']:6.0f}  train {row['train_seconds']:5.0f}s  "
             f"sample {sample_seconds:5.1f}s  label agreement {row['label_agreement']:.3f}  "
