@@ -27,6 +27,11 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+def base_url(request: Request) -> str:
+    """The URL the client reached the API at, for links in answers."""
+    return str(request.base_url).rstrip("/")
+
+
 def get_session(settings: SettingsDep) -> Iterator[Session]:
     session = session_factory(settings.database_url)()
     try:

@@ -45,7 +45,7 @@ def problem(
 
 # Tags of the discriminated unions (kind, then engine for train jobs) that pydantic puts
 # into error locations; users know the field, not the union branch.
-_UNION_TAGS = {"train", "generate", "evaluate", "ddpm", "gan", "ebm"}
+_UNION_TAGS = {"train", "generate", "evaluate", "txt2img", "ddpm", "gan", "ebm"}
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

@@ -14,7 +14,18 @@ from api import console, errors, metrics, openapi
 from api.deps import TenantCache
 from api.hub import EventHub
 from api.ratelimit import RateLimiter
-from api.routes import curves, events, health, jobs, models, preview, webhooks
+from api.routes import (
+    curves,
+    datasets,
+    events,
+    health,
+    imports,
+    jobs,
+    models,
+    preview,
+    uploads,
+    webhooks,
+)
 from api.telemetry import RequestTelemetry
 from core import storage as storage_mod
 from core.config import Settings, get_settings
@@ -27,14 +38,16 @@ PROBLEM_413 = (
 
 
 class BodyLimit:
-    """Reject bodies over ``limit`` bytes before any handler reads them (413)."""
+    """Reject bodies over ``limit`` bytes before any handler reads them (413). Paths
+    under ``exempt`` (uploads, which enforce their own limit) pass."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, exempt: str) -> None:
         self.app = app
         self.limit = limit
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
@@ -116,8 +129,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(curves.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
+    app.include_router(datasets.router)
+    app.include_router(imports.router)
+    app.include_router(uploads.router)
     console.mount(app)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=uploads.PREFIX)
     app.add_middleware(RequestTelemetry)  # outermost: rejected bodies are counted too
     openapi.install(app)
     return app

@@ -4,6 +4,8 @@ a unit test keeps them equal to what ``models/`` really implements."""
 
 from __future__ import annotations
 
+import re
+
 ENGINES: tuple[str, ...] = ("ddpm", "gan", "ebm")
 
 DATASET_SPLITS: dict[str, tuple[str, ...]] = {
@@ -38,19 +40,50 @@ SAMPLE_OPTIONS: dict[str, frozenset[str]] = {
 }
 
 
+# An uploaded dataset is named by its id, "ds_" and 32 hex digits; it has the two splits
+# made once when it was validated.
+UPLOAD_PREFIX = "ds_"
+UPLOAD_SPLITS: tuple[str, ...] = ("train", "test")
+UPLOAD_ID_PATTERN = r"^ds_[0-9a-f]{32}$"
+
+# The engine name of an imported diffusers pipeline (txt2img jobs only; it is not one of
+# ENGINES, which train and generate).
+PIPELINE_ENGINE = "diffusers"
+
+
+def is_upload(name: str) -> bool:
+    return name.startswith(UPLOAD_PREFIX)
+
+
 def dataset_ref_pattern() -> str:
-    """A regular expression matching every valid ``name`` or ``name:split`` (documents the
-    field in the OpenAPI schema; parse_dataset_ref gives the error messages)."""
-    refs = "|".join(f"{name}(:({'|'.join(splits)}))?" for name, splits in DATASET_SPLITS.items())
+    """A regular expression matching every valid ``name`` or ``name:split``, built-in or
+    uploaded (``ds_…``) (documents the field in the OpenAPI schema; parse_dataset_ref gives
+    the error messages)."""
+    splits = list(DATASET_SPLITS.items())
+    splits.append((UPLOAD_ID_PATTERN.strip("^$"), UPLOAD_SPLITS))
+    refs = "|".join(f"{name}(:({'|'.join(names)}))?" for name, names in splits)
     return f"^({refs})$"
 
 
 def parse_dataset_ref(ref: str, *, default_split: str) -> tuple[str, str]:
-    """``"digits"`` or ``"digits:test"`` → (name, split); ValueError naming what is valid."""
+    """``"digits"``, ``"digits:test"`` or ``"ds_…:test"`` → (name, split); ValueError
+    naming what is valid. Whether an uploaded dataset exists is for the caller to check."""
     name, _, split = ref.partition(":")
     split = split or default_split
+    if is_upload(name):
+        if re.fullmatch(UPLOAD_ID_PATTERN, name) is None:
+            raise ValueError(f"{name!r} is not a dataset id (ds_ and 32 hex digits)")
+        if split not in UPLOAD_SPLITS:
+            raise ValueError(
+                f"an uploaded dataset has no split {split!r}; choose one of "
+                f"{', '.join(UPLOAD_SPLITS)}"
+            )
+        return name, split
     if name not in DATASET_SPLITS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_SPLITS)}")
+        raise ValueError(
+            f"unknown dataset {name!r}; choose one of {', '.join(DATASET_SPLITS)}, or an "
+            "uploaded dataset's id (ds_…)"
+        )
     if split not in DATASET_SPLITS[name]:
         raise ValueError(
             f"dataset {name!r} has no split {split!r}; choose one of "

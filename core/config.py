@@ -117,6 +117,27 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # Uploads (datasets, model archives): presigned S3 PUTs, S3 multipart above the
+    # threshold (parts of upload_part_bytes; S3 wants at least 5 MiB), or a signed URL on
+    # the API itself for the local store.
+    upload_url_ttl_s: int = 6 * 3600
+    upload_multipart_threshold: int = Field(default=512 * 2**20, ge=5 * 2**20)
+    upload_part_bytes: int = Field(default=64 * 2**20, ge=5 * 2**20)
+    # What a dataset upload may be (worker/datasets/archive.py enforces them): the archive,
+    # what it expands to (zip bombs), its member count, one member, one image's pixels.
+    dataset_max_upload_bytes: int = 10 * 2**30
+    dataset_max_expanded_bytes: int = 20 * 2**30
+    dataset_max_files: int = 2_000_000
+    dataset_max_file_bytes: int = 64 * 2**20
+    dataset_max_pixels: int = 40_000_000
+    # Images of mixed sizes are stored at the median shorter side, capped here.
+    dataset_max_side: int = 256
+    # Model imports: archive and expanded size, member count, and the s3:// prefixes an
+    # import may read with the service's credentials (none unless the operator says so).
+    import_max_bytes: int = 50 * 2**30
+    import_max_files: int = 20_000
+    import_allowed_urls: list[str] = Field(default_factory=list)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

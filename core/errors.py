@@ -35,6 +35,14 @@ class ArtifactNotFound(NotFound):
     title = "Artifact not found"
 
 
+class DatasetNotFound(NotFound):
+    title = "Dataset not found"
+
+
+class ImportNotFound(NotFound):
+    title = "Import not found"
+
+
 class InvalidTransition(SynthgenError):
     status_hint = 409
     title = "Invalid state transition"
@@ -45,6 +53,13 @@ class InvalidRequest(SynthgenError):
 
     status_hint = 422
     title = "Invalid request"
+
+
+class UploadMissing(SynthgenError):
+    """``complete`` was called before the bytes arrived."""
+
+    status_hint = 409
+    title = "Upload missing"
 
 
 class IdempotencyConflict(SynthgenError):

@@ -27,6 +27,9 @@ QUEUE_FOR_KIND: dict[JobKind, str] = {
     JobKind.train: "gpu",
     JobKind.generate: "gpu",
     JobKind.evaluate: "gpu",
+    JobKind.txt2img: "gpu",
+    JobKind.validate_dataset: "cpu",
+    JobKind.import_model: "cpu",
 }
 
 

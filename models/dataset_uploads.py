@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def load_npz(path: str | Path, image_size: int | None = None) -> ImageDataset:
     """An uploaded ``.npz``: ``images`` uint8 (n, h, w), (n, h, w, c) or (n, c, h, w) with
-    c in {1, 3}; ``labels`` integers in [0, k); optional ``class_names`` (k strings)."""
+    c in {1, 3}; ``labels`` integers in [0, k); optional ``classes`` (or ``class_names``,
+    k strings)."""
     import numpy as np
 
     path = Path(path)
@@ -43,8 +44,9 @@ def load_npz(path: str | Path, image_size: int | None = None) -> ImageDataset:
         )
     if not np.issubdtype(labels.dtype, np.integer):
         raise DatasetError(f"labels must be integers, got {labels.dtype}")
-    if "class_names" in arrays:
-        class_names = [str(c) for c in arrays["class_names"].tolist()]
+    names_key = next((k for k in ("classes", "class_names") if k in arrays), None)
+    if names_key is not None:
+        class_names = [str(c) for c in arrays[names_key].tolist()]
     else:
         class_names = [str(i) for i in range(int(labels.max(initial=-1)) + 1)]
     if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):

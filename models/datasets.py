@@ -163,16 +163,22 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
-def _stratified_split(labels: np.ndarray, split: str) -> np.ndarray:
-    """Sorted indices of ``split``: per class the first 80% of a seeded shuffle is train."""
+def _stratified_split(
+    labels: np.ndarray,
+    split: str,
+    *,
+    train_fraction: float = _TRAIN_FRACTION,
+    seed: int = _SPLIT_SEED,
+) -> np.ndarray:
+    """Sorted indices of ``split``: per class, a seeded shuffle's first ``train_fraction``."""
     import numpy as np
 
-    rng = np.random.default_rng(_SPLIT_SEED)
+    rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         rng.shuffle(members)
-        cut = round(len(members) * _TRAIN_FRACTION)
+        cut = round(len(members) * train_fraction)
         chosen.append(members[:cut] if split == "train" else members[cut:])
     return np.sort(np.concatenate(chosen))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,16 +24,18 @@ from core.curves import service as curves
 from core.db import session_scope
 from core.errors import InvalidRequest
 from core.jobs.orm import Job
+from core.jobs.states import JobKind
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from core.storage import Storage
-from models import datasets
 from models.engines.base import Stopped
 from models.metrics.classifier import ClassifierConfig
 from models.metrics.evaluate import EvaluationConfig, SyntheticSource, evaluate
 from models.metrics.report import GeneratorInfo
 from models.metrics.utility import DataDescription, UtilityConfig
-from worker.generate import label_plan, load_version, shard_seed
+from worker.datasets import load as dataset_loader
+from worker.generate import get_version, label_plan, load_version, shard_seed
+from worker.lineage import code_version
 from worker.runner import JobContext, finish
 
 CACHE_PREFIX = "cache/metrics"
@@ -47,17 +48,19 @@ Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
 def run(ctx: JobContext) -> None:
     request = ctx.job.request
-    version, engine, trained = load_version(ctx, ctx.job.model_version_id)
     name, split = catalog.parse_dataset_ref(request["reference"], default_split="test")
     cfg = request.get("config") or {}
     features = cfg.get("features", "inception")
 
     if request.get("source_job"):
-        batches, count = _from_generate_job(
-            ctx, request["source_job"], trained.class_names, request.get("count")
+        # The images exist: no model to load, only the version row for the report.
+        version = get_version(ctx, ctx.job.model_version_id)
+        batches, count, kind = _from_generate_job(
+            ctx, request["source_job"], name, request.get("count")
         )
-        source_name = f"generate job {request['source_job']}"
+        source_name = f"{kind} job {request['source_job']}"
     else:
+        version, engine, trained = load_version(ctx, ctx.job.model_version_id)
         count = int(request["count"])
         options = {k: v for k, v in (cfg.get("sample_config") or {}).items() if v is not None}
         plan = label_plan(
@@ -87,11 +90,11 @@ def run(ctx: JobContext) -> None:
         features=features,
         inception_weights=ctx.settings.inception_weights,
         config=config,
-        code_version=_code_version(),
+        code_version=code_version(),
         progress=lambda stage, done, total: _progress(ctx, stage, done, total),
         should_stop=ctx.should_stop,
-        load_dataset=lambda n, s, image_size: datasets.load(
-            n, split=s, image_size=image_size, root=ctx.settings.data_root
+        load_dataset=lambda n, s, image_size: dataset_loader.load(
+            ctx, n, s, image_size, field="reference"
         ),
     )
     _sync_up(ctx.storage, cache_dir)
@@ -122,8 +125,8 @@ def run(ctx: JobContext) -> None:
             for m in body.get("metrics", [])
         },
     }
-    if body.get("utility"):
-        summary["classifier_utility"] = body["utility"]
+    if body.get("classifier_utility"):
+        summary["classifier_utility"] = body["classifier_utility"]
 
     def attach(session: Session) -> dict[str, Any]:
         model_versions.attach_metrics(
@@ -166,15 +169,35 @@ def _sampled(
 
 
 def _from_generate_job(
-    ctx: JobContext, job_id: str, class_names: list[str], count: int | None
-) -> tuple[Batches, int]:
-    """The first ``count`` images (all when None) of a finished generate job, in the order
-    it made them, whatever format it wrote."""
+    ctx: JobContext, job_id: str, reference: str, count: int | None
+) -> tuple[Batches, int, str]:
+    """The first ``count`` images (all when None) of a finished generate or txt2img job,
+    in the order it made them, whatever format it wrote; and the job's kind. A txt2img
+    job's labels are its own class order: they become the reference's, matched by name."""
     with session_scope(ctx.settings.database_url) as session:
         source = session.get(Job, job_id)
         names = set(session.scalars(select(Artifact.name).where(Artifact.job_id == job_id)))
     if source is None:
         raise InvalidRequest("source_job no longer exists", field="source_job")
+    class_names = list((source.result or {}).get("class_names") or [])
+    batches, total = _read_images(ctx, job_id, names, class_names, count)
+    if source.kind == JobKind.txt2img:
+        known = dataset_loader.class_names(ctx, reference)
+        missing = [c for c in class_names if c not in known]
+        if missing:
+            raise InvalidRequest(
+                f"reference: {reference} has no class {missing[0]!r}; a txt2img job's "
+                "classes are matched to the reference's by name",
+                field="reference",
+            )
+        mapping = torch.tensor([known.index(c) for c in class_names], dtype=torch.int64)
+        batches = ((images, mapping[labels]) for images, labels in batches)
+    return batches, total, str(source.kind)
+
+
+def _read_images(
+    ctx: JobContext, job_id: str, names: set[str], class_names: list[str], count: int | None
+) -> tuple[Batches, int]:
     prefix = f"jobs/{job_id}"
     size = ctx.settings.shard_size
     if "images.npz" in names:
@@ -267,19 +290,3 @@ def _sync_up(storage: Storage, directory: Path) -> None:
         key = f"{CACHE_PREFIX}/{path.relative_to(directory).as_posix()}"
         if path.is_file() and not storage.exists(key):
             storage.put_file(key, path)
-
-
-def _code_version() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-            check=False,
-        )
-    except OSError:
-        return "synthgen 0.1.0"
-    sha = out.stdout.strip()
-    return f"synthgen 0.1.0 ({sha})" if sha else "synthgen 0.1.0"

@@ -29,12 +29,17 @@ from worker.runner import JobContext, finish
 from worker.shards import ShardCache
 
 
-def load_version(ctx: JobContext, version_id: str | None) -> tuple[ModelVersion, Engine, Trained]:
+def get_version(ctx: JobContext, version_id: str | None) -> ModelVersion:
     with session_scope(ctx.settings.database_url) as session:
         version = session.get(ModelVersion, version_id) if version_id else None
         if version is None:
             raise ModelNotFound("the model version this job was submitted for no longer exists")
         session.expunge(version)
+    return version
+
+
+def load_version(ctx: JobContext, version_id: str | None) -> tuple[ModelVersion, Engine, Trained]:
+    version = get_version(ctx, version_id)
     directory = ctx.workdir / "model"
     download_prefix(ctx.storage, version.checkpoint_uri, directory)
     engine = engines.get(version.engine)
@@ -81,7 +86,7 @@ def run(ctx: JobContext) -> None:
     )
     class_names = trained.class_names or [str(c) for c in range(trained.num_classes)]
     options = {k: v for k, v in request.get("config", {}).items() if v is not None}
-    writer = _writer(ctx, request["output_format"], count, trained.image_shape, class_names)
+    writer = make_writer(ctx, request["output_format"], count, trained.image_shape, class_names)
     grid = GridCollector(trained.num_classes if plan is not None else 1)
 
     ctx.progress.set_stage("generate")
@@ -149,7 +154,7 @@ def _within_shard(ctx: JobContext, start: int, n: int, count: int) -> Callable[[
     return progress
 
 
-def _writer(
+def make_writer(
     ctx: JobContext, fmt: str, count: int, shape: tuple[int, int, int], class_names: list[str]
 ) -> OutputWriter:
     prefix = ctx.prefix

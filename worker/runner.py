@@ -69,9 +69,20 @@ class JobContext:
 Handler = Callable[[JobContext], None]
 
 
+HANDLERS: dict[JobKind, str] = {
+    JobKind.train: "worker.train",
+    JobKind.generate: "worker.generate",
+    JobKind.evaluate: "worker.evaluate",
+    JobKind.txt2img: "worker.txt2img",
+    JobKind.validate_dataset: "worker.datasets.validate",
+    JobKind.import_model: "worker.model_import",
+}
+"""The module whose ``run(ctx)`` handles each job kind."""
+
+
 def handler_for(kind: JobKind) -> Handler:
     # Imported on use, so importing the runner (e.g. for the reconciler) does not load torch.
-    module = importlib.import_module(f"worker.{kind.value}")
+    module = importlib.import_module(HANDLERS[kind])
     return module.run  # type: ignore[no-any-return]
 
 

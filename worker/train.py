@@ -1,5 +1,6 @@
-"""Train jobs: dataset → engine.train (checkpointed, resumable) → weights + preview in
-storage → a new model version, registered in the same transaction that ends the job."""
+"""Train jobs: dataset (built-in or uploaded) → engine.train (checkpointed, resumable;
+fine-tuned from a parent version with init_from) → weights + preview in storage → a new
+model version with its lineage, registered in the same transaction that ends the job."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ import torch
 from sqlalchemy.orm import Session
 
 from core import catalog
+from core.db import session_scope
+from core.errors import ModelNotFound
 from core.model_versions import service as model_versions
-from models import datasets, engines
+from core.model_versions.orm import ModelVersion
+from models import engines
 from models.engines.base import Hooks
+from models.engines.common import RESUMABLE_CHANGES
 from worker import curves
+from worker.datasets import load as dataset_loader
+from worker.generate import download_prefix
+from worker.lineage import code_version
 from worker.outputs import grid_png
 from worker.runner import JobContext, finish
 
@@ -23,13 +31,30 @@ def run(ctx: JobContext) -> None:
     request = ctx.job.request
     name, split = catalog.parse_dataset_ref(request["dataset"], default_split="train")
     config: dict[str, Any] = {k: v for k, v in request.get("config", {}).items() if v is not None}
-    config.setdefault("image_size", catalog.DEFAULT_IMAGE_SIZE[name])
+    parent, parent_dir = _parent(ctx)
+    if parent is not None:
+        # Fine-tuning keeps the parent's architecture and recipe unless the request says
+        # otherwise; how long to run is the new job's own business.
+        inherited = {k: v for k, v in parent.config.items() if k not in RESUMABLE_CHANGES}
+        config = {**inherited, **config}
+    if "image_size" not in config:
+        size = dataset_loader.default_image_size(ctx, name)
+        if size is not None:
+            config["image_size"] = size
     engine = engines.get(request["engine"])
 
     ctx.progress.set_stage("load_data")
-    data = datasets.load(
-        name, split=split, image_size=config["image_size"], root=ctx.settings.data_root
-    )
+    data = dataset_loader.load(ctx, name, split, config.get("image_size"))
+    lineage = {
+        "created_by": "train",
+        "code_version": code_version(),
+        "dataset": {"ref": f"{name}:{split}", **dataset_loader.describe(ctx, name)},
+        "parent": (
+            {"id": parent.id, "name": parent.name, "version": parent.version}
+            if parent is not None
+            else None
+        ),
+    }
 
     ctx.progress.set_stage("train")
     ctx.progress.max_seconds = config.get("max_seconds")
@@ -38,6 +63,7 @@ def run(ctx: JobContext) -> None:
         should_stop=ctx.should_stop,
         checkpoint=lambda step, directory: _upload_checkpoint(ctx, step, directory),
         resume_from=_download_checkpoint(ctx),
+        init_from=parent_dir,
     )
     trained = engine.train(data, config, hooks)
     ctx.progress.flush()
@@ -92,12 +118,28 @@ def run(ctx: JobContext) -> None:
             metrics={"training": train_metrics},
             checkpoint_uri=f"{ctx.prefix}/model/",
             train_job_id=ctx.job.id,
+            parent_id=parent.id if parent is not None else None,
+            lineage=lineage,
         )
         return {
             "model_version": {"id": version.id, "name": version.name, "version": version.version}
         }
 
     finish(ctx, result={"metrics": train_metrics, "spec": spec}, objects=objects, register=register)
+
+
+def _parent(ctx: JobContext) -> tuple[ModelVersion | None, Path | None]:
+    """The version a fine-tuning starts from (resolved at submit) and its files."""
+    if ctx.job.model_version_id is None:
+        return None, None
+    with session_scope(ctx.settings.database_url) as session:
+        parent = session.get(ModelVersion, ctx.job.model_version_id)
+        if parent is None:
+            raise ModelNotFound("init_from: the model version to start from no longer exists")
+        session.expunge(parent)
+    directory = ctx.workdir / "parent"
+    download_prefix(ctx.storage, parent.checkpoint_uri, directory)
+    return parent, directory
 
 
 def _upload_checkpoint(ctx: JobContext, step: int, directory: Path) -> None:

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Body, Path, Request, Response, status
 from api.deps import SessionDep, TenantDep
 from core.jobs.schemas import ModelOut, ModelVersionOut
 from core.jobs.service import _aware
+from core.model_versions import lineage
 from core.model_versions import service as model_versions
+from core.model_versions.lineage import LineageOut
 from core.model_versions.orm import ModelAlias, ModelVersion
 from core.model_versions.schemas import (
     ALIAS_PATTERN,
@@ -21,6 +23,7 @@ from core.model_versions.schemas import (
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 AliasName = Annotated[str, Path(pattern=ALIAS_PATTERN)]
+VersionNumber = Annotated[str, Path(pattern=r"^[0-9]{1,10}$", description="a version number")]
 
 
 def _version_out(session: SessionDep, row: ModelVersion) -> ModelVersionOut:
@@ -37,6 +40,7 @@ def _version_out(session: SessionDep, row: ModelVersion) -> ModelVersionOut:
             "metrics": row.metrics or {},
             "checkpoint_uri": row.checkpoint_uri,
             "train_job_id": row.train_job_id,
+            "parent_id": row.parent_id,
             "created_at": row.created_at,
         }
     )
@@ -127,3 +131,12 @@ def delete_alias(
     )
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{name}/versions/{version}/lineage", response_model=LineageOut)
+def get_lineage(
+    name: str, version: VersionNumber, session: SessionDep, tenant: TenantDep
+) -> LineageOut:
+    """Where the version came from (training job, dataset with its content hash, parent
+    version, code version, or the import with its checksums) and what was made with it."""
+    return lineage.lineage_of(session=session, tenant=tenant, name=name, version=version)

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from core import catalog
 from core.config import Settings
 from core.errors import InvalidRequest
+from core.jobs import sources
 from core.jobs.orm import Job
-from core.jobs.schemas import TRAIN_TYPES, AnyJobIn, EvaluateJobIn, GenerateJobIn
+from core.jobs.schemas import TRAIN_TYPES, AnyJobIn, EvaluateJobIn, GenerateJobIn, Txt2ImgJobIn
 from core.jobs.states import JobKind, JobStatus
-from core.model_versions import service as model_versions
 from core.tenants.orm import Tenant
 
 INCEPTION_FILE = "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
@@ -24,20 +24,23 @@ MIN_EVALUATE_COUNT = 10
 
 def check(*, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Settings) -> str | None:
     """Raise InvalidRequest / ModelNotFound for what the job could not do; returns the id
-    of the model version it runs on (None for train jobs)."""
+    of the model version it runs on (for a train job, the one it is fine-tuned from)."""
     if isinstance(job_in, TRAIN_TYPES):
-        return None
+        return sources.check_train(session=session, tenant=tenant, job_in=job_in)
+    if isinstance(job_in, Txt2ImgJobIn):
+        return sources.check_txt2img(session=session, tenant=tenant, job_in=job_in)
     if isinstance(job_in, GenerateJobIn):
-        version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
+        version = sources.engine_version(session=session, tenant=tenant, ref=job_in.model)
         check_labels(job_in.labels, version.spec, version.name)
         check_sample_options(job_in.config.options(), version.engine, "config")
         return version.id
     assert isinstance(job_in, EvaluateJobIn)  # noqa: S101 - the union's last member
+    sources.check_reference(session=session, tenant=tenant, ref=job_in.reference)
     if job_in.source_job is not None:
         version_id = _check_source_job(session=session, tenant=tenant, job_in=job_in)
     else:
         assert job_in.model is not None  # noqa: S101 - guaranteed by EvaluateJobIn's validator
-        version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
+        version = sources.engine_version(session=session, tenant=tenant, ref=job_in.model)
         check_sample_options(
             job_in.config.sample_config.options(), version.engine, "config.sample_config"
         )
@@ -73,10 +76,18 @@ def _check_source_job(*, session: Session, tenant: Tenant, job_in: EvaluateJobIn
     source = session.scalar(
         select(Job).where(Job.id == job_in.source_job, Job.tenant_id == tenant.id)
     )
-    if source is None or source.kind != JobKind.generate or source.status != JobStatus.succeeded:
+    if (
+        source is None
+        or source.kind not in (JobKind.generate, JobKind.txt2img)
+        or source.status != JobStatus.succeeded
+    ):
         raise InvalidRequest(
-            "source_job must be the id of a succeeded generate job of this tenant",
+            "source_job must be the id of a succeeded generate or txt2img job of this tenant",
             field="source_job",
+        )
+    if source.kind == JobKind.txt2img:
+        sources.check_classes_in_reference(
+            session=session, tenant=tenant, source=source, ref=job_in.reference
         )
     # The images exist already: sampling options would be silently ignored.
     if job_in.config.sample_config.options():

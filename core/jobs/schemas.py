@@ -4,7 +4,7 @@ unknown fields rejected) and the job object returned to users."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AnyHttpUrl,
@@ -52,7 +52,7 @@ class _Webhooked(Strict):
 class _TrainBase(_Webhooked):
     kind: Literal["train"]
     dataset: str = Field(
-        description='"digits" or "digits:train"',
+        description='"digits", "digits:train" or an uploaded "ds_…:train"',
         json_schema_extra={"pattern": catalog.dataset_ref_pattern()},
     )
     model_name: str = Field(pattern=MODEL_NAME_PATTERN)
@@ -66,14 +66,26 @@ class _TrainBase(_Webhooked):
         return value
 
 
+INIT_FROM_HELP = (
+    'fine-tune: start from this model version\'s weights ("name:3", "name" for the latest, '
+    "or a version id) of the same engine; config keys left out take the parent's values"
+)
+
+
 class TrainDDPM(_TrainBase):
     engine: Literal["ddpm"]
     config: DDPMTrainConfig = Field(default_factory=DDPMTrainConfig)
+    init_from: str | None = Field(
+        default=None, min_length=1, max_length=200, description=INIT_FROM_HELP
+    )
 
 
 class TrainGAN(_TrainBase):
     engine: Literal["gan"]
     config: GANTrainConfig = Field(default_factory=GANTrainConfig)
+    init_from: str | None = Field(
+        default=None, min_length=1, max_length=200, description=INIT_FROM_HELP
+    )
 
 
 class TrainEBM(_TrainBase):
@@ -155,7 +167,7 @@ class EvaluateJobIn(_Webhooked):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     source_job: str | None = Field(default=None, min_length=1, max_length=64)
     reference: str = Field(
-        description='"name:split", e.g. "digits:test"',
+        description='"name:split", e.g. "digits:test" or "ds_…:test"',
         json_schema_extra={"pattern": catalog.dataset_ref_pattern()},
     )
     count: int | None = Field(
@@ -197,8 +209,81 @@ class EvaluateJobIn(_Webhooked):
         return self
 
 
-JobIn = Annotated[TrainJobIn | GenerateJobIn | EvaluateJobIn, Field(discriminator="kind")]
-AnyJobIn = TrainDDPM | TrainGAN | TrainEBM | GenerateJobIn | EvaluateJobIn
+CLASS_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9 ._-]{0,98}[A-Za-z0-9])?$"
+ClassName = Annotated[str, Field(pattern=CLASS_NAME_PATTERN)]
+Prompt = Annotated[str, Field(min_length=1, max_length=1000)]
+Scheduler = Literal[
+    "ddim", "ddpm", "pndm", "lms", "euler", "euler_ancestral", "dpm_solver_multistep", "unipc"
+]
+SCHEDULERS: tuple[str, ...] = get_args(Scheduler)
+
+
+class Txt2ImgJobIn(_Webhooked):
+    """Make a labelled dataset from prompts with an imported diffusers pipeline."""
+
+    kind: Literal["txt2img"]
+    model: str = Field(min_length=1, max_length=200, description="an imported diffusers pipeline")
+    prompts: dict[ClassName, list[Prompt]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="class name (the folder and label; labels follow this order) → its own "
+        'prompts; "{class}" in a prompt is replaced by the class name',
+    )
+    templates: list[Prompt] = Field(
+        default=[],
+        max_length=100,
+        description='prompts for every class, each holding "{class}" (e.g. "a photo of a '
+        '{class}"); image i of a class uses its (own + template) prompts in turn',
+    )
+    negative_prompt: Prompt | None = None
+    count_per_class: int = Field(ge=1, le=100_000)
+    steps: int = Field(default=30, ge=1, le=1000)
+    guidance_scale: float = Field(default=7.5, ge=0, le=50)
+    scheduler: Scheduler | None = Field(
+        default=None, description="null keeps the pipeline's own scheduler"
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="image i gets seed + i")
+    width: int | None = Field(default=None, ge=8, le=2048, description="null: the pipeline's")
+    height: int | None = Field(default=None, ge=8, le=2048, description="null: the pipeline's")
+    batch_size: int = Field(default=4, ge=1, le=64, description="images per forward pass")
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        default="auto", description="auto: fp16 on a GPU; on a CPU every run is fp32"
+    )
+    attention_slicing: bool = Field(default=True, description="on a GPU: less memory, slower")
+    output_format: Literal["imagefolder", "png", "npz"] = "imagefolder"
+    webhook: AnyHttpUrl | None = None
+    webhook_events_filter: WebhookFilter | None = None
+
+    @model_validator(mode="after")
+    def _prompts_for_every_class(self) -> Txt2ImgJobIn:
+        for template in self.templates:
+            if "{class}" not in template:
+                raise ValueError(f'templates: {template!r} has no "{{class}}" placeholder')
+        if not self.templates:
+            empty = [name for name, own in self.prompts.items() if not own]
+            if empty:
+                raise ValueError(
+                    f"prompts: class {empty[0]!r} has no prompt and there are no templates"
+                )
+        if self.negative_prompt is not None and self.guidance_scale <= 1:
+            raise ValueError(
+                "negative_prompt: applies only with classifier-free guidance; set "
+                "guidance_scale above 1 or leave negative_prompt out"
+            )
+        if len(self.prompts) * self.count_per_class > MAX_COUNT:
+            raise ValueError(f"count_per_class: at most {MAX_COUNT} images in all")
+        return self
+
+    def prompts_of(self, class_name: str) -> list[str]:
+        """The class's prompts, own then templates, with {class} filled in."""
+        own = self.prompts[class_name] + self.templates
+        return [p.replace("{class}", class_name) for p in own]
+
+
+JobIn = Annotated[
+    TrainJobIn | GenerateJobIn | EvaluateJobIn | Txt2ImgJobIn, Field(discriminator="kind")
+]
+AnyJobIn = TrainDDPM | TrainGAN | TrainEBM | GenerateJobIn | EvaluateJobIn | Txt2ImgJobIn
 _job_adapter: TypeAdapter[AnyJobIn] = TypeAdapter(JobIn)
 
 
@@ -268,6 +353,7 @@ class ModelVersionOut(BaseModel):
     metrics: dict[str, Any]
     checkpoint_uri: str
     train_job_id: str | None
+    parent_id: str | None = Field(description="the version this one was fine-tuned from")
     created_at: datetime
 
 

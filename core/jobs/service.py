@@ -4,27 +4,32 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import datetime
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, and_, delete, insert, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, and_, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core import queue, quotas
 from core.config import Settings
 from core.db import new_id, utcnow
 from core.errors import (
-    IdempotencyConflict,
-    IdempotencyMismatch,
     InvalidRequest,
     InvalidTransition,
     JobNotFound,
 )
-from core.jobs import admission, events
-from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
+from core.jobs import admission, events, idempotency
+
+# The idempotency functions are part of this module's interface (the submit route, the
+# reconciler, tests).
+from core.jobs.idempotency import (  # noqa: F401
+    ABANDONED_CLAIM,
+    fingerprint,
+    purge_expired_idempotency_keys,
+    release_idempotency_key,
+    reserve_idempotency_key,
+)
+from core.jobs.orm import Job, JobEvent, Outbox
 from core.jobs.outbox import OutboxMarker
 from core.jobs.schemas import AnyJobIn, JobOut
 from core.jobs.states import TERMINAL, JobKind, JobStatus, sources_of
@@ -98,89 +103,16 @@ def status_of(*, session: Session, job_id: str) -> JobStatus | None:
     return JobStatus(value) if value is not None else None
 
 
-# -- idempotency (draft-ietf-httpapi-idempotency-key-header) ------------------------------
-
-
-def fingerprint(job_in: AnyJobIn) -> str:
-    canonical = json.dumps(job_in.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-# A claim without its job this old belongs to a request that died (e.g. with the database)
-# and could not release it; a retry takes it over. A slower request still in flight then
-# loses the race to link the key (create_job), so there is never a second job.
-ABANDONED_CLAIM = timedelta(seconds=10)
-
-
-def reserve_idempotency_key(
-    *, session: Session, tenant: Tenant, key: str, fingerprint: str, ttl_s: int
-) -> str | None:
-    """Claim ``key`` for a new request; returns the job id when it is a replay.
-
-    Commits the claim itself, so a concurrent request with the same key sees it at once
-    and answers 409 while this one is in flight.
-    """
-    for _ in range(3):
-        now = utcnow()
-        try:
-            session.add(
-                IdempotencyKey(
-                    tenant_id=tenant.id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    expires_at=now + timedelta(seconds=ttl_s),
-                )
-            )
-            session.commit()
-            return None
-        except IntegrityError:
-            session.rollback()
-        row = session.scalar(
-            select(IdempotencyKey).where(
-                IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == key
-            )
-        )
-        if row is None:
-            continue
-        if _aware(row.expires_at) <= now:
-            session.delete(row)
-            session.commit()
-            continue
-        if row.fingerprint != fingerprint:
-            raise IdempotencyMismatch(
-                "This Idempotency-Key was used with a different request body; "
-                "use a new key for a new request.",
-                field="Idempotency-Key",
-            )
-        if row.job_id is None and _aware(row.created_at) < now - ABANDONED_CLAIM:
-            # The request that claimed the key died between its claim and its job (e.g.
-            # the database went away mid-request): the claim is abandoned, take it over.
-            session.delete(row)
-            session.commit()
-            continue
-        if row.job_id is None:
-            raise IdempotencyConflict(
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
-                field="Idempotency-Key",
-            )
-        return row.job_id
-    raise IdempotencyConflict("Idempotency-Key is contended; retry shortly.")
-
-
-def release_idempotency_key(*, session: Session, tenant: Tenant, key: str) -> None:
-    session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.tenant_id == tenant.id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.job_id.is_(None),
-        )
-    )
-    session.commit()
-
-
-def purge_expired_idempotency_keys(*, session: Session) -> int:
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < utcnow()))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+def failure_of(*, session: Session, job_id: str) -> dict[str, str] | None:
+    """Why a job ended without succeeding ({type, message}), or None while it is queued
+    or running, or once it succeeded. For rows a service job was to finish (a dataset
+    being validated, a model being imported) whose job can no longer do so."""
+    job = session.get(Job, job_id)
+    if job is not None and job.status not in (JobStatus.failed, JobStatus.canceled):
+        return None
+    if job is not None and job.status == JobStatus.failed and job.error:
+        return {"type": str(job.error["type"]), "message": str(job.error["message"])}
+    return {"type": "Canceled", "message": f"job {job_id} was canceled before it finished"}
 
 
 def _aware(value: datetime) -> datetime:
@@ -211,14 +143,36 @@ def create_job(
         session=session, tenant=tenant, job_in=job_in, settings=settings
     )
     quotas.check_submit(session=session, settings=settings, tenant_id=tenant.id)
-    kind = JobKind(job_in.kind)
+    job = insert_job(
+        session=session,
+        tenant=tenant,
+        kind=JobKind(job_in.kind),
+        request=job_in.model_dump(mode="json"),
+        model_version_id=model_version_id,
+    )
+    if idempotency_key is not None:
+        idempotency.link(session=session, tenant=tenant, key=idempotency_key, job_id=job.id)
+    return job
+
+
+def insert_job(
+    *,
+    session: Session,
+    tenant: Tenant,
+    kind: JobKind,
+    request: dict[str, Any],
+    model_version_id: str | None = None,
+) -> Job:
+    """Insert a queued job with its first event and outbox row (the caller commits, then
+    publishes). Jobs the service makes itself (dataset validation, model import) come
+    here directly; users' jobs through :func:`create_job`."""
     now = utcnow()
     job = Job(
         id=new_id(),
         tenant_id=tenant.id,
         kind=kind,
         status=JobStatus.queued,
-        request=job_in.model_dump(mode="json"),
+        request=request,
         model_version_id=model_version_id,
         attempts=0,
         preemptions=0,
@@ -237,23 +191,6 @@ def create_job(
             job_id=job.id, task_name=queue.RUN_JOB, queue=queue.QUEUE_FOR_KIND[kind], created_at=now
         )
     )
-    if idempotency_key is not None:
-        linked = session.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.tenant_id == tenant.id,
-                IdempotencyKey.key == idempotency_key,
-                IdempotencyKey.job_id.is_(None),
-            )
-            .values(job_id=job.id)
-        )
-        if linked.rowcount != 1:  # type: ignore[attr-defined]
-            # Our claim was taken over as abandoned and the key linked to another job:
-            # this request yields (its transaction, job included, is rolled back).
-            raise IdempotencyConflict(
-                "Another request with this Idempotency-Key created the job; retry to get it.",
-                field="Idempotency-Key",
-            )
     return job
 
 
@@ -300,7 +237,14 @@ def get_job(*, session: Session, tenant: Tenant, job_id: str) -> Job:
     return job
 
 
-def encode_cursor(job: Job) -> str:
+class Listed(Protocol):
+    """A row listed newest first with cursor pagination (jobs, datasets)."""
+
+    id: Any
+    created_at: Any
+
+
+def encode_cursor(job: Listed) -> str:
     raw = f"{_aware(job.created_at).isoformat()}|{job.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 

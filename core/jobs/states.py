@@ -27,6 +27,11 @@ class JobKind(StrEnum):
     train = "train"
     generate = "generate"
     evaluate = "evaluate"
+    txt2img = "txt2img"
+    # Made by the service itself (POST /v1/datasets/{id}/complete, POST /v1/imports), never
+    # submitted to POST /v1/jobs; listed and cancelable like any other job.
+    validate_dataset = "validate_dataset"
+    import_model = "import_model"
 
 
 TERMINAL: frozenset[JobStatus] = frozenset(

@@ -27,6 +27,14 @@ class ModelVersion(Base):
     # Not a foreign key: jobs already reference versions, and lineage must survive a
     # purge of old job rows.
     train_job_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    # The version a fine-tuning started from (train config init_from).
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), default=None, index=True
+    )
+    # Where the version came from, written once when it is registered: the dataset with
+    # its content hash, the code version, the parent, or the import's source and checksums
+    # (core/model_versions/lineage.py). None on versions registered before lineage existed.
+    lineage: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

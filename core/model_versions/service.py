@@ -26,6 +26,8 @@ def register(
     metrics: dict[str, Any],
     checkpoint_uri: str,
     train_job_id: str | None,
+    parent_id: str | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Add the next version of ``name``; retried if two trainings finish at once."""
     for _ in range(5):
@@ -45,6 +47,8 @@ def register(
             metrics=metrics,
             checkpoint_uri=checkpoint_uri,
             train_job_id=train_job_id,
+            parent_id=parent_id,
+            lineage=lineage,
         )
         try:
             with session.begin_nested():

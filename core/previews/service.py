@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from core import catalog
 from core.db import utcnow
 from core.errors import InvalidRequest, PreviewNotFound
 from core.jobs.admission import check_labels, check_sample_options
@@ -86,6 +87,13 @@ def _planned(
 
 def create(*, session: Session, tenant: Tenant, ref: str, preview_in: PreviewIn) -> Preview:
     version = model_versions.resolve(session=session, tenant=tenant, ref=ref, field="ref")
+    if version.engine not in catalog.ENGINES:
+        # An imported pipeline draws from prompts, which a preview has none of.
+        raise InvalidRequest(
+            f"ref: {version.name}:{version.version} is an imported {version.engine} pipeline; "
+            "previews draw from our engines' models (make its images with a txt2img job)",
+            field="ref",
+        )
     preview = Preview(
         tenant_id=tenant.id,
         model_version_id=version.id,

@@ -41,6 +41,31 @@ class Storage(Protocol):
         """A URL that downloads ``key`` without further credentials until it expires."""
         ...
 
+    def presign_put(self, key: str, expires_s: int, *, size: int | None, max_bytes: int) -> str:
+        """A URL that accepts one HTTP PUT of ``key``'s bytes until it expires: exactly
+        ``size`` bytes when given; the local store also refuses more than ``max_bytes``
+        (S3 cannot, so the reader of an upload checks its size again)."""
+        ...
+
     def check(self) -> None:
         """Raise StorageError when the store cannot be reached (for /readyz)."""
         ...
+
+
+@runtime_checkable
+class MultipartStorage(Protocol):
+    """A store that takes one object in parts, each PUT to its own presigned URL (S3's
+    multipart upload): for uploads too large for one request."""
+
+    def start_multipart(self, key: str) -> str:
+        """Begin an upload of ``key``; returns its upload id."""
+        ...
+
+    def presign_part(self, key: str, upload_id: str, part_number: int, expires_s: int) -> str: ...
+
+    def complete_multipart(self, key: str, upload_id: str) -> int | None:
+        """Join the parts received so far (listed by the store, in order); returns the
+        size, or None when no part has arrived (the upload stays open)."""
+        ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...

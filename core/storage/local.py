@@ -2,6 +2,8 @@
 
 Download URLs are signed like S3's presigned URLs (HMAC over key and expiry), and served
 by the API's ``/v1/files/{key}`` route, so a URL works without an API key until it expires.
+Upload URLs are signed the same way over the method, the size allowed and the expiry, and
+taken by the API's ``PUT /v1/uploads/{key}`` route.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from core.storage.base import StoredObject, guess_content_type
 
 def sign(secret: str, key: str, expires: int) -> str:
     return hmac.new(secret.encode(), f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign_put(secret: str, key: str, expires: int, size: int | None, max_bytes: int) -> str:
+    # "PUT" first: a download signature can never be replayed as an upload one.
+    message = f"PUT\n{key}\n{expires}\n{size if size is not None else ''}\n{max_bytes}"
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 class LocalStorage:
@@ -93,6 +101,23 @@ class LocalStorage:
         if expires < time.time():
             return False
         return hmac.compare_digest(sign(self.signing_secret, key, expires), signature)
+
+    def presign_put(self, key: str, expires_s: int, *, size: int | None, max_bytes: int) -> str:
+        expires = int(time.time()) + expires_s
+        sig = sign_put(self.signing_secret, key, expires, size, max_bytes)
+        sized = f"&size={size}" if size is not None else ""
+        return (
+            f"{self.public_url}/v1/uploads/{quote(key)}?expires={expires}{sized}"
+            f"&max_bytes={max_bytes}&signature={sig}"
+        )
+
+    def verify_put(
+        self, key: str, expires: int, size: int | None, max_bytes: int, signature: str
+    ) -> bool:
+        if expires < time.time():
+            return False
+        expected = sign_put(self.signing_secret, key, expires, size, max_bytes)
+        return hmac.compare_digest(expected, signature)
 
     def check(self) -> None:
         try:

@@ -133,6 +133,63 @@ class S3Storage:
             )
         )
 
+    def presign_put(self, key: str, expires_s: int, *, size: int | None, max_bytes: int) -> str:
+        # A declared size is signed as Content-Length, so S3 refuses any other body.
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if size is not None:
+            params["ContentLength"] = size
+        return str(
+            self._client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_s)
+        )
+
+    def start_multipart(self, key: str) -> str:
+        try:
+            started = self._client.create_multipart_upload(Bucket=self.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("start an upload of", key, exc) from exc
+        return str(started["UploadId"])
+
+    def presign_part(self, key: str, upload_id: str, part_number: int, expires_s: int) -> str:
+        params = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+        }
+        return str(
+            self._client.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_s)
+        )
+
+    def complete_multipart(self, key: str, upload_id: str) -> int | None:
+        where = {"Bucket": self.bucket, "Key": self._key(key), "UploadId": upload_id}
+        try:
+            parts = [
+                part
+                for page in self._client.get_paginator("list_parts").paginate(**where)
+                for part in page.get("Parts", [])
+            ]
+            if not parts:
+                return None
+            self._client.complete_multipart_upload(
+                **where,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+                },
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("complete the upload of", key, exc) from exc
+        return sum(int(p["Size"]) for p in parts)
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
+            )
+        except ClientError as exc:
+            # An upload already completed or aborted has nothing left to abort.
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise self._error("abort the upload of", key, exc) from exc
+
     def check(self) -> None:
         try:
             self._client.head_bucket(Bucket=self.bucket)

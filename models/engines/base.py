@@ -54,12 +54,17 @@ class Hooks:
         into ``directory`` every ``config.checkpoint_every`` steps; the runner uploads it.
     resume_from: a directory written by a previous checkpoint; training continues from it
         and ends with the same weights as an uninterrupted run.
+    init_from: a directory written by ``save`` of the same engine (fine-tuning): the
+        networks start from its weights instead of random ones, with a fresh optimiser;
+        the config must keep the saved model's architecture and its number of classes.
+        Engines that cannot start from saved weights raise EngineError.
     """
 
     progress: Callable[..., None] = _no_progress
     should_stop: Callable[[], bool] = _never_stop
     checkpoint: Callable[[int, Path], None] | None = None
     resume_from: Path | None = None
+    init_from: Path | None = None
 
 
 @dataclass

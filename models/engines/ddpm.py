@@ -375,6 +375,10 @@ class DDPMEngine:
         common.check_training_labels(cfg.conditional, data)
         assert cfg.image_size is not None, "resolve_config sets it"
         run = _Run(cfg, data, resize(data.images, cfg.image_size), training.pick_device())
+        if hooks.init_from is not None:  # fine-tuning: the EMA starts at the parent too
+            common.init_weights(
+                NAME, hooks.init_from, data, {"unet": [run.model, run.ema.averaged]}
+            )
         common.resume_and_train(NAME, run, hooks, cfg.checkpoint_every)
 
         losses = list(run.recent_losses)

@@ -340,6 +340,8 @@ class EBMEngine:
         square = (height, width) == (cfg.image_size, cfg.image_size)
         images = data.images if square else resize(data.images, cfg.image_size)
         run = _Run(cfg, data, images, training.pick_device())
+        if hooks.init_from is not None:
+            raise EngineError("the ebm engine cannot start from saved weights (init_from)")
         if hooks.resume_from is not None:
             run.load_state_dict(training.load_state(hooks.resume_from))
         common.train_loop(NAME, run, hooks, cfg.checkpoint_every)

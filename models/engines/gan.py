@@ -378,6 +378,9 @@ class GANEngine:
         square = (height, width) == (cfg.image_size, cfg.image_size)
         images = data.images if square else resize(data.images, cfg.image_size)
         run = _Run(cfg, data, images, training.pick_device())
+        if hooks.init_from is not None:  # fine-tuning; D too when the parent saved it
+            targets = {"generator": [run.g, run.ema.averaged], "discriminator": [run.d]}
+            common.init_weights(NAME, hooks.init_from, data, targets, frozenset({"discriminator"}))
         if hooks.resume_from is not None:
             run.load_state_dict(training.load_state(hooks.resume_from))
         common.train_loop(NAME, run, hooks, cfg.checkpoint_every)
@@ -391,7 +394,8 @@ class GANEngine:
             num_classes=data.num_classes,
             image_shape=(data.image_shape[0], cfg.image_size, cfg.image_size),
             class_names=list(data.class_names),
-            modules={"generator": run.ema.averaged},
+            # D is saved for fine-tuning (init_from); sampling uses the generator alone.
+            modules={"generator": run.ema.averaged, "discriminator": run.d},
             metrics=metrics,
         )
 

@@ -28,6 +28,8 @@ from tests.servers import SeaweedFS
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"succeeded", "failed", "canceled"}
+# Small enough that the zip-bomb test's archive (a few kB) expands past it.
+DATASET_MAX_EXPANDED = 32 * 2**20
 
 
 def create_database(name: str) -> str:
@@ -72,6 +74,7 @@ def settings(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> 
         webhook_retry_base_s=0.2,
         webhook_retry_max_s=1.0,
         webhook_retry_window_s=60.0,
+        dataset_max_expanded_bytes=DATASET_MAX_EXPANDED,
     )
     drop_database(db_name)
 
@@ -94,6 +97,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SYNTHGEN_WEBHOOK_RETRY_BASE_S": str(settings.webhook_retry_base_s),
         "SYNTHGEN_WEBHOOK_RETRY_MAX_S": str(settings.webhook_retry_max_s),
         "SYNTHGEN_WEBHOOK_RETRY_WINDOW_S": str(settings.webhook_retry_window_s),
+        "SYNTHGEN_DATASET_MAX_EXPANDED_BYTES": str(settings.dataset_max_expanded_bytes),
     }
     return {**os.environ, **env, "OMP_NUM_THREADS": "1"}
 

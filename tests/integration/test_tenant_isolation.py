@@ -10,7 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from core.artifacts import service as artifacts
+from core.datasets import service as datasets
+from core.datasets.schemas import DatasetCreate
 from core.db import session_scope
+from core.imports import service as imports
+from core.imports.schemas import ImportCreate
 from core.jobs import service as jobs
 from core.jobs.orm import JobEvent
 from core.jobs.schemas import parse_job
@@ -29,7 +33,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture()
 def owner_ids(settings, tenant: TenantClient) -> dict[str, str]:
     """A tenant's succeeded train job with an artifact and a model version, and a
-    succeeded generate job, written as the worker would have."""
+    succeeded generate job, written as the worker would have; a dataset and a model
+    import awaiting their uploads."""
     storage = storage_from_settings(settings)
     with session_scope(settings.database_url) as session:
         owner = session.scalar(select(Tenant).where(Tenant.name == tenant.name))
@@ -64,8 +69,19 @@ def owner_ids(settings, tenant: TenantClient) -> dict[str, str]:
             job_id=train.id, event_id=event_id, event="completed", url="https://example.test/h"
         )
         session.add(delivery)
+        dataset = datasets.create(
+            session=session, storage=storage, settings=settings, tenant=owner,
+            dataset_in=DatasetCreate(name="private", format="zip"),
+        )  # fmt: skip
+        model_import, _ = imports.create(
+            session=session, storage=storage, settings=settings, tenant=owner,
+            import_in=ImportCreate(model_name="imported", format="diffusers"),
+        )  # fmt: skip
         session.flush()
         return {
+            "dataset_id": dataset.id,
+            "import_id": model_import.id,
+            "version": "1",
             "alias": "prod",
             "ref": "private",
             "preview_id": preview.id,
@@ -78,8 +94,9 @@ def owner_ids(settings, tenant: TenantClient) -> dict[str, str]:
         }
 
 
-# Routes the API document leaves out (a local-store download, signed instead of keyed).
-UNDOCUMENTED = [("GET", "/v1/files/{key}")]
+# Routes the API document leaves out (the local store's download and upload URLs, signed
+# instead of keyed).
+UNDOCUMENTED = [("GET", "/v1/files/{key}"), ("PUT", "/v1/uploads/{key}")]
 # Valid bodies, so that what answers is the ownership check, not validation.
 BODIES = {("PUT", "/v1/models/{name}/aliases/{alias}"): {"version": 1}}
 
@@ -99,7 +116,8 @@ def test_every_route_with_another_tenants_ids_answers_404(app_client, make_tenan
             continue
         assert set(params) <= set(owner_ids), f"teach this test the ids of {path}"
         url = re.sub(r"{(\w+)}", lambda m: owner_ids[m.group(1)], path)
-        query = {"expires": "9999999999", "signature": "0" * 64} if "{key" in path else {}
+        signed = {"expires": "9999999999", "max_bytes": "100", "signature": "0" * 64}
+        query = signed if "{key" in path else {}
         body = BODIES.get((method, path), {})
         response = intruder.request(method, url, params=query, json=body)
         assert response.status_code == 404, (method, path, response.text)
@@ -111,6 +129,8 @@ def test_listings_show_nothing_of_another_tenant(make_tenant, owner_ids):
     intruder = make_tenant()
     assert intruder.get("/v1/jobs").json()["items"] == []
     assert intruder.get("/v1/models").json() == []
+    assert intruder.get("/v1/datasets").json()["items"] == []
+    assert intruder.get("/v1/imports").json() == []
 
 
 @pytest.mark.parametrize("ref", ["private", "private:1", "version_id"])

@@ -1,0 +1,272 @@
+"""Uploaded datasets: create (→ where to upload), complete (→ a validation job on the cpu
+queue), read, list, delete, and what jobs need of them (``require_ready``).
+
+The status moves awaiting_upload → validating → ready | invalid, each step a conditional
+UPDATE. The validation job writes ready (with its summary) or invalid; a validation job
+that ended without doing so (canceled, failed by the reconciler) is settled to invalid
+when the dataset is next read, so no dataset stays ``validating`` for ever.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from core import uploads
+from core.config import Settings
+from core.datasets.orm import Dataset, DatasetStatus
+from core.datasets.schemas import DatasetCreate, DatasetOut, summary_fields
+from core.db import as_utc, utcnow
+from core.errors import DatasetNotFound, InvalidRequest, InvalidTransition, UploadMissing
+from core.jobs import service as jobs
+from core.jobs.orm import Job
+from core.jobs.states import JobKind, JobStatus
+from core.storage import Storage
+from core.tenants.orm import Tenant
+
+SPLIT_SEED = 0
+
+
+def prefix_of(dataset_id: str) -> str:
+    return f"datasets/{dataset_id}/"
+
+
+def data_key(dataset_id: str) -> str:
+    """The validated dataset: images, labels, class names and the split in one .npz."""
+    return f"datasets/{dataset_id}/data.npz"
+
+
+def preview_key(dataset_id: str) -> str:
+    return f"datasets/{dataset_id}/preview.png"
+
+
+def create(
+    *,
+    session: Session,
+    storage: Storage,
+    settings: Settings,
+    tenant: Tenant,
+    dataset_in: DatasetCreate,
+) -> Dataset:
+    if dataset_in.size is not None and dataset_in.size > settings.dataset_max_upload_bytes:
+        raise InvalidRequest(
+            f"size: {dataset_in.size} bytes is over the upload limit of "
+            f"{settings.dataset_max_upload_bytes} bytes",
+            field="size",
+        )
+    dataset_id = f"ds_{uuid.uuid4().hex}"
+    key = f"{prefix_of(dataset_id)}upload/original"
+    row = Dataset(
+        id=dataset_id,
+        tenant_id=tenant.id,
+        name=dataset_in.name,
+        format=dataset_in.format,
+        status=DatasetStatus.awaiting_upload,
+        test_fraction=dataset_in.test_fraction,
+        skip_corrupt=dataset_in.skip_corrupt,
+        upload_key=key,
+        declared_size=dataset_in.size,
+        multipart_id=uploads.start(
+            storage=storage, settings=settings, key=key, size=dataset_in.size
+        ),
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get(*, session: Session, tenant: Tenant, dataset_id: str) -> Dataset:
+    row = session.scalar(
+        select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant.id)
+    )
+    if row is None:
+        raise DatasetNotFound(f"no dataset {dataset_id} for this tenant")
+    settle(session=session, row=row)
+    return row
+
+
+def list_datasets(
+    *, session: Session, tenant: Tenant, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Dataset], str | None]:
+    """The tenant's datasets, newest first, with the jobs' cursor pagination."""
+    query = select(Dataset).where(Dataset.tenant_id == tenant.id)
+    if cursor is not None:
+        created, last_id = jobs.decode_cursor(cursor)
+        if session.get_bind().dialect.name == "sqlite":
+            created = created.replace(tzinfo=None)
+        query = query.where(
+            or_(
+                Dataset.created_at < created,
+                and_(Dataset.created_at == created, Dataset.id < last_id),
+            )
+        )
+    rows = list(
+        session.scalars(
+            query.order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)
+        )
+    )
+    for row in rows[:limit]:
+        settle(session=session, row=row)
+    next_cursor = jobs.encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def complete(
+    *, session: Session, storage: Storage, settings: Settings, tenant: Tenant, dataset_id: str
+) -> tuple[Dataset, Job]:
+    """The bytes are there: start the validation job (the caller commits, then publishes)."""
+    row = get(session=session, tenant=tenant, dataset_id=dataset_id)
+    if row.status != DatasetStatus.awaiting_upload:
+        raise InvalidTransition(
+            f"dataset {row.id} is {row.status}; only a dataset awaiting its upload can be completed"
+        )
+    size = uploads.received(storage=storage, row=row)
+    if size is None:
+        raise UploadMissing(
+            f"nothing has been uploaded to dataset {row.id} yet: send the file as its "
+            "upload says (GET the dataset for fresh URLs), then complete it"
+        )
+    job = jobs.insert_job(
+        session=session,
+        tenant=tenant,
+        kind=JobKind.validate_dataset,
+        request={"kind": JobKind.validate_dataset.value, "dataset": row.id},
+    )
+    _move(
+        session,
+        row.id,
+        DatasetStatus.awaiting_upload,
+        DatasetStatus.validating,
+        size=size,
+        job_id=job.id,
+        multipart_id=row.multipart_id,
+    )
+    session.refresh(row)
+    return row, job
+
+
+def delete(*, session: Session, storage: Storage, tenant: Tenant, dataset_id: str) -> None:
+    """Forget the dataset (a validation under way is canceled); the caller commits, then
+    calls :func:`purge`. Model versions trained on it keep its id and hash in lineage."""
+    row = get(session=session, tenant=tenant, dataset_id=dataset_id)
+    if row.status == DatasetStatus.validating and row.job_id is not None:
+        jobs.try_transition(session=session, job_id=row.job_id, target=JobStatus.canceled)
+    uploads.discard(storage=storage, row=row)
+    session.delete(row)
+    session.flush()
+
+
+def purge(*, storage: Storage, dataset_id: str) -> None:
+    """Delete every object of the dataset: its upload and what validation wrote."""
+    storage.delete_prefix(prefix_of(dataset_id))
+
+
+def mark_ready(*, session: Session, dataset_id: str, sha256: str, summary: dict[str, Any]) -> bool:
+    """validating → ready; False when the dataset is no longer validating (deleted)."""
+    return _move(
+        session,
+        dataset_id,
+        DatasetStatus.validating,
+        DatasetStatus.ready,
+        sha256=sha256,
+        summary=summary,
+        completed_at=utcnow(),
+    )
+
+
+def mark_invalid(*, session: Session, dataset_id: str, error: dict[str, str]) -> bool:
+    return _move(
+        session,
+        dataset_id,
+        DatasetStatus.validating,
+        DatasetStatus.invalid,
+        error=error,
+        completed_at=utcnow(),
+    )
+
+
+def settle(*, session: Session, row: Dataset) -> None:
+    """A validating dataset whose job ended without saying ready or invalid is invalid."""
+    if row.status != DatasetStatus.validating or row.job_id is None:
+        return
+    error = jobs.failure_of(session=session, job_id=row.job_id)
+    if error is None:
+        return
+    if mark_invalid(session=session, dataset_id=row.id, error=error):
+        session.commit()
+    session.refresh(row)
+
+
+def require_ready(*, session: Session, tenant_id: str, dataset_id: str, field: str) -> Dataset:
+    """The tenant's dataset, ready for jobs; else 404 / 422 naming ``field``."""
+    row = session.scalar(
+        select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id)
+    )
+    if row is None:
+        raise DatasetNotFound(f"{field}: no dataset {dataset_id} for this tenant", field=field)
+    if row.status != DatasetStatus.ready:
+        raise InvalidRequest(
+            f"{field}: dataset {dataset_id} is {row.status}; jobs can use it once it is ready",
+            field=field,
+        )
+    return row
+
+
+def split_count(row: Dataset, split: str) -> int:
+    return sum(((row.summary or {}).get("split") or {}).get(split, {}).values())
+
+
+def to_out(row: Dataset, *, storage: Storage, settings: Settings, base_url: str = "") -> DatasetOut:
+    prefix = f"{base_url}/v1/datasets/{row.id}"
+    urls = {"get": prefix, "complete": f"{prefix}/complete"}
+    if row.status == DatasetStatus.ready:
+        urls["preview"] = storage.presign(preview_key(row.id), settings.artifact_url_ttl_s)
+    upload = None
+    if row.status == DatasetStatus.awaiting_upload:
+        upload = uploads.target(
+            storage=storage,
+            settings=settings,
+            row=row,
+            max_bytes=settings.dataset_max_upload_bytes,
+        )
+    return DatasetOut.model_validate(
+        {
+            "id": row.id,
+            "name": row.name,
+            "format": row.format,
+            "status": row.status,
+            "error": row.error,
+            "size": row.size,
+            "sha256": row.sha256,
+            **summary_fields(row.summary),
+            "validation_job": row.job_id,
+            "upload": upload,
+            "urls": urls,
+            "created_at": as_utc(row.created_at),
+            "completed_at": as_utc(row.completed_at) if row.completed_at else None,
+        }
+    )
+
+
+def _move(
+    session: Session,
+    dataset_id: str,
+    source: DatasetStatus,
+    target: DatasetStatus,
+    **values: Any,
+) -> bool:
+    result = session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id, Dataset.status == source)
+        .values(status=target, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        if target == DatasetStatus.validating:
+            raise InvalidTransition(f"dataset {dataset_id} is no longer awaiting its upload")
+        return False
+    return True

@@ -1,0 +1,120 @@
+"""Submit-time checks of where a job's data and weights come from: uploaded datasets
+(``ds_…``), imported diffusers pipelines and the parent of a fine-tuning (``init_from``).
+Part of admission (core/jobs/admission.py): each refusal is a 404/422 naming the field."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from core import catalog
+from core.datasets import service as datasets
+from core.errors import InvalidRequest
+from core.jobs.orm import Job
+from core.jobs.schemas import TrainDDPM, TrainEBM, TrainGAN, Txt2ImgJobIn
+from core.model_versions import service as model_versions
+from core.model_versions.orm import ModelVersion
+from core.tenants.orm import Tenant
+
+
+def check_train(
+    *, session: Session, tenant: Tenant, job_in: TrainDDPM | TrainGAN | TrainEBM
+) -> str | None:
+    """An uploaded dataset must be ready (with images in the split asked); ``init_from``
+    must name a model of the same engine. Returns the parent version's id, if any."""
+    name, split = catalog.parse_dataset_ref(job_in.dataset, default_split="train")
+    if catalog.is_upload(name):
+        _ready_split(session, tenant, name, split, "dataset")
+    init_from = getattr(job_in, "init_from", None)
+    if init_from is None:
+        return None
+    parent = model_versions.resolve(
+        session=session, tenant=tenant, ref=init_from, field="init_from"
+    )
+    if parent.engine != job_in.engine:
+        raise InvalidRequest(
+            f"init_from: model {parent.name}:{parent.version} is a {parent.engine} model; a "
+            f"{job_in.engine} job can start only from a {job_in.engine} model",
+            field="init_from",
+        )
+    return parent.id
+
+
+def check_reference(*, session: Session, tenant: Tenant, ref: str) -> None:
+    """An uploaded reference must be ready, with images in both splits: the reference
+    classifier trains on its train split and is scored on its test split."""
+    name, _ = catalog.parse_dataset_ref(ref, default_split="test")
+    if not catalog.is_upload(name):
+        return
+    for split in catalog.UPLOAD_SPLITS:
+        _ready_split(session, tenant, name, split, "reference")
+
+
+def _ready_split(session: Session, tenant: Tenant, name: str, split: str, field: str) -> None:
+    row = datasets.require_ready(session=session, tenant_id=tenant.id, dataset_id=name, field=field)
+    if datasets.split_count(row, split) == 0:
+        raise InvalidRequest(
+            f"{field}: dataset {name} has no images in its {split} split (it was made with "
+            f"test_fraction {row.test_fraction}); upload it again with a test_fraction that "
+            f"leaves images in both splits",
+            field=field,
+        )
+
+
+def engine_version(*, session: Session, tenant: Tenant, ref: str) -> ModelVersion:
+    """A model version one of our engines samples (generate, evaluate with model)."""
+    version = model_versions.resolve(session=session, tenant=tenant, ref=ref)
+    if version.engine not in catalog.ENGINES:
+        raise InvalidRequest(
+            f"model: {version.name}:{version.version} is an imported {version.engine} "
+            "pipeline; make images with it in a txt2img job (and evaluate that job with "
+            "source_job)",
+            field="model",
+        )
+    return version
+
+
+def check_txt2img(*, session: Session, tenant: Tenant, job_in: Txt2ImgJobIn) -> str:
+    version = model_versions.resolve(session=session, tenant=tenant, ref=job_in.model)
+    if version.engine != catalog.PIPELINE_ENGINE:
+        raise InvalidRequest(
+            f"model: {version.name}:{version.version} is a {version.engine} model; txt2img "
+            "needs a diffusers text-to-image pipeline (import one with POST /v1/imports)",
+            field="model",
+        )
+    factor = int(version.spec.get("vae_scale_factor", 8))
+    for field in ("width", "height"):
+        value = getattr(job_in, field)
+        if value is not None and value % factor:
+            raise InvalidRequest(
+                f"{field}: {value} is not a multiple of {factor}, which this pipeline's "
+                f"autoencoder needs (e.g. {value - value % factor or factor})",
+                field=field,
+            )
+    return version.id
+
+
+def check_classes_in_reference(*, session: Session, tenant: Tenant, source: Job, ref: str) -> None:
+    """A txt2img job's classes are matched to an uploaded reference's by name: every one
+    must be a class of the reference, whose images must be RGB like the job's."""
+    name, _ = catalog.parse_dataset_ref(ref, default_split="test")
+    if not catalog.is_upload(name):
+        return
+    row = datasets.require_ready(
+        session=session, tenant_id=tenant.id, dataset_id=name, field="reference"
+    )
+    channels = ((row.summary or {}).get("image_shape") or [3])[0]
+    if channels != 3:
+        raise InvalidRequest(
+            f"reference: dataset {name} is grayscale and a txt2img job's images are RGB; "
+            "evaluate against an RGB dataset",
+            field="reference",
+        )
+    known = set((row.summary or {}).get("classes") or [])
+    missing = [c for c in (source.result or {}).get("class_names", []) if c not in known]
+    if missing:
+        raise InvalidRequest(
+            f"reference: dataset {name} has no class {missing[0]!r} (its classes: "
+            f"{', '.join(sorted(known))}); a txt2img job's classes are matched to the "
+            "reference's by name",
+            field="reference",
+        )
