@@ -14,7 +14,7 @@ from api import console, errors, metrics, openapi
 from api.deps import TenantCache
 from api.hub import EventHub
 from api.ratelimit import RateLimiter
-from api.routes import curves, events, health, jobs, models, preview, webhooks
+from api.routes import curves, engines, events, health, jobs, models, preview, webhooks
 from api.telemetry import RequestTelemetry
 from core import storage as storage_mod
 from core.config import Settings, get_settings
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(engines.router)
     app.include_router(models.router)
     app.include_router(metrics.router)
     app.include_router(preview.router)

@@ -4,7 +4,9 @@ a unit test keeps them equal to what ``models/`` really implements."""
 
 from __future__ import annotations
 
-ENGINES: tuple[str, ...] = ("ddpm", "gan", "ebm")
+from models import engine_options
+
+ENGINES: tuple[str, ...] = tuple(engine_options.CONFIGS)
 
 DATASET_SPLITS: dict[str, tuple[str, ...]] = {
     "digits": ("train", "test"),

@@ -52,7 +52,9 @@ def _describe_option(cls: type[TrainOptions], field: dataclasses.Field[Any]) -> 
         "default_text": default_text(default, extra),
         "help": info.description or "",
         **bounds(info.metadata),
+        **bounds(_item_metadata(info.annotation), prefix="item_"),
     }
+    out["range_text"] = bounds_text(out)
     if BY_IMAGE_SIZE in extra:
         out["default_by_image_size"] = extra[BY_IMAGE_SIZE]
     if BY_OPTION in extra:
@@ -96,6 +98,55 @@ def bounds(metadata: list[Any], prefix: str = "") -> dict[str, Any]:
             if value is not None:
                 out[prefix + name] = value
     return out
+
+
+def _item_metadata(annotation: Any) -> list[Any]:
+    """The constraints on a list option's items (``list[Annotated[int, Field(ge=1)]]``)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in args for m in _item_metadata(arg)]
+    if origin is list and typing.get_origin(args[0]) is typing.Annotated:
+        extras = typing.get_args(args[0])[1:]
+        return [m for extra in extras for m in getattr(extra, "metadata", [extra])]
+    return []
+
+
+def bounds_text(option: dict[str, Any]) -> str:
+    """``{"min": 1, "max": 10}`` → "1 to 10"; "> 0, ≤ 10"; "2 to 5 items, each ≥ 1"."""
+    text = _range(option, "")
+    if "min_items" in option:
+        count = _span(option["min_items"], option["max_items"])
+        items = _range(option, "item_")
+        return f"{count} items" + (f", each {items}" if items else "")
+    if option.get("multiple_of"):
+        text += f", a multiple of {option['multiple_of']}"
+    return text
+
+
+def _range(option: dict[str, Any], prefix: str) -> str:
+    low, high = option.get(prefix + "min"), option.get(prefix + "max")
+    if low is not None and high is not None:
+        return _span(low, high)
+    parts = []
+    if low is not None:
+        parts.append(f"≥ {_num(low)}")
+    if option.get(prefix + "exclusive_min") is not None:
+        parts.append(f"> {_num(option[prefix + 'exclusive_min'])}")
+    if high is not None:
+        parts.append(f"≤ {_num(high)}")
+    if option.get(prefix + "exclusive_max") is not None:
+        parts.append(f"< {_num(option[prefix + 'exclusive_max'])}")
+    return ", ".join(parts)
+
+
+def _span(low: Any, high: Any) -> str:
+    return _num(low) if low == high else f"{_num(low)} to {_num(high)}"
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def type_text(annotation: Any) -> str:

@@ -110,8 +110,8 @@ class TrainOptions:
         None,
         ge=4,
         le=512,
-        help="train at this square size (images are resized); null: the dataset's own size "
-        "(16 for digits)",
+        help="train at this square size, one of the engine's image sizes (images are "
+        "resized); null: the dataset's own size (16 for digits)",
     )
     conditional: Bool = option(
         True, help="learn p(x | class), so generate jobs can ask for labels; false: ignore labels"
