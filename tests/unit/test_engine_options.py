@@ -5,7 +5,9 @@ values work; the README's table is the one the classes generate."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import types
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,8 @@ from typing import Any
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from synthgen_client import cli
+from synthgen_client.sdk import Client
 
 from api.main import create_app
 from core import catalog
@@ -49,7 +53,7 @@ def _types(annotation: Any) -> set[Any]:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         return _types(typing.get_args(annotation)[0])
-    if origin in (typing.Union, __import__("types").UnionType):
+    if origin in (typing.Union, types.UnionType):
         return set().union(*(_types(a) for a in typing.get_args(annotation)))
     return {origin or annotation}
 
@@ -117,7 +121,8 @@ def _submit(api: TestClient, engine: str, config: dict[str, Any]) -> tuple[bool,
     if response.status_code == 201:
         return True, ""
     assert response.status_code == 422, response.text
-    return False, " ".join(p["name"] + ": " + p["reason"] for p in response.json()["invalid_params"])
+    params = response.json()["invalid_params"]
+    return False, " ".join(p["name"] + ": " + p["reason"] for p in params)
 
 
 def _engine_accepts(engine: str, config: dict[str, Any]) -> tuple[bool, str]:
@@ -198,7 +203,7 @@ def test_get_engines_lists_every_option_with_its_default_bounds_and_help(api):
 
 def test_the_openapi_train_configs_are_the_engine_classes(api):
     schemas = api.get("/openapi.json").json()["components"]["schemas"]
-    for engine, cls in engine_options.CONFIGS.items():
+    for cls in engine_options.CONFIGS.values():
         schema = schemas[cls.__name__]
         assert set(schema["properties"]) == {f.name for f in dataclasses.fields(cls)}
         assert schema["additionalProperties"] is False
@@ -209,3 +214,19 @@ def test_the_openapi_train_configs_are_the_engine_classes(api):
 def test_the_readme_engine_table_is_the_generated_one():
     text = (ROOT / "README.md").read_text()
     assert readme.block() in text, "run: python -m models.engine_options --readme"
+
+
+def test_synthgen_engines_prints_each_engine_s_options_and_json(api, monkeypatch, capsys):
+    client = Client("http://testserver", "unused")
+    client.http = api  # the app in-process, with this module's key
+    monkeypatch.setattr(cli, "_client", lambda args: client)
+    assert cli.main(["engines", "gan"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("gan: ") and lines[1] == "image sizes: 8, 16, 28, 32, 64"
+    row = next(line.split() for line in lines if line.startswith("batch_size "))
+    assert row[:6] == ["batch_size", "integer", "64", "2", "to", "4,096"]
+    assert cli.main(["engines", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert [e["name"] for e in listing] == list(engine_options.CONFIGS)
+    assert cli.main(["engines", "nope"]) == 2
+    assert "the engines are ddpm, gan, ebm" in capsys.readouterr().err
