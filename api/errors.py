@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from core import catalog
 from core.errors import SynthgenError
 
 log = logging.getLogger("synthgen.api")
@@ -45,7 +46,7 @@ def problem(
 
 # Tags of the discriminated unions (kind, then engine for train jobs) that pydantic puts
 # into error locations; users know the field, not the union branch.
-_UNION_TAGS = {"train", "generate", "evaluate", "txt2img", "ddpm", "gan", "ebm"}
+_UNION_TAGS = {"train", "generate", "evaluate", "txt2img", *catalog.ENGINES}
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -93,9 +94,9 @@ def _param(err: dict[str, Any], body: Any) -> dict[str, str]:
     reason = _reason(err)
     if kind in {"union_tag_invalid", "union_tag_not_found"}:
         name = str(ctx.get("discriminator", "'kind'")).strip("'")
-    elif kind == "extra_forbidden":
+    elif kind in {"extra_forbidden", "unexpected_keyword_argument"}:
         reason = "unknown field"
-    elif kind == "model_attributes_type":
+    elif kind in {"model_attributes_type", "dataclass_type"}:
         got = _JSON_TYPE_NAMES.get(type(err.get("input")), "something else")
         reason = f"must be a JSON object, got {got}"
     elif kind == "missing" and loc == ("body",):

@@ -17,6 +17,7 @@ from api.ratelimit import RateLimiter
 from api.routes import (
     curves,
     datasets,
+    engines,
     events,
     health,
     imports,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(engines.router)
     app.include_router(models.router)
     app.include_router(metrics.router)
     app.include_router(preview.router)

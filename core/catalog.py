@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
-ENGINES: tuple[str, ...] = ("ddpm", "gan", "ebm")
+from models import engine_options
+
+ENGINES: tuple[str, ...] = tuple(engine_options.CONFIGS)
 
 DATASET_SPLITS: dict[str, tuple[str, ...]] = {
     "digits": ("train", "test"),

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from core import catalog
-from core.jobs.engine_configs import DDPMTrainConfig, EBMTrainConfig, GANTrainConfig
+from core.jobs.engine_configs import DDPMConfig, EBMConfig, GANConfig
 from core.jobs.numbers import JsonNumbers
 from core.jobs.states import JobKind, JobStatus
 
@@ -74,7 +74,7 @@ INIT_FROM_HELP = (
 
 class TrainDDPM(_TrainBase):
     engine: Literal["ddpm"]
-    config: DDPMTrainConfig = Field(default_factory=DDPMTrainConfig)
+    config: DDPMConfig = Field(default_factory=DDPMConfig)
     init_from: str | None = Field(
         default=None, min_length=1, max_length=200, description=INIT_FROM_HELP
     )
@@ -82,7 +82,7 @@ class TrainDDPM(_TrainBase):
 
 class TrainGAN(_TrainBase):
     engine: Literal["gan"]
-    config: GANTrainConfig = Field(default_factory=GANTrainConfig)
+    config: GANConfig = Field(default_factory=GANConfig)
     init_from: str | None = Field(
         default=None, min_length=1, max_length=200, description=INIT_FROM_HELP
     )
@@ -90,7 +90,7 @@ class TrainGAN(_TrainBase):
 
 class TrainEBM(_TrainBase):
     engine: Literal["ebm"]
-    config: EBMTrainConfig = Field(default_factory=EBMTrainConfig)
+    config: EBMConfig = Field(default_factory=EBMConfig)
 
 
 TrainJobIn = Annotated[TrainDDPM | TrainGAN | TrainEBM, Field(discriminator="engine")]

@@ -24,13 +24,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from diffusers import DDPMScheduler, UNet2DModel
 
 from models.datasets import ImageDataset, resize
+from models.engine_options.ddpm import DDPMConfig
 from models.engines import common, training
 from models.engines.base import EngineError, Hooks, Stopped, Trained
 
@@ -41,123 +42,22 @@ _SAMPLE_OPTIONS = (
 )  # fmt: skip
 
 
-def _downsamples(image_size: int) -> int | None:
-    """How often the UNet halves ``image_size``: while the size stays even and the next
-    resolution is at least 4, at most 4 times; None when that does not reach <= 8."""
-    size, halvings = image_size, 0
-    while size % 2 == 0 and size // 2 >= 4 and halvings < 4:
-        size, halvings = size // 2, halvings + 1
-    return halvings if image_size >= 8 and halvings >= 1 and size <= 8 else None
+SUPPORTED_IMAGE_SIZES = DDPMConfig.IMAGE_SIZES
 
 
-SUPPORTED_IMAGE_SIZES = tuple(s for s in range(8, 129) if _downsamples(s) is not None)
-"""Image sizes the UNet handles: 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, ..., 112, 128."""
-
-
-@dataclass(frozen=True)
-class _SizeDefaults:
-    base_channels: int
-    layers_per_block: int
-    batch_size: int
-    lr: float
-    warmup_steps: int
-
-
-def size_defaults(image_size: int) -> _SizeDefaults:
-    """The UNet and optimiser a config gets when it names none, by image size.
-
-    Up to 28 px (digits, MNIST, Fashion-MNIST) a 32-channel UNet with one block per level,
-    small batches and a high learning rate: on one CPU core it reaches 0.99 label
-    agreement on digits in 150 s, where the larger net does ~90 steps and draws noise
-    (bench/quality.py, BENCHMARKS.md). Larger images get the usual GPU-scale UNet and the
-    learning rate of Ho et al.
-    """
-    if image_size <= 28:
-        return _SizeDefaults(
-            base_channels=32, layers_per_block=1, batch_size=32, lr=1e-3, warmup_steps=50
-        )
-    return _SizeDefaults(
-        base_channels=64, layers_per_block=2, batch_size=128, lr=2e-4, warmup_steps=200
-    )
-
-
-@dataclass
-class DDPMConfig:
-    """Training config. Fields left None are derived from the data: ``image_size`` is the
-    dataset's own size, ``channel_mult`` one level per halving with widths (1, 2, 2, ...),
-    and the UNet width, depth, batch size and learning rate come from :func:`size_defaults`."""
-
-    max_steps: int = 5000
-    max_seconds: float | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    warmup_steps: int | None = None
-    grad_clip: float = 1.0
-    image_size: int | None = None
-    conditional: bool = True
-    cfg_dropout: float = 0.1
-    seed: int = 0
-    ema_decay: float = 0.999
-    num_train_timesteps: int = 1000
-    beta_schedule: Literal["linear", "cosine"] = "linear"
-    checkpoint_every: int = 500
-    base_channels: int | None = None
-    channel_mult: list[int] | None = None
-    layers_per_block: int | None = None
-    attention: bool = True
+def size_defaults(image_size: int) -> DDPMConfig:
+    """The UNet and optimiser a config gets when it names none, by image size (declared
+    with the options, :mod:`models.engine_options.ddpm`)."""
+    return DDPMConfig().resolved(image_size)
 
 
 def resolve_config(config: DDPMConfig, data_size: int | None) -> DDPMConfig:
-    """Fill the data-derived fields and check every value, saying how to fix it."""
+    """Fill the data-derived fields (the options' own bounds were checked when ``config``
+    was built, and are checked again for the derived values)."""
     image_size = config.image_size or data_size
     if image_size is None:
         raise EngineError("the dataset's images are not square; set image_size to train on them")
-    halvings = _downsamples(image_size)
-    if halvings is None:
-        raise EngineError(
-            f"image_size {image_size} is not supported by the ddpm UNet; "
-            f"use one of {list(SUPPORTED_IMAGE_SIZES)}"
-        )
-    defaults = size_defaults(image_size)
-    config = dataclasses.replace(
-        config,
-        **{
-            name: value
-            for name, value in dataclasses.asdict(defaults).items()
-            if getattr(config, name) is None
-        },
-    )
-    channel_mult = list(config.channel_mult or [1, 2, 2, 2, 2][: halvings + 1])
-    checks = [
-        (config.max_steps >= 1, "max_steps must be at least 1"),
-        (config.max_seconds is None or config.max_seconds > 0, "max_seconds must be > 0 or null"),
-        (config.batch_size >= 1, "batch_size must be at least 1"),
-        (config.lr > 0, "lr must be positive (leave it out for the default)"),
-        (config.warmup_steps >= 0, "warmup_steps must be >= 0"),
-        (config.grad_clip >= 0, "grad_clip must be >= 0 (0 turns clipping off)"),
-        (0 <= config.cfg_dropout < 1, "cfg_dropout must be in [0, 1)"),
-        (0 <= config.ema_decay < 1, "ema_decay must be in [0, 1)"),
-        (config.num_train_timesteps >= 2, "num_train_timesteps must be at least 2"),
-        (config.checkpoint_every >= 0, "checkpoint_every must be >= 0 (0 turns it off)"),
-        (
-            config.base_channels >= 8 and config.base_channels % 8 == 0,
-            "base_channels must be a positive multiple of 8",
-        ),
-        (config.layers_per_block >= 1, "layers_per_block must be at least 1"),
-        (
-            2 <= len(channel_mult) and all(m >= 1 for m in channel_mult),
-            "channel_mult needs at least 2 positive entries",
-        ),
-        (
-            image_size % 2 ** (len(channel_mult) - 1) == 0,
-            f"image_size {image_size} cannot be halved {len(channel_mult) - 1} times for "
-            f"channel_mult {channel_mult}; drop entries or leave it null",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise EngineError(message)
-    return dataclasses.replace(config, image_size=image_size, channel_mult=channel_mult)
+    return training.checked(config.resolved, NAME, image_size=image_size)
 
 
 def _saved_config(values: Mapping[str, Any]) -> DDPMConfig:
@@ -354,7 +254,7 @@ class DDPMEngine:
     name = NAME
 
     def default_config(self, *, image_size: int) -> dict[str, Any]:
-        return dataclasses.asdict(resolve_config(DDPMConfig(image_size=image_size), image_size))
+        return dataclasses.asdict(resolve_config(DDPMConfig(), image_size))
 
     # ------------------------------------------------------------------ training
 

@@ -35,7 +35,6 @@ import collections
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,95 +44,23 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from models.datasets import ImageDataset, resize
+from models.engine_options.ebm import EBMConfig
 from models.engines import common, training
 from models.engines.base import EngineError, Hooks, Stopped, Trained
-from models.engines.nets import SUPPORTED_SIZES, EnergyNet, default_width
+from models.engines.nets import EnergyNet
 
 NAME = "ebm"
 _SAMPLE_OPTIONS = ("steps", "step_size", "noise", "batch_size", "progress", "should_stop")
 
 
-@dataclass
-class EBMConfig:
-    """Training config. ``image_size``, ``width`` and ``buffer_size`` left None are derived:
-    the data's size, :func:`models.engines.nets.default_width`, 10,000 chains up to 32 px
-    (2,000 above, the buffer being part of every checkpoint)."""
-
-    max_steps: int = 5000
-    max_seconds: float | None = None
-    batch_size: int = 64
-    seed: int = 0
-    image_size: int | None = None
-    conditional: bool = True
-    checkpoint_every: int = 500
-    width: int | None = None
-    """Channels at full resolution; doubled per halving, capped at ×8."""
-    lr: float = 3e-4
-    betas: list[float] = dataclasses.field(default_factory=lambda: [0.0, 0.999])
-    alpha: float = 1.0
-    """Weight α of the energy-magnitude regulariser α(E+² + E−²)."""
-    ce_weight: float = 0.1
-    """Weight of −log p(y | x) on real pairs (conditional only; 0 turns it off)."""
-    data_noise: float = 0.01
-    buffer_size: int | None = None
-    reinit_prob: float = 0.05
-    langevin_steps: int = 10
-    step_size: float = 10.0
-    """λ: the step is λ·clip(∇ₓE), so at most step_size·grad_clip per pixel."""
-    noise: float = 0.01
-    grad_clip: float = 0.01
-    """Each pixel of ∇ₓE is clipped to [−grad_clip, grad_clip] (Du & Mordatch §3.1)."""
-    sample_steps: int = 60
-    """Langevin steps from noise when sampling (the ``steps`` sample option's default)."""
-
-
 def resolve_config(config: EBMConfig, data_size: int | None) -> EBMConfig:
-    """Fill the derived fields and check every value, saying how to fix it."""
+    """Fill the derived fields: ``image_size`` from the data, ``width`` and ``buffer_size``
+    by image size, as declared with the options (:mod:`models.engine_options.ebm`), which
+    check every value."""
     image_size = config.image_size or data_size
     if image_size is None:
         raise EngineError("the dataset's images are not square; set image_size to train on them")
-    if image_size not in SUPPORTED_SIZES:
-        raise EngineError(
-            f"image_size {image_size} is not supported by the ebm engine; "
-            f"use one of {list(SUPPORTED_SIZES)}"
-        )
-    resolved = dataclasses.replace(
-        config,
-        image_size=image_size,
-        width=config.width or default_width(image_size),
-        buffer_size=config.buffer_size or (10_000 if image_size <= 32 else 2_000),
-        betas=list(config.betas),
-    )
-    assert resolved.width is not None and resolved.buffer_size is not None
-    checks = [
-        (resolved.max_steps >= 1, "max_steps must be at least 1"),
-        (
-            resolved.max_seconds is None or resolved.max_seconds > 0,
-            "max_seconds must be > 0 or null",
-        ),
-        (resolved.batch_size >= 1, "batch_size must be at least 1"),
-        (resolved.checkpoint_every >= 0, "checkpoint_every must be >= 0 (0 turns it off)"),
-        (resolved.width >= 4, "width must be at least 4"),
-        (resolved.lr > 0, "lr must be positive (3e-4 is a good start)"),
-        (
-            len(resolved.betas) == 2 and all(0 <= b < 1 for b in resolved.betas),
-            "betas must be two numbers in [0, 1), e.g. [0.0, 0.999]",
-        ),
-        (resolved.alpha >= 0 and resolved.ce_weight >= 0, "alpha and ce_weight must be >= 0"),
-        (resolved.data_noise >= 0 and resolved.noise >= 0, "data_noise and noise must be >= 0"),
-        (
-            resolved.buffer_size >= resolved.batch_size,
-            f"buffer_size must be at least batch_size ({resolved.batch_size})",
-        ),
-        (0 <= resolved.reinit_prob <= 1, "reinit_prob must be in [0, 1]"),
-        (resolved.langevin_steps >= 1, "langevin_steps must be at least 1"),
-        (resolved.step_size > 0 and resolved.grad_clip > 0, "step_size and grad_clip must be > 0"),
-        (resolved.sample_steps >= 1, "sample_steps must be at least 1"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise EngineError(message)
-    return resolved
+    return training.checked(config.resolved, NAME, image_size=image_size)
 
 
 def build_energy(config: EBMConfig, channels: int, num_classes: int) -> EnergyNet:
@@ -316,7 +243,7 @@ class EBMEngine:
     name = NAME
 
     def default_config(self, *, image_size: int) -> dict[str, Any]:
-        return dataclasses.asdict(resolve_config(EBMConfig(image_size=image_size), image_size))
+        return dataclasses.asdict(resolve_config(EBMConfig(), image_size))
 
     def train(
         self, data: ImageDataset, config: Mapping[str, Any], hooks: Hooks | None = None

@@ -34,130 +34,36 @@ import collections
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from torch import nn
 
 from models.datasets import ImageDataset, resize
+from models.engine_options.gan import GANConfig
 from models.engines import common, training
 from models.engines.base import EngineError, Hooks, Stopped, Trained
 from models.engines.nets import (
-    SUPPORTED_SIZES,
     Generator,
     ProjectionDiscriminator,
-    Upsample,
     VanillaDiscriminator,
     VanillaGenerator,
-    default_upsample,
-    default_width,
 )
 
 NAME = "gan"
-Variant = Literal["dcgan", "vanilla", "wgan-gp"]
 _SAMPLE_OPTIONS = ("batch_size", "progress", "should_stop")
 
 
-@dataclass(frozen=True)
-class _VariantDefaults:
-    lr_g: float
-    lr_d: float
-    betas: tuple[float, float]
-    n_critic: int
-
-
-_VARIANT_DEFAULTS: dict[str, _VariantDefaults] = {
-    # Two-time-scale (lr_d > lr_g, Heusel et al. 2017) with β1 = 0 as SNGAN/BigGAN use
-    # for hinge + spectral norm; one D step per G step keeps CPU runs fast.
-    "dcgan": _VariantDefaults(lr_g=2e-4, lr_d=4e-4, betas=(0.0, 0.9), n_critic=1),
-    # Radford et al.'s Adam settings.
-    "vanilla": _VariantDefaults(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), n_critic=1),
-    # Gulrajani et al., Algorithm 1.
-    "wgan-gp": _VariantDefaults(lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5),
-}
-
-
-@dataclass
-class GANConfig:
-    """Training config. Fields left None are derived: ``image_size`` from the data,
-    ``width`` and ``upsample`` from it (:mod:`models.engines.nets`), and ``lr_g``, ``lr_d``,
-    ``betas`` and ``n_critic`` from the variant (see ``_VARIANT_DEFAULTS``)."""
-
-    max_steps: int = 5000
-    max_seconds: float | None = None
-    batch_size: int = 64
-    seed: int = 0
-    image_size: int | None = None
-    conditional: bool = True
-    checkpoint_every: int = 500
-    variant: Variant = "dcgan"
-    z_dim: int = 128
-    width: int | None = None
-    """Channels at full resolution in G and D; doubled per halving, capped at ×8."""
-    upsample: Upsample | None = None
-    """How G (dcgan, wgan-gp) doubles resolution: "transposed" or "nearest" (upsample,
-    then a 3×3 conv). None: by image size (:func:`models.engines.nets.default_upsample`)."""
-    lr_g: float | None = None
-    lr_d: float | None = None
-    betas: list[float] | None = None
-    n_critic: int | None = None
-    gp_weight: float = 10.0
-    """λ of the gradient penalty (wgan-gp)."""
-    label_smoothing: float = 0.9
-    """Target for real images in the BCE loss (vanilla); 1.0 turns smoothing off."""
-    ema_decay: float = 0.999
-
-
 def resolve_config(config: GANConfig, data_size: int | None) -> GANConfig:
-    """Fill the derived fields and check every value, saying how to fix it."""
+    """Fill the derived fields: ``image_size`` from the data, ``width`` and ``upsample`` by
+    image size and ``lr_g``, ``lr_d``, ``betas``, ``n_critic`` by variant, as declared with
+    the options (:mod:`models.engine_options.gan`), which check every value."""
     image_size = config.image_size or data_size
     if image_size is None:
         raise EngineError("the dataset's images are not square; set image_size to train on them")
-    if image_size not in SUPPORTED_SIZES:
-        raise EngineError(
-            f"image_size {image_size} is not supported by the gan engine; "
-            f"use one of {list(SUPPORTED_SIZES)}"
-        )
-    defaults = _VARIANT_DEFAULTS[config.variant]
-    resolved = dataclasses.replace(
-        config,
-        image_size=image_size,
-        width=config.width or default_width(image_size),
-        upsample=config.upsample or default_upsample(image_size),
-        lr_g=config.lr_g if config.lr_g is not None else defaults.lr_g,
-        lr_d=config.lr_d if config.lr_d is not None else defaults.lr_d,
-        betas=list(config.betas if config.betas is not None else defaults.betas),
-        n_critic=config.n_critic if config.n_critic is not None else defaults.n_critic,
-    )
-    assert resolved.lr_g is not None and resolved.lr_d is not None and resolved.betas is not None
-    assert resolved.n_critic is not None and resolved.width is not None
-    checks = [
-        (resolved.max_steps >= 1, "max_steps must be at least 1"),
-        (
-            resolved.max_seconds is None or resolved.max_seconds > 0,
-            "max_seconds must be > 0 or null",
-        ),
-        (resolved.batch_size >= 2, "batch_size must be at least 2 (batch norm needs pairs)"),
-        (resolved.checkpoint_every >= 0, "checkpoint_every must be >= 0 (0 turns it off)"),
-        (resolved.z_dim >= 1, "z_dim must be at least 1"),
-        (resolved.width >= 4, "width must be at least 4"),
-        (resolved.lr_g > 0 and resolved.lr_d > 0, "lr_g and lr_d must be positive"),
-        (
-            len(resolved.betas) == 2 and all(0 <= b < 1 for b in resolved.betas),
-            "betas must be two numbers in [0, 1), e.g. [0.0, 0.9]",
-        ),
-        (resolved.n_critic >= 1, "n_critic must be at least 1"),
-        (resolved.gp_weight >= 0, "gp_weight must be >= 0"),
-        (0 < resolved.label_smoothing <= 1, "label_smoothing must be in (0, 1]"),
-        (0 <= resolved.ema_decay < 1, "ema_decay must be in [0, 1)"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise EngineError(message)
-    return resolved
+    return training.checked(config.resolved, NAME, image_size=image_size)
 
 
 def build_generator(config: GANConfig, channels: int, num_classes: int) -> nn.Module:
@@ -354,7 +260,7 @@ class GANEngine:
     name = NAME
 
     def default_config(self, *, image_size: int) -> dict[str, Any]:
-        return dataclasses.asdict(resolve_config(GANConfig(image_size=image_size), image_size))
+        return dataclasses.asdict(resolve_config(GANConfig(), image_size))
 
     def train(
         self, data: ImageDataset, config: Mapping[str, Any], hooks: Hooks | None = None

@@ -30,7 +30,10 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-SUPPORTED_SIZES = (8, 16, 28, 32, 64)
+from models.engine_options import base as options
+from models.engine_options import convnets
+
+SUPPORTED_SIZES = convnets.IMAGE_SIZES
 MAX_WIDTH_MULT = 8
 Upsample = Literal["transposed", "nearest"]
 
@@ -43,23 +46,14 @@ def layout(image_size: int) -> tuple[int, int]:
 
 
 def default_width(image_size: int) -> int:
-    """Channels at full resolution a config gets by default: small enough that a CPU
-    trains a 16 px model in minutes, wider for the larger images that need it."""
-    return 16 if image_size <= 16 else 32 if image_size <= 32 else 64
+    """Channels at full resolution a config gets by default (:data:`convnets.WIDTH`)."""
+    return int(options.pick(convnets.WIDTH, image_size))
 
 
 def default_upsample(image_size: int) -> Upsample:
-    """How the DCGAN generator doubles resolution by default.
-
-    Transposed convs up to 16 px: three times cheaper per step than upsample-then-conv, and
-    on digits at 16 px they reach 0.99 label agreement in 150 CPU-seconds where
-    upsample-then-conv reaches 0.66 in as many seconds (a third as many steps). From 28 px
-    on, nearest upsampling and a 3×3 conv: with transposed convs the spectral-norm D
-    separated real MNIST from G's grid-patterned samples for good (hinge ``loss_d`` stuck
-    at 0, label agreement 0.10 after 300 s at width 16 and 32), with upsampling it
-    recovers within ~100 steps (bench notes in BENCHMARKS.md, "gan at 28 px").
-    """
-    return "transposed" if image_size <= 16 else "nearest"
+    """How the DCGAN generator doubles resolution by default (:data:`convnets.UPSAMPLE`)."""
+    upsample: Upsample = options.pick(convnets.UPSAMPLE, image_size)
+    return upsample
 
 
 def _widths(width: int, stages: int) -> list[int]:

@@ -23,13 +23,12 @@ import json
 import math
 import random
 import time
-import types
-import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import pydantic
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -47,49 +46,32 @@ ConfigT = TypeVar("ConfigT")
 
 
 def make_config(cls: type[ConfigT], values: Mapping[str, Any], *, engine: str) -> ConfigT:
-    """Build the config dataclass ``cls`` from user ``values`` (JSON types).
+    """Build the options class ``cls`` (:mod:`models.engine_options`) from ``values``.
 
-    Unknown keys and values of the wrong type raise :class:`EngineError` naming the key,
-    so a typo in a job's config fails at submission instead of being silently ignored.
+    The class checks types and bounds exactly as the API does at submit; a refusal becomes
+    an :class:`EngineError` naming the key, and an unknown key lists the valid ones.
     """
-    hints = typing.get_type_hints(cls)
     valid = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    for key, value in values.items():
-        if key not in hints:
+    for key in values:
+        if key not in valid:
             raise EngineError(f"unknown {engine} config key {key!r}; valid keys are {valid}")
-        if not _matches(value, hints[key]):
-            raise EngineError(
-                f"{engine} config {key!r} must be {_describe(hints[key])}, got {value!r}"
-            )
-    return cls(**dict(values))
+    return checked(cls, engine, **values)
 
 
-def _matches(value: Any, hint: Any) -> bool:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in args)
-    if origin is typing.Literal:
-        return value in args
-    if origin is list:
-        return isinstance(value, list | tuple) and all(_matches(v, args[0]) for v in value)
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
+def checked(cls: Callable[..., ConfigT], engine: str, **values: Any) -> ConfigT:
+    """``cls(**values)`` with a refusal said as an :class:`EngineError` naming the key."""
+    try:
+        return cls(**values)
+    except pydantic.ValidationError as exc:
+        raise EngineError(f"{engine} config {config_error(exc)}") from None
 
 
-def _describe(hint: Any) -> str:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(arg) for arg in args)
-    if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin is list:
-        return f"a list of {_describe(args[0])}"
-    return "null" if hint is type(None) else f"a {hint.__name__}"
+def config_error(exc: pydantic.ValidationError) -> str:
+    """The first error as "'key': reason" (a rule between keys has no key)."""
+    error = exc.errors()[0]
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    key = ".".join(str(part) for part in error["loc"])
+    return f"{key!r}: {reason}" if key else reason
 
 
 # --------------------------------------------------------------------------- devices

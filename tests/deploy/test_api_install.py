@@ -22,6 +22,8 @@ IMAGE_SOURCES = (
     "alembic.ini",
     "api",
     "core",
+    "models/__init__.py",
+    "models/engine_options",
     "clients",
     "migrations",
 )
@@ -36,6 +38,7 @@ def api_venv(tmp_path_factory):
     src.mkdir()
     for name in IMAGE_SOURCES:
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
         copy(ROOT / name, src / name)
     env_dir = base / "venv"
     venv.create(env_dir, with_pip=True)

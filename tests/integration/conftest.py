@@ -102,14 +102,38 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return {**os.environ, **env, "OMP_NUM_THREADS": "1"}
 
 
+class WorkerLog:
+    """A worker's log (JSON lines): what it did, to wait on instead of sleeping and hoping
+    it got round to a message meanwhile."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def count(self, text: str) -> int:
+        return self.path.read_text().count(text)
+
+    def wait_for(self, text: str, count: int = 1, timeout_s: float = 60) -> None:
+        """Until ``text`` has appeared ``count`` times (fails with the log's tail after
+        ``timeout_s``: a bound on a hang, not a timing being tested)."""
+        deadline = time.monotonic() + timeout_s
+        while self.count(text) < count:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"worker never logged {text!r} x{count}:\n{self.path.read_text()[-3000:]}"
+                )
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
-def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A real Celery worker process consuming this run's gpu and cpu queues."""
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerLog]:
+    """A real Celery worker process consuming this run's gpu and cpu queues; its log."""
     yield from _celery_worker(settings, tmp_path_factory, ["gpu", "cpu"], [])
 
 
 @pytest.fixture(scope="session")
-def preview_worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def preview_worker(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerLog]:
     """A preview worker as deployed: the preview queue only, solo pool (its model cache)."""
     yield from _celery_worker(settings, tmp_path_factory, ["preview"], ["--pool", "solo"])
 
@@ -119,7 +143,7 @@ def _celery_worker(
     tmp_path_factory: pytest.TempPathFactory,
     queue_names: list[str],
     extra: list[str],
-) -> Iterator[None]:
+) -> Iterator[WorkerLog]:
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     queues = ",".join(f"{settings.queue_prefix}{q}" for q in queue_names)
     with log.open("w") as out:
@@ -154,7 +178,7 @@ def _celery_worker(
             proc.kill()
             pytest.fail(f"celery worker did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
-    yield
+    yield WorkerLog(log)
     proc.terminate()
     try:
         proc.wait(timeout=30)

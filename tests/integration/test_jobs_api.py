@@ -61,7 +61,7 @@ def test_cancel_queued_job_and_its_late_message_does_nothing(settings, worker, t
     assert response.status_code == 200
     assert response.json()["status"] == "canceled"
     queue.publish_job(settings, job_id, "gpu")
-    time.sleep(2)
+    worker.wait_for(f"job {job_id} not claimable")  # the worker has seen the message
     job = tenant.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "canceled"
     assert job["started_at"] is None
@@ -78,7 +78,7 @@ def test_cancel_running_job_stops_it_and_registers_nothing(settings, worker, ten
         running = tenant.get(f"/v1/jobs/{job['id']}").json()
     assert tenant.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "canceled"
     step_at_cancel = tenant.get(f"/v1/jobs/{job['id']}").json()["progress"]["step"]
-    time.sleep(2)
+    worker.wait_for(f"job {job['id']} stopped: no longer running")  # the run has ended
     after = tenant.get(f"/v1/jobs/{job['id']}").json()
     assert after["status"] == "canceled"
     assert after["progress"]["step"] == step_at_cancel  # the worker stopped writing
@@ -117,7 +117,7 @@ def test_redelivered_run_job_message_does_not_run_the_job_twice(settings, worker
     assert done["status"] == "succeeded"
     queue.publish_job(settings, job["id"], "gpu")  # the same message, delivered again
     queue.publish_job(settings, job["id"], "gpu")
-    time.sleep(3)
+    worker.wait_for(f"job {job['id']} not claimable", count=2)  # both were handled
     again = tenant.get(f"/v1/jobs/{job['id']}").json()
     assert again["completed_at"] == done["completed_at"]
     assert _events(settings, job["id"]) == ["queued", "running", "succeeded"]

@@ -59,7 +59,7 @@ def test_generated_client_submits_and_reads_a_job(app_client, tenant: TenantClie
         app_client.headers["Authorization"] = f"Bearer {tenant.key}"
         body = models.TrainDDPM(
             kind="train", engine="ddpm", dataset="shapes", model_name="generated",
-            config=models.DDPMTrainConfig.from_dict(TINY_DDPM),
+            config=models.DDPMConfig.from_dict(TINY_DDPM),
         )  # fmt: skip
         created = submit.sync_detailed(client=client, body=body)
         assert created.status_code == 201, created.content

@@ -219,6 +219,11 @@ class Client:
         path = "/v1/webhooks/secret/rotate" if rotate else "/v1/webhooks/secret"
         return str(self._call("POST" if rotate else "GET", path)["key"])
 
+    def engines(self) -> list[Json]:
+        """Each engine with its train options: type, default (or the rule by image size),
+        bounds, help; what a train job's ``config`` takes."""
+        return list(self._call("GET", "/v1/engines"))
+
     # -- downloads ------------------------------------------------------------------------
 
     def download(self, url: str, path: Path, *, expected_size: int | None = None) -> Path:

@@ -86,9 +86,9 @@ def test_unknown_config_key_is_named(tiny_shapes):
 
 
 def test_bad_config_value_says_how_to_fix_it(tiny_shapes):
-    with pytest.raises(EngineError, match=r"cfg_dropout must be in \[0, 1\)"):
+    with pytest.raises(EngineError, match=r"'cfg_dropout': Input should be less than 1"):
         engine.train(tiny_shapes, {**TINY, "cfg_dropout": 1.5})
-    with pytest.raises(EngineError, match="'beta_schedule' must be one of 'linear', 'cosine'"):
+    with pytest.raises(EngineError, match="'beta_schedule': Input should be 'linear' or 'cosine'"):
         engine.train(tiny_shapes, {**TINY, "beta_schedule": "quadratic"})
 
 
@@ -232,8 +232,8 @@ def test_resuming_with_a_different_model_config_is_refused(tiny_shapes, tmp_path
 
 
 def test_a_nan_loss_raises_training_diverged_saying_to_lower_lr(tiny_shapes):
-    with pytest.raises(TrainingDiverged, match=r"became nan at step \d; lower lr \(now 1e\+30"):
-        engine.train(tiny_shapes, {**TINY, "lr": 1e30})
+    with pytest.raises(TrainingDiverged, match=r"became nan at step \d+; lower lr \(now 10;"):
+        engine.train(tiny_shapes, {**TINY, "max_steps": 30, "lr": 10.0, "grad_clip": 0.0})
 
 
 def test_should_stop_raises_stopped_at_the_next_step(tiny_shapes):

@@ -66,7 +66,7 @@ def test_unknown_config_key_is_named(tiny_shapes):
 
 
 def test_unknown_variant_lists_the_variants(tiny_shapes):
-    with pytest.raises(EngineError, match=r"'variant' must be one of 'dcgan', 'vanilla'"):
+    with pytest.raises(EngineError, match=r"'variant': Input should be 'dcgan', 'vanilla'"):
         engine.train(tiny_shapes, {**TINY, "variant": "stylegan"})
 
 
@@ -149,11 +149,12 @@ def test_resuming_with_a_different_model_config_is_refused(tiny_shapes, tmp_path
         engine.train(tiny_shapes, {**TINY, "z_dim": 4}, Hooks(resume_from=kept[0]))
 
 
-def test_a_nan_loss_raises_training_diverged_saying_what_to_change(tiny_shapes):
+def test_a_nan_loss_raises_training_diverged_saying_what_to_change(tiny_shapes, monkeypatch):
+    # No learning rate within the options' bounds (lr ≤ 10) diverges this tiny run for
+    # sure, so a NaN in the data makes the loss NaN.
+    monkeypatch.setattr(training, "to_unit_range", lambda x: x.float() * float("nan"))
     with pytest.raises(TrainingDiverged, match=r"became nan at step \d+; lower lr_d and lr_g"):
-        engine.train(
-            tiny_shapes, {**TINY, "max_steps": 20, "variant": "wgan-gp", "lr_d": 1e30, "lr_g": 1e30}
-        )
+        engine.train(tiny_shapes, {**TINY, "max_steps": 20, "variant": "wgan-gp"})
 
 
 def test_should_stop_raises_stopped_at_the_next_step(tiny_shapes):

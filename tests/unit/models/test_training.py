@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pytest
 import torch
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from models.engine_options.base import CONFIG, Float, Int, TrainOptions, option
 from models.engines import training
 from models.engines.base import EngineError, Trained, TrainingDiverged
 
@@ -217,18 +218,21 @@ def test_load_checkpoint_of_an_empty_directory_says_what_is_missing(tmp_path):
         training.load_checkpoint(tmp_path)
 
 
-@dataclass
-class _Config:
-    steps: int = 1
-    lr: float = 0.1
-    name: str | None = None
-    sizes: list[int] = field(default_factory=list)
-    mode: Literal["a", "b"] = "a"
+@pydantic_dataclass(config=CONFIG)
+class _Config(TrainOptions):
+    steps: Int = option(1, ge=1, help="steps")
+    lr: Float = option(0.1, gt=0, help="rate")
+    name: str | None = option(None, help="name")
+    sizes: list[Int] = option(factory=list, help="sizes")
+    mode: Literal["a", "b"] = option("a", help="mode")
 
 
 def test_make_config_fills_defaults_and_accepts_json_types():
-    config = training.make_config(_Config, {"lr": 1, "sizes": [1, 2], "mode": "b"}, engine="x")
-    assert config == _Config(steps=1, lr=1, name=None, sizes=[1, 2], mode="b")
+    config = training.make_config(
+        _Config, {"lr": 1, "sizes": [1, 2.0], "mode": "b", "max_steps": 7.0}, engine="x"
+    )
+    assert config == _Config(steps=1, lr=1, name=None, sizes=[1, 2], mode="b", max_steps=7)
+    assert isinstance(config.max_steps, int) and isinstance(config.sizes[1], int)
 
 
 def test_make_config_names_an_unknown_key():
@@ -239,15 +243,17 @@ def test_make_config_names_an_unknown_key():
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("steps", 1.5, "a int"),
-        ("steps", True, "a int"),
-        ("name", 3, "a str or null"),
-        ("sizes", ["1"], "a list of a int"),
-        ("mode", "c", "one of 'a', 'b'"),
+        ("steps", 1.5, "a valid integer"),
+        ("steps", True, "a valid integer"),
+        ("steps", 0, "greater than or equal to 1"),
+        ("lr", "0.1", "a valid number"),
+        ("name", 3, "a valid string"),
+        ("sizes", ["1"], "a valid integer"),
+        ("mode", "c", "'a' or 'b'"),
     ],
 )
-def test_make_config_rejects_a_value_of_the_wrong_type(key, value, expected):
-    with pytest.raises(EngineError, match=f"'{key}' must be {expected}"):
+def test_make_config_refuses_a_value_of_the_wrong_type_or_out_of_bounds(key, value, expected):
+    with pytest.raises(EngineError, match=f"x config '{key}.*': Input should be {expected}"):
         training.make_config(_Config, {key: value}, engine="x")
 
 

@@ -1,0 +1,53 @@
+"""``synthgen engines [ENGINE] [--json]``: the engines and every train option, as the API
+validates them (``GET /v1/engines``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from synthgen_client.cli import output
+from synthgen_client.cli.errors import UsageError
+from synthgen_client.sdk import Client
+
+
+def run(client: Client, args: argparse.Namespace) -> int:
+    listing = client.engines()
+    if args.engine is not None:
+        listing = [e for e in listing if e["name"] == args.engine]
+        if not listing:
+            names = ", ".join(e["name"] for e in client.engines())
+            raise UsageError(f"no engine {args.engine!r}; the engines are {names}")
+    if args.json:
+        output.print_json(listing)
+        return 0
+    for i, engine in enumerate(listing):
+        if i:
+            print()
+        sizes = ", ".join(str(s) for s in engine["image_sizes"])
+        print(f"{engine['name']}: {engine['description']}")
+        print(f"image sizes: {sizes}")
+        generate = ", ".join(engine["generate_options"]) or "none"
+        print(f"generate config: {generate}")
+        output.table(
+            ["OPTION", "TYPE", "DEFAULT", "RANGE", "WHAT"],
+            [
+                [o["name"], o["type"], o["default_text"], o["range_text"] or "-", o["help"]]
+                for o in engine["options"]
+            ],
+            out=sys.stdout,  # as print() does: the stream of now, not of import time
+        )
+    return 0
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "engines",
+        help="engines and their train options",
+        parents=[common],
+        description="Each engine's train options (a train job's `config`): type, default "
+        "(or how it follows the image size), range, and what it does.",
+    )
+    p.add_argument("engine", nargs="?", help="only this engine")
+    p.set_defaults(run=run)

@@ -1,0 +1,223 @@
+"""How an engine option is declared: a field of a pydantic dataclass with its type, bounds,
+default (fixed, by image size, or by another option) and help text, all in one place.
+
+The classes are stdlib dataclasses underneath (``dataclasses.replace``, ``asdict`` and
+``fields`` work), validated on construction by pydantic: the engine builds one from a
+job's config and the API validates the job body with the very same class, so an option's
+bounds are enforced identically at submit and in the worker. Numbers follow JSON Schema:
+``true`` is not 1, ``"5"`` is not 5, and ``25.0`` is the integer 25.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs
+
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+
+BY_IMAGE_SIZE = "x-default-by-image-size"
+"""Schema keyword of a default that depends on the image size: ``[[up_to, value], ...]``,
+the value of the first step whose ``up_to`` (px, null for "any larger") is not exceeded."""
+BY_OPTION = "x-default-by"
+"""Schema keyword of a default taken from another option: ``{"option": name, "values":
+{choice: value}}`` (gan's learning rates follow its ``variant``)."""
+
+MAX_TRAIN_WORK = 10**12
+"""Bound of max_steps × batch_size × image_size² (pixels through the network): a million
+steps of 128 images at 88 px, so no single request asks for unbounded work. Options left
+out count at the largest default an engine takes (batch 128, 32 px)."""
+
+Steps = Sequence[tuple[int | None, Any]]
+OptionsT = TypeVar("OptionsT", bound="TrainOptions")
+CONFIG = ConfigDict(extra="forbid", validate_default=False)
+"""Every options class: unknown keys refused (strictness is per type, see Int/Float/Bool,
+so a class nested in a request model still takes a JSON object)."""
+
+
+def option(
+    default: Any = None,
+    *,
+    help: str,  # noqa: A002 - the word every CLI uses for it
+    by_size: Steps | None = None,
+    by_option: tuple[str, dict[str, Any]] | None = None,
+    factory: typing.Callable[[], Any] | None = None,
+    **bounds: Any,
+) -> Any:
+    """A field: ``default`` (None with ``by_size``/``by_option``: derived when resolved),
+    ``help`` (the description everywhere), bounds as pydantic's ``ge``, ``le``, ..."""
+    extra: dict[str, Any] = {}
+    if by_size is not None:
+        extra[BY_IMAGE_SIZE] = [[up_to, value] for up_to, value in by_size]
+    if by_option is not None:
+        extra[BY_OPTION] = {"option": by_option[0], "values": by_option[1]}
+    if factory is not None:
+        return Field(default_factory=factory, description=help, **bounds)
+    return Field(default=default, description=help, json_schema_extra=extra or None, **bounds)
+
+
+def pick(steps: Steps | list[list[Any]], image_size: int) -> Any:
+    """The value of the first step whose bound ``image_size`` does not exceed."""
+    for up_to, value in steps:
+        if up_to is None or image_size <= up_to:
+            return list(value) if isinstance(value, list | tuple) else value
+    raise ValueError(f"no default for image size {image_size}")  # tables end with None
+
+
+def steps_text(steps: Steps | list[list[Any]]) -> str:
+    """``[[28, 32], [None, 128]]`` → "32 up to 28 px, else 128"."""
+    parts = [
+        f"{_value_text(value)} up to {up_to} px" if up_to is not None else _value_text(value)
+        for up_to, value in steps
+    ]
+    return ", ".join(parts[:-1]) + (", else " if len(parts) > 1 else "") + parts[-1]
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(config=CONFIG)
+class TrainOptions:
+    """The options every engine takes, and what every engine's options class has: its
+    engine's name and image sizes, the derivation of left-out options (:meth:`resolved`),
+    JSON numbers, and the bound on a job's total work."""
+
+    ENGINE: ClassVar[str] = ""
+    IMAGE_SIZES: ClassVar[tuple[int, ...]] = ()
+    """Image sizes the engine's networks are built for (``image_size`` is one of them)."""
+
+    max_steps: Int = option(
+        5000, ge=1, le=1_000_000, help="optimiser steps to train (the run's length)"
+    )
+    max_seconds: Float | None = option(
+        None,
+        gt=0,
+        le=7 * 24 * 3600,
+        help="stop training after this many seconds and keep the model so far; null: no limit",
+    )
+    image_size: Int | None = option(
+        None,
+        ge=4,
+        le=512,
+        help="train at this square size, one of the engine's image sizes (images are "
+        "resized); null: the dataset's own size (16 for digits)",
+    )
+    conditional: Bool = option(
+        True, help="learn p(x | class), so generate jobs can ask for labels; false: ignore labels"
+    )
+    seed: Int = option(0, ge=0, le=2**31 - 1, help="seeds weights, data order and noise")
+    checkpoint_every: Int = option(
+        500,
+        ge=0,
+        le=1_000_000,
+        help="steps between resumable checkpoints (a re-queued job resumes from the last "
+        "one, bit-exact); 0: off",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_numbers(cls, data: Any) -> Any:
+        # Construction passes ArgsKwargs, validation inside a request model a dict.
+        if isinstance(data, ArgsKwargs):
+            kwargs = data.kwargs or {}
+            return ArgsKwargs(data.args, {k: _integral(cls, k, v) for k, v in kwargs.items()})
+        if isinstance(data, dict):
+            return {key: _integral(cls, key, value) for key, value in data.items()}
+        return data
+
+    @field_validator("image_size")
+    @classmethod
+    def _supported_size(cls, value: int | None) -> int | None:
+        if value is not None and cls.IMAGE_SIZES and value not in cls.IMAGE_SIZES:
+            raise ValueError(
+                f"image_size {value} is not supported by the {cls.ENGINE} engine; "
+                f"use one of {list(cls.IMAGE_SIZES)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Any:
+        batch = getattr(self, "batch_size", None) or 128
+        work = self.max_steps * batch * (self.image_size or 32) ** 2
+        if work > MAX_TRAIN_WORK:
+            raise ValueError(
+                f"max_steps × batch_size × image_size² is {work:.3g}, over the limit of "
+                f"{MAX_TRAIN_WORK:.0e}; lower one of them"
+            )
+        self.check()
+        return self
+
+    def check(self) -> None:
+        """Rules between options (override; raise ValueError saying how to fix it)."""
+
+    def resolved(self: OptionsT, image_size: int) -> OptionsT:
+        """A copy for ``image_size`` with every left-out (None) option derived from its
+        declared default by image size or by another option; validated again."""
+        values = {**dataclasses.asdict(self), "image_size": image_size}
+        for name, info in type(self).__pydantic_fields__.items():  # type: ignore[attr-defined]
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            if values[name] is not None:
+                continue
+            if BY_IMAGE_SIZE in extra:
+                values[name] = pick(extra[BY_IMAGE_SIZE], image_size)  # type: ignore[arg-type]
+            elif BY_OPTION in extra:
+                rule: Any = extra[BY_OPTION]
+                value = rule["values"][values[rule["option"]]]
+                values[name] = list(value) if isinstance(value, list | tuple) else value
+        return type(self)(**self.derive(values))
+
+    def derive(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Derivations a table cannot say (override): ``values`` after the tables."""
+        return values
+
+
+def _integral(cls: type, key: str, value: Any) -> Any:
+    fields = getattr(cls, "__pydantic_fields__", {})
+    return integral(value, fields[key].annotation) if key in fields else value
+
+
+def integral(value: Any, annotation: Any) -> Any:
+    """``value`` with integral floats made ints where ``annotation`` wants an int (JSON
+    Schema's integers include 25.0; pydantic's strict mode alone would refuse it)."""
+    if isinstance(value, float) and value.is_integer() and _takes_int_not_float(annotation):
+        return int(value)
+    if isinstance(value, list) and (item := _item(annotation)) is not None:
+        return [integral(element, item) for element in value]
+    return value
+
+
+def _takes_int_not_float(annotation: Any) -> bool:
+    admitted = _types(annotation)
+    return int in admitted and float not in admitted
+
+
+def _types(annotation: Any) -> set[Any]:
+    """The base types an annotation admits (through Optional, unions and Annotated)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _types(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_types(arg) for arg in typing.get_args(annotation)))
+    return {origin or annotation}
+
+
+def _item(annotation: Any) -> Any | None:
+    """The item type of a list annotation (through Optional and Annotated), if any."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _item(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        items = [_item(arg) for arg in typing.get_args(annotation)]
+        return next((item for item in items if item is not None), None)
+    return typing.get_args(annotation)[0] if origin is list else None

@@ -1,0 +1,110 @@
+"""The ddpm engine's train options (the engine is :mod:`models.engines.ddpm`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from models.engine_options.base import CONFIG, Bool, Float, Int, TrainOptions, option
+
+SMALL = 28
+"""Up to this size (digits, MNIST, Fashion-MNIST) the defaults are a 32-channel UNet with
+one block per level, small batches and a high learning rate: on one CPU core it reaches
+0.99 label agreement on digits in 150 s, where the larger net does ~90 steps and draws
+noise (bench/quality.py, BENCHMARKS.md). Larger images get the usual GPU-scale UNet and
+the learning rate of Ho et al."""
+
+
+def downsamples(image_size: int) -> int | None:
+    """How often the UNet halves ``image_size``: while the size stays even and the next
+    resolution is at least 4, at most 4 times; None when that does not reach <= 8."""
+    size, halvings = image_size, 0
+    while size % 2 == 0 and size // 2 >= 4 and halvings < 4:
+        size, halvings = size // 2, halvings + 1
+    return halvings if image_size >= 8 and halvings >= 1 and size <= 8 else None
+
+
+IMAGE_SIZES = tuple(s for s in range(8, 129) if downsamples(s) is not None)
+"""Image sizes the UNet handles: 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, ..., 112, 128."""
+
+
+def _channel_mult_steps() -> list[tuple[int | None, list[int]]]:
+    # One level per halving, widths (1, 2, 2, ...): the halvings only grow with the size.
+    steps: list[tuple[int | None, list[int]]] = []
+    for size in IMAGE_SIZES:
+        mult = [1, 2, 2, 2, 2][: (downsamples(size) or 0) + 1]
+        if steps and steps[-1][1] == mult:
+            steps[-1] = (size, mult)
+        else:
+            steps.append((size, mult))
+    return [*steps[:-1], (None, steps[-1][1])]
+
+
+@dataclass(config=CONFIG)
+class DDPMConfig(TrainOptions):
+    """Train options of ddpm: a class-conditional UNet predicting the noise, trained with
+    label dropout for classifier-free guidance."""
+
+    ENGINE = "ddpm"
+    IMAGE_SIZES = IMAGE_SIZES
+
+    batch_size: Int | None = option(
+        ge=1, le=4096, by_size=[(SMALL, 32), (None, 128)], help="images per step"
+    )
+    lr: Float | None = option(
+        gt=0, le=10, by_size=[(SMALL, 1e-3), (None, 2e-4)], help="Adam learning rate"
+    )
+    warmup_steps: Int | None = option(
+        ge=0,
+        le=1_000_000,
+        by_size=[(SMALL, 50), (None, 200)],
+        help="steps of linear learning-rate warm-up",
+    )
+    grad_clip: Float = option(
+        1.0, ge=0, le=1e6, help="clip the gradient's global norm to this; 0: off"
+    )
+    cfg_dropout: Float = option(
+        0.1,
+        ge=0,
+        lt=1,
+        help="share of steps trained without the label, for classifier-free guidance",
+    )
+    ema_decay: Float = option(
+        0.999, ge=0, lt=1, help="decay of the weights' moving average that samples"
+    )
+    num_train_timesteps: Int = option(
+        1000, ge=2, le=10_000, help="diffusion steps T of the noise schedule"
+    )
+    beta_schedule: Literal["linear", "cosine"] = option(
+        "linear", help="noise schedule: linear (Ho et al.) or cosine (Nichol & Dhariwal)"
+    )
+    base_channels: Int | None = option(
+        ge=8,
+        le=512,
+        multiple_of=8,
+        by_size=[(SMALL, 32), (None, 64)],
+        help="UNet channels at full resolution (a multiple of 8)",
+    )
+    channel_mult: list[Annotated[int, Field(strict=True, ge=1, le=16)]] | None = option(
+        min_length=2,
+        max_length=5,
+        by_size=_channel_mult_steps(),
+        help="width multiplier per UNet level (one level per halving of the image)",
+    )
+    layers_per_block: Int | None = option(
+        ge=1, le=4, by_size=[(SMALL, 1), (None, 2)], help="ResNet blocks per UNet level"
+    )
+    attention: Bool = option(
+        True, help="self-attention at the lowest resolution and in the middle block"
+    )
+
+    def check(self) -> None:
+        if self.image_size is not None and self.channel_mult is not None:
+            levels = len(self.channel_mult) - 1
+            if self.image_size % 2**levels:
+                raise ValueError(
+                    f"image_size {self.image_size} cannot be halved {levels} times for "
+                    f"channel_mult {self.channel_mult}; drop entries or leave it null"
+                )

@@ -1,0 +1,70 @@
+"""The ebm engine's train options (the engine is :mod:`models.engines.ebm`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from models.engine_options import convnets
+from models.engine_options.base import CONFIG, Float, Int, TrainOptions, option
+
+Beta = Annotated[float, Field(strict=True, ge=0, lt=1)]
+
+
+@dataclass(config=CONFIG)
+class EBMConfig(TrainOptions):
+    """Train options of ebm: an energy E(x, y) = −f(x)[y] trained by contrastive
+    divergence with Langevin chains kept in a replay buffer (Du & Mordatch 2019)."""
+
+    ENGINE = "ebm"
+    IMAGE_SIZES = convnets.IMAGE_SIZES
+
+    batch_size: Int = option(64, ge=1, le=4096, help="images per step")
+    width: Int | None = option(
+        ge=4,
+        le=1024,
+        by_size=convnets.WIDTH,
+        help="channels at full resolution; doubled per halving, capped at ×8",
+    )
+    lr: Float = option(3e-4, gt=0, le=10, help="Adam learning rate")
+    betas: list[Beta] = option(
+        factory=lambda: [0.0, 0.999], min_length=2, max_length=2, help="Adam (β1, β2)"
+    )
+    alpha: Float = option(1.0, ge=0, le=1e6, help="weight α of the energy regulariser α(E+² + E−²)")
+    ce_weight: Float = option(
+        0.1, ge=0, le=1e6, help="weight of −log p(y | x) on real pairs (conditional); 0: off"
+    )
+    data_noise: Float = option(
+        0.01, ge=0, le=10, help="σ of the Gaussian noise added to real images"
+    )
+    buffer_size: Int | None = option(
+        ge=1,
+        le=1_000_000,
+        by_size=[(32, 10_000), (None, 2_000)],
+        help="Langevin chains kept in the replay buffer (at least batch_size; it is part "
+        "of every checkpoint)",
+    )
+    reinit_prob: Float = option(
+        0.05, ge=0, le=1, help="chance a chain restarts from noise at each step"
+    )
+    langevin_steps: Int = option(10, ge=1, le=10_000, help="Langevin steps per training step")
+    step_size: Float = option(
+        10.0, gt=0, le=1000, help="λ: a Langevin step is λ·clip(∇ₓE), at most λ·grad_clip"
+    )
+    noise: Float = option(0.01, ge=0, le=10, help="σ of a Langevin step's noise")
+    grad_clip: Float = option(
+        0.01, gt=0, le=1e6, help="each pixel of ∇ₓE is clipped to [−grad_clip, grad_clip]"
+    )
+    sample_steps: Int = option(
+        60, ge=1, le=100_000, help="Langevin steps from noise when sampling (a default)"
+    )
+
+    def check(self) -> None:
+        if self.buffer_size is not None and self.buffer_size < self.batch_size:
+            raise ValueError(f"buffer_size must be at least batch_size ({self.batch_size})")
+
+    def derive(self, values: dict[str, Any]) -> dict[str, Any]:
+        # A derived buffer holds at least one batch, so no batch size is refused for it.
+        return {**values, "buffer_size": max(values["buffer_size"], values["batch_size"])}
