@@ -12,7 +12,7 @@ from celery import signals
 from core.config import get_settings
 from core.queue import RECONCILE, RETENTION, make_celery, queue_name
 from core.telemetry import logs
-from worker import metrics, preemption
+from worker import metrics, preemption, threads
 
 preemption.install()
 
@@ -34,6 +34,7 @@ app.conf.update(
     },
 )
 metrics.install(settings)
+threads.install(settings)
 
 if settings.broker_url.startswith("sqla+"):
     # The SQL transport (embedded stack) polls for messages once a second by default, which
