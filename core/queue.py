@@ -3,7 +3,9 @@ worker/. The worker's app is built from the same function, so both agree on sett
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from celery import Celery
 from kombu import Exchange, Queue
@@ -28,6 +30,21 @@ QUEUE_FOR_KIND: dict[JobKind, str] = {
     JobKind.generate: "gpu",
     JobKind.evaluate: "gpu",
 }
+
+
+def queue_for(kind: JobKind, request: Mapping[str, Any]) -> str:
+    """The queue a job goes to: its kind's, or ``gpu.N`` for a train job on N > 1 GPUs,
+    which only workers with at least N GPUs consume (:func:`gpu_queues`): Celery's routing
+    places the job, no scheduler of ours."""
+    gpus = int(request.get("gpus", 1)) if kind == JobKind.train else 1
+    base = QUEUE_FOR_KIND[kind]
+    return f"{base}.{gpus}" if gpus > 1 else base
+
+
+def gpu_queues(gpus: int) -> list[str]:
+    """The job queues a worker with ``gpus`` GPUs takes: ``gpu`` and ``gpu.N`` for every
+    N from 2 to ``gpus``, so a job asking for N GPUs waits for a host that has them."""
+    return ["gpu", *(f"gpu.{n}" for n in range(2, gpus + 1))]
 
 
 def queue_name(settings: Settings, base: str) -> str:
