@@ -15,8 +15,9 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from safetensors.torch import load_file, save_file
 
+from core.jobs.admission import DATA_PARALLEL_ENGINES, DEFAULT_BATCH_MULTIPLE
 from models import datasets, engines
-from models.engines import ddpm, distributed
+from models.engines import ddpm, distributed, nets
 from models.engines.base import EngineError, Hooks
 
 DDPM = {"max_steps": 3, "batch_size": 8, "base_channels": 16, "layers_per_block": 1,
@@ -143,3 +144,12 @@ def test_a_batch_that_does_not_split_evenly_over_the_processes_is_refused() -> N
 def test_without_a_process_group_a_run_trains_on_the_whole_batch() -> None:
     shard = distributed.current()
     assert (shard.rank, shard.world_size, shard.rows(8)) == (0, 1, slice(0, 8))
+
+
+@pytest.mark.parametrize("engine", list(DATA_PARALLEL_ENGINES))
+def test_every_default_batch_size_is_the_multiple_submit_counts_on(engine: str) -> None:
+    # Submit accepts gpus without a batch_size only when gpus divides this multiple.
+    sizes = ddpm.SUPPORTED_IMAGE_SIZES if engine == "ddpm" else nets.SUPPORTED_SIZES
+    for size in sizes:
+        batch_size = engines.get(engine).default_config(image_size=size)["batch_size"]
+        assert batch_size % DEFAULT_BATCH_MULTIPLE == 0, (size, batch_size)
