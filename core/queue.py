@@ -47,6 +47,12 @@ def gpu_queues(gpus: int) -> list[str]:
     return ["gpu", *(f"gpu.{n}" for n in range(2, gpus + 1))]
 
 
+def declare(name: str) -> Queue:
+    """The queue ``name`` with its own direct exchange and key: what every queue here is,
+    and what Celery makes of a queue name it does not know yet (``gpu.N``) on publish."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
 def queue_name(settings: Settings, base: str) -> str:
     return f"{settings.queue_prefix}{base}"
 
@@ -58,9 +64,7 @@ def make_celery(settings: Settings, *, main: str = "synthgen") -> Celery:
     app.conf.update(
         # Each queue gets its own exchange and key: sharing Celery's default exchange would
         # bind both queues to one routing key and deliver every message twice.
-        task_queues=[
-            Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (gpu, cpu, preview)
-        ],
+        task_queues=[declare(q) for q in (gpu, cpu, preview)],
         task_default_queue=cpu,
         # A job message is acknowledged only after the task ran, and given back to the
         # broker if the worker process dies: together with the compare-and-set start in

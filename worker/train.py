@@ -14,7 +14,7 @@ from core import catalog
 from core.model_versions import service as model_versions
 from models import datasets, engines
 from models.engines.base import Hooks
-from worker import curves
+from worker import curves, launch
 from worker.outputs import grid_png
 from worker.runner import JobContext, finish
 
@@ -27,9 +27,8 @@ def run(ctx: JobContext) -> None:
     engine = engines.get(request["engine"])
 
     ctx.progress.set_stage("load_data")
-    data = datasets.load(
-        name, split=split, image_size=config["image_size"], root=ctx.settings.data_root
-    )
+    dataset = {"name": name, "split": split, "image_size": config["image_size"]}
+    data = datasets.load(**dataset, root=ctx.settings.data_root)
 
     ctx.progress.set_stage("train")
     ctx.progress.max_seconds = config.get("max_seconds")
@@ -39,7 +38,19 @@ def run(ctx: JobContext) -> None:
         checkpoint=lambda step, directory: _upload_checkpoint(ctx, step, directory),
         resume_from=_download_checkpoint(ctx),
     )
-    trained = engine.train(data, config, hooks)
+    gpus = int(request.get("gpus", 1))
+    if gpus > 1:
+        root = str(ctx.settings.data_root) if ctx.settings.data_root else None
+        trained = launch.train(
+            request["engine"],
+            dataset={**dataset, "root": root},
+            config=config,
+            hooks=hooks,
+            gpus=gpus,
+            directory=ctx.workdir / "ranks",
+        )
+    else:
+        trained = engine.train(data, config, hooks)
     ctx.progress.flush()
 
     ctx.progress.set_stage("save")
