@@ -5,6 +5,9 @@ a unit test keeps them equal to what ``models/`` really implements."""
 from __future__ import annotations
 
 ENGINES: tuple[str, ...] = ("ddpm", "gan", "ebm")
+# Engines that train on several GPUs (models/engines/distributed.py); ebm's replay buffer
+# of Langevin samples is per process.
+DATA_PARALLEL_ENGINES: tuple[str, ...] = ("ddpm", "gan")
 
 DATASET_SPLITS: dict[str, tuple[str, ...]] = {
     "digits": ("train", "test"),

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.catalog import DATA_PARALLEL_ENGINES
 from models import datasets, engines
 from models.engines import distributed
 from models.engines.base import EngineError, Hooks, Stopped, Trained, TrainingDiverged
@@ -69,6 +70,8 @@ def train(
     Raises what the engine raised in a rank (EngineError, TrainingDiverged, Stopped), or
     RuntimeError with the end of torchrun's log when a rank died without saying why.
     """
+    if engine not in DATA_PARALLEL_ENGINES:
+        raise EngineError(f"engine {engine!r} trains on one GPU; run it with gpus 1")
     directory.mkdir(parents=True, exist_ok=True)
     spec = {
         "engine": engine,

@@ -28,7 +28,6 @@ from core.tenants.orm import Tenant
 
 INCEPTION_FILE = "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
 MIN_EVALUATE_COUNT = 10
-DATA_PARALLEL_ENGINES = ("ddpm", "gan")
 DEFAULT_BATCH_MULTIPLE = 32
 """Every engine's default batch_size, at every image size, is a multiple of this
 (tests/unit/core/test_gpus.py checks it against the engines)."""
@@ -72,11 +71,11 @@ def _check_gpus(job_in: TrainDDPM | TrainGAN | TrainEBM, settings: Settings) -> 
             f"{settings.max_job_gpus} (SYNTHGEN_MAX_JOB_GPUS); ask for at most that many",
             field="gpus",
         )
-    if job_in.engine not in DATA_PARALLEL_ENGINES:
+    if job_in.engine not in catalog.DATA_PARALLEL_ENGINES:
         raise InvalidRequest(
             f"gpus: engine {job_in.engine!r} trains on one GPU (its replay buffer of "
             "Langevin samples is not shared across GPUs); send gpus: 1, or use engine "
-            + " or ".join(repr(e) for e in DATA_PARALLEL_ENGINES),
+            + " or ".join(repr(e) for e in catalog.DATA_PARALLEL_ENGINES),
             field="gpus",
         )
     batch_size = job_in.config.batch_size

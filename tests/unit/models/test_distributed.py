@@ -15,7 +15,8 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from safetensors.torch import load_file, save_file
 
-from core.jobs.admission import DATA_PARALLEL_ENGINES, DEFAULT_BATCH_MULTIPLE
+from core.catalog import DATA_PARALLEL_ENGINES
+from core.jobs.admission import DEFAULT_BATCH_MULTIPLE
 from models import datasets, engines
 from models.engines import ddpm, distributed, nets
 from models.engines.base import EngineError, Hooks
