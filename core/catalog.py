@@ -9,6 +9,9 @@ import re
 from models import engine_options
 
 ENGINES: tuple[str, ...] = tuple(engine_options.CONFIGS)
+# Engines that train on several GPUs (models/engines/distributed.py); ebm's replay buffer
+# of Langevin samples is per process.
+DATA_PARALLEL_ENGINES: tuple[str, ...] = ("ddpm", "gan")
 
 DATASET_SPLITS: dict[str, tuple[str, ...]] = {
     "digits": ("train", "test"),

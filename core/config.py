@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = None
     log_level: str = "INFO"
 
+    # CPU threads of torch in each worker process (worker/threads.py): by default the
+    # cores the process may use (affinity, cgroup quota) less ``worker_reserved_cores``,
+    # divided among the pool's processes; ``torch_threads`` overrides that choice.
+    torch_threads: int | None = Field(default=None, ge=1)
+    worker_reserved_cores: int = Field(default=0, ge=0)
+
+    # Multi-GPU train jobs (worker/launch.py): the most GPUs a job may ask for, i.e. the
+    # GPUs of the largest worker host (a job asking more would wait forever), and the
+    # GPUs this worker has (its NVML count, within CUDA_VISIBLE_DEVICES, when unset).
+    max_job_gpus: int = Field(default=1, ge=1)
+    worker_gpus: int | None = Field(default=None, ge=0)
+
     # Job events (core/jobs/events.py) and webhooks (core/webhooks/, worker/webhooks.py).
     progress_interval_s: float = 2.0  # at most one ``progress`` event per job this often
     event_poll_interval_s: float = 0.25  # the API's one event poller per process (SQLite)

@@ -3,7 +3,9 @@ worker/. The worker's app is built from the same function, so both agree on sett
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from celery import Celery
 from kombu import Exchange, Queue
@@ -33,6 +35,27 @@ QUEUE_FOR_KIND: dict[JobKind, str] = {
 }
 
 
+def queue_for(kind: JobKind, request: Mapping[str, Any]) -> str:
+    """The queue a job goes to: its kind's, or ``gpu.N`` for a train job on N > 1 GPUs,
+    which only workers with at least N GPUs consume (:func:`gpu_queues`): Celery's routing
+    places the job, no scheduler of ours."""
+    gpus = int(request.get("gpus", 1)) if kind == JobKind.train else 1
+    base = QUEUE_FOR_KIND[kind]
+    return f"{base}.{gpus}" if gpus > 1 else base
+
+
+def gpu_queues(gpus: int) -> list[str]:
+    """The job queues a worker with ``gpus`` GPUs takes: ``gpu`` and ``gpu.N`` for every
+    N from 2 to ``gpus``, so a job asking for N GPUs waits for a host that has them."""
+    return ["gpu", *(f"gpu.{n}" for n in range(2, gpus + 1))]
+
+
+def declare(name: str) -> Queue:
+    """The queue ``name`` with its own direct exchange and key: what every queue here is,
+    and what Celery makes of a queue name it does not know yet (``gpu.N``) on publish."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
 def queue_name(settings: Settings, base: str) -> str:
     return f"{settings.queue_prefix}{base}"
 
@@ -44,9 +67,7 @@ def make_celery(settings: Settings, *, main: str = "synthgen") -> Celery:
     app.conf.update(
         # Each queue gets its own exchange and key: sharing Celery's default exchange would
         # bind both queues to one routing key and deliver every message twice.
-        task_queues=[
-            Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (gpu, cpu, preview)
-        ],
+        task_queues=[declare(q) for q in (gpu, cpu, preview)],
         task_default_queue=cpu,
         # A job message is acknowledged only after the task ran, and given back to the
         # broker if the worker process dies: together with the compare-and-set start in

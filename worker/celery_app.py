@@ -5,6 +5,7 @@ reconciler and the retention sweep on Celery beat, and SIGTERM as preemption
 from __future__ import annotations
 
 import logging.config
+import os
 from typing import Any
 
 from celery import signals
@@ -12,7 +13,7 @@ from celery import signals
 from core.config import get_settings
 from core.queue import RECONCILE, RETENTION, make_celery, queue_name
 from core.telemetry import logs
-from worker import metrics, preemption
+from worker import gpus, metrics, preemption, threads
 
 preemption.install()
 
@@ -34,6 +35,9 @@ app.conf.update(
     },
 )
 metrics.install(settings)
+threads.install(settings)
+# CUDA_VISIBLE_DEVICES is CUDA's own variable, not a setting: read where the worker starts.
+gpus.install(settings, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
 if settings.broker_url.startswith("sqla+"):
     # The SQL transport (embedded stack) polls for messages once a second by default, which

@@ -82,10 +82,15 @@ def reconcile(settings: Settings) -> dict[str, int]:
             elif jobs.try_transition(session=session, job_id=job.id, target=JobStatus.queued):
                 republish.add(job.id)
                 counts["requeued"] += 1
-        kinds = dict(session.execute(select(Job.id, Job.kind).where(Job.id.in_(republish))).all())
+        queues = {
+            job_id: queue.queue_for(JobKind(kind), request)
+            for job_id, kind, request in session.execute(
+                select(Job.id, Job.kind, Job.request).where(Job.id.in_(republish))
+            ).all()
+        }
     for job_id in republish:
         try:
-            queue.publish_job(settings, job_id, queue.QUEUE_FOR_KIND[JobKind(kinds[job_id])])
+            queue.publish_job(settings, job_id, queues[job_id])
         except Exception:  # noqa: BLE001 - broker still down: next round retries
             log.warning("could not publish job %s; will retry", job_id)
             continue

@@ -33,7 +33,7 @@ from core.jobs import service as jobs
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
 from core.model_versions.orm import ModelVersion
-from core.queue import QUEUE_FOR_KIND, RUN_JOB
+from core.queue import QUEUE_FOR_KIND, RUN_JOB, queue_for
 from core.storage import Storage, StoredObject
 from core.storage import from_settings as storage_from_settings
 from core.telemetry import logs
@@ -183,7 +183,7 @@ def _requeue(settings: Settings, job: Job) -> None:
                 Outbox(
                     job_id=job.id,
                     task_name=RUN_JOB,
-                    queue=QUEUE_FOR_KIND[JobKind(job.kind)],
+                    queue=queue_for(JobKind(job.kind), job.request),
                 )
             )
     except InvalidTransition:

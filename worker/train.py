@@ -19,7 +19,7 @@ from core.model_versions.orm import ModelVersion
 from models import engines
 from models.engines.base import Hooks
 from models.engines.common import RESUMABLE_CHANGES
-from worker import curves
+from worker import curves, launch
 from worker.datasets import load as dataset_loader
 from worker.generate import download_prefix
 from worker.lineage import code_version
@@ -65,7 +65,18 @@ def run(ctx: JobContext) -> None:
         resume_from=_download_checkpoint(ctx),
         init_from=parent_dir,
     )
-    trained = engine.train(data, config, hooks)
+    gpus = int(request.get("gpus", 1))
+    if gpus > 1:
+        trained = launch.train(
+            request["engine"],
+            dataset=data,
+            config=config,
+            hooks=hooks,
+            gpus=gpus,
+            directory=ctx.workdir / "ranks",
+        )
+    else:
+        trained = engine.train(data, config, hooks)
     ctx.progress.flush()
 
     ctx.progress.set_stage("save")

@@ -14,18 +14,31 @@ from core.config import Settings
 from core.errors import InvalidRequest
 from core.jobs import sources
 from core.jobs.orm import Job
-from core.jobs.schemas import TRAIN_TYPES, AnyJobIn, EvaluateJobIn, GenerateJobIn, Txt2ImgJobIn
+from core.jobs.schemas import (
+    TRAIN_TYPES,
+    AnyJobIn,
+    EvaluateJobIn,
+    GenerateJobIn,
+    TrainDDPM,
+    TrainEBM,
+    TrainGAN,
+    Txt2ImgJobIn,
+)
 from core.jobs.states import JobKind, JobStatus
 from core.tenants.orm import Tenant
 
 INCEPTION_FILE = "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
 MIN_EVALUATE_COUNT = 10
+DEFAULT_BATCH_MULTIPLE = 32
+"""Every engine's default batch_size, at every image size, is a multiple of this
+(tests/unit/core/test_gpus.py checks it against the engines)."""
 
 
 def check(*, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Settings) -> str | None:
     """Raise InvalidRequest / ModelNotFound for what the job could not do; returns the id
     of the model version it runs on (for a train job, the one it is fine-tuned from)."""
     if isinstance(job_in, TRAIN_TYPES):
+        _check_gpus(job_in, settings)
         return sources.check_train(session=session, tenant=tenant, job_in=job_in)
     if isinstance(job_in, Txt2ImgJobIn):
         return sources.check_txt2img(session=session, tenant=tenant, job_in=job_in)
@@ -47,6 +60,41 @@ def check(*, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Setti
         version_id = version.id
     _check_features(job_in, settings)
     return version_id
+
+
+def _check_gpus(job_in: TrainDDPM | TrainGAN | TrainEBM, settings: Settings) -> None:
+    """A multi-GPU train job must be one some worker could take (``gpu.N`` is consumed
+    only by workers with N GPUs: a job no worker takes would stay queued forever), of an
+    engine that trains data-parallel, with a batch that splits evenly over the GPUs."""
+    gpus = job_in.gpus
+    if gpus == 1:
+        return
+    if gpus > settings.max_job_gpus:
+        raise InvalidRequest(
+            f"gpus: {gpus} GPUs asked, and this service's workers have at most "
+            f"{settings.max_job_gpus} (SYNTHGEN_MAX_JOB_GPUS); ask for at most that many",
+            field="gpus",
+        )
+    if job_in.engine not in catalog.DATA_PARALLEL_ENGINES:
+        raise InvalidRequest(
+            f"gpus: engine {job_in.engine!r} trains on one GPU (its replay buffer of "
+            "Langevin samples is not shared across GPUs); send gpus: 1, or use engine "
+            + " or ".join(repr(e) for e in catalog.DATA_PARALLEL_ENGINES),
+            field="gpus",
+        )
+    batch_size = job_in.config.batch_size
+    if batch_size is None and DEFAULT_BATCH_MULTIPLE % gpus:
+        raise InvalidRequest(
+            f"gpus: the default batch_size does not split evenly over {gpus} GPUs; set "
+            f"config.batch_size to a multiple of {gpus}",
+            field="gpus",
+        )
+    if batch_size is not None and batch_size % gpus:
+        raise InvalidRequest(
+            f"gpus: config.batch_size {batch_size} does not split evenly over {gpus} GPUs; "
+            f"use a multiple of {gpus}",
+            field="gpus",
+        )
 
 
 def _check_features(job_in: EvaluateJobIn, settings: Settings) -> None:

@@ -28,6 +28,7 @@ MAX_SAMPLE_WORK = 200_000_000
 200 steps, so no single request asks for unbounded work. Steps left out count as 1000
 (the DDPM sampler's default)."""
 DEFAULT_EVALUATE_COUNT = 1000
+MAX_GPUS = 64  # the bound of the schema; SYNTHGEN_MAX_JOB_GPUS is the deployment's own
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 WebhookEvent = Literal["start", "progress", "output", "completed"]
 WebhookFilter = Annotated[list[WebhookEvent], Field(min_length=1)]
@@ -56,6 +57,13 @@ class _TrainBase(_Webhooked):
         json_schema_extra={"pattern": catalog.dataset_ref_pattern()},
     )
     model_name: str = Field(pattern=MODEL_NAME_PATTERN)
+    gpus: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_GPUS,
+        description="GPUs to train on, data-parallel (each takes batch_size / gpus images "
+        "of every step); at most what the operators' largest worker has",
+    )
     webhook: AnyHttpUrl | None = None
     webhook_events_filter: WebhookFilter | None = None
 

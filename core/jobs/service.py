@@ -188,7 +188,10 @@ def insert_job(
     )
     session.execute(
         insert(_OUTBOX).values(
-            job_id=job.id, task_name=queue.RUN_JOB, queue=queue.QUEUE_FOR_KIND[kind], created_at=now
+            job_id=job.id,
+            task_name=queue.RUN_JOB,
+            queue=queue.queue_for(kind, job.request),
+            created_at=now,
         )
     )
     return job
@@ -216,7 +219,7 @@ def publish(
     in a transaction of its own (core/jobs/outbox.py says why that is safe).
     """
     try:
-        queue.publish_job(settings, job.id, queue.QUEUE_FOR_KIND[JobKind(job.kind)])
+        queue.publish_job(settings, job.id, queue.queue_for(JobKind(job.kind), job.request))
     except Exception:  # noqa: BLE001 - any broker failure: the outbox retries it
         return False
     if marker is not None:

@@ -32,7 +32,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 
 from models.datasets import ImageDataset, resize
 from models.engine_options.ddpm import DDPMConfig
-from models.engines import common, training
+from models.engines import common, distributed, training
 from models.engines.base import EngineError, Hooks, Stopped, Trained
 
 NAME = "ddpm"
@@ -174,6 +174,9 @@ class _Run:
             self.model.parameters(), lr=config.lr, fused=device.type == "cuda"
         )
         self.order = training.DataOrder(len(data), config.batch_size, config.seed)
+        # Data-parallel: this process trains on these rows of each global batch.
+        self.shard = distributed.current()
+        self.rows = self.shard.rows(config.batch_size)
         self.budget = training.Budget(config.max_steps, config.max_seconds)
         self.step = 0
         self.recent_losses: collections.deque[float] = collections.deque(maxlen=100)
@@ -192,16 +195,18 @@ class _Run:
         """
         cfg, device, generator = self.config, self.device, self.generator
         # 1. x_0 ~ q(x_0), t ~ U{0..T-1}, ε ~ N(0, I); labels replaced by ∅ with p_uncond.
-        index = self.order.next_indices()
+        #    Every rank draws the whole batch's t, ε and dropout, then keeps its rows.
+        b, rows = cfg.batch_size, self.rows
+        index = self.order.next_indices()[rows]
         # Move uint8 and convert on the device: a quarter of the bytes of float32.
         x0 = training.to_unit_range(self.images[index].to(device, non_blocking=True))
         x0 = training.channels_last(x0, device)
-        b = len(index)
         t = torch.randint(0, cfg.num_train_timesteps, (b,), generator=generator, device=device)
-        noise = torch.randn(x0.shape, generator=generator, device=device)
+        noise = torch.randn((b, *x0.shape[1:]), generator=generator, device=device)
+        t, noise = t[rows], noise[rows]
         y = None
         if cfg.conditional:
-            drop = torch.rand(b, generator=generator, device=device) < cfg.cfg_dropout
+            drop = torch.rand(b, generator=generator, device=device)[rows] < cfg.cfg_dropout
             y = self.labels[index].to(device).masked_fill(drop, self.null_label)
         # 2. x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε   (eq. 4)
         x_t = (
@@ -215,6 +220,7 @@ class _Run:
         training.check_finite("the diffusion loss", loss, self.hint, step=self.step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.shard.average_gradients(self.model)
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             training.check_finite("the gradient norm", norm, self.hint, step=self.step + 1)

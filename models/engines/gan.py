@@ -33,7 +33,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from torch import nn
 
 from models.datasets import ImageDataset, resize
 from models.engine_options.gan import GANConfig
-from models.engines import common, training
+from models.engines import common, distributed, training
 from models.engines.base import EngineError, Hooks, Stopped, Trained
 from models.engines.nets import (
     Generator,
@@ -114,15 +114,11 @@ def generator_loss(variant: str, d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(
-    critic: nn.Module,
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    y: torch.Tensor,
-    generator: torch.Generator,
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor, eps: torch.Tensor
 ) -> torch.Tensor:
     """E[(‖∇D(x̂)‖₂ − 1)²] with x̂ = εx + (1 − ε)x̃, ε ~ U[0, 1] per sample (Gulrajani
-    et al., Algorithm 1 lines 6-7). real, fake: (b, c, s, s); y: (b,). A scalar."""
-    eps = torch.rand((real.shape[0], 1, 1, 1), generator=generator, device=real.device)
+    et al., Algorithm 1 lines 6-7). real, fake: (b, c, s, s); y: (b,); eps: (b, 1, 1, 1).
+    A scalar."""
     x_hat = torch.lerp(fake, real, eps).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat, y).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
@@ -141,8 +137,10 @@ class _Run:
         self.generator = training.seed_everything(config.seed, device)
         channels = data.image_shape[0]
         num_classes = data.num_classes if config.conditional else 0
-        g = build_generator(config, channels, num_classes).to(device)
-        d = build_discriminator(config, channels, num_classes).to(device)
+        # Data-parallel, batch norm takes its statistics over the global batch.
+        g = distributed.sync_batch_norm(build_generator(config, channels, num_classes))
+        d = distributed.sync_batch_norm(build_discriminator(config, channels, num_classes))
+        g, d = g.to(device), d.to(device)
         self.g = training.channels_last(g, device).train()
         self.d = training.channels_last(d, device).train()
         self.ema = training.EMA(self.g, config.ema_decay)
@@ -151,6 +149,9 @@ class _Run:
         self.opt_g = torch.optim.Adam(self.g.parameters(), config.lr_g, betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.d.parameters(), config.lr_d, betas, fused=fused)
         self.order = training.DataOrder(len(images), config.batch_size, config.seed)
+        # Data-parallel: this process trains on these rows of each global batch.
+        self.shard = distributed.current()
+        self.rows = self.shard.rows(config.batch_size)
         self.budget = training.Budget(config.max_steps, config.max_seconds)
         self.step = 0
         self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=100)
@@ -160,18 +161,26 @@ class _Run:
         )
 
     def _real(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next minibatch: x (b, c, s, s) in [-1, 1] and y (b,) on the device."""
-        index = self.order.next_indices()
+        """The next minibatch (this rank's rows): x (b, c, s, s) in [-1, 1] and y (b,) on
+        the device."""
+        index = self.order.next_indices()[self.rows]
         x = training.to_unit_range(self.images[index].to(self.device, non_blocking=True))
         y = self.labels[index] if self.config.conditional else torch.zeros_like(index)
         return training.channels_last(x, self.device), y.to(self.device)
 
     def _fake(self, y: torch.Tensor) -> torch.Tensor:
-        """G(z, y) for z ~ N(0, I): (b, c, s, s)."""
-        z = torch.randn(
-            (y.shape[0], self.config.z_dim), generator=self.generator, device=self.device
-        )
+        """G(z, y) for z ~ N(0, I): (b, c, s, s); z drawn for the whole batch, every rank
+        keeping its rows."""
+        z = self._draw(torch.randn, self.config.z_dim)
         return self.g(z, y)
+
+    def _draw(self, sample: Callable[..., torch.Tensor], *shape: int) -> torch.Tensor:
+        """``sample`` (torch.randn, torch.rand) of (batch_size, *shape) from the run's
+        generator: this rank's rows."""
+        full = sample(
+            (self.config.batch_size, *shape), generator=self.generator, device=self.device
+        )
+        return full[self.rows]
 
     def train_step(self) -> dict[str, float]:
         cfg, variant = self.config, self.config.variant
@@ -190,13 +199,15 @@ class _Run:
             loss_d = discriminator_loss(variant, d_real, d_fake, cfg.label_smoothing)
             if variant == "wgan-gp":
                 # Outside autocast: the penalty differentiates a gradient, bf16 is too coarse.
-                gp = gradient_penalty(self.d, x, fake.float(), y, self.generator)
+                eps = self._draw(torch.rand, 1, 1, 1)
+                gp = gradient_penalty(self.d, x, fake.float(), y, eps)
                 training.check_finite("the gradient penalty", gp, self.hint, step=step)
                 terms["gp"] = float(gp.detach())
                 loss_d = loss_d + cfg.gp_weight * gp
             training.check_finite("the discriminator loss loss_d", loss_d, self.hint, step=step)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            self.shard.average_gradients(self.d)
             norm_d = training.grad_norm(self.d)
             self.opt_d.step()
         # 2. one generator update through the frozen D, on the last batch's labels.
@@ -206,6 +217,7 @@ class _Run:
         training.check_finite("the generator loss loss_g", loss_g, self.hint, step=step)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        self.shard.average_gradients(self.g)
         norm_g = training.grad_norm(self.g)
         self.opt_g.step()
         # 3. θ_ema ← decay·θ_ema + (1 − decay)·θ_G   (Yazıcı et al.)

@@ -75,6 +75,9 @@ def settings(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> 
         webhook_retry_max_s=1.0,
         webhook_retry_window_s=60.0,
         dataset_max_expanded_bytes=DATASET_MAX_EXPANDED,
+        # The worker plays a host with two GPUs (gloo ranks on CPU): it takes gpu.2.
+        max_job_gpus=2,
+        worker_gpus=2,
     )
     drop_database(db_name)
 
@@ -98,6 +101,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SYNTHGEN_WEBHOOK_RETRY_MAX_S": str(settings.webhook_retry_max_s),
         "SYNTHGEN_WEBHOOK_RETRY_WINDOW_S": str(settings.webhook_retry_window_s),
         "SYNTHGEN_DATASET_MAX_EXPANDED_BYTES": str(settings.dataset_max_expanded_bytes),
+        "SYNTHGEN_MAX_JOB_GPUS": str(settings.max_job_gpus),
+        "SYNTHGEN_WORKER_GPUS": str(settings.worker_gpus),
     }
     return {**os.environ, **env, "OMP_NUM_THREADS": "1"}
 

@@ -31,6 +31,11 @@ CASES = [
     ("unknown config key", {**TRAIN, "config": {"warp": 9}}, 422, "config.warp"),
     ("unknown top-level field", {**TRAIN, "colour": "red"}, 422, "colour"),
     ("bad model name", {**TRAIN, "model_name": "a b/c"}, 422, "model_name"),
+    ("zero gpus", {**TRAIN, "gpus": 0}, 422, "gpus"),
+    # The test workers have two GPUs at most (SYNTHGEN_MAX_JOB_GPUS=2).
+    ("more gpus than any worker has", {**TRAIN, "gpus": 4}, 422, "gpus"),
+    ("ebm on two gpus", {**TRAIN, "engine": "ebm", "gpus": 2}, 422, "gpus"),
+    ("batch not split over gpus", {**TRAIN, "gpus": 2, "config": {"batch_size": 9}}, 422, "gpus"),
     ("negative count", {**GEN, "count": -1}, 422, "count"),
     ("absurd count", {**GEN, "count": 10**12}, 422, "count"),
     ("mistyped count", {**GEN, "count": "ten"}, 422, "count"),

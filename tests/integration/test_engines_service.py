@@ -63,6 +63,28 @@ def test_engine_trains_registers_and_generates_over_rest(worker, tenant, engine)
     assert data["labels"].tolist() == [1] * 10
 
 
+def test_a_two_gpu_train_job_is_routed_to_a_two_gpu_worker_and_trains_data_parallel(
+    worker, tenant
+):
+    # The worker has (plays) two GPUs, so it consumes gpu.2: the job reaches it only there.
+    job = tenant.submit(
+        {
+            "kind": "train",
+            "engine": "gan",
+            "dataset": "shapes",
+            "model_name": "shapes-gan-x2",
+            "gpus": 2,
+            "config": {**TINY["gan"][0], "checkpoint_every": 2},
+        }
+    )
+    done = tenant.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["request"]["gpus"] == 2
+    assert done["progress"]["step"] == 3 and "loss_d" in done["progress"]["metrics"]
+    versions = tenant.get("/v1/models/shapes-gan-x2/versions").json()
+    assert versions[0]["train_job_id"] == job["id"]
+
+
 def test_sampling_option_of_another_engine_is_rejected_at_submit(worker, tenant):
     train_cfg, _ = TINY["gan"]
     job = tenant.submit(

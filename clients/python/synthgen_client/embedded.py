@@ -38,6 +38,16 @@ def check_port_free(host: str, port: int) -> None:
             ) from exc
 
 
+# The two workers share one machine with the API: the preview worker samples on one
+# thread, and the job worker leaves it that core, so a preview beside a train job never
+# oversubscribes the CPU (worker/threads.py says why that costs far more than a core).
+# The user's own SYNTHGEN_ variables win over these.
+EMBEDDED_THREADS = {
+    "worker": {"SYNTHGEN_WORKER_RESERVED_CORES": "1"},
+    "preview": {"SYNTHGEN_TORCH_THREADS": "1"},
+}
+
+
 def embedded_env(home: Path, port: int) -> dict[str, str]:
     home = home.resolve()
     return {
@@ -134,8 +144,11 @@ def run(home: Path, host: str, port: int) -> int:
         )
     )
     workers = [
-        subprocess.Popen(command, env=env)  # noqa: S603 - our own module
-        for command in (worker_command(home), preview_worker_command(home))
+        subprocess.Popen(command, env={**threads, **env})  # noqa: S603 - our own module
+        for command, threads in (
+            (worker_command(home), EMBEDDED_THREADS["worker"]),
+            (preview_worker_command(home), EMBEDDED_THREADS["preview"]),
+        )
     ]
     stopping = threading.Event()
     died: list[subprocess.Popen[bytes]] = []
