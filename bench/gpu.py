@@ -68,7 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_support import Figure, Utilisation, peak_memory, ratio, smooth_images, sync  # noqa: E402
 
 from models.datasets import ImageDataset  # noqa: E402
-from models.engines import ddpm, training  # noqa: E402
+from models.engines import accel, ddpm, training  # noqa: E402
 from models.engines.base import Hooks, Trained  # noqa: E402
 
 # name: (image size, channels, batch, dataset size, our warmup, timed steps, rounds,
@@ -208,7 +208,8 @@ def bench_sample(m: dict, device: torch.device) -> dict[str, Any]:
 
     runs: dict[str, list[Figure]] = {"ours": [], "diffusers": []}
     with Utilisation(device) as util:
-        ours(), theirs()  # warm-up: compile, kernels, allocator
+        ours()  # warm-up: compile, kernels, allocator
+        theirs()
         for _ in range(m["sample_repeats"]):
             for name, run in (("ours", ours), ("diffusers", theirs)):
                 runs[name].append(timed(run, n, util))
@@ -283,7 +284,8 @@ def bench_fid(m: dict, device: torch.device) -> dict[str, Any]:
     features: dict[str, list[np.ndarray]] = {}
     runs: dict[str, list[Figure]] = {"ours": [], "pytorch-fid": []}
     with Utilisation(device) as util:
-        ours(sets[0][:batch]), theirs(sets[0][:batch])  # warm-up
+        ours(sets[0][:batch])  # warm-up
+        theirs(sets[0][:batch])
         for _ in range(m["rounds"]):
             for name, extract in (("ours", ours), ("pytorch-fid", theirs)):
                 out: list[np.ndarray] = []
@@ -390,6 +392,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if device.type == "cuda":
             torch.cuda.empty_cache()
     results["seconds"] = round(time.perf_counter() - started, 1)
+    # Whether our figures ran compiled: an empty list means torch.compile never failed.
+    results["compile_failures"] = accel.compile_failures()
+    if results["compile_failures"]:
+        print(f"torch.compile FELL BACK to eager: {results['compile_failures'][0]}")
     print(f"total {results['seconds']:.0f} s", flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from torch import nn
 
 from models.datasets import ImageDataset, resize
-from models.engines import common, training
+from models.engines import accel, common, training
 from models.engines.base import EngineError, Hooks, Stopped, Trained
 from models.engines.nets import (
     SUPPORTED_SIZES,
@@ -231,7 +231,7 @@ class _Run:
         assert config.lr_g is not None and config.lr_d is not None and config.betas is not None
         self.config = config
         self.device = device
-        self.images, self.labels = images, data.labels
+        self.images, self.labels = accel.place_dataset([images, data.labels], device)
         self.generator = training.seed_everything(config.seed, device)
         channels = data.image_shape[0]
         num_classes = data.num_classes if config.conditional else 0
@@ -256,7 +256,7 @@ class _Run:
     def _real(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next minibatch: x (b, c, s, s) in [-1, 1] and y (b,) on the device."""
         index = self.order.next_indices()
-        x = training.to_unit_range(self.images[index].to(self.device, non_blocking=True))
+        x = training.to_unit_range(accel.gather(self.images, index, self.device))
         y = self.labels[index] if self.config.conditional else torch.zeros_like(index)
         return training.channels_last(x, self.device), y.to(self.device)
 
