@@ -5,7 +5,8 @@
   ``SYNTHGEN_COMPILE`` = ``auto`` (CUDA only, the default), ``on`` or ``off``.
 - :func:`place_dataset` / :func:`gather`: a training set small enough lives on the GPU
   for the whole run, so a step reads its batch without a host-to-device copy; a larger
-  one sits in pinned memory and each batch is copied asynchronously.
+  one sits in pinned memory, from which :func:`gather` copies each batch asynchronously
+  (plain ``images[index].to(device)`` works on either placement, synchronously).
 - :func:`sample_batch_size`: the sampling batch the free GPU memory allows, for callers
   that name none (an explicit batch size is never changed).
 
@@ -79,9 +80,12 @@ class _Compiled:
     """Calls the compiled forward; on an exception from the compiler (or anything the
     compiled code raises) records it, logs it once and calls the eager module instead.
 
-    The backward is compiled lazily, at the first ``backward()``: so the first call that
-    records a graph also runs a backward through it (``autograd.grad``, keeping the graph
-    and leaving ``.grad`` untouched), where a failure can still fall back.
+    The backward is compiled lazily, at the first ``backward()``, out of reach of this
+    wrapper: so the first call that records a graph runs once more as a trial, forward and
+    backward (``autograd.grad``, which leaves ``.grad`` untouched), where a failure can
+    still fall back. The trial costs one step's compute once; the networks here draw no
+    random numbers in their forward, so it changes nothing else. (A graph kept for a second
+    backward would not do: compiled backwards donate their buffers and refuse it.)
     """
 
     def __init__(self, module: torch.nn.Module) -> None:
@@ -98,10 +102,10 @@ class _Compiled:
         if self._compiled is None or _failures:
             return self.module(*args, **kwargs)
         try:
-            out = self._compiled(*args, **kwargs)
             if not self._backward_checked and torch.is_grad_enabled():
-                _run_backward(out, self.module.parameters())
+                _trial_backward(self._compiled(*args, **kwargs), self.module.parameters())
                 self._backward_checked = True
+            out = self._compiled(*args, **kwargs)
         except Exception as error:  # noqa: BLE001 - compiler errors come in many types
             # Eager first: when it raises too, the inputs were at fault, not the compiler,
             # and its error is the one to report.
@@ -111,12 +115,12 @@ class _Compiled:
         return out
 
 
-def _run_backward(out: Any, parameters: Any) -> None:
+def _trial_backward(out: Any, parameters: Any) -> None:
     first = out[0] if isinstance(out, tuple | list) else getattr(out, "sample", out)
     if isinstance(first, torch.Tensor) and first.requires_grad:
         trainable = [p for p in parameters if p.requires_grad][:1]
         if trainable:
-            torch.autograd.grad(first.sum(), trainable, retain_graph=True, allow_unused=True)
+            torch.autograd.grad(first.sum(), trainable, allow_unused=True)
 
 
 def _fall_back(module: torch.nn.Module, error: BaseException) -> None:

@@ -296,7 +296,7 @@ class _Run:
         # 1. x_0 ~ q(x_0), t ~ U{0..T-1}, ε ~ N(0, I); labels replaced by ∅ with p_uncond.
         index = self.order.next_indices()
         # Move uint8 and convert on the device: a quarter of the bytes of float32.
-        x0 = training.to_unit_range(accel.gather(self.images, index, device))
+        x0 = training.to_unit_range(self.images[index].to(device, non_blocking=True))
         x0 = training.channels_last(x0, device)
         b = len(index)
         t = torch.randint(0, cfg.num_train_timesteps, (b,), generator=generator, device=device)
@@ -304,7 +304,7 @@ class _Run:
         y = None
         if cfg.conditional:
             drop = torch.rand(b, generator=generator, device=device) < cfg.cfg_dropout
-            y = accel.gather(self.labels, index, device).masked_fill(drop, self.null_label)
+            y = self.labels[index].to(device).masked_fill(drop, self.null_label)
         # 2. x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε   (eq. 4)
         x_t = (
             self.sqrt_ab[t, None, None, None] * x0

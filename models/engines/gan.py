@@ -256,7 +256,7 @@ class _Run:
     def _real(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next minibatch: x (b, c, s, s) in [-1, 1] and y (b,) on the device."""
         index = self.order.next_indices()
-        x = training.to_unit_range(accel.gather(self.images, index, self.device))
+        x = training.to_unit_range(self.images[index].to(self.device, non_blocking=True))
         y = self.labels[index] if self.config.conditional else torch.zeros_like(index)
         return training.channels_last(x, self.device), y.to(self.device)
 
