@@ -65,7 +65,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gpu_support import Figure, Utilisation, peak_memory, ratio, smooth_images, sync  # noqa: E402
+from gpu_support import (  # noqa: E402
+    Figure,
+    Utilisation,
+    moments,
+    peak_memory,
+    random_inception,
+    ratio,
+    smooth_images,
+    sync,
+    versions,
+)
 
 from models.datasets import ImageDataset  # noqa: E402
 from models.engines import accel, ddpm, training  # noqa: E402
@@ -235,20 +245,6 @@ def timed(run: Callable[[], object], images: int, util: Utilisation) -> Figure:
 # --------------------------------------------------------------------------- fid
 
 
-def random_inception(images: torch.Tensor, path: Path) -> None:
-    """Save a seeded random FID Inception whose batch-norm statistics fit ``images``."""
-    from models.metrics.inception import FIDInceptionV3
-
-    torch.manual_seed(0)
-    model = FIDInceptionV3()
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # a cumulative average: one batch sets the statistics
-    with torch.no_grad():
-        model.train()(images.float() / 255.0)
-    torch.save(model.state_dict(), path)
-
-
 def bench_fid(m: dict, device: torch.device) -> dict[str, Any]:
     import pytorch_fid.inception as pfi
 
@@ -301,18 +297,13 @@ def bench_fid(m: dict, device: torch.device) -> dict[str, Any]:
     return {
         "settings": {"images": 2 * n, "image_size": m["size"], "batch": batch,
                      "weights": "seeded random FID Inception, batch-norm statistics set"},
-        "ours": {**best.as_dict(), "fid": value_ours},
-        "pytorch-fid": {**base.as_dict(), "fid": value_theirs},
+        "ours": {**best.as_dict(), "fid": float(value_ours)},
+        "pytorch-fid": {**base.as_dict(), "fid": float(value_theirs)},
         "ratio": ratio(best.images_per_s, base.images_per_s),
-        "fid_relative_difference": abs(value_ours - value_theirs) / max(abs(value_theirs), 1e-12),
+        "fid_relative_difference": float(abs(value_ours - value_theirs) / abs(value_theirs)),
         "features_max_abs_difference": float(np.abs(a - b).max()),
         "features_max_abs": float(np.abs(b).max()),
     }  # fmt: skip
-
-
-def moments(pair: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    (x, y) = (np.asarray(p, dtype=np.float64) for p in pair)
-    return x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
 
 
 # --------------------------------------------------------------------------- main
@@ -321,16 +312,6 @@ SECTIONS: dict[str, Callable[[dict, torch.device], dict[str, Any]]] = {
     "train": bench_train, "sample": bench_sample, "fid": bench_fid,
 }  # fmt: skip
 BASELINE = {"train": "diffusers", "sample": "diffusers", "fid": "pytorch-fid"}
-
-
-def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"torch": torch.__version__, "cuda": torch.version.cuda}
-    for name in ("diffusers", "pytorch_fid"):
-        try:
-            found[name] = __import__(name).__version__
-        except Exception:  # noqa: BLE001 - reported as missing; its section fails alone
-            found[name] = None
-    return found
 
 
 def report(name: str, result: dict[str, Any]) -> None:

@@ -1,8 +1,8 @@
 """What bench/gpu.py measures with, apart from the measurements themselves: GPU
-utilisation sampled in a thread, peak memory, synthetic images, and the figures' formatting.
+utilisation sampled in a thread, peak memory, synthetic images and weights, the figures.
 
-Nothing here imports diffusers or pytorch-fid: those are the baselines, imported by the
-sections that use them, so a host without one still runs the others.
+diffusers and pytorch-fid (the baselines) are imported only by the sections that use
+them (and by :func:`versions`, guarded), so a host without one still runs the others.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 
@@ -121,3 +123,32 @@ def smooth_images(n: int, channels: int, size: int, seed: int) -> torch.Tensor:
 
 def ratio(ours: float, theirs: float) -> float:
     return round(ours / theirs, 3) if theirs > 0 else float("nan")
+
+
+def random_inception(images: torch.Tensor, path: Path) -> None:
+    """Save a seeded random FID Inception whose batch-norm statistics fit ``images``."""
+    from models.metrics.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    model = FIDInceptionV3()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # a cumulative average: one batch sets the statistics
+    with torch.no_grad():
+        model.train()(images.float() / 255.0)
+    torch.save(model.state_dict(), path)
+
+
+def moments(pair: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    (x, y) = (np.asarray(p, dtype=np.float64) for p in pair)
+    return x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"torch": torch.__version__, "cuda": torch.version.cuda}
+    for name in ("diffusers", "pytorch_fid"):
+        try:
+            found[name] = __import__(name).__version__
+        except Exception:  # noqa: BLE001 - reported as missing; its section fails alone
+            found[name] = None
+    return found
