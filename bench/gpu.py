@@ -22,9 +22,9 @@ side by side in this process, same UNet, same weights; prints the ratios, writes
    Target >= 1.0 at the same value.
 
 Beside every figure: mean GPU utilisation over the timed window (NVML, sampled in a
-thread) and torch's peak allocated memory. Each pair is timed in alternating rounds and
-the best round of each counts. A section that fails is recorded as its error, and the
-others still run.
+thread) and torch's peak allocated memory. Each pair is timed in alternating rounds, the
+best of each counts; full mode adds our loops run eagerly (``ours_eager``: what compiling
+buys). A failing section is recorded as its error and the others still run.
 
 On a lent CUDA host without network (torch, numpy, scipy, torchvision, huggingface_hub
 there; diffusers and pytorch-fid not), from the repository root:
@@ -38,9 +38,9 @@ where .whl/ (git-ignored) holds the two wheels, fetched here with
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
         -d .whl diffusers==0.42.1 pytorch-fid==0.3.0
 
-    make bench-gpu                          # the same, with the project's venv
-    python bench/gpu.py --quick             # fewer rounds and images (~half the time)
-    python bench/gpu.py --smoke             # tiny sizes, runs on CPU (tests run this)
+    make bench-gpu                # the same, with the project's venv
+    python bench/gpu.py --quick   # fewer rounds and images, no eager (uncompiled) figures
+    python bench/gpu.py --smoke   # tiny sizes, runs on CPU (tests run this)
 """
 
 from __future__ import annotations
@@ -68,12 +68,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_support import (  # noqa: E402
     Figure,
     Utilisation,
+    compile_setting,
     moments,
     peak_memory,
     random_inception,
     ratio,
     smooth_images,
     sync,
+    timed,
     versions,
 )
 
@@ -85,12 +87,14 @@ from models.engines.base import Hooks, Trained  # noqa: E402
 #        sample images, sample steps, sample repeats, fid images, fid batch, UNet overrides)
 MODES: dict[str, dict[str, Any]] = {
     "full": dict(size=32, channels=3, batch=256, data=50_000, warmup=15, steps=60, rounds=2,
+                 ablate=True,
                  sample_n=256, sample_steps=50, sample_repeats=5, fid_n=10_000, fid_batch=50,
                  unet={}),
     "quick": dict(size=32, channels=3, batch=256, data=20_000, warmup=15, steps=30, rounds=1,
                   sample_n=256, sample_steps=50, sample_repeats=3, fid_n=2_000, fid_batch=50,
                   unet={}),
     "smoke": dict(size=8, channels=3, batch=4, data=16, warmup=2, steps=2, rounds=1,
+                  ablate=True,
                   sample_n=4, sample_steps=3, sample_repeats=1, fid_n=4, fid_batch=2,
                   unet={"base_channels": 8, "layers_per_block": 1}),
 }  # fmt: skip
@@ -177,6 +181,9 @@ def bench_train(m: dict, device: torch.device) -> dict[str, Any]:
         for _ in range(m["rounds"]):  # alternating: a change in load hits both alike
             ours.append(train_ours(data, config, m, util))
             theirs.append(train_diffusers(data, config, m, util))
+        # What compiling buys: our loop once more, eager (bf16, channels_last, fused Adam).
+        with compile_setting("off"):
+            eager = [train_ours(data, config, m, util)] if m.get("ablate") else []
     best = max(ours, key=lambda f: f.images_per_s)
     base = max(theirs, key=lambda f: f.images_per_s)
     unet = {k: resolved[k] for k in ("base_channels", "channel_mult", "layers_per_block")}
@@ -185,6 +192,7 @@ def bench_train(m: dict, device: torch.device) -> dict[str, Any]:
                      "timed_steps": m["steps"], "rounds": m["rounds"], "unet": unet},
         "ours": best.as_dict(), "diffusers": base.as_dict(),
         "ratio": ratio(best.images_per_s, base.images_per_s),
+        **({"ours_eager": eager[0].as_dict()} if eager else {}),
     }  # fmt: skip
 
 
@@ -223,23 +231,17 @@ def bench_sample(m: dict, device: torch.device) -> dict[str, Any]:
         for _ in range(m["sample_repeats"]):
             for name, run in (("ours", ours), ("diffusers", theirs)):
                 runs[name].append(timed(run, n, util))
-    best, base = (max(r, key=lambda f: f.images_per_s) for r in runs.values())
+        if m.get("ablate"):  # what compiling buys: our sampler once more, eager
+            with compile_setting("off"):
+                runs["ours_eager"] = [timed(ours, n, util) for _ in range(2)]
+    best, base, *eager = (max(r, key=lambda f: f.images_per_s) for r in runs.values())
     return {
         "settings": {"image_size": size, "channels": m["channels"], "images": n, "batch": n,
                      "steps": steps, "sampler": "ddim eta 0", "repeats": m["sample_repeats"]},
         "ours": best.as_dict(), "diffusers": base.as_dict(),
         "ratio": ratio(best.images_per_s, base.images_per_s),
+        **({"ours_eager": eager[0].as_dict()} if eager else {}),
     }  # fmt: skip
-
-
-def timed(run: Callable[[], object], images: int, util: Utilisation) -> Figure:
-    memory: dict[str, float | None] = {}
-    with peak_memory(util.device, memory):
-        start = time.perf_counter()
-        run()
-        sync(util.device)
-        end = time.perf_counter()
-    return Figure(images / (end - start), end - start, util.mean(start, end), memory["peak_mib"])
 
 
 # --------------------------------------------------------------------------- fid
@@ -318,9 +320,10 @@ def report(name: str, result: dict[str, Any]) -> None:
     if "error" in result:
         print(f"{name:6s} FAILED: {result['error']}", flush=True)
         return
-    baseline = BASELINE[name]
     print(f"{name:6s} ours        {Figure(**_figure(result['ours'])).line()}")
-    print(f"{'':6s} {baseline:11s} {Figure(**_figure(result[baseline])).line()}")
+    for key in (BASELINE[name], "ours_eager"):
+        if key in result:
+            print(f"{'':6s} {key:11s} {Figure(**_figure(result[key])).line()}")
     verdict = "meets" if result["ratio"] >= TARGETS[name] else "MISSES"
     line = f"{'':6s} ratio {result['ratio']:.2f} ({verdict} the target {TARGETS[name]:g}x)"
     if name == "fid":

@@ -8,9 +8,10 @@ them (and by :func:`versions`, guarded), so a host without one still runs the ot
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,3 +153,27 @@ def versions() -> dict[str, str | None]:
         except Exception:  # noqa: BLE001 - reported as missing; its section fails alone
             found[name] = None
     return found
+
+
+@contextlib.contextmanager
+def compile_setting(value: str) -> Iterator[None]:
+    """``SYNTHGEN_COMPILE`` set to ``value`` for the block (the engine reads it per call)."""
+    before = os.environ.get("SYNTHGEN_COMPILE")
+    os.environ["SYNTHGEN_COMPILE"] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SYNTHGEN_COMPILE"]
+        else:
+            os.environ["SYNTHGEN_COMPILE"] = before
+
+
+def timed(run: Callable[[], object], images: int, util: Utilisation) -> Figure:
+    memory: dict[str, float | None] = {}
+    with peak_memory(util.device, memory):
+        start = time.perf_counter()
+        run()
+        sync(util.device)
+        end = time.perf_counter()
+    return Figure(images / (end - start), end - start, util.mean(start, end), memory["peak_mib"])

@@ -36,5 +36,8 @@ def test_smoke_mode_measures_every_section_and_writes_json(tmp_path: Path) -> No
     assert results["fid"]["fid_relative_difference"] < 1e-6
     fid = results["fid"]
     assert fid["features_max_abs_difference"] <= 1e-4 * fid["features_max_abs"]
+    # Smoke mode also takes the eager (uncompiled) figures, as full mode does.
+    assert results["train"]["ours_eager"]["images_per_s"] > 0
+    assert results["sample"]["ours_eager"]["images_per_s"] > 0
     # Both training loops ran the engine's UNet at the smoke sizes.
     assert results["train"]["settings"]["unet"]["base_channels"] == 8
