@@ -314,12 +314,10 @@ class _Run:
         with training.autocast(device):
             predicted = self.unet(x_t, t, class_labels=y, return_dict=False)[0]
         loss = F.mse_loss(predicted.float(), noise)
-        training.check_finite("the diffusion loss", loss, self.hint, step=self.step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            training.check_finite("the gradient norm", norm, self.hint, step=self.step + 1)
         else:
             norm = training.grad_norm(self.model)
         warmup = min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
@@ -327,11 +325,17 @@ class _Run:
             group["lr"] = cfg.lr * warmup
         self.optimizer.step()
         self.ema.update(self.model)
+        # Loss and norm are read once the whole step is queued: one wait for the GPU per
+        # step instead of three. A non-finite one has then been applied, but the run ends
+        # here and nothing of that step is kept (no checkpoint, no result).
+        value, norm_value = float(loss.detach()), float(norm)
+        training.check_finite("the diffusion loss", value, self.hint, step=self.step + 1)
+        if cfg.grad_clip > 0:
+            training.check_finite("the gradient norm", norm_value, self.hint, step=self.step + 1)
         self.step += 1
-        value = float(loss.detach())
         self.recent_losses.append(value)
         # grad_norm is the norm before clipping: what tells a user that lr is too high.
-        return {"loss": value, "lr": cfg.lr * warmup, "grad_norm": float(norm)}
+        return {"loss": value, "lr": cfg.lr * warmup, "grad_norm": norm_value}
 
     def state_dict(self) -> dict[str, Any]:
         return {
