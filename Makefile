@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.install-stamp
 
-.PHONY: install run test test-unit test-integration test-tools lint services bench clean
+.PHONY: install run test test-unit test-integration test-tools lint services bench bench-gpu clean
 
 # torch and torchvision are pinned and installed first, from the package index itself
 # (--isolated: a local CPU-only torch wheel would not load torchvision's compiled ops).
@@ -50,6 +50,11 @@ lint: install
 bench: install services
 	$(BIN)/python bench/submission.py
 	$(BIN)/python bench/sampling.py
+
+# Every GPU benchmark against diffusers and pytorch-fid in one run (issue 16); on a host
+# without this venv, see bench/gpu.py's docstring for the one-line command with wheels.
+bench-gpu: install
+	$(BIN)/python bench/gpu.py --out bench/out/gpu.json
 
 clean:
 	rm -rf .synthgen synthgen-demo bench/out

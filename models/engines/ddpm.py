@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 
 from models.datasets import ImageDataset, resize
 from models.engine_options.ddpm import DDPMConfig
-from models.engines import common, distributed, training
+from models.engines import accel, common, distributed, training
 from models.engines.base import EngineError, Hooks, Stopped, Trained
 
 NAME = "ddpm"
@@ -156,7 +156,8 @@ def _reverse_steps(
 class _Run:
     """Everything a training run mutates, so a checkpoint can capture and restore it.
 
-    images: uint8 (n, c, s, s) and labels: int64 (n,), the whole training set on CPU.
+    images: uint8 (n, c, s, s) and labels: int64 (n,), the whole training set: on the
+    GPU when it fits, pinned when it does not, as is on CPU (accel.place_dataset).
     """
 
     def __init__(
@@ -164,11 +165,12 @@ class _Run:
     ) -> None:
         self.config = config
         self.device = device
-        self.images, self.labels = images, data.labels
+        self.images, self.labels = accel.place_dataset([images, data.labels], device)
         self.null_label = data.num_classes
         self.generator = training.seed_everything(config.seed, device)
         model = build_unet(config, data.image_shape[0], data.num_classes).to(device)
         self.model = training.channels_last(model, device).train()
+        self.unet = accel.compiled(self.model, device)  # the model itself on CPU
         self.ema = training.EMA(self.model, config.ema_decay)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, fused=device.type == "cuda"
@@ -215,15 +217,13 @@ class _Run:
         )
         # 3. gradient step on ‖ε - ε_θ(x_t, t, y)‖²   (eq. 14), lr warmed up linearly
         with training.autocast(device):
-            predicted = self.model(x_t, t, class_labels=y, return_dict=False)[0]
+            predicted = self.unet(x_t, t, class_labels=y, return_dict=False)[0]
         loss = F.mse_loss(predicted.float(), noise)
-        training.check_finite("the diffusion loss", loss, self.hint, step=self.step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.shard.average_gradients(self.model)
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            training.check_finite("the gradient norm", norm, self.hint, step=self.step + 1)
         else:
             norm = training.grad_norm(self.model)
         warmup = min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
@@ -231,11 +231,17 @@ class _Run:
             group["lr"] = cfg.lr * warmup
         self.optimizer.step()
         self.ema.update(self.model)
+        # Loss and norm are read once the whole step is queued: one wait for the GPU per
+        # step instead of three. A non-finite one has then been applied, but the run ends
+        # here and nothing of that step is kept (no checkpoint, no result).
+        value, norm_value = float(loss.detach()), float(norm)
+        training.check_finite("the diffusion loss", value, self.hint, step=self.step + 1)
+        if cfg.grad_clip > 0:
+            training.check_finite("the gradient norm", norm_value, self.hint, step=self.step + 1)
         self.step += 1
-        value = float(loss.detach())
         self.recent_losses.append(value)
         # grad_norm is the norm before clipping: what tells a user that lr is too high.
-        return {"loss": value, "lr": cfg.lr * warmup, "grad_norm": float(norm)}
+        return {"loss": value, "lr": cfg.lr * warmup, "grad_norm": norm_value}
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -310,10 +316,12 @@ class DDPMEngine:
         opts: sampler "ddim" (Song et al., default) or "ddpm" (Ho et al., ancestral);
             steps (50, or num_train_timesteps when fewer); guidance_scale s (2.0; 1 = no
             guidance, 0 = unconditional);
-            eta (0.0, DDIM only: 0 deterministic, 1 DDPM-like); batch_size (256);
+            eta (0.0, DDIM only: 0 deterministic, 1 DDPM-like); batch_size (on CPU 256, on
+            a GPU what half its free memory holds, at most 1024: images depend on the
+            batching, so name it where they must repeat under other memory loads);
             progress(step, total) and should_stop() polled once per denoising step.
         labels: int64 (n,) in [0, num_classes), or None for classes in turn (0, 1, ...).
-        The same (n, labels, seed, opts) on the same device gives identical images.
+        The same (n, labels, seed, opts with batch_size) on one device gives identical images.
         """
         common.check_sample_options(NAME, opts, _SAMPLE_OPTIONS)
         sampler = opts.get("sampler", "ddim")
@@ -322,7 +330,7 @@ class DDPMEngine:
         steps = opts.get("steps", min(50, cfg.num_train_timesteps))
         scale = float(opts.get("guidance_scale", 2.0))
         eta = float(opts.get("eta", 0.0))
-        batch_size = opts.get("batch_size", 256)
+        batch_size = opts.get("batch_size")
         progress, should_stop = opts.get("progress"), opts.get("should_stop")
         if sampler not in ("ddim", "ddpm"):
             raise EngineError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
@@ -332,7 +340,7 @@ class DDPMEngine:
             )
         if scale < 0 or eta < 0:
             raise EngineError("guidance_scale and eta must be >= 0")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise EngineError(f"batch_size must be a positive integer, got {batch_size!r}")
         y = common.sample_labels(trained, cfg.conditional, n, labels)
 
@@ -340,6 +348,11 @@ class DDPMEngine:
         device = next(unet.parameters()).device
         plan = _reverse_steps(alphas_cumprod(cfg), steps, sampler, eta, device)
         guided = y is not None and scale != 1.0
+        if batch_size is None:
+            widths = [cfg.base_channels * m for m in cfg.channel_mult or []]
+            per_image = accel.unet_bytes_per_image(widths, cfg.layers_per_block, cfg.image_size)
+            batch_size = accel.sample_batch_size(device, per_image * (2 if guided else 1))
+        forward = accel.compiled(unet, device)  # unet itself on CPU
         generator = torch.Generator(device=device).manual_seed(seed)
         out = torch.empty((n, *trained.image_shape), dtype=torch.uint8)
         total = math.ceil(n / batch_size) * steps
@@ -357,7 +370,7 @@ class DDPMEngine:
                 for step in plan:
                     if should_stop is not None and should_stop():
                         raise Stopped(f"sampling stopped after {done} of {total} steps")
-                    eps = _predict_noise(unet, x, step.t, y_in, scale if guided else None)
+                    eps = _predict_noise(forward, x, step.t, y_in, scale if guided else None)
                     x = _reverse_step(x, eps, step, generator)
                     done += 1
                     if progress is not None:
@@ -379,7 +392,11 @@ class DDPMEngine:
 
 
 def _predict_noise(
-    unet: UNet2DModel, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, scale: float | None
+    unet: Callable[..., Any],
+    x: torch.Tensor,
+    t: torch.Tensor,
+    y: torch.Tensor | None,
+    scale: float | None,
 ) -> torch.Tensor:
     """ε estimate, float32 (b, c, h, w). With ``scale`` s, y holds [labels, ∅] and
     ε̃ = ε(x, ∅) + s·(ε(x, y) - ε(x, ∅))   (Ho & Salimans eq. 6 with s = 1 + w)."""

@@ -45,7 +45,7 @@ from torch.nn.utils import parametrize
 
 from models.datasets import ImageDataset, resize
 from models.engine_options.ebm import EBMConfig
-from models.engines import common, training
+from models.engines import accel, common, training
 from models.engines.base import EngineError, Hooks, Stopped, Trained
 from models.engines.nets import EnergyNet
 
@@ -120,7 +120,7 @@ class _Run:
         assert config.buffer_size is not None
         self.config = config
         self.device = device
-        self.images, self.labels = images, data.labels
+        self.images, self.labels = accel.place_dataset([images, data.labels], device)
         self.num_labels = data.num_classes if config.conditional else 1
         self.generator = training.seed_everything(config.seed, device)
         net = build_energy(config, data.image_shape[0], data.num_classes).to(device)
@@ -156,7 +156,7 @@ class _Run:
         b = cfg.batch_size
         # 1. x+ ~ data (+ small Gaussian noise), y+ its labels.
         index = self.order.next_indices()
-        x_pos = training.to_unit_range(self.images[index].to(device, non_blocking=True))
+        x_pos = training.to_unit_range(accel.gather(self.images, index, device))
         x_pos = x_pos + cfg.data_noise * torch.randn(
             x_pos.shape, generator=self.generator, device=device
         )

@@ -43,7 +43,7 @@ from torch import nn
 
 from models.datasets import ImageDataset, resize
 from models.engine_options.gan import GANConfig
-from models.engines import common, distributed, training
+from models.engines import accel, common, distributed, training
 from models.engines.base import EngineError, Hooks, Stopped, Trained
 from models.engines.nets import (
     Generator,
@@ -133,7 +133,7 @@ class _Run:
         assert config.lr_g is not None and config.lr_d is not None and config.betas is not None
         self.config = config
         self.device = device
-        self.images, self.labels = images, data.labels
+        self.images, self.labels = accel.place_dataset([images, data.labels], device)
         self.generator = training.seed_everything(config.seed, device)
         channels = data.image_shape[0]
         num_classes = data.num_classes if config.conditional else 0

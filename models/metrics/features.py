@@ -85,6 +85,10 @@ class InceptionFeatures:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.model = load_fid_inception(weights).to(self.device)
+        if self.device.type == "cuda":
+            # NHWC convolutions use the tensor cores (TF32, as cuDNN does by default); the
+            # features stay those of fp32 to ~1e-3 and the FID to well within that.
+            self.model = self.model.to(memory_format=torch.channels_last)
 
     def __call__(self, images: torch.Tensor) -> np.ndarray:
         return self.with_logits(images)[0]
