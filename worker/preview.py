@@ -29,8 +29,9 @@ from core.storage import Storage
 from core.storage import from_settings as storage_from_settings
 from models import engines
 from models.engines.base import Engine, Trained
-from worker.generate import download_prefix
-from worker.outputs import grid_png
+from worker import failures
+from worker.images import grid_png
+from worker.storage_io import download_prefix
 
 log = logging.getLogger("synthgen.worker")
 
@@ -110,8 +111,10 @@ def run_preview(preview_id: str, *, settings: Settings, storage: Storage | None 
         key = f"previews/{row.tenant_id}/{preview_id}.png"
         storage.put_bytes(key, png, "image/png")
     except Exception as exc:  # noqa: BLE001 - the waiting request must hear why
-        log.warning("preview %s failed: %s", preview_id, exc)
-        error = {"type": type(exc).__name__, "message": str(exc)}
+        failure = failures.classify(exc) or failures.Failure("Stopped", "the preview was stopped")
+        if not failure.bug:  # a bug's traceback is logged by classify, under its error id
+            log.warning("preview %s failed: %s", preview_id, failure.message)
+        error = failure.as_error()
         with session_scope(settings.database_url) as session:
             previews.move(
                 session=session,

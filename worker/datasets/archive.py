@@ -22,13 +22,14 @@ from typing import IO
 
 from core.config import Settings
 from core.errors import SynthgenError
+from models.errors import UserError
 
 # Files archivers and desktops add on their own; skipped (and listed) rather than refused.
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 JUNK_DIRS = frozenset({"__MACOSX"})
 
 
-class Rejected(SynthgenError):
+class Rejected(SynthgenError, UserError):
     """An upload refused as a whole; the subclass name is the error ``type`` users see."""
 
     status_hint = 422
