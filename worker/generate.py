@@ -33,7 +33,7 @@ def run(ctx: JobContext) -> None:
     writer = formats.writer(
         request["output_format"],
         formats.Target(
-            ctx.storage, ctx.prefix, ctx.workdir, count, tuple(trained.image_shape), class_names
+            ctx.storage, ctx.prefix, ctx.workdir, count, trained.image_shape, class_names
         ),
     )
     grid = GridCollector(trained.num_classes if plan is not None else 1)
@@ -45,7 +45,7 @@ def run(ctx: JobContext) -> None:
         count, shard_size, seed=int(request["seed"]), plan=plan, should_stop=ctx.should_stop
     ):
         start, n = shard.start, shard.size
-        images = cache.get(shard.index)
+        images = cache.get(shard.number)
         if images is None:
             images = engine.sample(
                 trained,
@@ -57,12 +57,12 @@ def run(ctx: JobContext) -> None:
                 batch_size=SAMPLE_BATCH,
                 **options,
             ).numpy()
-            cache.put(shard.index, images)
+            cache.put(shard.number, images)
         labels = shard.labels if shard.labels is not None else np.zeros(n, np.int64)
         writer.add(images, labels)
         grid.add(images, labels)
         ctx.progress(start + n, count, images=start + n)
-        ctx.output(shard=shard.index, images=start + n, total=count)
+        ctx.output(shard=shard.number, images=start + n, total=count)
     objects = writer.finish()
     objects.append(("grid.png", ctx.storage.put_bytes(f"{ctx.prefix}/grid.png", grid.png())))
     cache.clear()

@@ -1,13 +1,14 @@
 """The handler of each job kind: an explicit table of callables ``run(ctx)``.
 
 Each entry imports its module when a job of that kind runs, not when this table is
-imported. Every worker process imports the runner (``worker.tasks``: the cpu worker for
-its reconciler, retention and webhook tasks, the preview worker too) and most of them
-never run most kinds; importing every handler up front would load torch, torchvision,
-scikit-learn and diffusers into each of them (measured in the report of issue 13:
-``import worker.tasks`` takes ~0.5 s with this table, ~5 s with the handlers imported
-eagerly). The entries are still plain functions, so a type checker sees each import and
-a test checks that every :class:`JobKind` has one.
+imported. Every worker process imports the runner (``worker.tasks``): the cpu worker for
+its reconciler, retention and webhook tasks and the preview worker too, and most of them
+never run most kinds. Importing every handler up front would load torch, the engines and
+the metrics into each of them: ``import worker.tasks`` took 0.9-1.5 s with this table
+and 4.4-5.4 s with the handlers imported eagerly (3 runs each, on the 2-core dev box),
+seconds added to every worker's start and to every restart after a crash. The entries
+are still plain functions, so a type checker follows each import, and a test checks
+that every :class:`JobKind` has one and that importing the runner loads no handler.
 
 Handlers never import one another: what two of them share lives in a neutral module
 (worker/sampling.py, worker/versions.py, worker/storage_io.py, worker/formats/,

@@ -34,7 +34,7 @@ def shard_seed(seed: int, shard: int) -> int:
 
 
 class Shard(NamedTuple):
-    index: int
+    number: int
     start: int
     size: int
     seed: int
@@ -52,9 +52,9 @@ def shards(
 ) -> Iterator[Shard]:
     """The shards of ``count`` images in order; raises Stopped before the next shard once
     ``should_stop()`` is true (a shard is minutes of sampling on a CPU)."""
-    for index, start in enumerate(range(0, count, shard_size)):
+    for number, start in enumerate(range(0, count, shard_size)):
         if should_stop():
             raise Stopped
         size = min(shard_size, count - start)
         labels = None if plan is None else plan[start : start + size]
-        yield Shard(index, start, size, shard_seed(seed, index), labels)
+        yield Shard(number, start, size, shard_seed(seed, number), labels)

@@ -1,0 +1,72 @@
+"""The handler table covers every job kind, and handlers never import one another."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+
+from core.jobs.states import JobKind
+from worker.handlers import HANDLERS
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _handler_module(kind: JobKind) -> str:
+    """The module the entry imports its ``run`` from (read from its source)."""
+    tree = ast.parse(inspect.getsource(HANDLERS[kind]))
+    (node,) = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert [alias.name for alias in node.names] == ["run"]
+    assert node.module is not None
+    return node.module
+
+
+HANDLER_MODULES = {kind: _handler_module(kind) for kind in HANDLERS}
+
+
+def test_every_job_kind_has_a_handler():
+    assert set(HANDLERS) == set(JobKind)
+    assert all(callable(handler) for handler in HANDLERS.values())
+
+
+@pytest.mark.parametrize("kind", list(JobKind))
+def test_each_handler_runs_its_own_module(kind):
+    module = importlib.import_module(HANDLER_MODULES[kind])
+    assert inspect.signature(module.run).parameters.keys() == {"ctx"}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize("kind", list(JobKind))
+def test_a_handler_imports_no_other_handler(kind):
+    own = HANDLER_MODULES[kind]
+    path = ROOT / (own.replace(".", "/") + ".py")
+    others = set(HANDLER_MODULES.values()) - {own}
+    assert _imports(path) & others == set()
+
+
+def test_importing_the_runner_loads_no_handler_and_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, worker.tasks; "
+        f"print(sorted(m for m in {sorted(HANDLER_MODULES.values())!r} if m in sys.modules), "
+        "'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.split() == ["[]", "False"]
