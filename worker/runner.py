@@ -37,7 +37,6 @@ from core.storage import Storage, StoredObject
 from core.storage import from_settings as storage_from_settings
 from core.telemetry import logs
 from worker import failures, preemption
-from worker.handlers import HANDLERS
 from worker.metrics import JobMeter
 from worker.progress import CancelCheck, Heartbeat, JobProgress
 
@@ -128,6 +127,9 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
         ctx = JobContext(settings, storage, job, workdir, progress, should_stop)
+        # Imported at the first job, not with the runner: it loads torch (worker/handlers.py).
+        from worker.handlers import HANDLERS
+
         with meter.busy(), Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
             HANDLERS[JobKind(job.kind)](ctx)
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job

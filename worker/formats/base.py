@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,6 +105,28 @@ class OutputWriter(ABC):
         objects = self._close()
         manifest = self.manifest.upload(self.storage, f"{self.prefix}/{MANIFEST}")
         return [*objects, (MANIFEST, manifest)]
+
+
+class ZipWriter(OutputWriter):
+    """A format whose images go into one zip archive, ``location``, written on disk as
+    they come and uploaded at the end. Members are stored, not deflated: PNG and raw
+    pixels gain little from it, and it would cost CPU on every image."""
+
+    content_type: str | None = "application/zip"
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.path = target.workdir / self.location
+        self.zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+
+    def _complete(self) -> None:
+        """Write what the archive still lacks before it is closed."""
+
+    def _close(self) -> list[tuple[str, StoredObject]]:
+        self._complete()
+        self.zip.close()
+        key = f"{self.prefix}/{self.location}"
+        return [(self.location, self.storage.put_file(key, self.path, self.content_type))]
 
 
 def in_batches(items: list[str], size: int) -> Iterator[list[str]]:

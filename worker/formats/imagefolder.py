@@ -7,8 +7,7 @@ import zipfile
 
 import numpy as np
 
-from core.storage import StoredObject
-from worker.formats.base import Batches, OutputWriter, Source, Target, in_batches
+from worker.formats.base import Batches, Source, ZipWriter, in_batches
 from worker.images import decode_png, png_bytes
 
 LOCATION = "images.zip"
@@ -20,14 +19,8 @@ def folder_name(class_name: str) -> str:
     return cleaned.strip(". ") or "class"
 
 
-class Writer(OutputWriter):
+class Writer(ZipWriter):
     location = LOCATION
-
-    def __init__(self, target: Target) -> None:
-        super().__init__(target)
-        self.path = target.workdir / LOCATION
-        # PNG is already compressed: storing avoids spending CPU for nothing.
-        self.zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
 
     def add(self, images: np.ndarray, labels: np.ndarray) -> None:
         for i in range(images.shape[0]):
@@ -37,11 +30,6 @@ class Writer(OutputWriter):
             self.zip.writestr(member, data)
             self.manifest.add(self.count, self.location, member, label, data)
             self.count += 1
-
-    def _close(self) -> list[tuple[str, StoredObject]]:
-        self.zip.close()
-        obj = self.storage.put_file(f"{self.prefix}/{LOCATION}", self.path, "application/zip")
-        return [(LOCATION, obj)]
 
 
 def read(source: Source) -> tuple[Batches, int]:

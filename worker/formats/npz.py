@@ -8,24 +8,20 @@ memory whole; the reader memory-maps it back the same way.
 
 from __future__ import annotations
 
-import zipfile
-
 import numpy as np
 from numpy.lib import format as npy_format
 
-from core.storage import StoredObject
-from worker.formats.base import Batches, OutputWriter, Source, Target
+from worker.formats.base import Batches, Source, Target, ZipWriter
 
 LOCATION = "images.npz"
 
 
-class Writer(OutputWriter):
+class Writer(ZipWriter):
     location = LOCATION
+    content_type = None  # the store names it from the key
 
     def __init__(self, target: Target) -> None:
         super().__init__(target)
-        self.path = target.workdir / LOCATION
-        self.zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
         self.images_member = self.zip.open("images.npy", "w", force_zip64=True)
         npy_format.write_array_header_2_0(
             self.images_member,
@@ -45,7 +41,7 @@ class Writer(OutputWriter):
             )
         self.count += images.shape[0]
 
-    def _close(self) -> list[tuple[str, StoredObject]]:
+    def _complete(self) -> None:
         self.images_member.close()
         self.labels_file.close()
         with self.zip.open("labels.npy", "w", force_zip64=True) as member:
@@ -58,9 +54,6 @@ class Writer(OutputWriter):
         names = np.array(self.class_names)
         with self.zip.open("class_names.npy", "w") as member:
             npy_format.write_array(member, names)
-        self.zip.close()
-        obj = self.storage.put_file(f"{self.prefix}/{LOCATION}", self.path)
-        return [(LOCATION, obj)]
 
 
 def read(source: Source) -> tuple[Batches, int]:
