@@ -114,23 +114,14 @@ def run_preview(preview_id: str, *, settings: Settings, storage: Storage | None 
         failure = failures.classify(exc) or failures.Failure("Stopped", "the preview was stopped")
         if not failure.bug:  # a bug's traceback is logged by classify, under its error id
             log.warning("preview %s failed: %s", preview_id, failure.message)
-        error = failure.as_error()
-        with session_scope(settings.database_url) as session:
-            previews.move(
-                session=session,
-                preview_id=preview_id,
-                source="running",
-                target="failed",
-                error=error,
-            )
+        _end(settings, preview_id, "failed", error=failure.as_error())
         return "failed"
+    _end(settings, preview_id, "succeeded", image_key=key, cache_hit=hit)
+    return "succeeded"
+
+
+def _end(settings: Settings, preview_id: str, target: str, **fields: object) -> None:
     with session_scope(settings.database_url) as session:
         previews.move(
-            session=session,
-            preview_id=preview_id,
-            source="running",
-            target="succeeded",
-            image_key=key,
-            cache_hit=hit,
+            session=session, preview_id=preview_id, source="running", target=target, **fields
         )
-    return "succeeded"

@@ -66,20 +66,17 @@ class Limits:
     @classmethod
     def for_datasets(cls, settings: Settings) -> Limits:
         return cls(
-            upload_bytes=settings.dataset_max_upload_bytes,
-            expanded_bytes=settings.dataset_max_expanded_bytes,
-            files=settings.dataset_max_files,
-            file_bytes=settings.dataset_max_file_bytes,
+            settings.dataset_max_upload_bytes,
+            settings.dataset_max_expanded_bytes,
+            settings.dataset_max_files,
+            settings.dataset_max_file_bytes,
         )
 
     @classmethod
     def for_imports(cls, settings: Settings) -> Limits:
-        return cls(
-            upload_bytes=settings.import_max_bytes,
-            expanded_bytes=settings.import_max_bytes,
-            files=settings.import_max_files,
-            file_bytes=settings.import_max_bytes,
-        )
+        # A model is one upload; its size bounds every file and the expanded whole.
+        size = settings.import_max_bytes
+        return cls(size, size, settings.import_max_files, size)
 
 
 @dataclass(frozen=True)
