@@ -1,14 +1,14 @@
 """Domain errors. Raised in core and the worker; mapped to HTTP once, in api/errors.py.
 
 Two questions, two bases: :class:`SynthgenError` says how the API answers (status, title,
-field) and that ``message`` is safe to show; :class:`~models.errors.UserError` says it is
+field) and that ``message`` is safe to show; :class:`errors.UserError` says it is
 the user's to fix. Most domain errors are both; :class:`StorageError` is an outage, not
 a mistake of the user's, so a job that hits one is not blamed on them.
 """
 
 from __future__ import annotations
 
-from models.errors import UserError
+from errors import UserError
 
 
 class SynthgenError(Exception):

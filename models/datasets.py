@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.errors import UserError
+from errors import UserError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -2,7 +2,7 @@
 
 Three kinds of failure, told apart by type alone:
 
-- the user's mistake, a :class:`~models.errors.UserError` (a config out of range, an
+- the user's mistake, a :class:`errors.UserError` (a config out of range, an
   archive that is not a model): its class name and message, which says how to fix it;
 - the worker's resources running out (disk, memory, the object store unreachable): a
   fixed message saying what to change or that retrying helps;
@@ -19,7 +19,8 @@ import uuid
 from dataclasses import dataclass
 
 from core.errors import StorageError
-from models.errors import Stopped, UserError
+from errors import UserError
+from models.errors import Stopped
 
 log = logging.getLogger("synthgen.worker")
 

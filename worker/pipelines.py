@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from core.errors import SynthgenError
-from models.errors import UserError
+from errors import UserError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 COMPONENT_LIBRARIES = frozenset({"diffusers", "transformers"})

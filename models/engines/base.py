@@ -16,9 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from errors import UserError
 from models.datasets import ImageDataset
 from models.errors import Stopped as Stopped  # re-exported: engines raise it from here
-from models.errors import UserError
 
 FORMAT_VERSION = 1
 """Checkpoint format version written into every ``config.json``."""

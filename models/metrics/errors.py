@@ -1,6 +1,6 @@
 """The one error type of the metrics package."""
 
-from models.errors import UserError
+from errors import UserError
 
 
 class MetricsError(UserError):

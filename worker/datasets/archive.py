@@ -22,7 +22,7 @@ from typing import IO
 
 from core.config import Settings
 from core.errors import SynthgenError
-from models.errors import UserError
+from errors import UserError
 
 # Files archivers and desktops add on their own; skipped (and listed) rather than refused.
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})

@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from core.errors import InvalidRequest, ModelNotFound, StorageError
+from errors import UserError
 from models.datasets import DatasetError
 from models.engines.base import EngineError, Stopped, TrainingDiverged
-from models.errors import UserError
 from models.metrics.errors import MetricsError
 from worker.datasets.archive import Rejected
 from worker.failures import classify
