@@ -1,10 +1,18 @@
-"""Domain errors. Raised in core and the worker; mapped to HTTP once, in api/errors.py."""
+"""Domain errors. Raised in core and the worker; mapped to HTTP once, in api/errors.py.
+
+Two questions, two bases: :class:`SynthgenError` says how the API answers (status, title,
+field) and that ``message`` is safe to show; :class:`errors.UserError` says it is
+the user's to fix. Most domain errors are both; :class:`StorageError` is an outage, not
+a mistake of the user's, so a job that hits one is not blamed on them.
+"""
 
 from __future__ import annotations
 
+from errors import UserError
+
 
 class SynthgenError(Exception):
-    """Base of every error a user may see; ``message`` is safe to show."""
+    """Base of every error the API maps to a problem response; ``message`` is safe to show."""
 
     status_hint = 500
     title = "Internal error"
@@ -18,7 +26,7 @@ class SynthgenError(Exception):
         self.retry_after = retry_after  # seconds, sent as Retry-After
 
 
-class NotFound(SynthgenError):
+class NotFound(SynthgenError, UserError):
     status_hint = 404
     title = "Not found"
 
@@ -43,36 +51,36 @@ class ImportNotFound(NotFound):
     title = "Import not found"
 
 
-class InvalidTransition(SynthgenError):
+class InvalidTransition(SynthgenError, UserError):
     status_hint = 409
     title = "Invalid state transition"
 
 
-class InvalidRequest(SynthgenError):
+class InvalidRequest(SynthgenError, UserError):
     """A well-formed request whose content cannot be served (names ``field``)."""
 
     status_hint = 422
     title = "Invalid request"
 
 
-class UploadMissing(SynthgenError):
+class UploadMissing(SynthgenError, UserError):
     """``complete`` was called before the bytes arrived."""
 
     status_hint = 409
     title = "Upload missing"
 
 
-class IdempotencyConflict(SynthgenError):
+class IdempotencyConflict(SynthgenError, UserError):
     status_hint = 409
     title = "Request in progress"
 
 
-class IdempotencyMismatch(SynthgenError):
+class IdempotencyMismatch(SynthgenError, UserError):
     status_hint = 422
     title = "Idempotency key reused with a different request"
 
 
-class Unauthorized(SynthgenError):
+class Unauthorized(SynthgenError, UserError):
     status_hint = 401
     title = "Unauthorized"
 
@@ -82,7 +90,7 @@ class StorageError(SynthgenError):
     title = "Object storage error"
 
 
-class QuotaExceeded(SynthgenError):
+class QuotaExceeded(SynthgenError, UserError):
     """A tenant limit (queued jobs, GPU time, storage) or the key's request rate is spent;
     ``retry_after`` says when trying again can succeed."""
 

@@ -9,10 +9,9 @@ Built-ins (:data:`BUILTIN_SPLITS`)::
     mnist_t10k     the mnist t10k files alone, split 80/20 for offline experiments
     cifar10        the binary batches under ``root``, or torchvision's download
 
-Uploads: :func:`load_npz` and :func:`load_imagefolder_zip`.
-
-This module imports nothing heavy at import time, so :data:`BUILTIN_SPLITS` and
-:func:`parse_reference` are cheap; torch, numpy and PIL load when a dataset does.
+Uploads: :func:`load_npz` and :func:`load_imagefolder_zip`. Nothing heavy loads at import,
+so :data:`BUILTIN_SPLITS` and :func:`parse_reference` are cheap; torch, numpy and PIL load
+when a dataset does.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from errors import UserError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,8 +36,7 @@ BUILTIN_SPLITS: dict[str, tuple[str, ...]] = {
 }
 """Every built-in dataset name and the splits it has."""
 
-DEFAULT_ROOT = Path("~/.cache/synthgen/datasets")
-"""Where mnist, fashion_mnist and cifar10 live when no ``root`` is given."""
+DEFAULT_ROOT = Path("~/.cache/synthgen/datasets")  # mnist, fashion_mnist, cifar10 without root
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "cross", "ring")
 SHAPES_DEFAULT_COUNT = {"train": 2000, "test": 500}
@@ -46,7 +46,7 @@ _TRAIN_FRACTION = 0.8
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A dataset cannot be loaded; the message says how to fix the call or the files."""
 
 

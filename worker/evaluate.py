@@ -4,22 +4,16 @@ report.html go to storage, and the headline figures are attached to the model ve
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import catalog
-from core.artifacts.orm import Artifact
 from core.curves import service as curves
 from core.db import session_scope
 from core.errors import InvalidRequest
@@ -28,15 +22,16 @@ from core.jobs.states import JobKind
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from core.storage import Storage
-from models.engines.base import Stopped
 from models.metrics.classifier import ClassifierConfig
 from models.metrics.evaluate import EvaluationConfig, SyntheticSource, evaluate
 from models.metrics.report import GeneratorInfo
 from models.metrics.utility import DataDescription, UtilityConfig
+from worker import formats
 from worker.datasets import load as dataset_loader
-from worker.generate import get_version, label_plan, load_version, shard_seed
 from worker.lineage import code_version
 from worker.runner import JobContext, finish
+from worker.sampling import label_plan, shards
+from worker.versions import get_version, load_version
 
 CACHE_PREFIX = "cache/metrics"
 FEATURE_SPACE_NAMES = {
@@ -156,16 +151,14 @@ def _sampled(
     seed: int,
     options: dict[str, Any],
 ) -> Batches:
-    shard_size = ctx.settings.shard_size
-    for shard, start in enumerate(range(0, count, shard_size)):
-        if ctx.should_stop():
-            raise Stopped
-        n = min(shard_size, count - start)
-        labels = None if plan is None else torch.from_numpy(plan[start : start + n])
+    for shard in shards(
+        count, ctx.settings.shard_size, seed=seed, plan=plan, should_stop=ctx.should_stop
+    ):
+        labels = None if shard.labels is None else torch.from_numpy(shard.labels)
         images = engine.sample(
-            trained, n, labels, seed=shard_seed(seed, shard), should_stop=ctx.should_stop, **options
+            trained, shard.size, labels, seed=shard.seed, should_stop=ctx.should_stop, **options
         )
-        yield images, labels if labels is not None else torch.full((n,), -1, dtype=torch.int64)
+        yield images, labels if labels is not None else torch.full((shard.size,), -1)
 
 
 def _from_generate_job(
@@ -176,11 +169,19 @@ def _from_generate_job(
     job's labels are its own class order: they become the reference's, matched by name."""
     with session_scope(ctx.settings.database_url) as session:
         source = session.get(Job, job_id)
-        names = set(session.scalars(select(Artifact.name).where(Artifact.job_id == job_id)))
+        if source is not None:
+            session.expunge(source)
     if source is None:
         raise InvalidRequest("source_job no longer exists", field="source_job")
-    class_names = list((source.result or {}).get("class_names") or [])
-    batches, total = _read_images(ctx, job_id, names, class_names, count)
+    result = source.result or {}
+    class_names = list(result.get("class_names") or [])
+    arrays, total = formats.read(
+        result["output_format"],
+        formats.Source(
+            ctx.storage, f"jobs/{job_id}", ctx.workdir, class_names, count, ctx.settings.shard_size
+        ),
+    )
+    batches = ((torch.from_numpy(images), torch.from_numpy(labels)) for images, labels in arrays)
     if source.kind == JobKind.txt2img:
         known = dataset_loader.class_names(ctx, reference)
         missing = [c for c in class_names if c not in known]
@@ -193,65 +194,6 @@ def _from_generate_job(
         mapping = torch.tensor([known.index(c) for c in class_names], dtype=torch.int64)
         batches = ((images, mapping[labels]) for images, labels in batches)
     return batches, total, str(source.kind)
-
-
-def _read_images(
-    ctx: JobContext, job_id: str, names: set[str], class_names: list[str], count: int | None
-) -> tuple[Batches, int]:
-    prefix = f"jobs/{job_id}"
-    size = ctx.settings.shard_size
-    if "images.npz" in names:
-        path = ctx.workdir / "source.npz"
-        ctx.storage.get_file(f"{prefix}/images.npz", path)
-        data = np.load(path, mmap_mode="r")
-        images, labels = data["images"][:count], data["labels"][:count]
-        return _chunks(images, labels, size), len(labels)
-    if "images.zip" in names:
-        path = ctx.workdir / "source.zip"
-        ctx.storage.get_file(f"{prefix}/images.zip", path)
-        with zipfile.ZipFile(path) as archive:
-            # class/000123.png: the file name is the generation index.
-            members = sorted(
-                (n for n in archive.namelist() if n.endswith(".png")),
-                key=lambda n: n.rsplit("/", 1)[-1],
-            )[:count]
-        return _from_imagefolder(path, members, class_names, size), len(members)
-    rows = list(csv.DictReader(io.StringIO(ctx.storage.get_bytes(f"{prefix}/labels.csv").decode())))
-    rows = rows[:count]
-    return _from_pngs(ctx.storage, prefix, rows, size), len(rows)
-
-
-def _chunks(images: np.ndarray, labels: np.ndarray, size: int) -> Batches:
-    for start in range(0, len(labels), size):
-        yield (
-            torch.from_numpy(np.array(images[start : start + size])),
-            torch.from_numpy(np.array(labels[start : start + size], dtype=np.int64)),
-        )
-
-
-def _decode(data: bytes) -> np.ndarray:
-    img = np.asarray(Image.open(io.BytesIO(data)))
-    return img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
-
-
-def _from_imagefolder(path: Path, members: list[str], class_names: list[str], size: int) -> Batches:
-    from worker.outputs import _safe_dirname
-
-    index = {_safe_dirname(c): i for i, c in enumerate(class_names)}
-    with zipfile.ZipFile(path) as archive:
-        for start in range(0, len(members), size):
-            chunk = members[start : start + size]
-            images = np.stack([_decode(archive.read(m)) for m in chunk])
-            labels = np.array([index[m.split("/")[0]] for m in chunk], dtype=np.int64)
-            yield torch.from_numpy(images), torch.from_numpy(labels)
-
-
-def _from_pngs(storage: Storage, prefix: str, rows: list[dict[str, str]], size: int) -> Batches:
-    for start in range(0, len(rows), size):
-        chunk = rows[start : start + size]
-        images = np.stack([_decode(storage.get_bytes(f"{prefix}/{r['file']}")) for r in chunk])
-        labels = np.array([int(r["label"]) for r in chunk], dtype=np.int64)
-        yield torch.from_numpy(images), torch.from_numpy(labels)
 
 
 def _generator_info(ctx: JobContext, version: ModelVersion, source_name: str) -> GeneratorInfo:

@@ -6,72 +6,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from core.db import session_scope
-from core.errors import ModelNotFound
-from core.model_versions.orm import ModelVersion
-from core.storage import Storage
-from models import engines
-from models.engines.base import Engine, Stopped, Trained
-from worker.outputs import (
-    MANIFEST,
-    GridCollector,
-    ImageFolderWriter,
-    NpzWriter,
-    OutputWriter,
-    PngWriter,
-)
+from worker import formats
+from worker.images import GridCollector
 from worker.runner import JobContext, finish
+from worker.sampling import SAMPLE_BATCH, label_plan, shards
 from worker.shards import ShardCache
-
-
-def get_version(ctx: JobContext, version_id: str | None) -> ModelVersion:
-    with session_scope(ctx.settings.database_url) as session:
-        version = session.get(ModelVersion, version_id) if version_id else None
-        if version is None:
-            raise ModelNotFound("the model version this job was submitted for no longer exists")
-        session.expunge(version)
-    return version
-
-
-def load_version(ctx: JobContext, version_id: str | None) -> tuple[ModelVersion, Engine, Trained]:
-    version = get_version(ctx, version_id)
-    directory = ctx.workdir / "model"
-    download_prefix(ctx.storage, version.checkpoint_uri, directory)
-    engine = engines.get(version.engine)
-    return version, engine, engine.load(directory)
-
-
-def download_prefix(storage: Storage, prefix: str, directory: Path) -> None:
-    for obj in storage.list(prefix):
-        storage.get_file(obj.key, directory / obj.key[len(prefix) :].lstrip("/"))
-
-
-def label_plan(
-    labels: list[int] | None, count: int, num_classes: int, conditional: bool
-) -> np.ndarray | None:
-    """One class per image: as given, cycled from a class list, or all classes evenly."""
-    if not conditional:
-        return None
-    if labels is None:
-        return np.arange(count, dtype=np.int64) % num_classes
-    if len(labels) == count:
-        return np.asarray(labels, dtype=np.int64)
-    return np.asarray(labels, dtype=np.int64)[np.arange(count) % len(labels)]
-
-
-SAMPLE_BATCH = 256
-"""Images an engine samples together inside a shard. It is every engine's default, passed
-explicitly so that progress inside a shard can count the images of finished batches."""
-
-
-def shard_seed(seed: int, shard: int) -> int:
-    # Distinct, reproducible streams per shard: the same request makes the same images.
-    return (seed * 1_000_003 + shard) % (2**63 - 1)
+from worker.versions import load_version
 
 
 def run(ctx: JobContext) -> None:
@@ -86,38 +30,42 @@ def run(ctx: JobContext) -> None:
     )
     class_names = trained.class_names or [str(c) for c in range(trained.num_classes)]
     options = {k: v for k, v in request.get("config", {}).items() if v is not None}
-    writer = make_writer(ctx, request["output_format"], count, trained.image_shape, class_names)
+    writer = formats.writer(
+        request["output_format"],
+        formats.Target(
+            ctx.storage, ctx.prefix, ctx.workdir, count, trained.image_shape, class_names
+        ),
+    )
     grid = GridCollector(trained.num_classes if plan is not None else 1)
 
     ctx.progress.set_stage("generate")
     shard_size = ctx.settings.shard_size
-    shards = ShardCache(ctx.storage, ctx.prefix)
-    for shard, start in enumerate(range(0, count, shard_size)):
-        if ctx.should_stop():
-            raise Stopped
-        n = min(shard_size, count - start)
-        labels = None if plan is None else torch.from_numpy(plan[start : start + n])
-        images = shards.get(shard)
+    cache = ShardCache(ctx.storage, ctx.prefix)
+    for shard in shards(
+        count, shard_size, seed=int(request["seed"]), plan=plan, should_stop=ctx.should_stop
+    ):
+        start, n = shard.start, shard.size
+        images = cache.get(shard.number)
         if images is None:
             images = engine.sample(
                 trained,
                 n,
-                labels,
-                seed=shard_seed(int(request["seed"]), shard),
+                None if shard.labels is None else torch.from_numpy(shard.labels),
+                seed=shard.seed,
                 should_stop=ctx.should_stop,
                 progress=_within_shard(ctx, start, n, count),
                 batch_size=SAMPLE_BATCH,
                 **options,
             ).numpy()
-            shards.put(shard, images)
-        shard_labels = plan[start : start + n] if plan is not None else np.zeros(n, np.int64)
-        writer.add(images, shard_labels)
-        grid.add(images, shard_labels)
+            cache.put(shard.number, images)
+        labels = shard.labels if shard.labels is not None else np.zeros(n, np.int64)
+        writer.add(images, labels)
+        grid.add(images, labels)
         ctx.progress(start + n, count, images=start + n)
-        ctx.output(shard=shard, images=start + n, total=count)
+        ctx.output(shard=shard.number, images=start + n, total=count)
     objects = writer.finish()
     objects.append(("grid.png", ctx.storage.put_bytes(f"{ctx.prefix}/grid.png", grid.png())))
-    shards.clear()
+    cache.clear()
     ctx.progress.flush()
     finish(
         ctx,
@@ -125,9 +73,9 @@ def run(ctx: JobContext) -> None:
             "count": writer.count,
             "output_format": request["output_format"],
             "images_at": writer.location,
-            "manifest": MANIFEST,
+            "manifest": formats.MANIFEST,
             "artifacts": len(objects),
-            "shards": {"total": math.ceil(count / shard_size), "reused": shards.reused},
+            "shards": {"total": math.ceil(count / shard_size), "reused": cache.reused},
             "image_shape": list(trained.image_shape),
             "class_names": class_names,
             "model_version": {"id": version.id, "name": version.name, "version": version.version},
@@ -152,14 +100,3 @@ def _within_shard(ctx: JobContext, start: int, n: int, count: int) -> Callable[[
         ctx.progress(start + n * done // total, count, images=start + finished)
 
     return progress
-
-
-def make_writer(
-    ctx: JobContext, fmt: str, count: int, shape: tuple[int, int, int], class_names: list[str]
-) -> OutputWriter:
-    prefix = ctx.prefix
-    if fmt == "npz":
-        return NpzWriter(ctx.storage, prefix, ctx.workdir, count, tuple(shape), class_names)
-    if fmt == "imagefolder":
-        return ImageFolderWriter(ctx.storage, prefix, ctx.workdir, class_names)
-    return PngWriter(ctx.storage, prefix, ctx.workdir, class_names)

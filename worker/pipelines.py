@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from core.errors import SynthgenError
+from errors import UserError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 COMPONENT_LIBRARIES = frozenset({"diffusers", "transformers"})
@@ -40,7 +41,7 @@ SCHEDULER_CLASSES = {
 """The ``scheduler`` names a txt2img job may ask for → diffusers scheduler classes."""
 
 
-class BadModel(SynthgenError):
+class BadModel(SynthgenError, UserError):
     """The files are not a model of the declared format; the message says what is wrong."""
 
     status_hint = 422

@@ -29,8 +29,9 @@ from core.storage import Storage
 from core.storage import from_settings as storage_from_settings
 from models import engines
 from models.engines.base import Engine, Trained
-from worker.generate import download_prefix
-from worker.outputs import grid_png
+from worker import failures
+from worker.images import grid_png
+from worker.storage_io import download_prefix
 
 log = logging.getLogger("synthgen.worker")
 
@@ -110,24 +111,17 @@ def run_preview(preview_id: str, *, settings: Settings, storage: Storage | None 
         key = f"previews/{row.tenant_id}/{preview_id}.png"
         storage.put_bytes(key, png, "image/png")
     except Exception as exc:  # noqa: BLE001 - the waiting request must hear why
-        log.warning("preview %s failed: %s", preview_id, exc)
-        error = {"type": type(exc).__name__, "message": str(exc)}
-        with session_scope(settings.database_url) as session:
-            previews.move(
-                session=session,
-                preview_id=preview_id,
-                source="running",
-                target="failed",
-                error=error,
-            )
+        failure = failures.classify(exc) or failures.Failure("Stopped", "the preview was stopped")
+        if not failure.bug:  # a bug's traceback is logged by classify, under its error id
+            log.warning("preview %s failed: %s", preview_id, failure.message)
+        _end(settings, preview_id, "failed", error=failure.as_error())
         return "failed"
+    _end(settings, preview_id, "succeeded", image_key=key, cache_hit=hit)
+    return "succeeded"
+
+
+def _end(settings: Settings, preview_id: str, target: str, **fields: object) -> None:
     with session_scope(settings.database_url) as session:
         previews.move(
-            session=session,
-            preview_id=preview_id,
-            source="running",
-            target="succeeded",
-            image_key=key,
-            cache_hit=hit,
+            session=session, preview_id=preview_id, source="running", target=target, **fields
         )
-    return "succeeded"

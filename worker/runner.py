@@ -2,18 +2,17 @@
 
 1. claim the job with a compare-and-set ``queued → running`` (a redelivered message finds
    it running or finished and does nothing);
-2. run the kind's handler with progress, cancel checks and a heartbeat;
+2. run the kind's handler (worker/handlers.py) with progress, cancel checks and a heartbeat;
 3. the handler writes artifacts to storage first, then records them and moves the job to
    ``succeeded`` in one transaction (a job is never succeeded with an artifact missing);
-4. any failure becomes ``error {type, message}`` in words the user can act on, and what
-   the job had written to storage is deleted (a failed or canceled job leaves nothing);
+4. any failure becomes ``error {type, message}``: a user's mistake in words they can act
+   on, a bug as an error id (worker/failures.py); what the job had written to storage is
+   deleted (a failed or canceled job leaves nothing);
 5. a job stopped by the worker's warm shutdown goes back to ``queued`` (worker/preemption.py).
 """
 
 from __future__ import annotations
 
-import errno
-import importlib
 import logging
 import shutil
 import tempfile
@@ -27,7 +26,7 @@ from sqlalchemy.orm import Session
 from core import quotas
 from core.config import Settings
 from core.db import session_scope
-from core.errors import InvalidTransition, StorageError, SynthgenError
+from core.errors import InvalidTransition, StorageError
 from core.jobs import events
 from core.jobs import service as jobs
 from core.jobs.orm import Job, Outbox
@@ -37,7 +36,7 @@ from core.queue import QUEUE_FOR_KIND, RUN_JOB, queue_for
 from core.storage import Storage, StoredObject
 from core.storage import from_settings as storage_from_settings
 from core.telemetry import logs
-from worker import preemption
+from worker import failures, preemption
 from worker.metrics import JobMeter
 from worker.progress import CancelCheck, Heartbeat, JobProgress
 
@@ -64,26 +63,6 @@ class JobContext:
                 events.record(
                     session=session, job_id=self.job.id, type=events.EventType.output, output=what
                 )
-
-
-Handler = Callable[[JobContext], None]
-
-
-HANDLERS: dict[JobKind, str] = {
-    JobKind.train: "worker.train",
-    JobKind.generate: "worker.generate",
-    JobKind.evaluate: "worker.evaluate",
-    JobKind.txt2img: "worker.txt2img",
-    JobKind.validate_dataset: "worker.datasets.validate",
-    JobKind.import_model: "worker.model_import",
-}
-"""The module whose ``run(ctx)`` handles each job kind."""
-
-
-def handler_for(kind: JobKind) -> Handler:
-    # Imported on use, so importing the runner (e.g. for the reconciler) does not load torch.
-    module = importlib.import_module(HANDLERS[kind])
-    return module.run  # type: ignore[no-any-return]
 
 
 def claim(settings: Settings, job_id: str) -> Job | None:
@@ -148,8 +127,11 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
         ctx = JobContext(settings, storage, job, workdir, progress, should_stop)
+        # Imported at the first job, not with the runner: it loads torch (worker/handlers.py).
+        from worker.handlers import HANDLERS
+
         with meter.busy(), Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
-            handler_for(JobKind(job.kind))(ctx)
+            HANDLERS[JobKind(job.kind)](ctx)
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job
         if should_stop.preempted:
             _requeue(settings, job)
@@ -202,47 +184,18 @@ def discard_outputs(storage: Storage, job_id: str) -> None:
         log.warning("job %s: partial outputs not deleted yet: %s", job_id, exc)
 
 
-def _error_of(exc: BaseException) -> dict[str, str] | None:
-    """What a user is told about ``exc``; None for what is not the job's failure."""
-    from models.engines.base import EngineError, Stopped
-
-    if isinstance(exc, Stopped | KeyboardInterrupt | SystemExit):
-        return None
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "No space left" in str(exc):
-        return {
-            "type": "DiskFull",
-            "message": "the worker's work directory ran out of space while the job wrote "
-            "its files; retry the job, or ask the operators for a worker with more disk",
-        }
-    if isinstance(exc, EngineError | SynthgenError | StorageError | ValueError):
-        return {"type": type(exc).__name__, "message": str(exc)}
-    if isinstance(exc, MemoryError):
-        return {
-            "type": "OutOfMemory",
-            "message": "the worker ran out of memory; lower "
-            "batch_size or image_size, or use a larger worker",
-        }
-    return {
-        "type": "InternalError",
-        "message": f"the worker hit an unexpected error ({type(exc).__name__}: {exc}); "
-        "it was logged for the operators",
-    }
-
-
 def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:
-    error = _error_of(exc)
-    if error is None:
+    failure = failures.classify(exc)
+    if failure is None:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise exc  # worker shutdown: the job stays running; the reconciler re-queues it
         log.info("job %s stopped: no longer running (canceled or taken back)", job_id)
         return
-    if error["type"] == "InternalError":
-        log.exception("job %s failed unexpectedly", job_id, exc_info=exc)
-    else:
-        log.warning("job %s failed: %s", job_id, error["message"])
+    if not failure.bug:  # a bug's traceback is logged by classify, under its error id
+        log.warning("job %s failed: %s", job_id, failure.message)
     with events.session_scope(settings) as session:
         if not jobs.try_transition(
-            session=session, job_id=job_id, target=JobStatus.failed, error=error
+            session=session, job_id=job_id, target=JobStatus.failed, error=failure.as_error()
         ):
             log.info("job %s ended before its failure could be stored", job_id)
 

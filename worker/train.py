@@ -21,10 +21,10 @@ from models.engines.base import Hooks
 from models.engines.common import RESUMABLE_CHANGES
 from worker import curves, launch
 from worker.datasets import load as dataset_loader
-from worker.generate import download_prefix
+from worker.images import grid_png
 from worker.lineage import code_version
-from worker.outputs import grid_png
 from worker.runner import JobContext, finish
+from worker.storage_io import download_prefix
 
 
 def run(ctx: JobContext) -> None:

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from core.jobs.schemas import Txt2ImgJobIn
-from models.engines.base import Stopped
-from worker import pipelines
-from worker.generate import download_prefix, get_version, make_writer
-from worker.outputs import GridCollector
+from models.errors import Stopped
+from worker import formats, pipelines
+from worker.images import GridCollector
 from worker.runner import JobContext, finish
+from worker.storage_io import download_prefix
+from worker.versions import get_version
 
 PROMPTS = "prompts.csv"
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -65,7 +66,12 @@ def run(ctx: JobContext) -> None:
         for prompts in [request.prompts_of(name)]
         for i in range(request.count_per_class)
     ]
-    writer = make_writer(ctx, request.output_format, len(plan), (3, height, width), classes)
+    writer = formats.writer(
+        request.output_format,
+        formats.Target(
+            ctx.storage, ctx.prefix, ctx.workdir, len(plan), (3, height, width), classes
+        ),
+    )
     grid = GridCollector(len(classes))
     record_path = ctx.workdir / PROMPTS
     batches = -(-len(plan) // request.batch_size)
@@ -107,7 +113,7 @@ def run(ctx: JobContext) -> None:
             "count": writer.count,
             "output_format": request.output_format,
             "images_at": writer.location,
-            "manifest": "manifest.csv",
+            "manifest": formats.MANIFEST,
             "prompts": PROMPTS,
             "artifacts": len(objects),
             "image_shape": [3, height, width],

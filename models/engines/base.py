@@ -16,22 +16,20 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from errors import UserError
 from models.datasets import ImageDataset
+from models.errors import Stopped as Stopped  # re-exported: engines raise it from here
 
 FORMAT_VERSION = 1
 """Checkpoint format version written into every ``config.json``."""
 
 
-class EngineError(ValueError):
+class EngineError(UserError):
     """A problem the caller can fix; the message says how. Shown to users verbatim."""
 
 
 class TrainingDiverged(EngineError):
     """A loss became NaN/inf; the message names the loss and suggests a change."""
-
-
-class Stopped(Exception):  # noqa: N818 - a control-flow signal, not an error
-    """Raised inside train/sample when ``hooks.should_stop()`` turned true (job canceled)."""
 
 
 def _no_progress(step: int, total: int, **metrics: float) -> None:

@@ -22,13 +22,14 @@ from typing import IO
 
 from core.config import Settings
 from core.errors import SynthgenError
+from errors import UserError
 
 # Files archivers and desktops add on their own; skipped (and listed) rather than refused.
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 JUNK_DIRS = frozenset({"__MACOSX"})
 
 
-class Rejected(SynthgenError):
+class Rejected(SynthgenError, UserError):
     """An upload refused as a whole; the subclass name is the error ``type`` users see."""
 
     status_hint = 422
@@ -65,20 +66,17 @@ class Limits:
     @classmethod
     def for_datasets(cls, settings: Settings) -> Limits:
         return cls(
-            upload_bytes=settings.dataset_max_upload_bytes,
-            expanded_bytes=settings.dataset_max_expanded_bytes,
-            files=settings.dataset_max_files,
-            file_bytes=settings.dataset_max_file_bytes,
+            settings.dataset_max_upload_bytes,
+            settings.dataset_max_expanded_bytes,
+            settings.dataset_max_files,
+            settings.dataset_max_file_bytes,
         )
 
     @classmethod
     def for_imports(cls, settings: Settings) -> Limits:
-        return cls(
-            upload_bytes=settings.import_max_bytes,
-            expanded_bytes=settings.import_max_bytes,
-            files=settings.import_max_files,
-            file_bytes=settings.import_max_bytes,
-        )
+        # A model is one upload; its size bounds every file and the expanded whole.
+        size = settings.import_max_bytes
+        return cls(size, size, settings.import_max_files, size)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 from core.datasets import service as datasets
 from core.datasets.orm import Dataset, DatasetStatus
 from core.errors import DatasetNotFound
-from models.engines.base import Stopped
+from models.errors import Stopped
 from models.uploads import split_mask
 from worker.datasets.archive import ArchiveTooLarge, Limits
 from worker.datasets.formats import Images, Options, read
+from worker.images import grid_png
 from worker.lineage import sha256_file
-from worker.outputs import grid_png
 from worker.runner import JobContext, finish
 from worker.service_jobs import removed_on_failure, waiting_row
 

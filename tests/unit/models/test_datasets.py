@@ -44,8 +44,8 @@ def test_builtin_names_and_splits_are_listed():
     assert all(splits == ("train", "test") for splits in datasets.BUILTIN_SPLITS.values())
 
 
-def test_unknown_name_is_a_value_error_listing_the_names():
-    with pytest.raises(ValueError, match=r"unknown dataset 'mnits'.*'digits'"):
+def test_unknown_name_is_a_dataset_error_listing_the_names():
+    with pytest.raises(datasets.UnknownDataset, match=r"unknown dataset 'mnits'.*'digits'"):
         datasets.load("mnits")
 
 

@@ -1,6 +1,7 @@
 from types import SimpleNamespace
 
-from worker.generate import SAMPLE_BATCH, _within_shard
+from worker.generate import _within_shard
+from worker.sampling import SAMPLE_BATCH
 
 
 class Recorder:

@@ -9,13 +9,19 @@ from PIL import Image
 
 from core.config import Settings
 from core.storage import LocalStorage
-from worker.generate import label_plan, shard_seed
-from worker.outputs import GridCollector, ImageFolderWriter, NpzWriter, PngWriter
+from worker import formats
+from worker.images import GridCollector
+from worker.sampling import label_plan, shard_seed
 
 
 @pytest.fixture()
 def store(tmp_path):
     return LocalStorage(root=tmp_path / "store", public_url="http://h", signing_secret="s")
+
+
+def _writer(store, workdir, fmt, class_names, count=0, shape=(1, 8, 8)):
+    target = formats.Target(store, "jobs/j", workdir, count, shape, class_names)
+    return formats.writer(fmt, target)
 
 
 def _shards(rng, total, size, shape=(1, 8, 8)):
@@ -27,7 +33,7 @@ def _shards(rng, total, size, shape=(1, 8, 8)):
 def test_npz_written_shard_by_shard_loads_whole(store, tmp_path):
     rng = np.random.default_rng(0)
     shards = list(_shards(rng, 25, 10))
-    writer = NpzWriter(store, "jobs/j", tmp_path, 25, (1, 8, 8), ["a", "b", "c"])
+    writer = _writer(store, tmp_path, "npz", ["a", "b", "c"], 25)
     for images, labels in shards:
         writer.add(images, labels)
     objects = dict(writer.finish())
@@ -39,7 +45,7 @@ def test_npz_written_shard_by_shard_loads_whole(store, tmp_path):
 
 
 def test_imagefolder_zip_has_one_folder_per_class(store, tmp_path):
-    writer = ImageFolderWriter(store, "jobs/j", tmp_path, ["zero", "one", "two"])
+    writer = _writer(store, tmp_path, "imagefolder", ["zero", "one", "two"])
     for images, labels in _shards(np.random.default_rng(1), 7, 3):
         writer.add(images, labels)
     objects = dict(writer.finish())
@@ -49,7 +55,7 @@ def test_imagefolder_zip_has_one_folder_per_class(store, tmp_path):
 
 
 def test_png_writer_uploads_every_image_and_a_labels_csv(store, tmp_path):
-    writer = PngWriter(store, "jobs/j", tmp_path, ["a", "b", "c"])
+    writer = _writer(store, tmp_path, "png", ["a", "b", "c"])
     for images, labels in _shards(np.random.default_rng(2), 5, 2, shape=(3, 4, 4)):
         writer.add(images, labels)
     objects = dict(writer.finish())
@@ -69,7 +75,7 @@ def _sha(data: bytes) -> tuple[str, str]:
 
 
 def test_png_manifest_lists_every_file_with_its_label_and_checksum(store, tmp_path):
-    writer = PngWriter(store, "jobs/j", tmp_path, ["a", "b", "c"])
+    writer = _writer(store, tmp_path, "png", ["a", "b", "c"])
     for images, labels in _shards(np.random.default_rng(3), 5, 2):
         writer.add(images, labels)
     writer.finish()
@@ -85,7 +91,7 @@ def test_png_manifest_lists_every_file_with_its_label_and_checksum(store, tmp_pa
 
 
 def test_npz_manifest_checksums_each_row_of_the_images_array(store, tmp_path):
-    writer = NpzWriter(store, "jobs/j", tmp_path, 7, (1, 8, 8), ["a", "b", "c"])
+    writer = _writer(store, tmp_path, "npz", ["a", "b", "c"], 7)
     for images, labels in _shards(np.random.default_rng(4), 7, 3):
         writer.add(images, labels)
     writer.finish()
@@ -100,7 +106,7 @@ def test_npz_manifest_checksums_each_row_of_the_images_array(store, tmp_path):
 
 
 def test_imagefolder_manifest_names_each_zip_member(store, tmp_path):
-    writer = ImageFolderWriter(store, "jobs/j", tmp_path, ["zero", "one", "two"])
+    writer = _writer(store, tmp_path, "imagefolder", ["zero", "one", "two"])
     for images, labels in _shards(np.random.default_rng(5), 4, 3):
         writer.add(images, labels)
     writer.finish()
@@ -146,3 +152,52 @@ def test_time_budget_drives_the_fraction_when_it_binds(monkeypatch):
     p(5, 100_000, loss=0.5)
     assert p.last["fraction"] == 0.5
     assert p.last["eta_seconds"] == 30.0
+
+
+@pytest.mark.parametrize("fmt", sorted(formats.FORMATS))
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 6, 5)])
+def test_each_format_reads_back_what_it_wrote_in_order(store, tmp_path, fmt, shape):
+    rng = np.random.default_rng(6)
+    # Class names a folder cannot hold as they are: the reader must map them back.
+    names = ["a/b", "c d", ".."]
+    shards = list(_shards(rng, 11, 4, shape=shape))
+    (tmp_path / "w").mkdir()
+    writer = _writer(store, tmp_path / "w", fmt, names, 11, shape)
+    for images, labels in shards:
+        writer.add(images, labels)
+    writer.finish()
+    (tmp_path / "r").mkdir()
+    source = formats.Source(store, "jobs/j", tmp_path / "r", names, count=None, batch=3)
+    batches, total = formats.read(fmt, source)
+    got = list(batches)
+    assert total == 11
+    assert [len(labels) for _, labels in got] == [3, 3, 3, 2]
+    np.testing.assert_array_equal(
+        np.concatenate([images for images, _ in got]), np.concatenate([s[0] for s in shards])
+    )
+    np.testing.assert_array_equal(np.concatenate([labels for _, labels in got]), np.arange(11) % 3)
+    assert all(images.dtype == np.uint8 and labels.dtype == np.int64 for images, labels in got)
+
+
+@pytest.mark.parametrize("fmt", sorted(formats.FORMATS))
+def test_a_reader_stops_at_count(store, tmp_path, fmt):
+    writer = _writer(store, tmp_path, fmt, ["a", "b", "c"], 9)
+    for images, labels in _shards(np.random.default_rng(7), 9, 4):
+        writer.add(images, labels)
+    writer.finish()
+    source = formats.Source(store, "jobs/j", tmp_path, ["a", "b", "c"], count=5, batch=64)
+    batches, total = formats.read(fmt, source)
+    assert total == 5
+    assert [len(labels) for _, labels in batches] == [5]
+
+
+def test_every_output_format_a_request_may_name_has_a_writer_and_a_reader():
+    from typing import get_args
+
+    from core.jobs.schemas import GenerateJobIn, Txt2ImgJobIn
+
+    for schema in (GenerateJobIn, Txt2ImgJobIn):
+        named = set(get_args(schema.model_fields["output_format"].annotation))
+        assert named == set(formats.FORMATS), schema.__name__
+    for module in formats.FORMATS.values():
+        assert callable(module.Writer) and callable(module.read)
