@@ -1,7 +1,8 @@
 """How a failing handler ends its job: a user's mistake with its message, a bug without.
 
-The runner runs in this process with the train kind's handler replaced (no worker
-consumes this run's queues here, so the submitted job waits for it)."""
+The runner runs in this process with the train kind's handler replaced. The job's message
+is not sent: the session's real worker, if an earlier test started it, would take the job
+first."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 
 import pytest
 
+from core import queue
 from core.jobs.states import JobKind
 from core.storage import from_settings as storage_from_settings
 from models.engines.base import EngineError
@@ -26,6 +28,7 @@ def _run_failing(settings, tenant, monkeypatch, exc: Exception) -> dict:
         raise exc
 
     monkeypatch.setitem(HANDLERS, JobKind.train, handler)
+    monkeypatch.setattr(queue, "publish_job", lambda *args, **kwargs: None)
     job = tenant.submit(TRAIN)
     assert runner.run_job(job["id"], settings=settings) == "failed"
     return tenant.get(f"/v1/jobs/{job['id']}").json()
