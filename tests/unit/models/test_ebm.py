@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from models import datasets, engines
-from models.engines import ebm, training
+from models.engines import ebm
 from models.engines.base import Engine, EngineError, Hooks, Stopped, Trained, TrainingDiverged
+from models.engines.runtime import checkpoints, pixels
 
 TINY = {
     "max_steps": 3,
@@ -137,7 +138,7 @@ def test_resumed_training_ends_bitwise_identical_to_an_uninterrupted_run(tiny_sh
     resumed = engine.train(tiny_shapes, config, hooks)
     for key, value in straight.modules["energy"].state_dict().items():
         assert torch.equal(resumed.modules["energy"].state_dict()[key], value), key
-    a, b = training.load_state(kept["straight"][4]), training.load_state(kept["resumed"][4])
+    a, b = checkpoints.load_state(kept["straight"][4]), checkpoints.load_state(kept["resumed"][4])
     assert torch.equal(a["buffer"], b["buffer"]) and torch.equal(
         a["buffer_labels"], b["buffer_labels"]
     )
@@ -145,7 +146,7 @@ def test_resumed_training_ends_bitwise_identical_to_an_uninterrupted_run(tiny_sh
 
 def test_checkpoints_carry_the_replay_buffer_with_its_labels(tiny_shapes, tmp_path):
     kept: list[dict] = []
-    keep = lambda step, directory: kept.append(training.load_state(directory))  # noqa: E731
+    keep = lambda step, directory: kept.append(checkpoints.load_state(directory))  # noqa: E731
     engine.train(
         tiny_shapes, {**TINY, "max_steps": 1, "checkpoint_every": 1}, Hooks(checkpoint=keep)
     )
@@ -158,7 +159,7 @@ def test_checkpoints_carry_the_replay_buffer_with_its_labels(tiny_shapes, tmp_pa
 def test_a_diverging_loss_raises_training_diverged_saying_what_to_change(tiny_shapes, monkeypatch):
     # No learning rate within the options' bounds (lr ≤ 10) diverges this tiny run for
     # sure, so a NaN in the data makes the loss NaN.
-    monkeypatch.setattr(training, "to_unit_range", lambda x: x.float() * float("nan"))
+    monkeypatch.setattr(pixels, "to_unit_range", lambda x: x.float() * float("nan"))
     with pytest.raises(TrainingDiverged, match=r"became (nan|inf) at step \d+; lower lr \(now 10"):
         engine.train(tiny_shapes, {**TINY, "max_steps": 10, "lr": 10.0})
 

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from models import datasets, engines
-from models.engines import gan, training
+from models.engines import gan
 from models.engines.base import Engine, EngineError, Hooks, Stopped, Trained, TrainingDiverged
+from models.engines.runtime import checkpoints, pixels
 
 TINY = {"max_steps": 3, "batch_size": 8, "width": 4, "z_dim": 8, "seed": 0}
 engine = engines.get("gan")
@@ -129,11 +130,11 @@ def test_resumed_training_ends_bitwise_identical_to_an_uninterrupted_run(
     engine.train(tiny_shapes, config, Hooks(checkpoint=keeper("straight")))
     hooks = Hooks(checkpoint=keeper("resumed"), resume_from=kept["straight"][2])
     engine.train(tiny_shapes, config, hooks)
-    straight = training.load_state(kept["straight"][4])
-    resumed = training.load_state(kept["resumed"][4])
+    straight = checkpoints.load_state(kept["straight"][4])
+    resumed = checkpoints.load_state(kept["resumed"][4])
     for part in ("g", "d", "ema"):
-        flat_straight, _ = training.flatten_state(straight[part])
-        flat_resumed, _ = training.flatten_state(resumed[part])
+        flat_straight, _ = checkpoints.flatten_state(straight[part])
+        flat_resumed, _ = checkpoints.flatten_state(resumed[part])
         assert flat_straight.keys() == flat_resumed.keys()
         for key, value in flat_straight.items():
             assert torch.equal(flat_resumed[key], value), (part, key)
@@ -152,7 +153,7 @@ def test_resuming_with_a_different_model_config_is_refused(tiny_shapes, tmp_path
 def test_a_nan_loss_raises_training_diverged_saying_what_to_change(tiny_shapes, monkeypatch):
     # No learning rate within the options' bounds (lr ≤ 10) diverges this tiny run for
     # sure, so a NaN in the data makes the loss NaN.
-    monkeypatch.setattr(training, "to_unit_range", lambda x: x.float() * float("nan"))
+    monkeypatch.setattr(pixels, "to_unit_range", lambda x: x.float() * float("nan"))
     with pytest.raises(TrainingDiverged, match=r"became nan at step \d+; lower lr_d and lr_g"):
         engine.train(tiny_shapes, {**TINY, "max_steps": 20, "variant": "wgan-gp"})
 
