@@ -80,8 +80,9 @@ from gpu_support import (  # noqa: E402
 )
 
 from models.datasets import ImageDataset  # noqa: E402
-from models.engines import accel, ddpm, training  # noqa: E402
+from models.engines import accel, ddpm  # noqa: E402
 from models.engines.base import Hooks, Trained  # noqa: E402
+from models.engines.runtime import devices, pixels  # noqa: E402
 
 # name: (image size, channels, batch, dataset size, our warmup, timed steps, rounds,
 #        sample images, sample steps, sample repeats, fid images, fid batch, UNet overrides)
@@ -140,7 +141,7 @@ def train_diffusers(data: ImageDataset, config: dict, m: dict, util: Utilisation
         )
         ema = EMAModel(unet.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0,
                        power=3 / 4)  # fmt: skip
-        images = training.to_unit_range(data.images).to(device)
+        images = pixels.to_unit_range(data.images).to(device)
         labels = data.labels.to(device)
         start = 0.0
         for step in range(total):
@@ -210,7 +211,7 @@ def bench_sample(m: dict, device: torch.device) -> dict[str, Any]:
     unet = ddpm.build_unet(cfg, m["channels"], 10).to(device).eval().requires_grad_(False)
     # Ours gets the module as ddpm.load would hand it over (channels_last on CUDA); the
     # pipeline the plain fp32 one, as diffusers' from_pretrained would.
-    mine = training.channels_last(copy.deepcopy(unet), device)
+    mine = devices.channels_last(copy.deepcopy(unet), device)
     shape = (m["channels"], size, size)
     trained = Trained("ddpm", dataclasses.asdict(cfg), 10, shape, [str(i) for i in range(10)],
                       {"unet": mine})  # fmt: skip
@@ -354,7 +355,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         os.environ["SYNTHGEN_COMPILE"] = args.compile
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     m = MODES[mode]
-    device = training.pick_device()
+    device = devices.pick_device()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     results: dict[str, Any] = {
         "mode": mode, "device": name, "versions": versions(), "targets": TARGETS,

@@ -31,8 +31,8 @@ import torch
 from PIL import Image
 
 from models import datasets, engines
-from models.engines import training
 from models.engines.base import Trained
+from models.engines.runtime import devices
 from models.metrics import classifier as classifiers
 from models.metrics.features import ClassifierFeatures, dataset_classifier
 from models.metrics.frechet import frechet_distance
@@ -92,13 +92,13 @@ def sweep_score(
 ) -> dict[str, float]:
     """Score ``trained`` sampled with ``opts``; ``"fp32": true`` turns the bf16 autocast off."""
     sample_opts = {k: v for k, v in opts.items() if k != "fp32"}
-    autocast = training.autocast
+    autocast = devices.autocast
     if opts.get("fp32"):
-        training.autocast = lambda device: contextlib.nullcontext()  # type: ignore[assignment]
+        devices.autocast = lambda device: contextlib.nullcontext()  # type: ignore[assignment]
     try:
         samples = engine.sample(trained, n, labels=labels, seed=seed, **sample_opts)
     finally:
-        training.autocast = autocast  # type: ignore[assignment]
+        devices.autocast = autocast  # type: ignore[assignment]
     return score(samples, labels, *score_args)
 
 
@@ -121,7 +121,7 @@ def main() -> None:
         type=json.loads,
         default=[],
         metavar="JSON",
-        help='extra sampler settings scored on the same trained model, e.g. '
+        help="extra sampler settings scored on the same trained model, e.g. "
         '\'[{"steps": 200}, {"guidance_scale": 3.0, "fp32": true}]\' ("fp32": sample without '
         "the bf16 autocast a GPU uses)",
     )
@@ -164,7 +164,7 @@ def main() -> None:
         "dataset": args.dataset,
         "image_size": args.image_size,
         "seconds": "default budget" if args.defaults else args.seconds,
-        "device": str(training.pick_device()),
+        "device": str(devices.pick_device()),
         "classifier_test_accuracy": reference.test_accuracy,
         "fd_floor": floor,
     }

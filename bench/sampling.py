@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diffusers import DDIMPipeline, DDIMScheduler  # noqa: E402
 
-from models.engines import ddpm, training  # noqa: E402
+from models.engines import ddpm  # noqa: E402
 from models.engines.base import Trained  # noqa: E402
+from models.engines.runtime import devices, sampling  # noqa: E402
 
 
 def build(image_size: int, base_channels: int, conditional: bool) -> Trained:
@@ -45,7 +46,7 @@ def build(image_size: int, base_channels: int, conditional: bool) -> Trained:
         image_size,
     )
     torch.manual_seed(0)
-    device = training.pick_device()
+    device = devices.pick_device()
     unet = ddpm.build_unet(config, 1, 10).to(device).eval().requires_grad_(False)
     classes = [str(i) for i in range(10)]
     shape = (1, image_size, image_size)
@@ -100,7 +101,7 @@ def bench_memory(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     written = 0
     with tempfile.TemporaryDirectory(prefix="bench-sampling-") as directory:
-        for shard, part in enumerate(training.iter_batches(args.total, args.shard)):
+        for shard, part in enumerate(sampling.iter_batches(args.total, args.shard)):
             count = part.stop - part.start
             labels = torch.arange(part.start, part.stop) % trained.num_classes
             images = ddpm.ENGINE.sample(

@@ -25,8 +25,9 @@ from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel
 
 from models import datasets, engines
-from models.engines import ddpm, training
+from models.engines import ddpm
 from models.engines.base import Hooks
+from models.engines.runtime import devices, pixels
 
 
 def engine_rate(
@@ -47,13 +48,13 @@ def plain_diffusers_rate(
 ) -> float:
     """steps/s of diffusers' example training loop on the ddpm engine's UNet config."""
     cfg = ddpm.resolve_config(ddpm.DDPMConfig(**config), data.image_shape[-1])
-    device = training.pick_device()
+    device = devices.pick_device()
     torch.manual_seed(cfg.seed)
     unet = ddpm.build_unet(cfg, data.image_shape[0], data.num_classes).to(device).train()
     scheduler = DDPMScheduler(num_train_timesteps=cfg.num_train_timesteps)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr)
     ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, foreach=True)
-    images = training.to_unit_range(data.images).to(device)
+    images = pixels.to_unit_range(data.images).to(device)
     labels = data.labels.to(device)
     started = 0.0
     for step in range(warmup + steps):
@@ -104,7 +105,7 @@ def main() -> None:
 
     data = datasets.load(args.dataset, "train", args.image_size, args.root)
     print(
-        f"{args.dataset} {args.image_size}px on {training.pick_device()}, "
+        f"{args.dataset} {args.image_size}px on {devices.pick_device()}, "
         f"{torch.get_num_threads()} thread(s); {args.steps} steps after {args.warmup}"
     )
     for name in args.engines.split(","):

@@ -31,7 +31,7 @@ from core.model_versions import service as model_versions
 from core.storage import S3Storage
 from models import engines
 from models.engines.base import EngineError
-from models.engines.training import MODEL_CONFIG, MODEL_WEIGHTS
+from models.engines.runtime.model_files import MODEL_CONFIG, MODEL_WEIGHTS
 from worker import pipelines
 from worker.datasets.archive import (
     Archive,

@@ -18,7 +18,7 @@ from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from models import engines
 from models.engines.base import Hooks
-from models.engines.common import RESUMABLE_CHANGES
+from models.engines.runtime.resume import RESUMABLE_CHANGES
 from worker import curves, launch
 from worker.datasets import load as dataset_loader
 from worker.images import grid_png

@@ -1,7 +1,9 @@
 """The engine registry: ``get(name) -> Engine`` and ``names()``.
 
 Engines are imported on first use, so listing names (the API validates requests with
-it) never loads diffusers. Adding an engine is one line in ``_ENGINES``.
+it) never loads diffusers. Adding an engine is one module (a
+:class:`models.engines.runtime.engine.RuntimeEngine` with its model, loss and sampler)
+and one :func:`register` line below.
 """
 
 from __future__ import annotations
@@ -10,12 +12,25 @@ import importlib
 
 from models.engines.base import Engine, EngineError
 
-_ENGINES: dict[str, str] = {
-    # name: "module:attribute" of an Engine instance
-    "ddpm": "models.engines.ddpm:ENGINE",
-    "gan": "models.engines.gan:ENGINE",
-    "ebm": "models.engines.ebm:ENGINE",
-}
+_ENGINES: dict[str, str] = {}
+"""name: "module:attribute" of an Engine instance."""
+
+
+def register(name: str, target: str) -> None:
+    """Register the Engine instance at ``target`` ("module:attribute") as ``name``."""
+    if _ENGINES.get(name, target) != target:
+        raise ValueError(f"engine {name!r} is already registered as {_ENGINES[name]!r}")
+    _ENGINES[name] = target
+
+
+def unregister(name: str) -> None:
+    """Forget ``name`` (a test's fixture engine); unknown names are an error."""
+    del _ENGINES[name]
+
+
+register("ddpm", "models.engines.ddpm:ENGINE")
+register("gan", "models.engines.gan:ENGINE")
+register("ebm", "models.engines.ebm:ENGINE")
 
 
 def names() -> list[str]:
@@ -34,4 +49,4 @@ def get(name: str) -> Engine:
     return engine
 
 
-__all__ = ["Engine", "EngineError", "get", "names"]
+__all__ = ["Engine", "EngineError", "get", "names", "register", "unregister"]

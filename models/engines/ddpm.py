@@ -18,8 +18,6 @@ embedding added to the time embedding; the noise schedule comes from diffusers'
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,10 +28,15 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from diffusers import DDPMScheduler, UNet2DModel
 
-from models.datasets import ImageDataset, resize
+from models.datasets import ImageDataset
 from models.engine_options.ddpm import DDPMConfig
-from models.engines import accel, common, distributed, training
-from models.engines.base import EngineError, Hooks, Stopped, Trained
+from models.engines import accel
+from models.engines.base import EngineError, Trained
+from models.engines.runtime import config as configs
+from models.engines.runtime import devices, finetune, numerics, pixels, sampling
+from models.engines.runtime.ema import EMA
+from models.engines.runtime.engine import RuntimeEngine
+from models.engines.runtime.run import TrainingRun
 
 NAME = "ddpm"
 _BETA_SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
@@ -52,17 +55,8 @@ def size_defaults(image_size: int) -> DDPMConfig:
 
 
 def resolve_config(config: DDPMConfig, data_size: int | None) -> DDPMConfig:
-    """Fill the data-derived fields (the options' own bounds were checked when ``config``
-    was built, and are checked again for the derived values)."""
-    image_size = config.image_size or data_size
-    if image_size is None:
-        raise EngineError("the dataset's images are not square; set image_size to train on them")
-    return training.checked(config.resolved, NAME, image_size=image_size)
-
-
-def _saved_config(values: Mapping[str, Any]) -> DDPMConfig:
-    """The resolved config of a trained model from its saved dict."""
-    return resolve_config(training.make_config(DDPMConfig, values, engine=NAME), None)
+    """Fill the data-derived fields (:func:`models.engines.runtime.config.resolve`)."""
+    return configs.resolve(config, data_size, engine=NAME)
 
 
 def build_unet(config: DDPMConfig, channels: int, num_classes: int) -> UNet2DModel:
@@ -153,35 +147,21 @@ def _reverse_steps(
     return plan
 
 
-class _Run:
-    """Everything a training run mutates, so a checkpoint can capture and restore it.
+class _Run(TrainingRun[DDPMConfig]):
+    """A ddpm training run: the UNet, its EMA, the optimiser and the noise schedule."""
 
-    images: uint8 (n, c, s, s) and labels: int64 (n,), the whole training set: on the
-    GPU when it fits, pinned when it does not, as is on CPU (accel.place_dataset).
-    """
+    engine = NAME
 
-    def __init__(
-        self, config: DDPMConfig, data: ImageDataset, images: torch.Tensor, device: torch.device
-    ) -> None:
-        self.config = config
-        self.device = device
-        self.images, self.labels = accel.place_dataset([images, data.labels], device)
+    def build(self, data: ImageDataset) -> None:
+        config, device = self.config, self.device
         self.null_label = data.num_classes
-        self.generator = training.seed_everything(config.seed, device)
         model = build_unet(config, data.image_shape[0], data.num_classes).to(device)
-        self.model = training.channels_last(model, device).train()
+        self.model = devices.channels_last(model, device).train()
         self.unet = accel.compiled(self.model, device)  # the model itself on CPU
-        self.ema = training.EMA(self.model, config.ema_decay)
+        self.ema = EMA(self.model, config.ema_decay)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, fused=device.type == "cuda"
         )
-        self.order = training.DataOrder(len(data), config.batch_size, config.seed)
-        # Data-parallel: this process trains on these rows of each global batch.
-        self.shard = distributed.current()
-        self.rows = self.shard.rows(config.batch_size)
-        self.budget = training.Budget(config.max_steps, config.max_seconds)
-        self.step = 0
-        self.recent_losses: collections.deque[float] = collections.deque(maxlen=100)
         ab = alphas_cumprod(config).to(device=device, dtype=torch.float32)
         self.sqrt_ab, self.sqrt_one_minus_ab = ab.sqrt(), (1.0 - ab).sqrt()
         default_lr = size_defaults(config.image_size).lr
@@ -201,8 +181,8 @@ class _Run:
         b, rows = cfg.batch_size, self.rows
         index = self.order.next_indices()[rows]
         # Move uint8 and convert on the device: a quarter of the bytes of float32.
-        x0 = training.to_unit_range(self.images[index].to(device, non_blocking=True))
-        x0 = training.channels_last(x0, device)
+        x0 = pixels.to_unit_range(self.images[index].to(device, non_blocking=True))
+        x0 = devices.channels_last(x0, device)
         t = torch.randint(0, cfg.num_train_timesteps, (b,), generator=generator, device=device)
         noise = torch.randn((b, *x0.shape[1:]), generator=generator, device=device)
         t, noise = t[rows], noise[rows]
@@ -216,7 +196,7 @@ class _Run:
             + self.sqrt_one_minus_ab[t, None, None, None] * noise
         )
         # 3. gradient step on ‖ε - ε_θ(x_t, t, y)‖²   (eq. 14), lr warmed up linearly
-        with training.autocast(device):
+        with devices.autocast(device):
             predicted = self.unet(x_t, t, class_labels=y, return_dict=False)[0]
         loss = F.mse_loss(predicted.float(), noise)
         self.optimizer.zero_grad(set_to_none=True)
@@ -225,7 +205,7 @@ class _Run:
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         else:
-            norm = training.grad_norm(self.model)
+            norm = numerics.grad_norm(self.model)
         warmup = min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * warmup
@@ -235,81 +215,60 @@ class _Run:
         # step instead of three. A non-finite one has then been applied, but the run ends
         # here and nothing of that step is kept (no checkpoint, no result).
         value, norm_value = float(loss.detach()), float(norm)
-        training.check_finite("the diffusion loss", value, self.hint, step=self.step + 1)
+        numerics.check_finite("the diffusion loss", value, self.hint, step=self.step + 1)
         if cfg.grad_clip > 0:
-            training.check_finite("the gradient norm", norm_value, self.hint, step=self.step + 1)
+            numerics.check_finite("the gradient norm", norm_value, self.hint, step=self.step + 1)
         self.step += 1
-        self.recent_losses.append(value)
+        self.recent.append({"loss": value})
         # grad_norm is the norm before clipping: what tells a user that lr is too high.
         return {"loss": value, "lr": cfg.lr * warmup, "grad_norm": norm_value}
 
-    def state_dict(self) -> dict[str, Any]:
+    def networks_state(self) -> dict[str, Any]:
         return {
-            **common.run_state(NAME, self),
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "recent_losses": list(self.recent_losses),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        common.restore_run_state(NAME, self, state)
+    def load_networks_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.recent_losses.extend(state["recent_losses"])
 
 
-class DDPMEngine:
-    """The "ddpm" engine (see the module docstring for the maths)."""
+class DDPMEngine(RuntimeEngine[DDPMConfig]):
+    """The "ddpm" engine (see the module docstring for the maths).
+
+    ``train`` reports ``progress(step, max_steps, loss=.., lr=.., grad_norm=..)``; the
+    trained model keeps the EMA UNet.
+    """
 
     name = NAME
+    options = DDPMConfig
+    run_class = _Run
+    sampler_module = "unet"
+    sample_options = _SAMPLE_OPTIONS
 
-    def default_config(self, *, image_size: int) -> dict[str, Any]:
-        return dataclasses.asdict(resolve_config(DDPMConfig(), image_size))
+    def trained_modules(self, run: _Run) -> dict[str, torch.nn.Module]:
+        return {"unet": run.ema.averaged}
 
-    # ------------------------------------------------------------------ training
+    def start_from(self, run: _Run, directory: Path, data: ImageDataset) -> None:
+        # The EMA starts at the parent too.
+        finetune.init_weights(NAME, directory, data, {"unet": [run.model, run.ema.averaged]})
 
-    def train(
-        self, data: ImageDataset, config: Mapping[str, Any], hooks: Hooks | None = None
-    ) -> Trained:
-        """Train ε_θ on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
-
-        Calls ``hooks.progress(step, max_steps, loss=.., lr=.., grad_norm=..)`` after every
-        step, raises Stopped when ``hooks.should_stop()`` turns true, TrainingDiverged on a
-        non-finite loss, and every ``checkpoint_every`` steps writes a resumable checkpoint
-        into a temporary directory that lives for the ``hooks.checkpoint(step, directory)`` call.
-        """
-        hooks = hooks or Hooks()
-        cfg = resolve_config(
-            training.make_config(DDPMConfig, config, engine=NAME), common.square_size(data)
-        )
-        common.check_training_labels(cfg.conditional, data)
-        assert cfg.image_size is not None, "resolve_config sets it"
-        run = _Run(cfg, data, resize(data.images, cfg.image_size), training.pick_device())
-        if hooks.init_from is not None:  # fine-tuning: the EMA starts at the parent too
-            common.init_weights(
-                NAME, hooks.init_from, data, {"unet": [run.model, run.ema.averaged]}
-            )
-        common.resume_and_train(NAME, run, hooks, cfg.checkpoint_every)
-
-        losses = list(run.recent_losses)
-        metrics = {
-            "loss": sum(losses) / len(losses) if losses else math.nan,
-            "steps": float(run.step),
-            "seconds": run.budget.elapsed,
-        }
-        return common.trained_model(NAME, cfg, data, {"unet": run.ema.averaged}, metrics)
+    def build_sampler(self, config: DDPMConfig, channels: int, num_classes: int) -> UNet2DModel:
+        return build_unet(config, channels, num_classes)
 
     # ------------------------------------------------------------------ sampling
 
-    def sample(
+    def draw(
         self,
         trained: Trained,
+        config: DDPMConfig,
         n: int,
-        labels: torch.Tensor | None = None,
-        seed: int = 0,
-        **opts: Any,
+        labels: torch.Tensor | None,
+        seed: int,
+        opts: Mapping[str, Any],
     ) -> torch.Tensor:
         """Draw ``n`` images: uint8 (n, c, h, w) on CPU, from the EMA weights.
 
@@ -320,18 +279,15 @@ class DDPMEngine:
             a GPU what half its free memory holds, at most 1024: images depend on the
             batching, so name it where they must repeat under other memory loads);
             progress(step, total) and should_stop() polled once per denoising step.
-        labels: int64 (n,) in [0, num_classes), or None for classes in turn (0, 1, ...).
         The same (n, labels, seed, opts with batch_size) on one device gives identical images.
         """
-        common.check_sample_options(NAME, opts, _SAMPLE_OPTIONS)
+        cfg, y = config, labels
         sampler = opts.get("sampler", "ddim")
-        cfg = _saved_config(trained.config)
         # A model trained on fewer timesteps than the default samples with all of them.
         steps = opts.get("steps", min(50, cfg.num_train_timesteps))
         scale = float(opts.get("guidance_scale", 2.0))
         eta = float(opts.get("eta", 0.0))
         batch_size = opts.get("batch_size")
-        progress, should_stop = opts.get("progress"), opts.get("should_stop")
         if sampler not in ("ddim", "ddpm"):
             raise EngineError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
         if not isinstance(steps, int) or not 1 <= steps <= cfg.num_train_timesteps:
@@ -340,9 +296,8 @@ class DDPMEngine:
             )
         if scale < 0 or eta < 0:
             raise EngineError("guidance_scale and eta must be >= 0")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise EngineError(f"batch_size must be a positive integer, got {batch_size!r}")
-        y = common.sample_labels(trained, cfg.conditional, n, labels)
+        if batch_size is not None:
+            sampling.check_positive_int("batch_size", batch_size)
 
         unet = trained.modules["unet"]
         device = next(unet.parameters()).device
@@ -355,10 +310,9 @@ class DDPMEngine:
         forward = accel.compiled(unet, device)  # unet itself on CPU
         generator = torch.Generator(device=device).manual_seed(seed)
         out = torch.empty((n, *trained.image_shape), dtype=torch.uint8)
-        total = math.ceil(n / batch_size) * steps
-        done = 0
-        with torch.inference_mode(), training.autocast(device):
-            for part in training.iter_batches(n, batch_size):
+        ticks = sampling.SampleProgress(opts, math.ceil(n / batch_size) * steps, "steps")
+        with torch.inference_mode(), devices.autocast(device):
+            for part in sampling.iter_batches(n, batch_size):
                 count = part.stop - part.start
                 # x_T ~ N(0, I)
                 x = torch.randn((count, *trained.image_shape), generator=generator, device=device)
@@ -368,27 +322,12 @@ class DDPMEngine:
                     if guided:  # cond and uncond halves in one forward pass
                         y_in = torch.cat([y_in, torch.full_like(y_in, trained.num_classes)])
                 for step in plan:
-                    if should_stop is not None and should_stop():
-                        raise Stopped(f"sampling stopped after {done} of {total} steps")
+                    ticks.check_stop()
                     eps = _predict_noise(forward, x, step.t, y_in, scale if guided else None)
                     x = _reverse_step(x, eps, step, generator)
-                    done += 1
-                    if progress is not None:
-                        progress(done, total)
-                out[part] = training.to_uint8(x)
+                    ticks.tick()
+                out[part] = pixels.to_uint8(x)
         return out
-
-    # ------------------------------------------------------------------ files
-
-    def save(self, trained: Trained, directory: Path) -> list[Path]:
-        """``model.safetensors`` (the EMA UNet) and ``config.json`` in ``directory``."""
-        return training.save_trained(trained, directory)
-
-    def load(self, directory: Path) -> Trained:
-        """Rebuild what :meth:`save` wrote, on CUDA when available; no pickle involved."""
-        return common.load_trained(
-            directory, NAME, read_config=_saved_config, build=build_unet, module="unet"
-        )
 
 
 def _predict_noise(

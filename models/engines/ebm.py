@@ -31,11 +31,8 @@ Energy-Based Models", arXiv:1903.12370).
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,24 +40,24 @@ import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from torch import nn
 from torch.nn.utils import parametrize
 
-from models.datasets import ImageDataset, resize
+from models.datasets import ImageDataset
 from models.engine_options.ebm import EBMConfig
-from models.engines import accel, common, training
-from models.engines.base import EngineError, Hooks, Stopped, Trained
+from models.engines import accel
+from models.engines.base import EngineError, Trained
 from models.engines.nets import EnergyNet
+from models.engines.runtime import config as configs
+from models.engines.runtime import devices, numerics, pixels, sampling
+from models.engines.runtime.engine import RuntimeEngine
+from models.engines.runtime.run import TrainingRun
 
 NAME = "ebm"
-_SAMPLE_OPTIONS = ("steps", "step_size", "noise", "batch_size", "progress", "should_stop")
 
 
 def resolve_config(config: EBMConfig, data_size: int | None) -> EBMConfig:
     """Fill the derived fields: ``image_size`` from the data, ``width`` and ``buffer_size``
     by image size, as declared with the options (:mod:`models.engine_options.ebm`), which
     check every value."""
-    image_size = config.image_size or data_size
-    if image_size is None:
-        raise EngineError("the dataset's images are not square; set image_size to train on them")
-    return training.checked(config.resolved, NAME, image_size=image_size)
+    return configs.resolve(config, data_size, engine=NAME)
 
 
 def build_energy(config: EBMConfig, channels: int, num_classes: int) -> EnergyNet:
@@ -99,7 +96,7 @@ def langevin(
         x, y = x.clone(), y.clone()
         for _ in range(steps):
             x.requires_grad_(True)
-            with training.autocast(x.device):
+            with devices.autocast(x.device):
                 e = energy(net, x, y).sum()  # the samples are independent: ∇ of the sum
             (grad,) = torch.autograd.grad(e, x)
             eps = torch.randn(x.shape, generator=generator, device=x.device)
@@ -111,20 +108,17 @@ def langevin(
     return x
 
 
-class _Run:
-    """Everything a training run mutates, so a checkpoint can capture and restore it."""
+class _Run(TrainingRun[EBMConfig]):
+    """An ebm training run: the energy network, its optimiser and the replay buffer."""
 
-    def __init__(
-        self, config: EBMConfig, data: ImageDataset, images: torch.Tensor, device: torch.device
-    ) -> None:
+    engine = NAME
+
+    def build(self, data: ImageDataset) -> None:
+        config, device = self.config, self.device
         assert config.buffer_size is not None
-        self.config = config
-        self.device = device
-        self.images, self.labels = accel.place_dataset([images, data.labels], device)
         self.num_labels = data.num_classes if config.conditional else 1
-        self.generator = training.seed_everything(config.seed, device)
         net = build_energy(config, data.image_shape[0], data.num_classes).to(device)
-        self.net = training.channels_last(net, device).train()
+        self.net = devices.channels_last(net, device).train()
         self.optimizer = torch.optim.Adam(
             self.net.parameters(),
             lr=config.lr,
@@ -132,13 +126,9 @@ class _Run:
             fused=device.type == "cuda",
         )
         # The replay buffer: persistent chains x (buffer_size, c, s, s) and their labels.
-        shape = (config.buffer_size, *images.shape[1:])
+        shape = (config.buffer_size, *self.images.shape[1:])
         self.buffer = self._uniform(shape)
         self.buffer_labels = self._random_labels(config.buffer_size)
-        self.order = training.DataOrder(len(images), config.batch_size, config.seed)
-        self.budget = training.Budget(config.max_steps, config.max_seconds)
-        self.step = 0
-        self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=100)
         self.hint = (
             f"lower lr (now {config.lr:g}) or step_size (now {config.step_size:g}), or raise "
             f"alpha (now {config.alpha:g}) to keep the energies small"
@@ -156,7 +146,7 @@ class _Run:
         b = cfg.batch_size
         # 1. x+ ~ data (+ small Gaussian noise), y+ its labels.
         index = self.order.next_indices()
-        x_pos = training.to_unit_range(accel.gather(self.images, index, device))
+        x_pos = pixels.to_unit_range(accel.gather(self.images, index, device))
         x_pos = x_pos + cfg.data_noise * torch.randn(
             x_pos.shape, generator=self.generator, device=device
         )
@@ -173,7 +163,7 @@ class _Run:
         self.net.eval().requires_grad_(False)
         x_neg = langevin(
             self.net,
-            training.channels_last(x0, device),
+            devices.channels_last(x0, device),
             y_neg,
             steps=cfg.langevin_steps,
             step_size=cfg.step_size,
@@ -184,7 +174,7 @@ class _Run:
         self.net.train().requires_grad_(True)
         self.buffer[slots], self.buffer_labels[slots] = x_neg.contiguous(), y_neg
         # 4. one forward pass over [x+; x−] (one spectral-norm power iteration per step).
-        with training.autocast(device):
+        with devices.autocast(device):
             logits = self.net(torch.cat([x_pos, x_neg])).float()
         e_both = -logits.gather(1, torch.cat([y_pos, y_neg])[:, None]).squeeze(1)
         e_pos, e_neg = e_both[:b].mean(), e_both[b:].mean()
@@ -196,10 +186,10 @@ class _Run:
             ce = F.cross_entropy(logits[:b], y_pos)
             terms["ce"] = float(ce.detach())
             loss = loss + cfg.ce_weight * ce
-        training.check_finite("the energy loss", loss, self.hint, step=step)
+        numerics.check_finite("the energy loss", loss, self.hint, step=step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = training.grad_norm(self.net)
+        norm = numerics.grad_norm(self.net)
         self.optimizer.step()
         self.step = step
         terms = {"loss": float(loss.detach()), **terms}
@@ -207,174 +197,89 @@ class _Run:
         # Diagnostics for the training curves, kept out of the averaged model metrics.
         return {**terms, "lr": cfg.lr, "grad_norm": float(norm)}
 
-    def state_dict(self) -> dict[str, Any]:
+    def networks_state(self) -> dict[str, Any]:
         return {
-            "engine": NAME,
-            "config": dataclasses.asdict(self.config),
-            "step": self.step,
             "net": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "buffer": self.buffer,
             "buffer_labels": self.buffer_labels,
-            "generator": self.generator.get_state(),
-            "rng": training.rng_state(),
-            "data": self.order.state_dict(),
-            "budget": self.budget.state_dict(),
-            "recent": list(self.recent),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        common.check_resume(NAME, self.config, state)
-        self.step = int(state["step"])
+    def load_networks_state(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.copy_(state["buffer"])
         self.buffer_labels.copy_(state["buffer_labels"])
-        self.generator.set_state(state["generator"])
-        training.set_rng_state(state["rng"])
-        self.order.load_state_dict(state["data"])
-        self.budget.load_state_dict(state["budget"])
-        self.recent.extend(state["recent"])
 
 
-class EBMEngine:
-    """The "ebm" engine (see the module docstring for the maths)."""
+class EBMEngine(RuntimeEngine[EBMConfig]):
+    """The "ebm" engine (see the module docstring for the maths).
+
+    ``train`` reports ``progress(step, max_steps, loss=.., e_pos=.., e_neg=.., reg=..[,
+    ce=..], lr=.., grad_norm=..)``; checkpoints hold the replay buffer; the trained model
+    keeps the energy network. It cannot start from saved weights (init_from).
+    """
 
     name = NAME
+    options = EBMConfig
+    run_class = _Run
+    sampler_module = "energy"
+    sample_options = ("steps", "step_size", "noise", "batch_size", "progress", "should_stop")
 
-    def default_config(self, *, image_size: int) -> dict[str, Any]:
-        return dataclasses.asdict(resolve_config(EBMConfig(), image_size))
+    def trained_modules(self, run: _Run) -> dict[str, nn.Module]:
+        return {"energy": run.net.eval().requires_grad_(False)}
 
-    def train(
-        self, data: ImageDataset, config: Mapping[str, Any], hooks: Hooks | None = None
-    ) -> Trained:
-        """Train f on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
-
-        Calls ``hooks.progress(step, max_steps, loss=.., e_pos=.., e_neg=.., reg=..[, ce=..],
-        lr=.., grad_norm=..)`` after every step, raises Stopped when ``hooks.should_stop()``
-        turns true, TrainingDiverged on a non-finite loss, and every ``checkpoint_every`` steps
-        hands a resumable checkpoint (replay buffer included) to
-        ``hooks.checkpoint(step, dir)``.
-        """
-        hooks = hooks or Hooks()
-        _, _, height, width = data.images.shape
-        cfg = resolve_config(
-            training.make_config(EBMConfig, config, engine=NAME),
-            height if height == width else None,
-        )
-        common.check_training_labels(cfg.conditional, data)
-        assert cfg.image_size is not None
-        square = (height, width) == (cfg.image_size, cfg.image_size)
-        images = data.images if square else resize(data.images, cfg.image_size)
-        run = _Run(cfg, data, images, training.pick_device())
-        if hooks.init_from is not None:
-            raise EngineError("the ebm engine cannot start from saved weights (init_from)")
-        if hooks.resume_from is not None:
-            run.load_state_dict(training.load_state(hooks.resume_from))
-        common.train_loop(NAME, run, hooks, cfg.checkpoint_every)
-
-        metrics: dict[str, float] = {"steps": float(run.step), "seconds": run.budget.elapsed}
-        for key in run.recent[-1] if run.recent else ():
-            metrics[key] = sum(terms[key] for terms in run.recent) / len(run.recent)
-        return Trained(
-            engine=NAME,
-            config=dataclasses.asdict(cfg),
-            num_classes=data.num_classes,
-            image_shape=(data.image_shape[0], cfg.image_size, cfg.image_size),
-            class_names=list(data.class_names),
-            modules={"energy": run.net.eval().requires_grad_(False)},
-            metrics=metrics,
-        )
+    def build_sampler(self, config: EBMConfig, channels: int, num_classes: int) -> nn.Module:
+        return build_energy(config, channels, num_classes)
 
     @torch.inference_mode()
-    def sample(
+    def draw(
         self,
         trained: Trained,
+        config: EBMConfig,
         n: int,
-        labels: torch.Tensor | None = None,
-        seed: int = 0,
-        **opts: Any,
+        labels: torch.Tensor | None,
+        seed: int,
+        opts: Mapping[str, Any],
     ) -> torch.Tensor:
         """Draw ``n`` images: uint8 (n, c, h, w) on CPU, by Langevin dynamics from noise.
 
         opts: steps (config ``sample_steps``), step_size and noise (the training values),
             batch_size (256); progress(done, total) after each Langevin step and
             should_stop() polled before each batch.
-        labels: int64 (n,) in [0, num_classes), or None for classes in turn (0, 1, ...).
         The same (n, labels, seed, opts) on the same device gives identical images.
         """
-        common.check_sample_options(NAME, opts, _SAMPLE_OPTIONS)
-        cfg = EBMConfig(**trained.config)
-        steps = opts.get("steps", cfg.sample_steps)
-        step_size = float(opts.get("step_size", cfg.step_size))
-        noise = float(opts.get("noise", cfg.noise))
+        steps = opts.get("steps", config.sample_steps)
+        step_size = float(opts.get("step_size", config.step_size))
+        noise = float(opts.get("noise", config.noise))
         batch_size = opts.get("batch_size", 256)
-        progress, should_stop = opts.get("progress"), opts.get("should_stop")
-        if not isinstance(steps, int) or steps < 1:
-            raise EngineError(f"steps must be a positive integer, got {steps!r}")
+        sampling.check_positive_int("steps", steps)
         if step_size <= 0 or noise < 0:
             raise EngineError("step_size must be > 0 and noise >= 0")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise EngineError(f"batch_size must be a positive integer, got {batch_size!r}")
-        y = common.sample_labels(trained, cfg.conditional, n, labels)
+        sampling.check_positive_int("batch_size", batch_size)
         net = trained.modules["energy"].eval().requires_grad_(False)
         device = next(net.parameters()).device
         generator = torch.Generator(device=device).manual_seed(seed)
-        y_all = (y if y is not None else torch.zeros(n, dtype=torch.int64)).to(device)
+        y_all = (labels if labels is not None else torch.zeros(n, dtype=torch.int64)).to(device)
         out = torch.empty((n, *trained.image_shape), dtype=torch.uint8)
-        total = math.ceil(n / batch_size) * steps
-        done = 0
-
-        def tick() -> None:
-            nonlocal done
-            done += 1
-            if progress is not None:
-                progress(done, total)
-
-        for part in training.iter_batches(n, batch_size):
-            if should_stop is not None and should_stop():
-                raise Stopped(f"sampling stopped after {done} of {total} steps")
+        ticks = sampling.SampleProgress(opts, math.ceil(n / batch_size) * steps, "steps")
+        for part in sampling.iter_batches(n, batch_size):
+            ticks.check_stop()
             count = part.stop - part.start
             x0 = torch.rand((count, *trained.image_shape), generator=generator, device=device)
             x = langevin(
                 net,
-                training.channels_last(x0 * 2 - 1, device),
+                devices.channels_last(x0 * 2 - 1, device),
                 y_all[part],
                 steps=steps,
                 step_size=step_size,
                 noise=noise,
-                grad_clip=cfg.grad_clip,
+                grad_clip=config.grad_clip,
                 generator=generator,
-                on_step=tick,
+                on_step=ticks.tick,
             )
-            out[part] = training.to_uint8(x)
+            out[part] = pixels.to_uint8(x)
         return out
-
-    def save(self, trained: Trained, directory: Path) -> list[Path]:
-        """``model.safetensors`` (the energy network) and ``config.json`` in ``directory``."""
-        return training.save_trained(trained, directory)
-
-    def load(self, directory: Path) -> Trained:
-        """Rebuild what :meth:`save` wrote, on CUDA when available; no pickle involved."""
-        description, states = training.read_trained(directory, NAME)
-        cfg = resolve_config(
-            training.make_config(EBMConfig, description["config"], engine=NAME), None
-        )
-        c, h, w = (int(v) for v in description["image_shape"])
-        num_classes = int(description["num_classes"])
-        net = build_energy(cfg, c, num_classes)
-        net.load_state_dict(states["energy"])
-        device = training.pick_device()
-        net = training.channels_last(net.to(device), device).eval().requires_grad_(False)
-        return Trained(
-            engine=NAME,
-            config=dataclasses.asdict(cfg),
-            num_classes=num_classes,
-            image_shape=(c, h, w),
-            class_names=list(description["class_names"]),
-            modules={"energy": net},
-            metrics=dict(description["metrics"]),
-        )
 
 
 ENGINE = EBMEngine()

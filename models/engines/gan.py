@@ -30,8 +30,6 @@ One training step is ``n_critic`` discriminator updates followed by one generato
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -41,29 +39,30 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from torch import nn
 
-from models.datasets import ImageDataset, resize
+from models.datasets import ImageDataset
 from models.engine_options.gan import GANConfig
-from models.engines import accel, common, distributed, training
-from models.engines.base import EngineError, Hooks, Stopped, Trained
+from models.engines import distributed
+from models.engines.base import Trained
 from models.engines.nets import (
     Generator,
     ProjectionDiscriminator,
     VanillaDiscriminator,
     VanillaGenerator,
 )
+from models.engines.runtime import config as configs
+from models.engines.runtime import devices, finetune, numerics, pixels, sampling
+from models.engines.runtime.ema import EMA
+from models.engines.runtime.engine import RuntimeEngine
+from models.engines.runtime.run import TrainingRun
 
 NAME = "gan"
-_SAMPLE_OPTIONS = ("batch_size", "progress", "should_stop")
 
 
 def resolve_config(config: GANConfig, data_size: int | None) -> GANConfig:
     """Fill the derived fields: ``image_size`` from the data, ``width`` and ``upsample`` by
     image size and ``lr_g``, ``lr_d``, ``betas``, ``n_critic`` by variant, as declared with
     the options (:mod:`models.engine_options.gan`), which check every value."""
-    image_size = config.image_size or data_size
-    if image_size is None:
-        raise EngineError("the dataset's images are not square; set image_size to train on them")
-    return training.checked(config.resolved, NAME, image_size=image_size)
+    return configs.resolve(config, data_size, engine=NAME)
 
 
 def build_generator(config: GANConfig, channels: int, num_classes: int) -> nn.Module:
@@ -124,37 +123,27 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
 
 
-class _Run:
-    """Everything a training run mutates, so a checkpoint can capture and restore it."""
+class _Run(TrainingRun[GANConfig]):
+    """A gan training run: G, D, the EMA of G and their optimisers."""
 
-    def __init__(
-        self, config: GANConfig, data: ImageDataset, images: torch.Tensor, device: torch.device
-    ) -> None:
+    engine = NAME
+
+    def build(self, data: ImageDataset) -> None:
+        config, device = self.config, self.device
         assert config.lr_g is not None and config.lr_d is not None and config.betas is not None
-        self.config = config
-        self.device = device
-        self.images, self.labels = accel.place_dataset([images, data.labels], device)
-        self.generator = training.seed_everything(config.seed, device)
         channels = data.image_shape[0]
         num_classes = data.num_classes if config.conditional else 0
         # Data-parallel, batch norm takes its statistics over the global batch.
         g = distributed.sync_batch_norm(build_generator(config, channels, num_classes))
         d = distributed.sync_batch_norm(build_discriminator(config, channels, num_classes))
         g, d = g.to(device), d.to(device)
-        self.g = training.channels_last(g, device).train()
-        self.d = training.channels_last(d, device).train()
-        self.ema = training.EMA(self.g, config.ema_decay)
+        self.g = devices.channels_last(g, device).train()
+        self.d = devices.channels_last(d, device).train()
+        self.ema = EMA(self.g, config.ema_decay)
         betas = (config.betas[0], config.betas[1])
         fused = device.type == "cuda"
         self.opt_g = torch.optim.Adam(self.g.parameters(), config.lr_g, betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.d.parameters(), config.lr_d, betas, fused=fused)
-        self.order = training.DataOrder(len(images), config.batch_size, config.seed)
-        # Data-parallel: this process trains on these rows of each global batch.
-        self.shard = distributed.current()
-        self.rows = self.shard.rows(config.batch_size)
-        self.budget = training.Budget(config.max_steps, config.max_seconds)
-        self.step = 0
-        self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=100)
         self.hint = (
             f"lower lr_d and lr_g (now {config.lr_d:g} and {config.lr_g:g}) or use variant "
             "'dcgan', whose spectral norm and hinge loss are the most stable"
@@ -164,9 +153,9 @@ class _Run:
         """The next minibatch (this rank's rows): x (b, c, s, s) in [-1, 1] and y (b,) on
         the device."""
         index = self.order.next_indices()[self.rows]
-        x = training.to_unit_range(self.images[index].to(self.device, non_blocking=True))
+        x = pixels.to_unit_range(self.images[index].to(self.device, non_blocking=True))
         y = self.labels[index] if self.config.conditional else torch.zeros_like(index)
-        return training.channels_last(x, self.device), y.to(self.device)
+        return devices.channels_last(x, self.device), y.to(self.device)
 
     def _fake(self, y: torch.Tensor) -> torch.Tensor:
         """G(z, y) for z ~ N(0, I): (b, c, s, s); z drawn for the whole batch, every rank
@@ -192,33 +181,33 @@ class _Run:
         self.d.requires_grad_(True)
         for _ in range(cfg.n_critic):
             x, y = self._real()
-            with torch.no_grad(), training.autocast(self.device):
+            with torch.no_grad(), devices.autocast(self.device):
                 fake = self._fake(y)
-            with training.autocast(self.device):
+            with devices.autocast(self.device):
                 d_real, d_fake = self.d(x, y).float(), self.d(fake, y).float()
             loss_d = discriminator_loss(variant, d_real, d_fake, cfg.label_smoothing)
             if variant == "wgan-gp":
                 # Outside autocast: the penalty differentiates a gradient, bf16 is too coarse.
                 eps = self._draw(torch.rand, 1, 1, 1)
                 gp = gradient_penalty(self.d, x, fake.float(), y, eps)
-                training.check_finite("the gradient penalty", gp, self.hint, step=step)
+                numerics.check_finite("the gradient penalty", gp, self.hint, step=step)
                 terms["gp"] = float(gp.detach())
                 loss_d = loss_d + cfg.gp_weight * gp
-            training.check_finite("the discriminator loss loss_d", loss_d, self.hint, step=step)
+            numerics.check_finite("the discriminator loss loss_d", loss_d, self.hint, step=step)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.shard.average_gradients(self.d)
-            norm_d = training.grad_norm(self.d)
+            norm_d = numerics.grad_norm(self.d)
             self.opt_d.step()
         # 2. one generator update through the frozen D, on the last batch's labels.
         self.d.requires_grad_(False)
-        with training.autocast(self.device):
+        with devices.autocast(self.device):
             loss_g = generator_loss(variant, self.d(self._fake(y), y).float())
-        training.check_finite("the generator loss loss_g", loss_g, self.hint, step=step)
+        numerics.check_finite("the generator loss loss_g", loss_g, self.hint, step=step)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.shard.average_gradients(self.g)
-        norm_g = training.grad_norm(self.g)
+        norm_g = numerics.grad_norm(self.g)
         self.opt_g.step()
         # 3. θ_ema ← decay·θ_ema + (1 − decay)·θ_G   (Yazıcı et al.)
         self.ema.update(self.g)
@@ -234,155 +223,80 @@ class _Run:
             "grad_norm_g": float(norm_g),
         }
 
-    def state_dict(self) -> dict[str, Any]:
+    def networks_state(self) -> dict[str, Any]:
         return {
-            "engine": NAME,
-            "config": dataclasses.asdict(self.config),
-            "step": self.step,
             "g": self.g.state_dict(),
             "d": self.d.state_dict(),
             "ema": self.ema.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
-            "generator": self.generator.get_state(),
-            "rng": training.rng_state(),
-            "data": self.order.state_dict(),
-            "budget": self.budget.state_dict(),
-            "recent": list(self.recent),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        common.check_resume(NAME, self.config, state)
-        self.step = int(state["step"])
+    def load_networks_state(self, state: dict[str, Any]) -> None:
         self.g.load_state_dict(state["g"])
         self.d.load_state_dict(state["d"])
         self.ema.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.generator.set_state(state["generator"])
-        training.set_rng_state(state["rng"])
-        self.order.load_state_dict(state["data"])
-        self.budget.load_state_dict(state["budget"])
-        self.recent.extend(state["recent"])
 
 
-class GANEngine:
-    """The "gan" engine (see the module docstring for the maths)."""
+class GANEngine(RuntimeEngine[GANConfig]):
+    """The "gan" engine (see the module docstring for the maths).
+
+    ``train`` reports ``progress(step, max_steps, loss_d=.., loss_g=..[, gp=..], lr_d=..,
+    lr_g=.., grad_norm_d=.., grad_norm_g=..)``; the trained model keeps the EMA generator
+    and D (for fine-tuning; sampling uses the generator alone).
+    """
 
     name = NAME
+    options = GANConfig
+    run_class = _Run
+    sampler_module = "generator"
 
-    def default_config(self, *, image_size: int) -> dict[str, Any]:
-        return dataclasses.asdict(resolve_config(GANConfig(), image_size))
+    def trained_modules(self, run: _Run) -> dict[str, nn.Module]:
+        return {"generator": run.ema.averaged, "discriminator": run.d}
 
-    def train(
-        self, data: ImageDataset, config: Mapping[str, Any], hooks: Hooks | None = None
-    ) -> Trained:
-        """Train G and D on ``data`` (images uint8 (n, c, h, w), labels int64 (n,)).
+    def start_from(self, run: _Run, directory: Path, data: ImageDataset) -> None:
+        # D too when the parent saved it.
+        targets = {"generator": [run.g, run.ema.averaged], "discriminator": [run.d]}
+        finetune.init_weights(NAME, directory, data, targets, frozenset({"discriminator"}))
 
-        Calls ``hooks.progress(step, max_steps, loss_d=.., loss_g=..[, gp=..], lr_d=.., lr_g=..,
-        grad_norm_d=.., grad_norm_g=..)`` after every step, raises Stopped when
-        ``hooks.should_stop()`` turns true, TrainingDiverged on a non-finite loss, and every
-        ``checkpoint_every`` steps hands a resumable checkpoint to
-        ``hooks.checkpoint(step, directory)``.
-        """
-        hooks = hooks or Hooks()
-        _, _, height, width = data.images.shape
-        cfg = resolve_config(
-            training.make_config(GANConfig, config, engine=NAME),
-            height if height == width else None,
-        )
-        common.check_training_labels(cfg.conditional, data)
-        assert cfg.image_size is not None
-        square = (height, width) == (cfg.image_size, cfg.image_size)
-        images = data.images if square else resize(data.images, cfg.image_size)
-        run = _Run(cfg, data, images, training.pick_device())
-        if hooks.init_from is not None:  # fine-tuning; D too when the parent saved it
-            targets = {"generator": [run.g, run.ema.averaged], "discriminator": [run.d]}
-            common.init_weights(NAME, hooks.init_from, data, targets, frozenset({"discriminator"}))
-        if hooks.resume_from is not None:
-            run.load_state_dict(training.load_state(hooks.resume_from))
-        common.train_loop(NAME, run, hooks, cfg.checkpoint_every)
-
-        metrics: dict[str, float] = {"steps": float(run.step), "seconds": run.budget.elapsed}
-        for key in run.recent[-1] if run.recent else ():
-            metrics[key] = sum(terms[key] for terms in run.recent) / len(run.recent)
-        return Trained(
-            engine=NAME,
-            config=dataclasses.asdict(cfg),
-            num_classes=data.num_classes,
-            image_shape=(data.image_shape[0], cfg.image_size, cfg.image_size),
-            class_names=list(data.class_names),
-            # D is saved for fine-tuning (init_from); sampling uses the generator alone.
-            modules={"generator": run.ema.averaged, "discriminator": run.d},
-            metrics=metrics,
-        )
+    def build_sampler(self, config: GANConfig, channels: int, num_classes: int) -> nn.Module:
+        return build_generator(config, channels, num_classes if config.conditional else 0)
 
     @torch.inference_mode()
-    def sample(
+    def draw(
         self,
         trained: Trained,
+        config: GANConfig,
         n: int,
-        labels: torch.Tensor | None = None,
-        seed: int = 0,
-        **opts: Any,
+        labels: torch.Tensor | None,
+        seed: int,
+        opts: Mapping[str, Any],
     ) -> torch.Tensor:
         """Draw ``n`` images: uint8 (n, c, h, w) on CPU, from the EMA generator.
 
         opts: batch_size (256); progress(done, total) after each batch; should_stop()
             polled before each batch.
-        labels: int64 (n,) in [0, num_classes), or None for classes in turn (0, 1, ...).
         The same (n, labels, seed) on the same device gives identical images, whatever
         the batch size: every z is drawn up front from a generator seeded with ``seed``.
         """
-        common.check_sample_options(NAME, opts, _SAMPLE_OPTIONS)
         batch_size = opts.get("batch_size", 256)
-        progress, should_stop = opts.get("progress"), opts.get("should_stop")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise EngineError(f"batch_size must be a positive integer, got {batch_size!r}")
-        cfg = GANConfig(**trained.config)
-        y = common.sample_labels(trained, cfg.conditional, n, labels)
+        sampling.check_positive_int("batch_size", batch_size)
         g = trained.modules["generator"].eval()
         device = next(g.parameters()).device
         generator = torch.Generator(device=device).manual_seed(seed)
         # 1. z ~ N(0, I): (n, z_dim); 2. x = G_ema(z, y) batch by batch.
-        z = torch.randn((n, cfg.z_dim), generator=generator, device=device)
-        y_all = (y if y is not None else torch.zeros(n, dtype=torch.int64)).to(device)
+        z = torch.randn((n, config.z_dim), generator=generator, device=device)
+        y_all = (labels if labels is not None else torch.zeros(n, dtype=torch.int64)).to(device)
         out = torch.empty((n, *trained.image_shape), dtype=torch.uint8)
-        total = math.ceil(n / batch_size)
-        with training.autocast(device):
-            for done, part in enumerate(training.iter_batches(n, batch_size), start=1):
-                if should_stop is not None and should_stop():
-                    raise Stopped(f"sampling stopped after {done - 1} of {total} batches")
-                out[part] = training.to_uint8(g(z[part], y_all[part]))
-                if progress is not None:
-                    progress(done, total)
+        ticks = sampling.SampleProgress(opts, math.ceil(n / batch_size), "batches")
+        with devices.autocast(device):
+            for part in sampling.iter_batches(n, batch_size):
+                ticks.check_stop()
+                out[part] = pixels.to_uint8(g(z[part], y_all[part]))
+                ticks.tick()
         return out
-
-    def save(self, trained: Trained, directory: Path) -> list[Path]:
-        """``model.safetensors`` (the EMA generator) and ``config.json`` in ``directory``."""
-        return training.save_trained(trained, directory)
-
-    def load(self, directory: Path) -> Trained:
-        """Rebuild what :meth:`save` wrote, on CUDA when available; no pickle involved."""
-        description, states = training.read_trained(directory, NAME)
-        cfg = resolve_config(
-            training.make_config(GANConfig, description["config"], engine=NAME), None
-        )
-        c, h, w = (int(v) for v in description["image_shape"])
-        num_classes = int(description["num_classes"])
-        g = build_generator(cfg, c, num_classes if cfg.conditional else 0)
-        g.load_state_dict(states["generator"])
-        device = training.pick_device()
-        g = training.channels_last(g.to(device), device).eval().requires_grad_(False)
-        return Trained(
-            engine=NAME,
-            config=dataclasses.asdict(cfg),
-            num_classes=num_classes,
-            image_shape=(c, h, w),
-            class_names=list(description["class_names"]),
-            modules={"generator": g},
-            metrics=dict(description["metrics"]),
-        )
 
 
 ENGINE = GANEngine()

@@ -9,9 +9,9 @@ from models.engines import ddpm, ebm, gan
 from models.metrics.evaluate import DISTANCES, FEATURE_SPACES, METRICS
 
 EDGE = {
-    "ddpm": (engine_configs.DDPMConfig, ddpm.DDPMConfig, ddpm._SAMPLE_OPTIONS),
-    "gan": (engine_configs.GANConfig, gan.GANConfig, gan._SAMPLE_OPTIONS),
-    "ebm": (engine_configs.EBMConfig, ebm.EBMConfig, ebm._SAMPLE_OPTIONS),
+    "ddpm": (engine_configs.DDPMConfig, ddpm.DDPMConfig, ddpm.ENGINE.sample_options),
+    "gan": (engine_configs.GANConfig, gan.GANConfig, gan.ENGINE.sample_options),
+    "ebm": (engine_configs.EBMConfig, ebm.EBMConfig, ebm.ENGINE.sample_options),
 }
 # Sampling knobs the worker sets itself; users do not send them.
 WORKER_OPTIONS = {"batch_size", "progress", "should_stop"}

@@ -27,8 +27,9 @@ from core.migrate import upgrade
 from core.tenants import service as tenants
 from models import datasets, engine_options, engines
 from models.engine_options import readme
-from models.engines import ddpm, ebm, gan, training
+from models.engines import ddpm, ebm, gan
 from models.engines.base import EngineError, Hooks
+from models.engines.runtime import config as configs
 
 ROOT = Path(__file__).resolve().parents[2]
 RESOLVE = {"ddpm": ddpm.resolve_config, "gan": gan.resolve_config, "ebm": ebm.resolve_config}
@@ -128,7 +129,7 @@ def _submit(api: TestClient, engine: str, config: dict[str, Any]) -> tuple[bool,
 def _engine_accepts(engine: str, config: dict[str, Any]) -> tuple[bool, str]:
     # What engine.train does before its first step, with the image size the worker sets.
     try:
-        options = training.make_config(engine_options.CONFIGS[engine], config, engine=engine)
+        options = configs.make_config(engine_options.CONFIGS[engine], config, engine=engine)
         RESOLVE[engine](options, SIZE)
     except EngineError as exc:
         return False, str(exc)

@@ -7,7 +7,7 @@ import torch
 
 from models import datasets, engines
 from models.engines.base import EngineError, Hooks
-from models.engines.training import read_trained
+from models.engines.runtime.model_files import read_trained
 
 DDPM = {"max_steps": 2, "batch_size": 8, "base_channels": 16, "layers_per_block": 1, "seed": 0}
 GAN = {"max_steps": 2, "batch_size": 8, "width": 4, "z_dim": 8, "seed": 0}

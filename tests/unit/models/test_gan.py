@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from models import datasets, engines
-from models.engines import gan, training
-from models.engines.base import Engine, EngineError, Hooks, Stopped, Trained, TrainingDiverged
+from models.engines import gan
+from models.engines.base import EngineError, Hooks, Trained, TrainingDiverged
+from models.engines.runtime import checkpoints, pixels
 
 TINY = {"max_steps": 3, "batch_size": 8, "width": 4, "z_dim": 8, "seed": 0}
 engine = engines.get("gan")
@@ -19,11 +20,6 @@ engine = engines.get("gan")
 @pytest.fixture(scope="module")
 def trained(tiny_shapes: datasets.ImageDataset) -> Trained:
     return engine.train(tiny_shapes, TINY)
-
-
-def test_gan_is_registered_and_satisfies_the_engine_protocol():
-    assert "gan" in engines.names()
-    assert isinstance(engine, Engine) and engine.name == "gan"
 
 
 @pytest.mark.parametrize(
@@ -70,17 +66,6 @@ def test_unknown_variant_lists_the_variants(tiny_shapes):
         engine.train(tiny_shapes, {**TINY, "variant": "stylegan"})
 
 
-def test_samples_have_the_requested_labels_shape_and_dtype(trained):
-    images = engine.sample(trained, 6, labels=torch.tensor([0, 1, 2, 3, 4, 0]), seed=0)
-    assert images.shape == (6, 3, 8, 8) and images.dtype == torch.uint8
-
-
-def test_same_seed_gives_identical_images_and_another_seed_does_not(trained):
-    first = engine.sample(trained, 5, seed=3)
-    assert torch.equal(first, engine.sample(trained, 5, seed=3))
-    assert not torch.equal(first, engine.sample(trained, 5, seed=4))
-
-
 def test_batch_size_does_not_change_the_images(trained):
     assert torch.equal(
         engine.sample(trained, 5, seed=1), engine.sample(trained, 5, seed=1, batch_size=2)
@@ -94,26 +79,7 @@ def test_labels_steer_the_generator(trained):
     )
 
 
-@pytest.mark.parametrize("label", [-1, 5])
-def test_a_label_outside_the_classes_is_refused(trained, label):
-    with pytest.raises(EngineError, match=r"labels must lie in \[0, 5\)"):
-        engine.sample(trained, 2, labels=torch.tensor([0, label]))
-
-
-def test_unknown_sample_option_is_refused(trained):
-    with pytest.raises(EngineError, match=r"unknown gan sample option 'steps'"):
-        engine.sample(trained, 2, steps=10)
-
-
-def test_save_then_load_gives_identical_samples(trained, tmp_path):
-    files = engine.save(trained, tmp_path)
-    assert sorted(path.name for path in files) == ["config.json", "model.safetensors"]
-    loaded = engine.load(tmp_path)
-    assert loaded.config == trained.config and loaded.class_names == trained.class_names
-    assert torch.equal(engine.sample(loaded, 5, seed=2), engine.sample(trained, 5, seed=2))
-
-
-@pytest.mark.parametrize("variant", ["dcgan", "wgan-gp"])
+@pytest.mark.parametrize("variant", ["wgan-gp"])  # dcgan: test_engine_contract
 def test_resumed_training_ends_bitwise_identical_to_an_uninterrupted_run(
     tiny_shapes, tmp_path, variant
 ):
@@ -129,11 +95,11 @@ def test_resumed_training_ends_bitwise_identical_to_an_uninterrupted_run(
     engine.train(tiny_shapes, config, Hooks(checkpoint=keeper("straight")))
     hooks = Hooks(checkpoint=keeper("resumed"), resume_from=kept["straight"][2])
     engine.train(tiny_shapes, config, hooks)
-    straight = training.load_state(kept["straight"][4])
-    resumed = training.load_state(kept["resumed"][4])
+    straight = checkpoints.load_state(kept["straight"][4])
+    resumed = checkpoints.load_state(kept["resumed"][4])
     for part in ("g", "d", "ema"):
-        flat_straight, _ = training.flatten_state(straight[part])
-        flat_resumed, _ = training.flatten_state(resumed[part])
+        flat_straight, _ = checkpoints.flatten_state(straight[part])
+        flat_resumed, _ = checkpoints.flatten_state(resumed[part])
         assert flat_straight.keys() == flat_resumed.keys()
         for key, value in flat_straight.items():
             assert torch.equal(flat_resumed[key], value), (part, key)
@@ -152,20 +118,9 @@ def test_resuming_with_a_different_model_config_is_refused(tiny_shapes, tmp_path
 def test_a_nan_loss_raises_training_diverged_saying_what_to_change(tiny_shapes, monkeypatch):
     # No learning rate within the options' bounds (lr ≤ 10) diverges this tiny run for
     # sure, so a NaN in the data makes the loss NaN.
-    monkeypatch.setattr(training, "to_unit_range", lambda x: x.float() * float("nan"))
+    monkeypatch.setattr(pixels, "to_unit_range", lambda x: x.float() * float("nan"))
     with pytest.raises(TrainingDiverged, match=r"became nan at step \d+; lower lr_d and lr_g"):
         engine.train(tiny_shapes, {**TINY, "max_steps": 20, "variant": "wgan-gp"})
-
-
-def test_should_stop_raises_stopped_at_the_next_step(tiny_shapes):
-    steps: list[int] = []
-    hooks = Hooks(
-        progress=lambda step, total, **metrics: steps.append(step),
-        should_stop=lambda: len(steps) >= 2,
-    )
-    with pytest.raises(Stopped):
-        engine.train(tiny_shapes, {**TINY, "max_steps": 10}, hooks)
-    assert steps == [1, 2]
 
 
 def test_unconditional_training_samples_without_labels(tiny_shapes):

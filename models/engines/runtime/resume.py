@@ -1,0 +1,29 @@
+"""What a resumed run may change: the keys that bound a run, not those that shape it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from models.engines.base import EngineError
+
+RESUMABLE_CHANGES = frozenset({"max_steps", "max_seconds", "checkpoint_every"})
+"""Config keys a resumed run may change: they bound the run, they do not shape the model."""
+
+
+def check_resume(engine: str, config: Any, state: dict[str, Any]) -> None:
+    """EngineError unless the checkpoint ``state`` was written by ``engine`` with the same
+    config (dataclass) up to :data:`RESUMABLE_CHANGES`."""
+    if state.get("engine") != engine:
+        raise EngineError(f"the checkpoint was written by {state.get('engine')!r}, not {engine}")
+    saved = state["config"]
+    changed = [
+        key
+        for key, value in dataclasses.asdict(config).items()
+        if key not in RESUMABLE_CHANGES and saved.get(key) != value
+    ]
+    if changed:
+        raise EngineError(
+            f"cannot resume: config {changed} differs from the checkpoint's; only "
+            f"{sorted(RESUMABLE_CHANGES)} may change when resuming"
+        )

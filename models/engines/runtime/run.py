@@ -1,0 +1,123 @@
+"""The state every training run shares, and its part of a checkpoint.
+
+An engine's run subclasses :class:`TrainingRun`: it builds its networks and optimisers in
+``build``, takes one optimisation step in ``train_step`` and names what else a checkpoint
+must hold in ``networks_state``; placing the data, seeding, the data order, the
+data-parallel shard, the budget, the step count and the recent loss terms are here.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, Generic, Protocol, TypeVar
+
+import torch
+
+from models.datasets import ImageDataset
+from models.engines import accel, distributed
+from models.engines.runtime import rng
+from models.engines.runtime.budget import Budget
+from models.engines.runtime.data_order import DataOrder
+from models.engines.runtime.resume import check_resume
+
+
+class RunConfig(Protocol):
+    """The options every engine has (:class:`models.engine_options.base.CommonOptions`)."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def max_steps(self) -> int: ...
+    @property
+    def max_seconds(self) -> float | None: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=RunConfig)
+
+RECENT_STEPS = 100
+"""The final metrics average each loss term over this many last steps."""
+
+
+class TrainingRun(ABC, Generic[ConfigT]):
+    """Everything a training run mutates, so a checkpoint can capture and restore it.
+
+    images: uint8 (n, c, s, s) and labels: int64 (n,), the whole training set: on the
+    GPU when it fits, pinned when it does not, as is on CPU (accel.place_dataset).
+    ``generator`` is seeded with the config's seed before ``build``, and every draw of
+    the run comes from it or from the global RNGs seeded alike.
+    """
+
+    engine: str
+    """The engine's name, written into (and checked on) every checkpoint."""
+
+    def __init__(
+        self, config: ConfigT, data: ImageDataset, images: torch.Tensor, device: torch.device
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.images, self.labels = accel.place_dataset([images, data.labels], device)
+        self.generator = rng.seed_everything(config.seed, device)
+        self.build(data)
+        self.order = DataOrder(len(images), config.batch_size, config.seed)
+        # Data-parallel: this process trains on these rows of each global batch.
+        self.shard = distributed.current()
+        self.rows = self.shard.rows(config.batch_size)
+        self.budget = Budget(config.max_steps, config.max_seconds)
+        self.step = 0
+        self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=RECENT_STEPS)
+
+    @abstractmethod
+    def build(self, data: ImageDataset) -> None:
+        """Build the networks and optimisers on ``self.device`` (global RNGs seeded)."""
+
+    @abstractmethod
+    def train_step(self) -> dict[str, float]:
+        """One optimisation step: ``self.step += 1``, the step's loss terms appended to
+        ``self.recent``; returns them with any diagnostics (lr, grad norms)."""
+
+    @abstractmethod
+    def networks_state(self) -> dict[str, Any]:
+        """The engine's part of a checkpoint: networks, optimisers, buffers."""
+
+    @abstractmethod
+    def load_networks_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`networks_state` wrote."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The whole checkpoint: who wrote it with which config (what
+        :func:`.resume.check_resume` reads), the step, all that decides the next batch and
+        noise draw (the run's generator, the global RNGs, the data order), the time spent,
+        the recent loss terms and the engine's networks."""
+        return {
+            "engine": self.engine,
+            "config": dataclasses.asdict(self.config),  # type: ignore[call-overload]
+            "step": self.step,
+            "generator": self.generator.get_state(),
+            "rng": rng.rng_state(),
+            "data": self.order.state_dict(),
+            "budget": self.budget.state_dict(),
+            "recent": list(self.recent),
+            **self.networks_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """:func:`.resume.check_resume`, then restore what :meth:`state_dict` wrote."""
+        check_resume(self.engine, self.config, state)
+        self.step = int(state["step"])
+        self.generator.set_state(state["generator"])
+        rng.set_rng_state(state["rng"])
+        self.order.load_state_dict(state["data"])
+        self.budget.load_state_dict(state["budget"])
+        self.recent.extend(state["recent"])
+        self.load_networks_state(state)
+
+    def metrics(self) -> dict[str, float]:
+        """Steps run, seconds spent, and each loss term averaged over the recent steps."""
+        metrics = {"steps": float(self.step), "seconds": self.budget.elapsed}
+        for key in self.recent[-1] if self.recent else ():
+            metrics[key] = sum(terms[key] for terms in self.recent) / len(self.recent)
+        return metrics
