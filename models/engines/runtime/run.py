@@ -112,7 +112,12 @@ class TrainingRun(ABC, Generic[ConfigT]):
         rng.set_rng_state(state["rng"])
         self.order.load_state_dict(state["data"])
         self.budget.load_state_dict(state["budget"])
-        self.recent.extend(state["recent"])
+        # ddpm checkpoints written before the runtime was shared kept bare loss values
+        # under "recent_losses": a job resumed across that upgrade keeps its loss curve.
+        recent = state.get("recent")
+        if recent is None:
+            recent = [{"loss": float(value)} for value in state.get("recent_losses", [])]
+        self.recent.extend(recent)
         self.load_networks_state(state)
 
     def metrics(self) -> dict[str, float]:
