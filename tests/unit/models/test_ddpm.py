@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -223,3 +224,24 @@ def test_model_trained_on_fewer_timesteps_than_the_default_steps_samples_by_defa
 ):
     short = engine.train(tiny_shapes, {**TINY, "max_steps": 1, "num_train_timesteps": 10})
     assert engine.sample(short, 2, None, seed=0).shape == (2, 3, 8, 8)
+
+
+def test_a_checkpoint_from_before_the_shared_runtime_still_resumes(tmp_path):
+    # ddpm checkpoints once kept bare loss values under "recent_losses" (the shared
+    # runtime keeps {"loss": ...} terms under "recent"); a job resumed across that
+    # upgrade must go on, with its reported loss.
+    data = datasets.load("shapes", "train", 8, count=32)
+    config = {
+        "batch_size": 8, "base_channels": 16, "layers_per_block": 1, "warmup_steps": 0,
+        "seed": 0, "max_steps": 3, "checkpoint_every": 2,
+    }  # fmt: skip
+    kept: list[Path] = []
+    keep = lambda step, d: kept.append(Path(shutil.copytree(d, tmp_path / str(step))))  # noqa: E731
+    ddpm.ENGINE.train(data, config, Hooks(checkpoint=keep))
+    path = kept[0] / "checkpoint.json"
+    state = json.loads(path.read_text())
+    state["recent_losses"] = [term["loss"] for term in state.pop("recent")]
+    path.write_text(json.dumps(state))
+    resumed = ddpm.ENGINE.train(data, config, Hooks(resume_from=kept[0]))
+    assert resumed.metrics["steps"] == 3
+    assert math.isfinite(resumed.metrics["loss"])
