@@ -19,7 +19,7 @@ embedding added to the time embedding; the noise schedule comes from diffusers'
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,17 +223,8 @@ class _Run(TrainingRun[DDPMConfig]):
         # grad_norm is the norm before clipping: what tells a user that lr is too high.
         return {"loss": value, "lr": cfg.lr * warmup, "grad_norm": norm_value}
 
-    def networks_state(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
-
-    def load_networks_state(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def stateful(self) -> dict[str, Any]:
+        return {"model": self.model, "ema": self.ema, "optimizer": self.optimizer}
 
 
 class DDPMEngine(RuntimeEngine[DDPMConfig]):
@@ -261,15 +252,7 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
 
     # ------------------------------------------------------------------ sampling
 
-    def draw(
-        self,
-        trained: Trained,
-        config: DDPMConfig,
-        n: int,
-        labels: torch.Tensor | None,
-        seed: int,
-        opts: Mapping[str, Any],
-    ) -> torch.Tensor:
+    def draw(self, trained: Trained, config: DDPMConfig, want: sampling.Draw) -> torch.Tensor:
         """Draw ``n`` images: uint8 (n, c, h, w) on CPU, from the EMA weights.
 
         opts: sampler "ddim" (Song et al., default) or "ddpm" (Ho et al., ancestral);
@@ -281,6 +264,7 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
             progress(step, total) and should_stop() polled once per denoising step.
         The same (n, labels, seed, opts with batch_size) on one device gives identical images.
         """
+        n, labels, seed, opts = want.n, want.labels, want.seed, want.opts
         cfg, y = config, labels
         sampler = opts.get("sampler", "ddim")
         # A model trained on fewer timesteps than the default samples with all of them.

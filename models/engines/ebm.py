@@ -32,7 +32,7 @@ Energy-Based Models", arXiv:1903.12370).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -197,19 +197,9 @@ class _Run(TrainingRun[EBMConfig]):
         # Diagnostics for the training curves, kept out of the averaged model metrics.
         return {**terms, "lr": cfg.lr, "grad_norm": float(norm)}
 
-    def networks_state(self) -> dict[str, Any]:
-        return {
-            "net": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "buffer": self.buffer,
-            "buffer_labels": self.buffer_labels,
-        }
-
-    def load_networks_state(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.buffer.copy_(state["buffer"])
-        self.buffer_labels.copy_(state["buffer_labels"])
+    def stateful(self) -> dict[str, Any]:
+        parts = {"net": self.net, "optimizer": self.optimizer}
+        return {**parts, "buffer": self.buffer, "buffer_labels": self.buffer_labels}
 
 
 class EBMEngine(RuntimeEngine[EBMConfig]):
@@ -233,15 +223,7 @@ class EBMEngine(RuntimeEngine[EBMConfig]):
         return build_energy(config, channels, num_classes)
 
     @torch.inference_mode()
-    def draw(
-        self,
-        trained: Trained,
-        config: EBMConfig,
-        n: int,
-        labels: torch.Tensor | None,
-        seed: int,
-        opts: Mapping[str, Any],
-    ) -> torch.Tensor:
+    def draw(self, trained: Trained, config: EBMConfig, want: sampling.Draw) -> torch.Tensor:
         """Draw ``n`` images: uint8 (n, c, h, w) on CPU, by Langevin dynamics from noise.
 
         opts: steps (config ``sample_steps``), step_size and noise (the training values),
@@ -249,6 +231,7 @@ class EBMEngine(RuntimeEngine[EBMConfig]):
             should_stop() polled before each batch.
         The same (n, labels, seed, opts) on the same device gives identical images.
         """
+        n, labels, seed, opts = want.n, want.labels, want.seed, want.opts
         steps = opts.get("steps", config.sample_steps)
         step_size = float(opts.get("step_size", config.step_size))
         noise = float(opts.get("noise", config.noise))

@@ -31,7 +31,7 @@ One training step is ``n_critic`` discriminator updates followed by one generato
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,21 +194,13 @@ class _Run(TrainingRun[GANConfig]):
                 terms["gp"] = float(gp.detach())
                 loss_d = loss_d + cfg.gp_weight * gp
             numerics.check_finite("the discriminator loss loss_d", loss_d, self.hint, step=step)
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.shard.average_gradients(self.d)
-            norm_d = numerics.grad_norm(self.d)
-            self.opt_d.step()
+            norm_d = self._update(loss_d, self.d, self.opt_d)
         # 2. one generator update through the frozen D, on the last batch's labels.
         self.d.requires_grad_(False)
         with devices.autocast(self.device):
             loss_g = generator_loss(variant, self.d(self._fake(y), y).float())
         numerics.check_finite("the generator loss loss_g", loss_g, self.hint, step=step)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.shard.average_gradients(self.g)
-        norm_g = numerics.grad_norm(self.g)
-        self.opt_g.step()
+        norm_g = self._update(loss_g, self.g, self.opt_g)
         # 3. θ_ema ← decay·θ_ema + (1 − decay)·θ_G   (Yazıcı et al.)
         self.ema.update(self.g)
         self.step = step
@@ -223,21 +215,20 @@ class _Run(TrainingRun[GANConfig]):
             "grad_norm_g": float(norm_g),
         }
 
-    def networks_state(self) -> dict[str, Any]:
-        return {
-            "g": self.g.state_dict(),
-            "d": self.d.state_dict(),
-            "ema": self.ema.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-        }
+    def _update(
+        self, loss: torch.Tensor, net: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> torch.Tensor:
+        """One optimiser step of ``net`` on ``loss`` (gradients averaged over the ranks);
+        the gradient norm before the step."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.shard.average_gradients(net)
+        norm = numerics.grad_norm(net)
+        optimizer.step()
+        return norm
 
-    def load_networks_state(self, state: dict[str, Any]) -> None:
-        self.g.load_state_dict(state["g"])
-        self.d.load_state_dict(state["d"])
-        self.ema.load_state_dict(state["ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+    def stateful(self) -> dict[str, Any]:
+        return {"g": self.g, "d": self.d, "ema": self.ema, "opt_g": self.opt_g, "opt_d": self.opt_d}
 
 
 class GANEngine(RuntimeEngine[GANConfig]):
@@ -265,15 +256,7 @@ class GANEngine(RuntimeEngine[GANConfig]):
         return build_generator(config, channels, num_classes if config.conditional else 0)
 
     @torch.inference_mode()
-    def draw(
-        self,
-        trained: Trained,
-        config: GANConfig,
-        n: int,
-        labels: torch.Tensor | None,
-        seed: int,
-        opts: Mapping[str, Any],
-    ) -> torch.Tensor:
+    def draw(self, trained: Trained, config: GANConfig, want: sampling.Draw) -> torch.Tensor:
         """Draw ``n`` images: uint8 (n, c, h, w) on CPU, from the EMA generator.
 
         opts: batch_size (256); progress(done, total) after each batch; should_stop()
@@ -281,6 +264,7 @@ class GANEngine(RuntimeEngine[GANConfig]):
         The same (n, labels, seed) on the same device gives identical images, whatever
         the batch size: every z is drawn up front from a generator seeded with ``seed``.
         """
+        n, labels, seed, opts = want.n, want.labels, want.seed, want.opts
         batch_size = opts.get("batch_size", 256)
         sampling.check_positive_int("batch_size", batch_size)
         g = trained.modules["generator"].eval()

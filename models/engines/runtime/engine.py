@@ -48,17 +48,8 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         """The untrained network saved as :attr:`sampler_module`, for ``load``."""
 
     @abstractmethod
-    def draw(
-        self,
-        trained: Trained,
-        config: ConfigT,
-        n: int,
-        labels: torch.Tensor | None,
-        seed: int,
-        opts: Mapping[str, Any],
-    ) -> torch.Tensor:
-        """uint8 (n, c, h, w) on CPU. ``labels`` are checked (int64 (n,)), or None for an
-        unconditional model; ``opts`` hold only names in :attr:`sample_options`."""
+    def draw(self, trained: Trained, config: ConfigT, want: sampling.Draw) -> torch.Tensor:
+        """uint8 (n, c, h, w) on CPU: the images ``want`` (:class:`.sampling.Draw`) asks for."""
 
     def start_from(self, run: Any, directory: Path, data: ImageDataset) -> None:
         """Fine-tuning: load the saved model in ``directory`` into ``run``'s networks
@@ -125,7 +116,7 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         sampling.check_sample_options(self.name, opts, self.sample_options)
         cfg = self.saved_config(trained.config)
         y = sampling.sample_labels(trained, cfg.conditional, n, labels)
-        return self.draw(trained, cfg, n, y, seed, opts)
+        return self.draw(trained, cfg, sampling.Draw(n, y, seed, opts))
 
     def save(self, trained: Trained, directory: Path) -> list[Path]:
         """``model.safetensors`` (:attr:`trained.modules`) and ``config.json``."""

@@ -80,12 +80,22 @@ class TrainingRun(ABC, Generic[ConfigT]):
         ``self.recent``; returns them with any diagnostics (lr, grad norms)."""
 
     @abstractmethod
-    def networks_state(self) -> dict[str, Any]:
-        """The engine's part of a checkpoint: networks, optimisers, buffers."""
+    def stateful(self) -> dict[str, Any]:
+        """The engine's part of a checkpoint by name: objects with ``state_dict`` and
+        ``load_state_dict`` (networks, EMA, optimisers), or tensors restored in place."""
 
-    @abstractmethod
+    def networks_state(self) -> dict[str, Any]:
+        return {
+            name: part if isinstance(part, torch.Tensor) else part.state_dict()
+            for name, part in self.stateful().items()
+        }
+
     def load_networks_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`networks_state` wrote."""
+        for name, part in self.stateful().items():
+            if isinstance(part, torch.Tensor):
+                part.copy_(state[name])
+            else:
+                part.load_state_dict(state[name])
 
     def state_dict(self) -> dict[str, Any]:
         """The whole checkpoint: who wrote it with which config (what

@@ -4,6 +4,7 @@ sample options; batching; the progress and cancel hooks."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,6 +45,18 @@ def check_sample_options(engine: str, opts: Iterable[str], valid: tuple[str, ...
         raise EngineError(
             f"unknown {engine} sample option {unknown[0]!r}; valid options are {list(valid)}"
         )
+
+
+@dataclass(frozen=True)
+class Draw:
+    """What one ``sample`` call asks of an engine's ``draw``: ``n`` images, ``labels``
+    int64 (n,) already checked (None for an unconditional model), the ``seed``, and
+    ``opts`` holding only names in the engine's ``sample_options``."""
+
+    n: int
+    labels: torch.Tensor | None
+    seed: int
+    opts: Mapping[str, Any]
 
 
 class SampleProgress:

@@ -4,7 +4,6 @@ sampled with Gaussian noise. One module and one ``engines.register`` line, as a 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -51,12 +50,8 @@ class _Run(TrainingRun[MeanOptions]):
         self.recent.append({"loss": float(loss.detach())})
         return self.recent[-1]
 
-    def networks_state(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_networks_state(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def stateful(self) -> dict[str, Any]:
+        return {"net": self.net, "optimizer": self.optimizer}
 
 
 class MeanEngine(RuntimeEngine[MeanOptions]):
@@ -72,15 +67,8 @@ class MeanEngine(RuntimeEngine[MeanOptions]):
         assert config.image_size is not None
         return MeanNet(num_classes, (channels, config.image_size, config.image_size))
 
-    def draw(
-        self,
-        trained: Trained,
-        config: MeanOptions,
-        n: int,
-        labels: torch.Tensor | None,
-        seed: int,
-        opts: Mapping[str, Any],
-    ) -> torch.Tensor:
+    def draw(self, trained: Trained, config: MeanOptions, want: sampling.Draw) -> torch.Tensor:
+        n, labels, seed, opts = want.n, want.labels, want.seed, want.opts
         batch_size = opts.get("batch_size", 256)
         sampling.check_positive_int("batch_size", batch_size)
         means = trained.modules["net"].means.detach().cpu()
