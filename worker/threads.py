@@ -7,7 +7,8 @@ runs more threads than it has cores: OpenMP's threads wait for each other at eve
 parallel region, and a step slows by an order of magnitude, not by the share it lost
 (bench/threads.py, BENCHMARKS.md). So a worker divides the cores it may use, by its
 affinity mask and its cgroup's CPU quota, less the cores its settings leave to others,
-among its pool's processes; ``SYNTHGEN_TORCH_THREADS`` overrides the choice.
+among its pool's processes; ``SYNTHGEN_TORCH_THREADS`` overrides the choice, and so does
+``OMP_NUM_THREADS`` when set (torch's own reading of it: an operator who set it meant it).
 
 Prefork children set it in ``worker_process_init`` (torch is process-wide state, and the
 pool's parent never runs torch); a solo or threads pool sets it in its main process at
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,15 @@ def cgroup_quota(path: Path = CGROUP_CPU_MAX) -> float | None:
     return int(limit) / int(period)
 
 
+def explicit_threads(settings: Settings, environ: Mapping[str, str] = os.environ) -> int | None:
+    """The operator's thread count: ``SYNTHGEN_TORCH_THREADS``, else a valid
+    ``OMP_NUM_THREADS``, else None (choose)."""
+    if settings.torch_threads is not None:
+        return settings.torch_threads
+    value = environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def apply(settings: Settings, concurrency: int) -> Threads:
     """Choose threads for this process and give them to torch; logged, since it decides
     how fast every job of this worker runs."""
@@ -98,7 +109,7 @@ def apply(settings: Settings, concurrency: int) -> Threads:
         concurrency=concurrency,
         quota=quota,
         reserved=settings.worker_reserved_cores,
-        override=settings.torch_threads,
+        override=explicit_threads(settings),
     )
     torch.set_num_threads(threads.intra_op)
     try:
@@ -111,9 +122,9 @@ def apply(settings: Settings, concurrency: int) -> Threads:
         )
     log.info(
         "torch threads: %d intra-op, %d inter-op (cores %d, cgroup quota %s, concurrency %d, "
-        "reserved %d, SYNTHGEN_TORCH_THREADS %s)",
+        "reserved %d, SYNTHGEN_TORCH_THREADS %s, OMP_NUM_THREADS %s)",
         torch.get_num_threads(), torch.get_num_interop_threads(), cores, quota, concurrency,
-        settings.worker_reserved_cores, settings.torch_threads,
+        settings.worker_reserved_cores, settings.torch_threads, os.environ.get("OMP_NUM_THREADS"),
     )  # fmt: skip
     return threads
 

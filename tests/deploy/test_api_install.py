@@ -26,6 +26,7 @@ IMAGE_SOURCES = (
     "models/engine_options",
     "clients",
     "migrations",
+    "errors",
 )
 WORKER_ONLY = {"torch", "torchvision", "diffusers", "safetensors", "scikit-learn", "triton"}
 TRAIN_JOB = {"kind": "train", "engine": "ddpm", "dataset": "digits", "model_name": "m"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from worker.threads import Threads, apply, cgroup_quota, choose_threads
+from worker.threads import Threads, apply, cgroup_quota, choose_threads, explicit_threads
 
 
 def test_a_single_process_uses_every_core_it_may_run_on() -> None:
@@ -75,3 +75,11 @@ def test_apply_gives_torch_the_chosen_threads_and_logs_them(
         assert "torch threads: 3 intra-op" in caplog.text
     finally:
         torch.set_num_threads(before)
+
+
+def test_omp_num_threads_is_an_operators_choice_and_the_setting_wins_over_it() -> None:
+    assert explicit_threads(Settings(), {"OMP_NUM_THREADS": "1"}) == 1
+    assert explicit_threads(Settings(torch_threads=4), {"OMP_NUM_THREADS": "1"}) == 4
+    assert explicit_threads(Settings(), {}) is None
+    assert explicit_threads(Settings(), {"OMP_NUM_THREADS": "0"}) is None
+    assert explicit_threads(Settings(), {"OMP_NUM_THREADS": "two"}) is None
