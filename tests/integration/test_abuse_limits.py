@@ -112,7 +112,7 @@ def test_rate_limit_is_per_key(limited):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({**TRAIN, "config": {"max_steps": 1_000_000, "batch_size": 4096, "image_size": 512}},
+        ({**TRAIN, "config": {"max_steps": 1_000_000, "batch_size": 1024, "image_size": 64}},
          "config"),
         ({"kind": "generate", "model": "m", "count": 1_000_000, "config": {"steps": 1000}}, None),
         ({**TRAIN, "config": {"warmup_steps": 10**9}}, "config.warmup_steps"),
