@@ -15,7 +15,7 @@ from api.waiting import PreferWaitDep
 from core.artifacts import service as artifacts
 from core.config import Settings
 from core.db import session_scope
-from core.jobs import service as jobs
+from core.jobs import presentation, queries, submission, transitions
 from core.jobs.schemas import AnyJobIn, ArtifactOut, ArtifactPage, JobIn, JobOut, JobPage
 from core.jobs.states import JobKind, JobStatus
 from core.telemetry import logs
@@ -53,37 +53,22 @@ def _submit(
     idempotency_key: str | None,
 ) -> JobOut:
     base_url = str(request.base_url).rstrip("/")
-    if idempotency_key is not None:
-        replay = jobs.reserve_idempotency_key(
-            session=session,
-            tenant=tenant,
-            key=idempotency_key,
-            fingerprint=jobs.fingerprint(job_in),
-            ttl_s=settings.idempotency_ttl_s,
-        )
-        if replay is not None:
-            response.headers["Idempotent-Replayed"] = "true"
-            job = jobs.get_job(session=session, tenant=tenant, job_id=replay)
-            return jobs.to_out(job, base_url=base_url)
-    try:
-        job = jobs.create_job(
-            session=session,
-            settings=settings,
-            tenant=tenant,
-            job_in=job_in,
-            idempotency_key=idempotency_key,
-        )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        if idempotency_key is not None:
-            jobs.release_idempotency_key(session=session, tenant=tenant, key=idempotency_key)
-        raise
-    metrics.JOBS_SUBMITTED.labels(kind=job.kind).inc()
-    logs.bind(job_id=job.id)
-    jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
-    response.headers["Location"] = f"{base_url}/v1/jobs/{job.id}"
-    return jobs.to_out(job, base_url=base_url)
+    submitted = submission.submit(
+        session=session,
+        settings=settings,
+        tenant=tenant,
+        job_in=job_in,
+        idempotency_key=idempotency_key,
+        marker=request.app.state.outbox,
+    )
+    job = submitted.job
+    if submitted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        metrics.JOBS_SUBMITTED.labels(kind=job.kind).inc()
+        logs.bind(job_id=job.id)
+        response.headers["Location"] = f"{base_url}/v1/jobs/{job.id}"
+    return presentation.to_out(job, base_url=base_url)
 
 
 @router.get("", response_model=JobPage)
@@ -96,11 +81,13 @@ def list_jobs(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JobPage:
-    rows, next_cursor = jobs.list_jobs(
+    rows, next_cursor = queries.list_jobs(
         session=session, tenant=tenant, status=status, kind=kind, cursor=cursor, limit=limit
     )
     base_url = str(request.base_url).rstrip("/")
-    return JobPage(items=[jobs.to_out(r, base_url=base_url) for r in rows], next_cursor=next_cursor)
+    return JobPage(
+        items=[presentation.to_out(r, base_url=base_url) for r in rows], next_cursor=next_cursor
+    )
 
 
 @router.get("/{job_id}", response_model=JobOut)
@@ -119,8 +106,8 @@ async def get_job(
 
 
 def _read(session: Session, tenant: Tenant, job_id: str, request: Request) -> JobOut:
-    job = jobs.get_job(session=session, tenant=tenant, job_id=job_id)
-    return jobs.to_out(job, base_url=str(request.base_url).rstrip("/"))
+    job = queries.get_job(session=session, tenant=tenant, job_id=job_id)
+    return presentation.to_out(job, base_url=str(request.base_url).rstrip("/"))
 
 
 async def _maybe_hold(
@@ -150,10 +137,10 @@ async def _maybe_hold(
 def cancel_job(
     job_id: str, request: Request, session: SessionDep, settings: SettingsDep, tenant: TenantDep
 ) -> JobOut:
-    job = jobs.cancel_job(session=session, tenant=tenant, job_id=job_id)
+    job = transitions.cancel_job(session=session, tenant=tenant, job_id=job_id)
     session.commit()
     webhooks.send_queued(settings=settings, session=session)
-    return jobs.to_out(job, base_url=str(request.base_url).rstrip("/"))
+    return presentation.to_out(job, base_url=str(request.base_url).rstrip("/"))
 
 
 @router.get("/{job_id}/artifacts", response_model=ArtifactPage)
@@ -183,4 +170,4 @@ def list_artifacts(
 
 
 def _owned(session: Session, tenant: Tenant, job_id: str) -> None:
-    jobs.get_job(session=session, tenant=tenant, job_id=job_id)
+    queries.get_job(session=session, tenant=tenant, job_id=job_id)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from core import queue
 from core.db import session_scope
-from core.jobs import service as jobs
+from core.jobs import idempotency, submission, transitions
 from core.jobs.orm import IdempotencyKey, Job, JobEvent
 from core.jobs.schemas import parse_job
 from core.jobs.states import JobStatus
@@ -34,7 +34,7 @@ def _insert_queued(settings, tenant_name: str, body: dict = TRAIN) -> str:
     """A queued job whose message was never published (as if the broker lost it)."""
     with session_scope(settings.database_url) as session:
         tenant = session.scalar(select(Tenant).where(Tenant.name == tenant_name))
-        job = jobs.create_job(
+        job = submission.create_job(
             session=session,
             settings=settings,
             tenant=tenant,
@@ -102,8 +102,8 @@ def test_second_cancel_of_a_canceled_job_answers_200_with_the_job(settings, tena
 def test_cancel_of_a_job_that_ended_is_409_saying_so(settings, tenant, ended):
     job_id = _insert_queued(settings, tenant.name)
     with session_scope(settings.database_url) as session:
-        jobs.transition(session=session, job_id=job_id, target=JobStatus.running)
-        jobs.transition(session=session, job_id=job_id, target=ended)
+        transitions.transition(session=session, job_id=job_id, target=JobStatus.running)
+        transitions.transition(session=session, job_id=job_id, target=ended)
     response = tenant.post(f"/v1/jobs/{job_id}/cancel")
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
@@ -157,11 +157,11 @@ def test_same_idempotency_key_with_other_body_is_422(worker, tenant):
 def test_idempotency_key_in_flight_is_409(settings, tenant):
     with session_scope(settings.database_url) as session:
         owner = session.scalar(select(Tenant).where(Tenant.name == tenant.name))
-        jobs.reserve_idempotency_key(
+        idempotency.reserve(
             session=session,
             tenant=owner,
             key="k-3",
-            fingerprint=jobs.fingerprint(parse_job(TRAIN)),
+            fingerprint=idempotency.fingerprint(parse_job(TRAIN)),
             ttl_s=60,
         )
     response = tenant.post("/v1/jobs", json=TRAIN, headers={"Idempotency-Key": "k-3"})

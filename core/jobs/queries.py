@@ -1,0 +1,72 @@
+"""Reading jobs: one job of a tenant, and a tenant's jobs newest first with a cursor.
+
+Who commits: nothing here; these only read, in the caller's session.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from core.db import as_utc
+from core.errors import InvalidRequest, JobNotFound
+from core.jobs.orm import Job
+from core.jobs.states import JobKind, JobStatus
+from core.tenants.orm import Tenant
+
+
+def get_job(*, session: Session, tenant: Tenant, job_id: str) -> Job:
+    job = session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant.id))
+    if job is None:
+        raise JobNotFound(f"no job {job_id} for this tenant")
+    return job
+
+
+def status_of(*, session: Session, job_id: str) -> JobStatus | None:
+    value = session.scalar(select(Job.status).where(Job.id == job_id))
+    return JobStatus(value) if value is not None else None
+
+
+def encode_cursor(job: Job) -> str:
+    raw = f"{as_utc(job.created_at).isoformat()}|{job.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), job_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("cursor: not a cursor this API returned", field="cursor") from exc
+
+
+def list_jobs(
+    *,
+    session: Session,
+    tenant: Tenant,
+    status: JobStatus | None = None,
+    kind: JobKind | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Job], str | None]:
+    query = select(Job).where(Job.tenant_id == tenant.id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    if cursor is not None:
+        created, job_id = decode_cursor(cursor)
+        if created.tzinfo is not None and session.get_bind().dialect.name == "sqlite":
+            created = created.replace(tzinfo=None)
+        query = query.where(
+            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
+        )
+    rows = list(
+        session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1))
+    )
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
