@@ -1,11 +1,12 @@
-"""``python -m api.serve``: the API under uvicorn with ``SYNTHGEN_API_WORKERS`` processes,
-JSON logs, and a fresh prometheus-client multiprocess directory (core/telemetry)."""
+"""``python -m api.serve``: the API under uvicorn with ``SYNTHGEN_API_WORKERS`` processes
+(by default one per core: core/config.py's ``default_api_workers``), JSON logs, and a
+fresh prometheus-client multiprocess directory (core/telemetry)."""
 
 from __future__ import annotations
 
 import argparse
 
-from core.config import Settings
+from core.config import Settings, default_api_workers
 from core.telemetry import logs, multiproc
 
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         "api.main:app",
         host=args.host,
         port=args.port,
-        workers=settings.api_workers,
+        workers=settings.api_workers or default_api_workers(),
         log_config=logs.config(settings.log_level),
         access_log=False,
         server_header=False,

@@ -81,3 +81,17 @@ def session_scope(database_url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_session(database_url: str) -> Iterator[Session]:
+    """A session for reads that need no transaction of their own. On Postgres each of its
+    statements runs in autocommit, so a one-query read is one round trip (no BEGIN, no
+    ROLLBACK at close) and holds nothing between statements. Not for writes."""
+    session = session_factory(database_url)()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+    finally:
+        session.close()

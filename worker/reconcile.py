@@ -94,7 +94,7 @@ def reconcile(settings: Settings) -> dict[str, int]:
             submission.mark_published(session=session, job_id=job_id)
         counts["published"] += 1
     with session_scope(settings.database_url) as session:
-        idempotency.purge_expired(session=session)
+        idempotency.purge_expired_idempotency_keys(session=session)
         stale_previews = previews.purge(session=session, ttl_s=settings.preview_ttl_s)
         due = webhooks.due_jobs(session=session, older_than_s=WEBHOOK_GRACE_S)
     for job_id in due:

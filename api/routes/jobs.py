@@ -14,7 +14,7 @@ from api.hub import EventHub
 from api.waiting import PreferWaitDep
 from core.artifacts import service as artifacts
 from core.config import Settings
-from core.db import session_scope
+from core.db import read_session, session_factory
 from core.jobs import presentation, queries, submission, transitions
 from core.jobs.schemas import AnyJobIn, ArtifactOut, ArtifactPage, JobIn, JobOut, JobPage
 from core.jobs.states import JobKind, JobStatus
@@ -25,12 +25,16 @@ from core.webhooks import service as webhooks
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
+# The three routes below are async with async dependencies and open their session inside
+# their one thread-pool call: a sync dependency (a SessionDep) would cost a hop to the pool
+# and back per request, on the paths bench/submission.py measures.
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
 async def submit_job(
     job_in: Annotated[JobIn, Body()],
     request: Request,
     response: Response,
-    session: SessionDep,
     settings: SettingsDep,
     tenant: TenantDep,
     hub: HubDep,
@@ -38,29 +42,29 @@ async def submit_job(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobOut:
     job = await run_in_threadpool(
-        _submit, job_in, request, response, session, settings, tenant, idempotency_key
+        _submit, job_in, request, response, settings, tenant, idempotency_key
     )
-    return await _maybe_hold(job, wait, hub, settings, tenant, request, response, session)
+    return await _maybe_hold(job, wait, hub, settings, tenant, request, response)
 
 
 def _submit(
     job_in: AnyJobIn,
     request: Request,
     response: Response,
-    session: Session,
     settings: Settings,
     tenant: Tenant,
     idempotency_key: str | None,
 ) -> JobOut:
     base_url = str(request.base_url).rstrip("/")
-    submitted = submission.submit(
-        session=session,
-        settings=settings,
-        tenant=tenant,
-        job_in=job_in,
-        idempotency_key=idempotency_key,
-        marker=request.app.state.outbox,
-    )
+    with session_factory(settings.database_url)() as session:
+        submitted = submission.submit(
+            session=session,
+            settings=settings,
+            tenant=tenant,
+            job_in=job_in,
+            idempotency_key=idempotency_key,
+            marker=request.app.state.outbox,
+        )
     job = submitted.job
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -72,22 +76,25 @@ def _submit(
 
 
 @router.get("", response_model=JobPage)
-def list_jobs(
+async def list_jobs(
     request: Request,
-    session: SessionDep,
+    settings: SettingsDep,
     tenant: TenantDep,
     status: JobStatus | None = None,
     kind: JobKind | None = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JobPage:
-    rows, next_cursor = queries.list_jobs(
-        session=session, tenant=tenant, status=status, kind=kind, cursor=cursor, limit=limit
-    )
-    base_url = str(request.base_url).rstrip("/")
-    return JobPage(
-        items=[presentation.to_out(r, base_url=base_url) for r in rows], next_cursor=next_cursor
-    )
+    def page() -> JobPage:
+        with read_session(settings.database_url) as session:
+            rows, next_cursor = queries.list_jobs(
+                session=session, tenant=tenant, status=status, kind=kind, cursor=cursor, limit=limit
+            )
+            base_url = str(request.base_url).rstrip("/")
+            items = [presentation.to_out(r, base_url=base_url) for r in rows]
+        return JobPage(items=items, next_cursor=next_cursor)
+
+    return await run_in_threadpool(page)
 
 
 @router.get("/{job_id}", response_model=JobOut)
@@ -95,19 +102,19 @@ async def get_job(
     job_id: str,
     request: Request,
     response: Response,
-    session: SessionDep,
     settings: SettingsDep,
     tenant: TenantDep,
     hub: HubDep,
     wait: PreferWaitDep,
 ) -> JobOut:
-    job = await run_in_threadpool(_read, session, tenant, job_id, request)
-    return await _maybe_hold(job, wait, hub, settings, tenant, request, response, session)
+    job = await run_in_threadpool(_read, settings, tenant, job_id, request)
+    return await _maybe_hold(job, wait, hub, settings, tenant, request, response)
 
 
-def _read(session: Session, tenant: Tenant, job_id: str, request: Request) -> JobOut:
-    job = queries.get_job(session=session, tenant=tenant, job_id=job_id)
-    return presentation.to_out(job, base_url=str(request.base_url).rstrip("/"))
+def _read(settings: Settings, tenant: Tenant, job_id: str, request: Request) -> JobOut:
+    with read_session(settings.database_url) as session:
+        job = queries.get_job(session=session, tenant=tenant, job_id=job_id)
+        return presentation.to_out(job, base_url=str(request.base_url).rstrip("/"))
 
 
 async def _maybe_hold(
@@ -118,17 +125,13 @@ async def _maybe_hold(
     tenant: Tenant,
     request: Request,
     response: Response,
-    session: Session,
 ) -> JobOut:
-    """Honour ``Prefer: wait=N`` (api/waiting.py); the request's own connection goes back
-    to the pool first, since the answer may be held for a minute."""
+    """Honour ``Prefer: wait=N`` (api/waiting.py); no connection is held meanwhile."""
     if wait is None:
         return job
-    session.close()
 
     def read() -> JobOut:
-        with session_scope(settings.database_url) as own:
-            return _read(own, tenant, job.id, request)
+        return _read(settings, tenant, job.id, request)
 
     return await waiting.hold(hub=hub, job_id=job.id, seconds=wait, read=read, response=response)
 

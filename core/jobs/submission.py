@@ -1,29 +1,35 @@
 """Submitting a job: ``submit()`` is what ``POST /v1/jobs`` calls.
 
-    reserve the Idempotency-Key (a replay ends here with the first job)
-    → create_job: check the body against the registry and quotas, insert the job, its
-      ``queued`` event and its outbox row, link the key          (one transaction)
-    → commit → publish the task (the outbox row covers a broker failure).
+    check the body against the registry, the webhook policy and the tenant's quotas
+    → insert_job: the job, its ``queued`` event, its outbox row and the Idempotency-Key's
+      row, in ONE statement on Postgres (one round trip, one commit) — or, when the key is
+      taken, answer the job it made (``Submitted.replayed``)
+    → publish the task (the outbox row covers a broker failure).
 
-Who commits: ``submit()`` is a unit of work — it commits the job's transaction itself
-(and, through idempotency, the key's claim), so the route holds no transaction logic.
-``create_job``, ``mark_published`` and ``publish`` join the caller's transaction and never
-commit (the worker's re-queue and the reconciler call them inside a ``session_scope``).
+Who commits: ``submit()`` is a unit of work and commits itself (the route holds no
+transaction logic). On Postgres its statements run in autocommit: the only write is the
+single ``insert_job`` statement, which is atomic on its own, and its reads are READ
+COMMITTED either way. ``insert_job``, ``mark_published`` and ``publish`` join the caller's
+transaction and never commit (service-made jobs, the worker's re-queue, the reconciler).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, insert, text, update
+from sqlalchemy import JSON, Table, TextClause, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import queue, quotas
 from core.config import Settings
 from core.db import new_id, utcnow
+from core.errors import IdempotencyConflict, SynthgenError
 from core.jobs import admission, idempotency
-from core.jobs.orm import Job, JobEvent, Outbox
+from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
 from core.jobs.outbox import OutboxMarker
 from core.jobs.queries import get_job
 from core.jobs.schemas import AnyJobIn
@@ -49,29 +55,46 @@ def submit(
 ) -> Submitted:
     """Create and publish a job, or answer the one an earlier request with the same
     ``idempotency_key`` created. Commits (see the module's docstring)."""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    request = job_in.model_dump(mode="json")
+    claim = None
     if idempotency_key is not None:
-        replay = idempotency.reserve(
-            session=session,
-            tenant=tenant,
-            key=idempotency_key,
-            fingerprint=idempotency.fingerprint(job_in),
-            ttl_s=settings.idempotency_ttl_s,
-        )
-        if replay is not None:
-            return Submitted(get_job(session=session, tenant=tenant, job_id=replay), True)
+        fingerprint = idempotency.fingerprint_of(request)
+        claim = idempotency.Claim(idempotency_key, fingerprint, settings.idempotency_ttl_s)
     try:
-        job = create_job(
-            session=session,
-            settings=settings,
-            tenant=tenant,
-            job_in=job_in,
-            idempotency_key=idempotency_key,
-        )
+        model_version_id = check(session=session, settings=settings, tenant=tenant, job_in=job_in)
+        for _ in range(3):
+            job = insert_job(
+                session=session,
+                tenant=tenant,
+                kind=JobKind(job_in.kind),
+                request=request,
+                model_version_id=model_version_id,
+                claim=claim,
+                max_queued=settings.max_queued_jobs,
+            )
+            if job is not None:
+                break
+            assert claim is not None  # noqa: S101 - only a taken key writes nothing
+            replayed = idempotency.replay(session=session, tenant=tenant, claim=claim)
+            if replayed is not None:
+                return Submitted(get_job(session=session, tenant=tenant, job_id=replayed), True)
+        else:
+            raise IdempotencyConflict("Idempotency-Key is contended; retry shortly.")
         session.commit()
+    except SynthgenError:
+        session.rollback()
+        # A retry of a request that was accepted gets its job even if it would be refused
+        # now (its quota used up by then, its model deleted...).
+        if claim is None:
+            raise
+        replayed = idempotency.replay(session=session, tenant=tenant, claim=claim)
+        if replayed is not None:
+            return Submitted(get_job(session=session, tenant=tenant, job_id=replayed), True)
+        raise
     except BaseException:
         session.rollback()
-        if idempotency_key is not None:
-            idempotency.release(session=session, tenant=tenant, key=idempotency_key)
         raise
     publish(session=session, settings=settings, job=job, marker=marker)
     if marker is None:
@@ -79,54 +102,197 @@ def submit(
     return Submitted(job, False)
 
 
-_JOBS = cast(Table, Job.__table__)
-_JOB_EVENTS = cast(Table, JobEvent.__table__)
-_OUTBOX = cast(Table, Outbox.__table__)
+def create_job(*, session: Session, settings: Settings, tenant: Tenant, job_in: AnyJobIn) -> Job:
+    """``submit()`` less the Idempotency-Key, the commit and the publish: the checks and
+    the job's rows in the caller's transaction (tests, benchmarks, service-made jobs)."""
+    model_version_id = check(session=session, settings=settings, tenant=tenant, job_in=job_in)
+    job = insert_job(
+        session=session,
+        tenant=tenant,
+        kind=JobKind(job_in.kind),
+        request=job_in.model_dump(mode="json"),
+        model_version_id=model_version_id,
+        max_queued=settings.max_queued_jobs,
+    )
+    assert job is not None  # noqa: S101 - None only when a claim's key is taken
+    return job
 
 
-def create_job(
-    *,
-    session: Session,
-    settings: Settings,
-    tenant: Tenant,
-    job_in: AnyJobIn,
-    idempotency_key: str | None = None,
-) -> Job:
-    """Validate against the registry and the tenant's quotas, then insert job + event +
-    outbox (+ key link) in the caller's transaction."""
+def check(*, session: Session, settings: Settings, tenant: Tenant, job_in: AnyJobIn) -> str | None:
+    """What the body asks that this tenant may not have (422/404/429); returns the model
+    version it runs on. The queued-jobs quota is checked by ``insert_job``'s statement."""
     webhooks.check_url(job_in.webhook, settings)
     model_version_id = admission.check(
         session=session, tenant=tenant, job_in=job_in, settings=settings
     )
-    quotas.check_submit(session=session, settings=settings, tenant_id=tenant.id)
-    kind = JobKind(job_in.kind)
-    now = utcnow()
+    quotas.check_usage(session=session, settings=settings, tenant_id=tenant.id)
+    return model_version_id
+
+
+_JOBS = cast(Table, Job.__table__)
+_JOB_EVENTS = cast(Table, JobEvent.__table__)
+_OUTBOX = cast(Table, Outbox.__table__)
+_KEYS = cast(Table, IdempotencyKey.__table__)
+_JOB_COLUMNS = [c.key for c in _JOBS.columns]
+_JSON_COLUMNS = frozenset(c.key for c in _JOBS.columns if isinstance(c.type, JSON))
+
+
+def _typed(table: Table, column: str, param: str | None = None) -> str:
+    # Parameters of INSERT ... SELECT get no type from their target column: say it.
+    sql_type = table.c[column].type.compile(dialect=postgresql.dialect())
+    return f"CAST(:{param or column} AS {sql_type})"
+
+
+def _one_statement(with_claim: bool) -> TextClause:
+    """Postgres: the job's rows in one data-modifying WITH statement, gated on the tenant's
+    queued jobs (counted up to the cap) and, with a key, on the key being free."""
+    values = ", ".join(_typed(_JOBS, c) for c in _JOB_COLUMNS)
+    cap = "CAST(:max_queued AS INTEGER)"
+    # S608: every piece is made here from the table metadata, none from a request.
+    gate = f"SELECT 1 AS ok FROM quota WHERE {cap} = 0 OR quota.queued < {cap}"  # noqa: S608
+    if with_claim:
+        claim_values = ", ".join(
+            [
+                _typed(_KEYS, "tenant_id"),
+                _typed(_KEYS, "key"),
+                _typed(_KEYS, "fingerprint"),
+                _typed(_KEYS, "job_id", "id"),
+                _typed(_KEYS, "created_at"),
+                _typed(_KEYS, "expires_at"),
+            ]
+        )
+        gate = f"""INSERT INTO idempotency_keys
+                (tenant_id, "key", fingerprint, job_id, created_at, expires_at)
+            SELECT {claim_values}
+            FROM quota WHERE {cap} = 0 OR quota.queued < {cap}
+            ON CONFLICT (tenant_id, "key") DO NOTHING
+            RETURNING 1 AS ok"""  # noqa: S608
+    return text(
+        f"""
+        WITH quota AS (
+            SELECT count(*) AS queued FROM (
+                SELECT 1 FROM jobs
+                WHERE tenant_id = {_typed(_JOBS, "tenant_id")} AND status = 'queued'
+                LIMIT {cap}
+            ) AS q
+        ), gate AS (
+            {gate}
+        ), job AS (
+            INSERT INTO jobs ({", ".join(_JOB_COLUMNS)}) SELECT {values} FROM gate
+            RETURNING id
+        ), event AS (
+            INSERT INTO job_events (job_id, status, type, created_at)
+            SELECT id, 'queued', 'queued', {_typed(_JOB_EVENTS, "created_at")} FROM job
+        ), outbox AS (
+            INSERT INTO outbox (job_id, task_name, queue, created_at)
+            SELECT id, {_typed(_OUTBOX, "task_name")}, {_typed(_OUTBOX, "queue")},
+                   {_typed(_OUTBOX, "created_at")}
+            FROM job
+        )
+        SELECT (SELECT queued FROM quota), (SELECT count(*) FROM job)
+        """  # noqa: S608
+    )
+
+
+_INSERT = {False: _one_statement(False), True: _one_statement(True)}
+
+
+def insert_job(
+    *,
+    session: Session,
+    tenant: Tenant,
+    kind: JobKind,
+    request: dict[str, Any],
+    model_version_id: str | None = None,
+    claim: idempotency.Claim | None = None,
+    max_queued: int = 0,
+) -> Job | None:
+    """Insert a queued job with its first event, its outbox row and, with a ``claim``, its
+    Idempotency-Key's row, in the caller's transaction (who then commits and publishes).
+
+    Returns None, having written nothing, when the claim's key is taken already. Raises
+    QuotaExceeded when the tenant has ``max_queued`` queued jobs (0: no cap). Jobs the
+    service makes itself come here directly; users' jobs through ``submit()``.
+    """
     job = Job(
         id=new_id(),
         tenant_id=tenant.id,
         kind=kind,
         status=JobStatus.queued,
-        request=job_in.model_dump(mode="json"),
+        request=request,
         model_version_id=model_version_id,
         attempts=0,
         preemptions=0,
-        created_at=now,
+        created_at=utcnow(),
     )
-    # Core inserts, not the ORM's unit of work: the submit path is latency-critical
-    # (bench/submission.py) and these three rows need none of its bookkeeping. The id
-    # is made here, so nothing has to come back from the database. ``job`` stays a
-    # transient object holding exactly what was written.
-    session.execute(insert(_JOBS).values({c.key: getattr(job, c.key) for c in _JOBS.columns}))
-    session.execute(
-        insert(_JOB_EVENTS).values(job_id=job.id, status=JobStatus.queued, created_at=now)
-    )
-    session.execute(
-        insert(_OUTBOX).values(
-            job_id=job.id, task_name=queue.RUN_JOB, queue=queue.QUEUE_FOR_KIND[kind], created_at=now
+    # ``job`` stays a transient object holding exactly what was written; its id is made
+    # here, so nothing has to come back from the database but two counts.
+    if session.get_bind().dialect.name == "postgresql":
+        row = {c: getattr(job, c) for c in _JOB_COLUMNS}
+        params = {
+            **row,
+            **{c: json.dumps(row[c]) for c in _JSON_COLUMNS if row[c] is not None},
+            "max_queued": max_queued,
+            "task_name": queue.RUN_JOB,
+            "queue": queue.QUEUE_FOR_KIND[kind],
+        }
+        if claim is not None:
+            params.update(
+                key=claim.key,
+                fingerprint=claim.fingerprint,
+                expires_at=claim.expires_at(job.created_at),
+            )
+        queued, written = session.execute(_INSERT[claim is not None], params).one()
+        quotas.check_queued(settings_cap=max_queued, queued=int(queued))
+        return job if written else None
+    return _insert_rows(session, job, claim, max_queued)
+
+
+def _insert_rows(
+    session: Session, job: Job, claim: idempotency.Claim | None, max_queued: int
+) -> Job | None:
+    """SQLite (the embedded stack): the same rows as statements in one savepoint."""
+    if max_queued:
+        queued = session.scalar(
+            select(func.count()).select_from(
+                select(Job.id)
+                .where(Job.tenant_id == job.tenant_id, Job.status == JobStatus.queued)
+                .limit(max_queued)
+                .subquery()
+            )
         )
-    )
-    if idempotency_key is not None:
-        idempotency.link(session=session, tenant=tenant, key=idempotency_key, job_id=job.id)
+        quotas.check_queued(settings_cap=max_queued, queued=int(queued or 0))
+    now = job.created_at
+    kind = JobKind(job.kind)
+    try:
+        with session.begin_nested():
+            session.execute(insert(_JOBS).values({c: getattr(job, c) for c in _JOB_COLUMNS}))
+            session.execute(
+                insert(_JOB_EVENTS).values(job_id=job.id, status=JobStatus.queued, created_at=now)
+            )
+            session.execute(
+                insert(_OUTBOX).values(
+                    job_id=job.id,
+                    task_name=queue.RUN_JOB,
+                    queue=queue.QUEUE_FOR_KIND[kind],
+                    created_at=now,
+                )
+            )
+            if claim is not None:
+                session.execute(
+                    insert(_KEYS).values(
+                        tenant_id=job.tenant_id,
+                        key=claim.key,
+                        fingerprint=claim.fingerprint,
+                        job_id=job.id,
+                        created_at=now,
+                        expires_at=claim.expires_at(now),
+                    )
+                )
+    except IntegrityError:
+        if claim is None:
+            raise
+        return None  # the key is taken: the savepoint took the job's rows back with it
     return job
 
 
