@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from core.db import as_utc
@@ -66,9 +66,9 @@ def list_query(
         query = query.where(Job.kind == kind)
     if after is not None:
         created, job_id = after
-        query = query.where(
-            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
-        )
+        # One row-value comparison, which the index takes as its range (an OR of two
+        # conditions would be a filter over every row of the tenant newer than the cursor).
+        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created, job_id))
     return query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
 
 
