@@ -7,8 +7,8 @@ exists without its job and no request can die holding a claim. A concurrent requ
 the same key waits on the unique index for the first one's commit (a few milliseconds),
 then finds the key taken and answers the first job (``replay``).
 
-Who commits: nothing here; ``replay`` deletes an expired key in the caller's transaction
-(the submit that takes the key over commits it with its job).
+Who commits: nothing here; ``replay`` deletes an expired key in the caller's transaction,
+which ``submit()`` commits before it writes the key again.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@
     → publish the task (the outbox row covers a broker failure).
 
 Who commits: ``submit()`` is a unit of work and commits itself (the route holds no
-transaction logic). On Postgres its statements run in autocommit: the only write is the
-single ``insert_job`` statement, which is atomic on its own, and its reads are READ
-COMMITTED either way. ``insert_job``, ``mark_published`` and ``publish`` join the caller's
-transaction and never commit (service-made jobs, the worker's re-queue, the reconciler).
+transaction logic). On Postgres its one write, the ``insert_job`` statement, is sent on an
+autocommit connection as a transaction of its own (atomic as one statement; one round
+trip); its reads (registry checks, replays) go through the session. ``insert_job`` without
+that engine, ``mark_published`` and ``publish`` join the caller's transaction and never
+commit (service-made jobs, the worker's re-queue, the reconciler).
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, TextClause, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Engine, Table, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import queue, quotas
 from core.config import Settings
-from core.db import new_id, utcnow
+from core.db import autocommit_engine, new_id, utcnow
 from core.errors import IdempotencyConflict, SynthgenError
-from core.jobs import admission, idempotency
+from core.jobs import admission, group_insert, idempotency
 from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
 from core.jobs.outbox import OutboxMarker
 from core.jobs.queries import get_job
@@ -55,8 +55,6 @@ def submit(
 ) -> Submitted:
     """Create and publish a job, or answer the one an earlier request with the same
     ``idempotency_key`` created. Commits (see the module's docstring)."""
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     request = job_in.model_dump(mode="json")
     claim = None
     if idempotency_key is not None:
@@ -73,6 +71,7 @@ def submit(
                 model_version_id=model_version_id,
                 claim=claim,
                 max_queued=settings.max_queued_jobs,
+                autocommit=autocommit_engine(settings.database_url),
             )
             if job is not None:
                 break
@@ -80,9 +79,13 @@ def submit(
             replayed = idempotency.replay(session=session, tenant=tenant, claim=claim)
             if replayed is not None:
                 return Submitted(get_job(session=session, tenant=tenant, job_id=replayed), True)
+            # The key was free or expired (and deleted): commit that before the retry's
+            # insert, which would otherwise wait on this very transaction's delete.
+            session.commit()
         else:
             raise IdempotencyConflict("Idempotency-Key is contended; retry shortly.")
-        session.commit()
+        if session.in_transaction():  # SQLite's rows; on Postgres the statement committed
+            session.commit()
     except SynthgenError:
         session.rollback()
         # A retry of a request that was accepted gets its job even if it would be refused
@@ -134,67 +137,6 @@ _JOB_EVENTS = cast(Table, JobEvent.__table__)
 _OUTBOX = cast(Table, Outbox.__table__)
 _KEYS = cast(Table, IdempotencyKey.__table__)
 _JOB_COLUMNS = [c.key for c in _JOBS.columns]
-_JSON_COLUMNS = frozenset(c.key for c in _JOBS.columns if isinstance(c.type, JSON))
-
-
-def _typed(table: Table, column: str, param: str | None = None) -> str:
-    # Parameters of INSERT ... SELECT get no type from their target column: say it.
-    sql_type = table.c[column].type.compile(dialect=postgresql.dialect())
-    return f"CAST(:{param or column} AS {sql_type})"
-
-
-def _one_statement(with_claim: bool) -> TextClause:
-    """Postgres: the job's rows in one data-modifying WITH statement, gated on the tenant's
-    queued jobs (counted up to the cap) and, with a key, on the key being free."""
-    values = ", ".join(_typed(_JOBS, c) for c in _JOB_COLUMNS)
-    cap = "CAST(:max_queued AS INTEGER)"
-    # S608: every piece is made here from the table metadata, none from a request.
-    gate = f"SELECT 1 AS ok FROM quota WHERE {cap} = 0 OR quota.queued < {cap}"  # noqa: S608
-    if with_claim:
-        claim_values = ", ".join(
-            [
-                _typed(_KEYS, "tenant_id"),
-                _typed(_KEYS, "key"),
-                _typed(_KEYS, "fingerprint"),
-                _typed(_KEYS, "job_id", "id"),
-                _typed(_KEYS, "created_at"),
-                _typed(_KEYS, "expires_at"),
-            ]
-        )
-        gate = f"""INSERT INTO idempotency_keys
-                (tenant_id, "key", fingerprint, job_id, created_at, expires_at)
-            SELECT {claim_values}
-            FROM quota WHERE {cap} = 0 OR quota.queued < {cap}
-            ON CONFLICT (tenant_id, "key") DO NOTHING
-            RETURNING 1 AS ok"""  # noqa: S608
-    return text(
-        f"""
-        WITH quota AS (
-            SELECT count(*) AS queued FROM (
-                SELECT 1 FROM jobs
-                WHERE tenant_id = {_typed(_JOBS, "tenant_id")} AND status = 'queued'
-                LIMIT {cap}
-            ) AS q
-        ), gate AS (
-            {gate}
-        ), job AS (
-            INSERT INTO jobs ({", ".join(_JOB_COLUMNS)}) SELECT {values} FROM gate
-            RETURNING id
-        ), event AS (
-            INSERT INTO job_events (job_id, status, type, created_at)
-            SELECT id, 'queued', 'queued', {_typed(_JOB_EVENTS, "created_at")} FROM job
-        ), outbox AS (
-            INSERT INTO outbox (job_id, task_name, queue, created_at)
-            SELECT id, {_typed(_OUTBOX, "task_name")}, {_typed(_OUTBOX, "queue")},
-                   {_typed(_OUTBOX, "created_at")}
-            FROM job
-        )
-        SELECT (SELECT queued FROM quota), (SELECT count(*) FROM job)
-        """  # noqa: S608
-    )
-
-
-_INSERT = {False: _one_statement(False), True: _one_statement(True)}
 
 
 def insert_job(
@@ -206,15 +148,21 @@ def insert_job(
     model_version_id: str | None = None,
     claim: idempotency.Claim | None = None,
     max_queued: int = 0,
+    autocommit: Engine | None = None,
 ) -> Job | None:
     """Insert a queued job with its first event, its outbox row and, with a ``claim``, its
     Idempotency-Key's row, in the caller's transaction (who then commits and publishes).
+    Given an ``autocommit`` engine (core.db.autocommit_engine) on Postgres, the rows go in
+    a statement of their own instead, committed when this returns, shared with concurrent
+    submits of this process (core/jobs/group_insert.py; ``submit()``). On SQLite they
+    stay in the session's transaction.
 
     Returns None, having written nothing, when the claim's key is taken already. Raises
     QuotaExceeded when the tenant has ``max_queued`` queued jobs (0: no cap). Jobs the
     service makes itself come here directly; users' jobs through ``submit()``.
     """
-    job = Job(
+    values: dict[str, Any] = dict.fromkeys(_JOB_COLUMNS)
+    values.update(
         id=new_id(),
         tenant_id=tenant.id,
         kind=kind,
@@ -226,26 +174,33 @@ def insert_job(
         created_at=utcnow(),
     )
     # ``job`` stays a transient object holding exactly what was written; its id is made
-    # here, so nothing has to come back from the database but two counts.
-    if session.get_bind().dialect.name == "postgresql":
-        row = {c: getattr(job, c) for c in _JOB_COLUMNS}
-        params = {
-            **row,
-            **{c: json.dumps(row[c]) for c in _JSON_COLUMNS if row[c] is not None},
-            "max_queued": max_queued,
-            "task_name": queue.RUN_JOB,
-            "queue": queue.QUEUE_FOR_KIND[kind],
-        }
-        if claim is not None:
-            params.update(
-                key=claim.key,
-                fingerprint=claim.fingerprint,
-                expires_at=claim.expires_at(job.created_at),
-            )
-        queued, written = session.execute(_INSERT[claim is not None], params).one()
-        quotas.check_queued(settings_cap=max_queued, queued=int(queued))
-        return job if written else None
-    return _insert_rows(session, job, claim, max_queued)
+    # here, so nothing has to come back from the database but two figures.
+    job = Job(**values)
+    if session.get_bind().dialect.name != "postgresql":
+        return _insert_rows(session, job, claim, max_queued)
+    row = group_insert.Row(
+        id=job.id,
+        tenant_id=job.tenant_id,
+        kind=str(kind),
+        request=json.dumps(request),
+        model_version_id=model_version_id,
+        created_at=job.created_at,
+        key=claim.key if claim else None,
+        fingerprint=claim.fingerprint if claim else None,
+        expires_at=claim.expires_at(job.created_at) if claim else None,
+        queue=queue.QUEUE_FOR_KIND[kind],
+    )
+    if autocommit is not None:
+        inserter = group_insert.for_engine(
+            autocommit, max_queued=max_queued, task_name=queue.RUN_JOB
+        )
+        queued, written = inserter.insert(row)
+    else:
+        values = group_insert.params([row], max_queued=max_queued, task_name=queue.RUN_JOB)
+        result = session.connection().exec_driver_sql(group_insert.SQL, values)
+        queued, written = group_insert.answers(result.all())[job.id]
+    quotas.check_queued(settings_cap=max_queued, queued=queued)
+    return job if written else None
 
 
 def _insert_rows(

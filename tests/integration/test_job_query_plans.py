@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.db import session_factory, session_scope
-from core.jobs import queries, submission
+from core.db import session_factory, session_scope, utcnow
+from core.jobs import group_insert, queries
 from core.jobs.states import JobStatus
 from core.migrate import upgrade
 from core.tenants import service as tenants
@@ -137,12 +137,19 @@ def test_the_submit_statement_counts_only_queued_jobs(filled):
     """The queued-jobs quota in the submit statement reads queued rows from an index on
     status (which one is the planner's choice), never the tenant's whole history."""
     url, tenant_id = filled
-    statement = submission._INSERT[True]  # the statement submit() sends, with a key
-    params = {name: None for name in statement.compile().params}
-    params.update(tenant_id=tenant_id, max_queued=100, id=str(uuid.uuid4()))
-    params.update(kind="train", status="queued", request="{}", attempts=0, preemptions=0)
+    now = utcnow()
+    row = group_insert.Row(
+        id=str(uuid.uuid4()), tenant_id=tenant_id, kind="train", request="{}",
+        model_version_id=None, created_at=now, key="k", fingerprint="f" * 64,
+        expires_at=now, queue="gpu",
+    )  # fmt: skip
+    params = group_insert.params([row], max_queued=100, task_name="t")
     with session_scope(url) as session:
-        plan = _plan(session, statement, params)
+        raw = session.connection().exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) " + group_insert.SQL, params
+        )
+        plan = raw.scalar_one()
+    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
     reads = [n for n in _on_jobs(plan) if n["Node Type"] != "ModifyTable"]
     assert reads, json.dumps(plan, indent=1)
     for node in reads:

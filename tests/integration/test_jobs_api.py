@@ -227,6 +227,18 @@ def test_a_claim_left_without_its_job_is_taken_over(settings, tenant):
         assert row is not None and row.job_id == response.json()["id"]
 
 
+def test_an_expired_key_is_free_again(settings, tenant):
+    first = tenant.submit(TRAIN, headers={"Idempotency-Key": "k-6"})
+    with session_scope(settings.database_url) as session:
+        row = session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == "k-6"))
+        row.expires_at = utcnow() - timedelta(seconds=1)
+    other = {**TRAIN, "model_name": "after-expiry"}
+    response = tenant.post("/v1/jobs", json=other, headers={"Idempotency-Key": "k-6"})
+    assert response.status_code == 201, response.text
+    assert "Idempotent-Replayed" not in response.headers
+    assert response.json()["id"] != first["id"]
+
+
 def test_idempotency_key_is_per_tenant(worker, make_tenant):
     a, b = make_tenant(), make_tenant()
     ja = a.post("/v1/jobs", json=TRAIN, headers={"Idempotency-Key": "shared"}).json()
