@@ -91,12 +91,56 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def submit_rounds(servers: dict[str, tuple[str, str]], headers: dict[str, str], args) -> dict:
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:  # gone, or not Linux
+        return None
+
+
+def process_tree(root: int) -> set[int]:
+    """``root`` and its descendants (uvicorn's supervisor and its worker processes)."""
+    parents = {
+        int(p): int(st[1]) for p in os.listdir("/proc") if p.isdigit() if (st := _stat(int(p)))
+    }
+    tree, grew = {root}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return tree
+
+
+def postgres_pids() -> set[int]:
+    def name(pid: str) -> str:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    return {int(p) for p in os.listdir("/proc") if p.isdigit() and name(p) == "postgres"}
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU time of ``pids`` (Linux /proc; 0 elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(st[11]) + int(st[12]) for p in pids if (st := _stat(p))) / ticks
+
+
+def submit_rounds(
+    servers: dict[str, tuple[str, str, subprocess.Popen[bytes]]], headers: dict[str, str], args
+) -> dict:
     body = json.dumps(BODY)
     run = uuid.uuid4().hex[:8]
 
     def once(name: str, seconds: float, tag: str) -> dict[str, float]:
-        url, path = servers[name]
+        """One wrk run, with the CPU time the server's processes and all of Postgres's
+        used per request meanwhile (Postgres's includes whatever else uses it then)."""
+        url, path, proc = servers[name]
+        server, postgres = process_tree(proc.pid), postgres_pids()
+        before = cpu_seconds(server), cpu_seconds(postgres)
         result = wrk.run(
             url,
             method="POST",
@@ -110,6 +154,8 @@ def submit_rounds(servers: dict[str, tuple[str, str]], headers: dict[str, str], 
         )
         if result["errors"]:
             raise RuntimeError(f"{name}: {result['errors']:.0f} requests failed")
+        result["cpu_server_us"] = 1e6 * (cpu_seconds(server) - before[0]) / result["n"]
+        result["cpu_postgres_us"] = 1e6 * (cpu_seconds(postgres) - before[1]) / result["n"]
         return result
 
     for name in servers:
@@ -121,10 +167,12 @@ def submit_rounds(servers: dict[str, tuple[str, str]], headers: dict[str, str], 
         row = {name: once(name, args.seconds, f"r{i}-{name[:4]}") for name in order}
         loads["after"] = load_average()
         rounds.append({**row, "load": loads})  # type: ignore[dict-item]
+        b, o = row[BASELINE], row[OURS]
         print(
-            f"round {i + 1}: baseline {row[BASELINE]['rps']:.0f}/s p99 "
-            f"{row[BASELINE]['p99_ms']:.1f} ms | ours {row[OURS]['rps']:.0f}/s p99 "
-            f"{row[OURS]['p99_ms']:.1f} ms | load {loads['before']} -> {loads['after']}",
+            f"round {i + 1}: baseline {b['rps']:.0f}/s p99 {b['p99_ms']:.1f} ms "
+            f"(cpu {b['cpu_server_us']:.0f} us/req) | ours {o['rps']:.0f}/s p99 "
+            f"{o['p99_ms']:.1f} ms (cpu {o['cpu_server_us']:.0f} + postgres "
+            f"{o['cpu_postgres_us']:.0f} us/req) | load {loads['before']} -> {loads['after']}",
             flush=True,
         )
     return {"rounds": rounds}
@@ -141,6 +189,9 @@ def summarize(rounds: list[dict]) -> dict[str, float]:
         "ours_rps": med(OURS, "rps"),
         "ours_p50_ms": med(OURS, "p50_ms"),
         "ours_p99_ms": med(OURS, "p99_ms"),
+        "baseline_cpu_us": med(BASELINE, "cpu_server_us"),
+        "ours_cpu_us": med(OURS, "cpu_server_us"),
+        "ours_postgres_cpu_us": med(OURS, "cpu_postgres_us"),
         "throughput_ratio": statistics.median(r[OURS]["rps"] / r[BASELINE]["rps"] for r in rounds),
         "p99_ratio": statistics.median(r[OURS]["p99_ms"] / r[BASELINE]["p99_ms"] for r in rounds),
     }
@@ -188,7 +239,10 @@ def main() -> None:
         procs.append(base_proc)
         ours_proc, ours_url = start(ours_cmd, ours_env, "/healthz")
         procs.append(ours_proc)
-        servers = {BASELINE: (base_url, "/jobs"), OURS: (ours_url, "/v1/jobs")}
+        servers = {
+            BASELINE: (base_url, "/jobs", base_proc),
+            OURS: (ours_url, "/v1/jobs", ours_proc),
+        }
         auth = {"Authorization": f"Bearer {key}"}
         figures["submit"] = submit_rounds(servers, auth, args)
         figures["submit"]["summary"] = summarize(figures["submit"]["rounds"])
@@ -223,6 +277,10 @@ def main() -> None:
     print(
         f"ours/baseline: throughput {s['throughput_ratio']:.2f}x (target >= 0.5), "
         f"p99 {s['p99_ratio']:.2f}x (target <= 1.5)"
+    )
+    print(
+        f"CPU per request: baseline {s['baseline_cpu_us']:.0f} us; ours {s['ours_cpu_us']:.0f} us "
+        f"+ Postgres {s['ours_postgres_cpu_us']:.0f} us"
     )
     if "reads" in figures:
         job_reads.report(figures["reads"])
