@@ -5,6 +5,7 @@ fresh prometheus-client multiprocess directory (core/telemetry)."""
 from __future__ import annotations
 
 import argparse
+import os
 
 from core.config import Settings, default_api_workers
 from core.telemetry import logs, multiproc
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     # Before uvicorn starts (and imports the app, and with it prometheus-client) in
     # this process or its workers, which inherit the environment.
     multiproc.prepare_dir(settings.metrics_dir)
+    os.environ.setdefault("SYNTHGEN_API_QUIET_GC", "true")  # a server process: see api/main.py
 
     import uvicorn
 

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # multiprocess directory (a fresh temporary one per start when unset; emptied at start
     # when set).
     api_workers: int = Field(default=0, ge=0)  # 0: default_api_workers(), one per core
+    # Keep Python's cyclic GC off the request path (api/main.py ``quiet_gc``); on in the
+    # processes of `python -m api.serve`, off where an app is built in a test process.
+    api_quiet_gc: bool = False
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"
     metrics_dir: Path | None = None
