@@ -81,7 +81,8 @@ def quiet_gc() -> None:
     built at start (FastAPI, SQLAlchemy, Celery, the pydantic schemas) is frozen out of
     its reach, and it runs after 20,000 new objects rather than 700: a request makes
     hundreds, so the default ran it every few requests, over the whole heap at times.
-    bench/submission.py: ~15 % more submissions/s, p99 ~30 % lower, on 2 cores."""
+    Two A/B runs of bench/submission.py's load: 4-18 % more submissions/s, p99 17-37 %
+    lower, on 2 cores (BENCHMARKS.md)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
