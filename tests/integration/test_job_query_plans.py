@@ -57,13 +57,12 @@ def filled() -> Iterator[tuple[str, str]]:
         drop_database(name)
 
 
-def _plan(session: Session, statement: Any, params: dict[str, Any] | None = None) -> dict:
-    if params is None:  # a SQLAlchemy statement: its SQL and its parameters
-        compiled = statement.compile(dialect=session.get_bind().dialect)
-        sql, params = str(compiled), compiled.params
-    else:  # a text() statement with :name parameters
-        sql = str(statement.compile(dialect=session.get_bind().dialect))
-    raw = session.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + sql, params)
+def _plan(session: Session, statement: Any) -> dict:
+    """EXPLAIN of a SQLAlchemy statement, with its parameters, as Postgres runs it."""
+    compiled = statement.compile(dialect=session.get_bind().dialect)
+    raw = session.connection().exec_driver_sql(
+        "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params
+    )
     plan = raw.scalar_one()
     return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
 
