@@ -5,7 +5,8 @@ The task's process stays the job's only writer: it keeps the heartbeat, progress
 checkpoint uploads and the result as for a one-GPU job. The ranks write nothing but
 files in the job's work directory, which the task reads as they appear:
 
-    spec.json          what to train (engine, dataset, config, checkpoint to resume from)
+    spec.json          what to train (engine, config, checkpoint to resume or start from)
+    data.pt            the task's loaded dataset (images, labels, class names), read by each rank
     events.jsonl       rank 0, one line per event: {"progress": [step, total, metrics]},
                        {"checkpoint": step, "directory": ...} (a copy the task uploads)
     stop               written by the task when the job must stop (canceled, taken back,
@@ -61,14 +62,14 @@ _ERRORS: dict[str, type[Exception]] = {
 def train(
     engine: str,
     *,
-    dataset: datasets.ImageDataset | dict[str, Any],
+    dataset: datasets.ImageDataset,
     config: dict[str, Any],
     hooks: Hooks,
     gpus: int,
     directory: Path,
     poll_s: float = 0.2,
 ) -> Trained:
-    """Train ``engine`` on ``gpus`` processes (``datasets.load(**dataset)`` in each) and
+    """Train ``engine`` on ``gpus`` processes (each reads ``dataset`` from one file) and
     return what rank 0 saved; ``hooks`` behave as for ``engine.train`` in this process.
 
     Raises what the engine raised in a rank (EngineError, TrainingDiverged, Stopped), or
@@ -77,14 +78,11 @@ def train(
     if engine not in DATA_PARALLEL_ENGINES:
         raise EngineError(f"engine {engine!r} trains on one GPU; run it with gpus 1")
     directory.mkdir(parents=True, exist_ok=True)
-    if isinstance(dataset, datasets.ImageDataset):
-        # The task already holds the data (a built-in or an uploaded ds_… set): the ranks
-        # read this one file rather than each fetching it again.
-        torch.save(dataclasses.asdict(dataset), directory / DATA)
-        dataset = {"file": str(directory / DATA)}
+    # The task already holds the data (a built-in or an uploaded ds_… set): the ranks read
+    # this one file rather than each fetching it again.
+    torch.save(dataclasses.asdict(dataset), directory / DATA)
     spec = {
         "engine": engine,
-        "dataset": dataset,
         "config": config,
         "resume_from": str(hooks.resume_from) if hooks.resume_from else None,
         "init_from": str(hooks.init_from) if hooks.init_from else None,
@@ -201,12 +199,13 @@ def main(argv: list[str]) -> int:
         should_stop=should_stop,
         checkpoint=checkpoint if shard.is_main else None,
         resume_from=Path(spec["resume_from"]) if spec["resume_from"] else None,
-        init_from=Path(spec["init_from"]) if spec.get("init_from") else None,
+        init_from=Path(spec["init_from"]) if spec["init_from"] else None,
     )
     outcome = directory / (OUTCOME if shard.is_main else f"outcome-{shard.rank}.json")
     try:
         engine = engines.get(spec["engine"])
-        trained = engine.train(_data(spec["dataset"]), spec["config"], hooks)
+        data = datasets.ImageDataset(**torch.load(directory / DATA, weights_only=True))
+        trained = engine.train(data, spec["config"], hooks)
         if shard.is_main:
             engine.save(trained, directory / MODEL)
         return 0
@@ -221,13 +220,6 @@ def main(argv: list[str]) -> int:
         if events is not None:
             events.close()
         distributed.shutdown()
-
-
-def _data(spec: dict[str, Any]) -> datasets.ImageDataset:
-    """The dataset the task wrote (``{"file": ...}``), or a built-in one by name."""
-    if "file" in spec:
-        return datasets.ImageDataset(**torch.load(spec["file"], weights_only=True))
-    return datasets.load(**spec)
 
 
 def _alive(pid: int) -> bool:

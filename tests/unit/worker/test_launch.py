@@ -32,7 +32,12 @@ def test_two_ranks_train_as_one_process_and_rank_0_reports_through_the_hooks(
     )
     config = {**GAN, "checkpoint_every": 2}
     trained = launch.train(
-        "gan", dataset=SHAPES, config=config, hooks=hooks, gpus=2, directory=tmp_path
+        "gan",
+        dataset=datasets.load(**SHAPES),
+        config=config,
+        hooks=hooks,
+        gpus=2,
+        directory=tmp_path,
     )
     alone = engines.get("gan").train(datasets.load(**SHAPES), config)
     assert steps == [1, 2, 3]
@@ -55,7 +60,12 @@ def test_a_stop_asked_by_the_task_checkpoints_the_ranks_and_raises_stopped(
     config = {**GAN, "max_steps": 100_000, "checkpoint_every": 100_000}
     with pytest.raises(Stopped) as stopped:
         launch.train(
-            "gan", dataset=SHAPES, config=config, hooks=hooks, gpus=2, directory=tmp_path / "r"
+            "gan",
+            dataset=datasets.load(**SHAPES),
+            config=config,
+            hooks=hooks,
+            gpus=2,
+            directory=tmp_path / "r",
         )
     assert str(stopped.value) == f"training stopped at step {steps[-1]}"
     assert [int(p.name) for p in kept.iterdir()] == [steps[-1]]  # the steps done, to resume
@@ -65,7 +75,7 @@ def test_an_engine_error_in_the_ranks_reaches_the_task_as_it_was_raised(tmp_path
     with pytest.raises(EngineError, match="unknown gan config key 'colour'"):
         launch.train(
             "gan",
-            dataset=SHAPES,
+            dataset=datasets.load(**SHAPES),
             config={**GAN, "colour": 1},
             hooks=Hooks(),
             gpus=2,
