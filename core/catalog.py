@@ -9,9 +9,9 @@ import re
 from models import engine_options
 
 ENGINES: tuple[str, ...] = tuple(engine_options.CONFIGS)
-# Engines that train on several GPUs (models/engines/distributed.py); ebm's replay buffer
-# of Langevin samples is per process.
-DATA_PARALLEL_ENGINES: tuple[str, ...] = ("ddpm", "gan")
+DATA_PARALLEL_ENGINES: tuple[str, ...] = tuple(
+    name for name, options in engine_options.CONFIGS.items() if options.DATA_PARALLEL
+)
 
 DATASET_SPLITS: dict[str, tuple[str, ...]] = {
     "digits": ("train", "test"),

@@ -96,6 +96,8 @@ class TrainOptions:
     ENGINE: ClassVar[str] = ""
     IMAGE_SIZES: ClassVar[tuple[int, ...]] = ()
     """Image sizes the engine's networks are built for (``image_size`` is one of them)."""
+    DATA_PARALLEL: ClassVar[bool] = False
+    """Whether a job may train it on several GPUs (``gpus`` > 1, models/engines/distributed.py)."""
 
     max_steps: Int = option(
         5000, ge=1, le=1_000_000, help="optimiser steps to train (the run's length)"

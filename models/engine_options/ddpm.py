@@ -48,6 +48,7 @@ class DDPMConfig(TrainOptions):
     label dropout for classifier-free guidance."""
 
     ENGINE = "ddpm"
+    DATA_PARALLEL = True
     IMAGE_SIZES = IMAGE_SIZES
 
     batch_size: Int | None = option(

@@ -19,6 +19,7 @@ class EBMConfig(TrainOptions):
     divergence with Langevin chains kept in a replay buffer (Du & Mordatch 2019)."""
 
     ENGINE = "ebm"
+    # Not data-parallel: its replay buffer of Langevin samples is per process.
     IMAGE_SIZES = convnets.IMAGE_SIZES
 
     batch_size: Int = option(64, ge=1, le=4096, help="images per step")

@@ -33,6 +33,7 @@ class GANConfig(TrainOptions):
     """Train options of gan: a class-conditional GAN in one of three variants."""
 
     ENGINE = "gan"
+    DATA_PARALLEL = True
     IMAGE_SIZES = convnets.IMAGE_SIZES
 
     batch_size: Int = option(
