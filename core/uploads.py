@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.config import Settings
 from core.db import utcnow
+from core.errors import InvalidRequest
 from core.storage import Storage
 from core.storage.base import MultipartStorage
 
@@ -52,6 +53,15 @@ class UploadOut(BaseModel):
     parts: list[UploadPart] = Field(default_factory=list)
     max_bytes: int
     expires_at: datetime
+
+
+def check_declared_size(size: int | None, limit: int, limit_name: str) -> None:
+    """Refuse a declared ``size`` over ``limit`` (422 naming ``size``) before anything is
+    written; ``limit_name`` says which limit ("upload", "import")."""
+    if size is not None and size > limit:
+        raise InvalidRequest(
+            f"size: {size} bytes is over the {limit_name} limit of {limit} bytes", field="size"
+        )
 
 
 def start(*, storage: Storage, settings: Settings, key: str, size: int | None) -> str | None:

@@ -51,12 +51,7 @@ def create(
     tenant: Tenant,
     dataset_in: DatasetCreate,
 ) -> Dataset:
-    if dataset_in.size is not None and dataset_in.size > settings.dataset_max_upload_bytes:
-        raise InvalidRequest(
-            f"size: {dataset_in.size} bytes is over the upload limit of "
-            f"{settings.dataset_max_upload_bytes} bytes",
-            field="size",
-        )
+    uploads.check_declared_size(dataset_in.size, settings.dataset_max_upload_bytes, "upload")
     dataset_id = f"ds_{uuid.uuid4().hex}"
     key = f"{prefix_of(dataset_id)}upload/original"
     row = Dataset(

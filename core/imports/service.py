@@ -44,12 +44,8 @@ def create(
                 "size: applies to an uploaded archive; an s3:// source is read as it is",
                 field="size",
             )
-    elif import_in.size is not None and import_in.size > settings.import_max_bytes:
-        raise InvalidRequest(
-            f"size: {import_in.size} bytes is over the import limit of "
-            f"{settings.import_max_bytes} bytes",
-            field="size",
-        )
+    else:
+        uploads.check_declared_size(import_in.size, settings.import_max_bytes, "import")
     import_id = f"imp_{uuid.uuid4().hex}"
     key = f"imports/{import_id}/upload/original"
     row = ModelImport(
