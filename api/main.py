@@ -122,18 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.outbox = outbox
     app.state.hub = hub
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(jobs.router)
-    app.include_router(engines.router)
-    app.include_router(models.router)
-    app.include_router(metrics.router)
-    app.include_router(preview.router)
-    app.include_router(curves.router)
-    app.include_router(events.router)
-    app.include_router(webhooks.router)
-    app.include_router(datasets.router)
-    app.include_router(imports.router)
-    app.include_router(uploads.router)
+    routes = (health, jobs, engines, models, metrics, preview, curves, events, webhooks)
+    for module in (*routes, datasets, imports, uploads):
+        app.include_router(module.router)
     console.mount(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=uploads.PREFIX)
     app.add_middleware(RequestTelemetry)  # outermost: rejected bodies are counted too
