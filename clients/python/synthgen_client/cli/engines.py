@@ -4,7 +4,6 @@ validates them (``GET /v1/engines``)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from synthgen_client.cli import output
@@ -36,7 +35,6 @@ def run(client: Client, args: argparse.Namespace) -> int:
                 [o["name"], o["type"], o["default_text"], o["range_text"] or "-", o["help"]]
                 for o in engine["options"]
             ],
-            out=sys.stdout,  # as print() does: the stream of now, not of import time
         )
     return 0
 
