@@ -72,17 +72,15 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
     worker.kill()
 
 
+# --quiet: no start-up banner in the user's terminal (a global option, before `worker`).
+_CELERY_WORKER = (sys.executable, "-m", "celery", "-A", "worker.celery_app", "--quiet", "worker")
+
+
 def worker_command(home: Path) -> list[str]:
     """The job worker child: the ``gpu`` queue (train, generate, evaluate) one job at a
     time, with beat (the reconciler, whose runs go to the ``cpu`` queue)."""
     return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        "--quiet",  # no start-up banner in the user's terminal (a global option)
-        "worker",
+        *_CELERY_WORKER,
         "-Q",
         "gpu",
         "--concurrency",
@@ -100,13 +98,7 @@ def preview_worker_command(home: Path) -> list[str]:
     deliveries), which must not wait behind a train job on the main worker. Tasks run in
     its main process (solo pool) so the models it loads stay cached between previews."""
     return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        "--quiet",
-        "worker",
+        *_CELERY_WORKER,
         "-Q",
         "preview,cpu",
         "--pool",
