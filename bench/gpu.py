@@ -65,13 +65,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fid import random_weights  # noqa: E402
 from gpu_support import (  # noqa: E402
     Figure,
     Utilisation,
     compile_setting,
     moments,
     peak_memory,
-    random_inception,
     ratio,
     smooth_images,
     sync,
@@ -259,7 +259,7 @@ def bench_fid(m: dict, device: torch.device) -> dict[str, Any]:
     noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(2)) * 40
     sets = (real, (real.float() + noise).clamp(0, 255).to(torch.uint8))
     weights = Path(tempfile.mkdtemp(prefix="bench-gpu-")) / "fid-inception-random.pth"
-    random_inception(real[:16], weights)  # 16 images: enough for the statistics
+    random_weights(real[:16], weights)  # 16 images: enough for the statistics
 
     ours_model = InceptionFeatures(weights, device=device, batch_size=batch)
     state = torch.load(weights, map_location="cpu", weights_only=True)

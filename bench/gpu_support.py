@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -124,20 +123,6 @@ def smooth_images(n: int, channels: int, size: int, seed: int) -> torch.Tensor:
 
 def ratio(ours: float, theirs: float) -> float:
     return round(ours / theirs, 3) if theirs > 0 else float("nan")
-
-
-def random_inception(images: torch.Tensor, path: Path) -> None:
-    """Save a seeded random FID Inception whose batch-norm statistics fit ``images``."""
-    from models.metrics.inception import FIDInceptionV3
-
-    torch.manual_seed(0)
-    model = FIDInceptionV3()
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # a cumulative average: one batch sets the statistics
-    with torch.no_grad():
-        model.train()(images.float() / 255.0)
-    torch.save(model.state_dict(), path)
 
 
 def moments(pair: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
