@@ -190,8 +190,10 @@ class Stack:
         """Stop Postgres (fast shutdown: sessions are cut), wait until ``until()`` has
         seen the outage, start it again."""
         self.postgres.stop("fast")
-        wait_for(until, 30, "the outage being seen")
-        self.postgres.start()
+        try:
+            wait_for(until, 30, "the outage being seen")
+        finally:  # a test that fails here must not leave the rest of the suite without it
+            self.postgres.start()
         # The pooled connections of this test process died with the server.
         session_factory(self.settings.database_url).kw["bind"].dispose()
 

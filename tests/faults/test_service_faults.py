@@ -60,13 +60,18 @@ def test_postgres_restart_under_load_answers_503_then_recovers_without_duplicate
     long_job = submit(client, train_body("through-restart", max_steps=200, checkpoint_every=25))
     stack.wait_step(long_job, 10)
 
-    keys = [f"load-{i}" for i in range(12)]
+    keys: list[str] = []
     answers: list[tuple[str, int, str, str | None]] = []
     accepted: list[str] = []
+    restarted = threading.Event()
 
     def load() -> None:
-        """Submit each job until it is accepted, retrying refusals as a client would."""
-        for key in keys:
+        """Submit jobs, each until it is accepted, retrying refusals as a client would,
+        through the outage and on until at least 12 are in (a submit takes milliseconds:
+        a fixed dozen could all be in before the server goes down)."""
+        while not restarted.is_set() or len(keys) < 12:
+            key = f"load-{len(keys)}"
+            keys.append(key)
             while True:
                 r = client.post(
                     "/v1/jobs", json=train_body(key, max_steps=1), headers={"Idempotency-Key": key}
@@ -77,11 +82,15 @@ def test_postgres_restart_under_load_answers_503_then_recovers_without_duplicate
                     accepted.append(r.json()["id"])
                     break
                 time.sleep(0.2)  # a client's pause before its retry
+            time.sleep(0.05)  # a steady trickle, not a flood of jobs for the worker
 
     thread = threading.Thread(target=load)
     thread.start()
     wait_for(lambda: len(answers) >= 3, 30, "load running")
-    stack.restart_postgres(until=lambda: any(a[1] != 201 for a in answers))
+    try:
+        stack.restart_postgres(until=lambda: any(a[1] != 201 for a in answers))
+    finally:
+        restarted.set()
     thread.join(timeout=120)
     assert not thread.is_alive()
 
