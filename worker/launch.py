@@ -202,16 +202,19 @@ def main(argv: list[str]) -> int:
         init_from=Path(spec["init_from"]) if spec["init_from"] else None,
     )
     outcome = directory / (OUTCOME if shard.is_main else f"outcome-{shard.rank}.json")
+    ended_together = False  # trained or stopped: every rank gets there (see shutdown)
     try:
         engine = engines.get(spec["engine"])
         data = datasets.ImageDataset(**torch.load(directory / DATA, weights_only=True))
         trained = engine.train(data, spec["config"], hooks)
         if shard.is_main:
             engine.save(trained, directory / MODEL)
+        ended_together = True
         return 0
     except Stopped as exc:
         if shard.is_main:
             outcome.write_text(json.dumps({"stopped": str(exc)}))
+        ended_together = True
         return 0
     except Exception as exc:
         outcome.write_text(json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)}}))
@@ -219,7 +222,7 @@ def main(argv: list[str]) -> int:
     finally:
         if events is not None:
             events.close()
-        distributed.shutdown()
+        distributed.shutdown(together=ended_together)
 
 
 def _alive(pid: int) -> bool:

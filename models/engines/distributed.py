@@ -99,8 +99,14 @@ def init(local_rank: int) -> Shard:
     return current()
 
 
-def shutdown() -> None:
+def shutdown(*, together: bool) -> None:
+    """Leave the process group. ``together`` (every rank ended the same way: trained or
+    stopped): wait for the others first, so no rank tears its connections down while a
+    peer still uses them (gloo then aborts the late rank at exit). After an error the
+    others may never arrive, so a failing rank leaves at once."""
     if dist.is_available() and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -52,6 +52,7 @@ def _rank(rank: int, world: int, port: int, job: str, engine: str, config: dict,
     )  # fmt: skip
     torch.set_num_threads(1)
     shard = distributed.init(rank)
+    saved = False
     try:
         if job == "train":
             weights = _weights(engine, config)
@@ -70,8 +71,9 @@ def _rank(rank: int, world: int, port: int, job: str, engine: str, config: dict,
             weights = {**{f"full/{k}": v for k, v in full.items()},
                        **{f"resumed/{k}": v for k, v in resumed.items()}}  # fmt: skip
         save_file({k: v.contiguous() for k, v in weights.items()}, f"{out}/rank{rank}.safetensors")
+        saved = True
     finally:
-        distributed.shutdown()
+        distributed.shutdown(together=saved)
 
 
 def _run_two(tmp_path: Path, job: str, engine: str, config: dict) -> list[dict]:
