@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.hub import EventHub
 from core.config import Settings
@@ -20,7 +21,8 @@ from core.tenants import service as tenants
 from core.tenants.orm import Tenant
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    # async: a sync dependency costs a thread-pool hop per request.
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
@@ -43,7 +45,7 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     return request.app.state.storage  # type: ignore[no-any-return]
 
 
@@ -86,7 +88,9 @@ class TenantCache:
             self._entries[key_hash] = (time.monotonic() + self.ttl_s, tenant)
 
 
-def get_tenant(request: Request, session: SessionDep) -> Tenant:
+async def get_tenant(request: Request) -> Tenant:
+    """The key's tenant, from this process's cache when it checked the key lately (async,
+    so that a cache hit costs no thread-pool hop; a miss reads in the pool)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -95,8 +99,8 @@ def get_tenant(request: Request, session: SessionDep) -> Tenant:
     key_hash = tenants.hash_key(token.strip())
     tenant = cache.get(key_hash)
     if tenant is None:
-        tenant = tenants.authenticate(session=session, key=token.strip())
-        session.expunge(tenant)
+        settings: Settings = request.app.state.settings
+        tenant = await run_in_threadpool(_authenticate, settings.database_url, token.strip())
         cache.put(key_hash, tenant)
     logs.bind(tenant=tenant.id)
     retry_after = request.app.state.rate_limiter.hit(key_hash)
@@ -106,6 +110,13 @@ def get_tenant(request: Request, session: SessionDep) -> Tenant:
             retry_after=retry_after,
         )
     return tenant
+
+
+def _authenticate(database_url: str, key: str) -> Tenant:
+    with session_factory(database_url)() as session:
+        tenant = tenants.authenticate(session=session, key=key)
+        session.expunge(tenant)  # detached: read-only, shared by the requests that hit it
+        return tenant
 
 
 TenantDep = Annotated[Tenant, Depends(get_tenant)]

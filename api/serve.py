@@ -1,11 +1,13 @@
-"""``python -m api.serve``: the API under uvicorn with ``SYNTHGEN_API_WORKERS`` processes,
-JSON logs, and a fresh prometheus-client multiprocess directory (core/telemetry)."""
+"""``python -m api.serve``: the API under uvicorn with ``SYNTHGEN_API_WORKERS`` processes
+(by default one per core: core/config.py's ``default_api_workers``), JSON logs, and a
+fresh prometheus-client multiprocess directory (core/telemetry)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
-from core.config import Settings
+from core.config import Settings, default_api_workers
 from core.telemetry import logs, multiproc
 
 
@@ -18,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     # Before uvicorn starts (and imports the app, and with it prometheus-client) in
     # this process or its workers, which inherit the environment.
     multiproc.prepare_dir(settings.metrics_dir)
+    os.environ.setdefault("SYNTHGEN_API_QUIET_GC", "true")  # a server process: see api/main.py
 
     import uvicorn
 
@@ -25,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         "api.main:app",
         host=args.host,
         port=args.port,
-        workers=settings.api_workers,
+        workers=settings.api_workers or default_api_workers(),
         log_config=logs.config(settings.log_level),
         access_log=False,
         server_header=False,

@@ -22,12 +22,18 @@ from core.jobs.states import TERMINAL
 MAX_WAIT_S = 60
 
 
-async def prefer_wait(
-    prefer: Annotated[str | None, Header(max_length=1000)] = None,
-) -> int | None:
+PreferHeader = Annotated[str | None, Header(max_length=1000)]
+
+
+async def prefer_wait(prefer: PreferHeader = None) -> int | None:
+    """``wait_seconds`` as a dependency. (async: a sync dependency would cost a thread-pool
+    hop per request.)"""
+    return wait_seconds(prefer)
+
+
+def wait_seconds(prefer: str | None) -> int | None:
     """Seconds asked for with ``wait=N`` (a bare ``wait`` is the maximum); None without
-    it. Other preferences are not supported and are not reported as applied. (async: a
-    sync dependency would cost a thread-pool hop on the submit hot path.)"""
+    it. Other preferences are not supported and are not reported as applied."""
     for preference in (prefer or "").split(","):
         token = preference.split(";", 1)[0].strip()
         name, _, value = token.partition("=")

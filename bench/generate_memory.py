@@ -6,7 +6,7 @@ requirement "peak RSS while generating 60,000 16x16 images < 2 GB", shards strea
 2. An embedded stack without servers in a temporary directory: a SQLite database
    migrated to head, a local-directory store, a tenant with a key, the model's files
    uploaded and registered as a model version.
-3. A generate job row is created by ``core.jobs.service.create_job`` and run in this
+3. A generate job row is created by ``core.jobs.submission.create_job`` and run in this
    process by ``worker.runner.run_job``: the model is downloaded and loaded, sampled shard
    by shard, each shard handed to the format's writer, the artifacts recorded.
 4. Printed: RSS before the job (current and high-water mark), the high-water mark after
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core import migrate  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import session_scope  # noqa: E402
-from core.jobs import service as jobs  # noqa: E402
+from core.jobs import submission  # noqa: E402
 from core.jobs.orm import Job  # noqa: E402
 from core.jobs.schemas import GenerateJobIn  # noqa: E402
 from core.model_versions import service as model_versions  # noqa: E402
@@ -170,7 +170,9 @@ def setup_stack(
             checkpoint_uri="models/mem/",
             train_job_id=None,
         )
-        job = jobs.create_job(session=session, settings=settings, tenant=tenant, job_in=job_in)
+        job = submission.create_job(
+            session=session, settings=settings, tenant=tenant, job_in=job_in
+        )
         job_id = job.id
     return settings, job_id
 

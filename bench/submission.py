@@ -1,16 +1,21 @@
-"""POST /v1/jobs throughput and latency at N concurrent clients, side by side with a bare
-FastAPI endpoint that only calls Celery's apply_async on the same Redis, in the same run.
+"""POST /v1/jobs beside a bare FastAPI endpoint that only publishes a Celery message to the
+same Redis, in the same run; then GET /v1/jobs/{id} and the list with 100,000 jobs.
 
-    .venv/bin/python bench/submission.py [--clients 32] [--seconds 10] [--workers 2]
+    .venv/bin/python bench/submission.py [--connections 32] [--seconds 10] [--rounds 3]
 
-Needs Postgres and Redis on 127.0.0.1 (as `make test`). Prints submissions/s, p50/p99 and
-the ratio ours/baseline. Messages go to throwaway queues that are deleted afterwards.
+Needs Postgres and Redis on 127.0.0.1 (as `make test`) and Debian's `wrk` (the load
+generator; the bench says so and stops when it is missing). Both servers run as operators
+run them: ours is `python -m api.serve` with SYNTHGEN_API_WORKERS processes (default: the
+cores), the baseline is uvicorn with as many. They stay up side by side and take the load
+in alternating rounds (A B, B A, ...), so whatever else loads the machine hits both alike;
+each round's ratio pairs the two runs next to each other. Every POST carries a unique
+Idempotency-Key, as the SDK sends one with every submit. Messages go to throwaway queues
+and everything runs in a throwaway database, both deleted afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import socket
@@ -27,6 +32,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import job_reads, wrk  # noqa: E402
+from core.config import default_api_workers  # noqa: E402
 from core.db import session_scope  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 from core.tenants import service as tenants  # noqa: E402
@@ -40,6 +47,7 @@ BODY = {
     "model_name": "bench",
     "config": {"max_steps": 100},
 }
+BASELINE, OURS = "baseline (FastAPI + send_task)", "synthgen POST /v1/jobs"
 
 
 def free_port() -> int:
@@ -48,110 +56,158 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(app: str, env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start(
+    command: list[str], env: dict[str, str], ready: str
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+    proc = subprocess.Popen(  # noqa: S603 - our own command
+        [*command, "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # ours logs a JSON access line per request, as deployed
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    for _ in range(300):
         try:
-            httpx.get(f"{url}/docs", timeout=1)
+            httpx.get(f"{url}{ready}", timeout=1)
             return proc, url
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"{app} did not start")
+    raise RuntimeError(f"{command} did not start")
 
 
-async def one_client(
-    port: int, path: str, headers: dict[str, str], deadline: float, latencies: list[float]
-) -> int:
-    """One keep-alive HTTP/1.1 connection posting BODY until ``deadline``; returns errors.
-
-    A few lines of asyncio rather than httpx: on 2 shared cores httpx's AsyncClient spends
-    more CPU per request than the servers under test and caps both near 100 req/s, so it
-    measured itself. This client costs a few percent of a core at 1,000 req/s.
-    """
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    payload = json.dumps(BODY).encode()
-    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n{extra}\r\n"
-    ).encode() + payload
-    errors = 0
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            writer.write(request)
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            body = await reader.readexactly(length)
-            latencies.append(time.perf_counter() - t0)
-            if status != 201:
-                errors += 1
-                if errors == 1:
-                    print(status, body[:300].decode(errors="replace"))
-    finally:
-        writer.close()
-    return errors
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
-async def load(
-    url: str, path: str, headers: dict[str, str], clients: int, seconds: float
-) -> list[float]:
-    latencies: list[float] = []
-    port = int(url.rsplit(":", 1)[1])
-    deadline = time.perf_counter() + seconds
-    errors = await asyncio.gather(
-        *(one_client(port, path, headers, deadline, latencies) for _ in range(clients))
-    )
-    if sum(errors):
-        raise RuntimeError(f"{sum(errors)} requests failed")
-    return latencies
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def measure(
-    url: str, path: str, headers: dict[str, str], clients: int, seconds: float
-) -> dict[str, float]:
-    asyncio.run(load(url, path, headers, clients, min(2.0, seconds)))  # warm-up
-    t0 = time.perf_counter()
-    lat = asyncio.run(load(url, path, headers, clients, seconds))
-    wall = time.perf_counter() - t0
-    lat.sort()
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:  # gone, or not Linux
+        return None
+
+
+def process_tree(root: int) -> set[int]:
+    """``root`` and its descendants (uvicorn's supervisor and its worker processes)."""
+    parents = {
+        int(p): int(st[1]) for p in os.listdir("/proc") if p.isdigit() if (st := _stat(int(p)))
+    }
+    tree, grew = {root}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return tree
+
+
+def postgres_pids() -> set[int]:
+    def name(pid: str) -> str:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    return {int(p) for p in os.listdir("/proc") if p.isdigit() and name(p) == "postgres"}
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU time of ``pids`` (Linux /proc; 0 elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(st[11]) + int(st[12]) for p in pids if (st := _stat(p))) / ticks
+
+
+def submit_rounds(
+    servers: dict[str, tuple[str, str, subprocess.Popen[bytes]]], headers: dict[str, str], args
+) -> dict:
+    body = json.dumps(BODY)
+    run = uuid.uuid4().hex[:8]
+
+    def once(name: str, seconds: float, tag: str) -> dict[str, float]:
+        """One wrk run, with the CPU time the server's processes and all of Postgres's
+        used per request meanwhile (Postgres's includes whatever else uses it then)."""
+        url, path, proc = servers[name]
+        server, postgres = process_tree(proc.pid), postgres_pids()
+        before = cpu_seconds(server), cpu_seconds(postgres)
+        result = wrk.run(
+            url,
+            method="POST",
+            path=path,
+            body=body,
+            keys=True,
+            headers=headers,
+            connections=args.connections,
+            seconds=seconds,
+            run_id=f"{run}-{tag}",
+        )
+        if result["errors"]:
+            raise RuntimeError(f"{name}: {result['errors']:.0f} requests failed")
+        result["cpu_server_us"] = 1e6 * (cpu_seconds(server) - before[0]) / result["n"]
+        result["cpu_postgres_us"] = 1e6 * (cpu_seconds(postgres) - before[1]) / result["n"]
+        return result
+
+    for name in servers:
+        once(name, 2, f"warm-{name[:4]}")
+    rounds: list[dict[str, dict[str, float]]] = []
+    for i in range(args.rounds):
+        order = [BASELINE, OURS] if i % 2 == 0 else [OURS, BASELINE]
+        loads = {"before": load_average()}
+        row = {name: once(name, args.seconds, f"r{i}-{name[:4]}") for name in order}
+        loads["after"] = load_average()
+        rounds.append({**row, "load": loads})  # type: ignore[dict-item]
+        b, o = row[BASELINE], row[OURS]
+        print(
+            f"round {i + 1}: baseline {b['rps']:.0f}/s p99 {b['p99_ms']:.1f} ms "
+            f"(cpu {b['cpu_server_us']:.0f} us/req) | ours {o['rps']:.0f}/s p99 "
+            f"{o['p99_ms']:.1f} ms (cpu {o['cpu_server_us']:.0f} + postgres "
+            f"{o['cpu_postgres_us']:.0f} us/req) | load {loads['before']} -> {loads['after']}",
+            flush=True,
+        )
+    return {"rounds": rounds}
+
+
+def summarize(rounds: list[dict]) -> dict[str, float]:
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[name][key] for r in rounds)
+
     return {
-        "rps": len(lat) / wall,
-        "p50_ms": 1000 * statistics.median(lat),
-        "p99_ms": 1000 * lat[int(0.99 * (len(lat) - 1))],
-        "n": len(lat),
+        "baseline_rps": med(BASELINE, "rps"),
+        "baseline_p50_ms": med(BASELINE, "p50_ms"),
+        "baseline_p99_ms": med(BASELINE, "p99_ms"),
+        "ours_rps": med(OURS, "rps"),
+        "ours_p50_ms": med(OURS, "p50_ms"),
+        "ours_p99_ms": med(OURS, "p99_ms"),
+        "baseline_cpu_us": med(BASELINE, "cpu_server_us"),
+        "ours_cpu_us": med(OURS, "cpu_server_us"),
+        "ours_postgres_cpu_us": med(OURS, "cpu_postgres_us"),
+        "throughput_ratio": statistics.median(r[OURS]["rps"] / r[BASELINE]["rps"] for r in rounds),
+        "p99_ratio": statistics.median(r[OURS]["p99_ms"] / r[BASELINE]["p99_ms"] for r in rounds),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server")
+    parser.add_argument("--workers", type=int, default=default_api_workers())
+    parser.add_argument("--jobs", type=int, default=100_000, help="rows for the read phase")
+    parser.add_argument("--no-reads", action="store_true", help="skip GET/list at --jobs")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
+    wrk.require()
 
     run = uuid.uuid4().hex[:8]
     db = f"synthgen_bench_{run}"
@@ -165,53 +221,71 @@ def main() -> None:
         "SYNTHGEN_BROKER_URL": BROKER,
         "SYNTHGEN_STORAGE_URL": f"file:///tmp/synthgen-bench-{run}",
         "SYNTHGEN_QUEUE_PREFIX": prefix,
-        # A load test: one tenant submits far past the abuse limits (0 turns them off).
+        "SYNTHGEN_API_WORKERS": str(args.workers),
+        # One tenant submits far past the abuse limits: the queued-jobs cap is off, the
+        # rate limit is on but out of reach (its bucket is still taken per request).
         "SYNTHGEN_MAX_QUEUED_JOBS": "0",
-        "SYNTHGEN_RATE_LIMIT_PER_S": "0",
+        "SYNTHGEN_RATE_LIMIT_PER_S": "1000000000",
+        "SYNTHGEN_RATE_LIMIT_BURST": "1000000000",
     }
     base_env = {"BENCH_BROKER_URL": BROKER, "BENCH_QUEUE": f"{prefix}baseline"}
-    results = {}
+    base_cmd = [sys.executable, "-m", "uvicorn", "bench.baseline_submit_app:app"]
+    base_cmd += ["--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]
+    ours_cmd = [sys.executable, "-m", "api.serve", "--host", "127.0.0.1"]
+    procs = []
+    figures: dict = {}
     try:
-        for name, app, env, path, headers in (
-            (
-                "baseline (FastAPI + apply_async)",
-                "bench.baseline_submit_app:app",
-                base_env,
-                "/jobs",
-                {},
-            ),
-            (
-                "synthgen POST /v1/jobs",
-                "api.main:app",
-                ours_env,
-                "/v1/jobs",
-                {"Authorization": f"Bearer {key}"},
-            ),
-        ):
-            proc, url = start(app, env, args.workers)
-            try:
-                results[name] = measure(url, path, headers, args.clients, args.seconds)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=10)
+        base_proc, base_url = start(base_cmd, base_env, "/docs")
+        procs.append(base_proc)
+        ours_proc, ours_url = start(ours_cmd, ours_env, "/healthz")
+        procs.append(ours_proc)
+        servers = {
+            BASELINE: (base_url, "/jobs", base_proc),
+            OURS: (ours_url, "/v1/jobs", ours_proc),
+        }
+        auth = {"Authorization": f"Bearer {key}"}
+        figures["submit"] = submit_rounds(servers, auth, args)
+        figures["submit"]["summary"] = summarize(figures["submit"]["rounds"])
+        if not args.no_reads:
+            figures["reads"] = job_reads.measure(
+                database_url,
+                ours_url,
+                auth,
+                jobs=args.jobs,
+                seconds=args.seconds,
+                connections=args.connections,
+            )
     finally:
+        for proc in procs:
+            stop(proc)
         r = redis.Redis.from_url(BROKER)
         for k in r.scan_iter(f"{prefix}*"):
             r.delete(k)
         drop_database(db)
 
+    s = figures["submit"]["summary"]
     print(
-        f"\n{args.clients} concurrent clients, {args.seconds:.0f} s, "
-        f"{args.workers} uvicorn workers, {os.cpu_count()} cores"
+        f"\n{args.connections} connections (wrk), {args.rounds} alternating rounds of "
+        f"{args.seconds:g} s, {args.workers} server processes each, {os.cpu_count()} cores; "
+        f"medians of the rounds"
     )
-    print(f"{'server':<36} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'n':>7}")
-    for name, r in results.items():
-        print(f"{name:<36} {r['rps']:8.1f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['n']:7.0f}")
-    ours, base = results["synthgen POST /v1/jobs"], results["baseline (FastAPI + apply_async)"]
+    print(f"{'server':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, tag in ((BASELINE, "baseline"), (OURS, "ours")):
+        print(
+            f"{name:<34} {s[f'{tag}_rps']:8.0f} {s[f'{tag}_p50_ms']:8.1f} {s[f'{tag}_p99_ms']:8.1f}"
+        )
     print(
-        f"ratio ours/baseline throughput: {ours['rps'] / base['rps']:.2f}  "
-        f"(p99 {ours['p99_ms'] / base['p99_ms']:.2f}x)"
+        f"ours/baseline: throughput {s['throughput_ratio']:.2f}x (target >= 0.5), "
+        f"p99 {s['p99_ratio']:.2f}x (target <= 1.5)"
     )
+    print(
+        f"CPU per request: baseline {s['baseline_cpu_us']:.0f} us; ours {s['ours_cpu_us']:.0f} us "
+        f"+ Postgres {s['ours_postgres_cpu_us']:.0f} us"
+    )
+    if "reads" in figures:
+        job_reads.report(figures["reads"])
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

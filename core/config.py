@@ -5,6 +5,7 @@ Injected everywhere (api deps, worker runner); nothing deeper reads os.environ.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
@@ -14,6 +15,17 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOME = Path(".synthgen")
+
+
+def default_api_workers() -> int:
+    """One API process per core this process may run on (its CPU affinity, which a
+    cpuset-limited container narrows; a CPU *quota* does not show here: set
+    SYNTHGEN_API_WORKERS to it). Fewer leaves cores idle under load; more only adds
+    processes fighting over the same cores (bench/submission.py)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class Settings(BaseSettings):
@@ -85,10 +97,14 @@ class Settings(BaseSettings):
     preview_cache_models: int = 4
     preview_ttl_s: int = 3600
 
-    # Operating it: uvicorn processes of `python -m api.serve`, the HTTP port on which each
-    # Celery worker serves /metrics (none when unset), prometheus-client's multiprocess
-    # directory (a fresh temporary one per start when unset; emptied at start when set).
-    api_workers: int = Field(default=1, ge=1)
+    # Operating it: uvicorn processes of `python -m api.serve` (0: one per core), the HTTP
+    # port on which each Celery worker serves /metrics (none when unset), prometheus-client's
+    # multiprocess directory (a fresh temporary one per start when unset; emptied at start
+    # when set).
+    api_workers: int = Field(default=0, ge=0)  # 0: default_api_workers(), one per core
+    # Keep Python's cyclic GC off the request path (api/main.py ``quiet_gc``); on in the
+    # processes of `python -m api.serve`, off where an app is built in a test process.
+    api_quiet_gc: bool = False
     worker_metrics_port: int | None = None
     worker_metrics_host: str = "127.0.0.1"
     metrics_dir: Path | None = None

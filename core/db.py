@@ -38,7 +38,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, **options: Any) -> Engine:
     if database_url.startswith("sqlite"):
         engine = create_engine(
             database_url, connect_args={"check_same_thread": False, "timeout": 30}
@@ -57,7 +57,8 @@ def make_engine(database_url: str) -> Engine:
     # No pool_pre_ping: it costs a round trip per request on the submit hot path. After a
     # database restart the first statement on a dead connection fails, and SQLAlchemy then
     # discards the whole pool, so one request errors instead of every one paying a ping.
-    return create_engine(database_url, pool_size=20, max_overflow=20, pool_recycle=1800)
+    options = {"pool_size": 20, "max_overflow": 20, "pool_recycle": 1800, **options}
+    return create_engine(database_url, **options)
 
 
 @lru_cache(maxsize=8)
@@ -79,5 +80,39 @@ def session_scope(database_url: str) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.close()
+
+
+@lru_cache(maxsize=8)
+def autocommit_engine(database_url: str) -> Engine:
+    """Postgres connections in autocommit, for work that is one statement: each statement
+    is its own transaction, so it costs one round trip (no BEGIN, no COMMIT, no ROLLBACK
+    when the connection goes back). Their own small pool beside the main one."""
+    if database_url.startswith("sqlite"):
+        return session_factory(database_url).kw["bind"]  # type: ignore[no-any-return]
+    return make_engine(
+        database_url,
+        isolation_level="AUTOCOMMIT",
+        # No ROLLBACK to send on check-in either: there is never a transaction open.
+        skip_autocommit_rollback=True,
+        pool_size=10,
+        max_overflow=10,
+    )
+
+
+@lru_cache(maxsize=8)
+def _read_factory(database_url: str) -> sessionmaker[Session]:
+    return sessionmaker(bind=autocommit_engine(database_url), expire_on_commit=False)
+
+
+@contextmanager
+def read_session(database_url: str) -> Iterator[Session]:
+    """A session for reads that need no transaction of their own: on Postgres each of its
+    statements runs on its own (autocommit), so a one-query read is one round trip and
+    nothing is held between statements. Not for writes (each would commit at once)."""
+    session = _read_factory(database_url)()
+    try:
+        yield session
     finally:
         session.close()

@@ -1,10 +1,14 @@
 """Per-tenant limits, so one tenant cannot take the service for itself.
 
 Checked at submit (QuotaExceeded → 429 with Retry-After):
-- queued jobs: at most ``max_queued_jobs`` waiting;
+- queued jobs: at most ``max_queued_jobs`` waiting — counted by the statement that
+  inserts the job (core/jobs/submission.py), so it costs the submit no round trip;
 - GPU time: run time of the tenant's jobs in the last 24 h under ``gpu_seconds_per_day``
   (jobs running now count up to now);
 - storage: the artifacts of the tenant's kept jobs under ``max_storage_bytes``.
+GPU time and storage read a tenant's rows at most every ``USAGE_CACHE_S`` per process, not
+on every submit: a tenant can overshoot by what its jobs use meanwhile (at most
+``USAGE_CACHE_S`` × ``max_running_jobs`` GPU seconds; the storage its jobs write).
 
 Checked when a worker claims a job: at most ``max_running_jobs`` of a tenant's jobs run
 at once. A job over it is not refused, it waits in the queue (the reconciler sends its
@@ -17,42 +21,54 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.artifacts.orm import Artifact
 from core.config import Settings
-from core.db import utcnow
+from core.db import as_utc, utcnow
 from core.errors import QuotaExceeded
 from core.jobs.orm import Job
 from core.jobs.states import TERMINAL, JobStatus
 
 DAY = timedelta(days=1)
 QUEUED_RETRY_S = 30
-# Summing a tenant's artifacts reads every artifact row of it; the figure is kept this
-# long per process (a tenant can overshoot its storage by what it writes meanwhile).
-STORAGE_CACHE_S = 30.0
+USAGE_CACHE_S = 10.0
 
-_storage_cache: dict[tuple[str, str], tuple[float, int]] = {}
-_storage_lock = threading.Lock()
+_usage_cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
+_usage_lock = threading.Lock()
 
 
-def check_submit(*, session: Session, settings: Settings, tenant_id: str) -> None:
-    """Raise QuotaExceeded when the tenant may not submit another job now."""
-    if settings.max_queued_jobs:
-        queued = session.scalar(
-            select(func.count())
-            .select_from(Job)
-            .where(Job.tenant_id == tenant_id, Job.status == JobStatus.queued)
+def _cached(key: tuple[str, str, str], read: Callable[[], Any]) -> Any:
+    now = time.monotonic()
+    hit = _usage_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    value = read()
+    with _usage_lock:
+        if len(_usage_cache) > 100_000:
+            _usage_cache.clear()  # rare; the next submits read again
+        _usage_cache[key] = (now + USAGE_CACHE_S, value)
+    return value
+
+
+def check_queued(*, settings_cap: int, queued: int) -> None:
+    """Raise QuotaExceeded when ``queued`` (the tenant's queued jobs, counted up to the
+    cap) has reached ``settings_cap`` (0: no cap)."""
+    if settings_cap and queued >= settings_cap:
+        raise QuotaExceeded(
+            f"this tenant has {queued} queued jobs, the limit is {settings_cap}; "
+            "submit more once some have started",
+            retry_after=QUEUED_RETRY_S,
         )
-        if queued is not None and queued >= settings.max_queued_jobs:
-            raise QuotaExceeded(
-                f"this tenant has {queued} queued jobs, the limit is "
-                f"{settings.max_queued_jobs}; submit more once some have started",
-                retry_after=QUEUED_RETRY_S,
-            )
+
+
+def check_usage(*, session: Session, settings: Settings, tenant_id: str) -> None:
+    """Raise QuotaExceeded when the tenant's GPU time or storage is used up."""
     if settings.gpu_seconds_per_day:
         _check_gpu_time(session, settings, tenant_id)
     if settings.max_storage_bytes:
@@ -71,32 +87,37 @@ def may_start(*, session: Session, settings: Settings, tenant_id: str) -> bool:
     return (running or 0) < settings.max_running_jobs
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every timestamp we write is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
-
-
 def run_intervals(*, session: Session, tenant_id: str, now: datetime) -> list[tuple[float, float]]:
     """(start, end) in seconds before ``now`` of the tenant's runs that touch the last 24 h:
     ended jobs from start to end, running jobs from start to now."""
-    rows = session.execute(
-        select(Job.status, Job.started_at, Job.completed_at).where(
-            Job.tenant_id == tenant_id,
-            Job.started_at.is_not(None),
-            (Job.status == JobStatus.running) | (Job.completed_at > now - DAY),
+    return _intervals(_runs(session=session, tenant_id=tenant_id, now=now), now)
+
+
+def _runs(*, session: Session, tenant_id: str, now: datetime) -> list[tuple[Any, ...]]:
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(Job.status, Job.started_at, Job.completed_at).where(
+                Job.tenant_id == tenant_id,
+                Job.started_at.is_not(None),
+                (Job.status == JobStatus.running) | (Job.completed_at > now - DAY),
+            )
         )
-    ).all()
+    ]
+
+
+def _intervals(rows: list[tuple[Any, ...]], now: datetime) -> list[tuple[float, float]]:
     intervals = []
     for status, started, completed in rows:
         if started is None:
             continue
         if status in TERMINAL and completed is not None:
-            end = (now - _aware(completed)).total_seconds()
+            end = (now - as_utc(completed)).total_seconds()
         elif status == JobStatus.running:
             end = 0.0
         else:
             continue
-        intervals.append(((now - _aware(started)).total_seconds(), end))
+        intervals.append(((now - as_utc(started)).total_seconds(), end))
     return intervals
 
 
@@ -108,7 +129,11 @@ def usage_in_window(intervals: list[tuple[float, float]], window_s: float) -> fl
 def _check_gpu_time(session: Session, settings: Settings, tenant_id: str) -> None:
     limit = settings.gpu_seconds_per_day
     day = DAY.total_seconds()
-    intervals = run_intervals(session=session, tenant_id=tenant_id, now=utcnow())
+    rows = _cached(
+        ("runs", settings.database_url, tenant_id),
+        lambda: _runs(session=session, tenant_id=tenant_id, now=utcnow()),
+    )
+    intervals = _intervals(rows, utcnow())
     used = usage_in_window(intervals, day)
     if used < limit:
         return
@@ -128,19 +153,15 @@ def _check_gpu_time(session: Session, settings: Settings, tenant_id: str) -> Non
 
 
 def storage_used(*, session: Session, settings: Settings, tenant_id: str) -> int:
-    key = (settings.database_url, tenant_id)
-    now = time.monotonic()
-    cached = _storage_cache.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    used = session.scalar(
-        select(func.coalesce(func.sum(Artifact.size), 0))
-        .join(Job, Job.id == Artifact.job_id)
-        .where(Job.tenant_id == tenant_id)
-    )
-    with _storage_lock:
-        _storage_cache[key] = (now + STORAGE_CACHE_S, int(used or 0))
-    return int(used or 0)
+    def read() -> int:
+        used = session.scalar(
+            select(func.coalesce(func.sum(Artifact.size), 0))
+            .join(Job, Job.id == Artifact.job_id)
+            .where(Job.tenant_id == tenant_id)
+        )
+        return int(used or 0)
+
+    return int(_cached(("storage", settings.database_url, tenant_id), read))
 
 
 def _check_storage(session: Session, settings: Settings, tenant_id: str) -> None:
@@ -155,7 +176,7 @@ def _check_storage(session: Session, settings: Settings, tenant_id: str) -> None
             )
         )
         if oldest is not None:
-            expires = _aware(oldest) + timedelta(days=settings.retention_days)
+            expires = as_utc(oldest) + timedelta(days=settings.retention_days)
             retry_after = max(60, int((expires - utcnow()).total_seconds()))
     raise QuotaExceeded(
         f"this tenant's artifacts take {used:,} bytes, the limit is "

@@ -14,8 +14,7 @@ from sqlalchemy.exc import OperationalError
 from core.config import Settings
 from core.curves import service as curves
 from core.db import session_scope
-from core.jobs import events
-from core.jobs import service as jobs
+from core.jobs import events, transitions
 from core.jobs.orm import Job
 from core.jobs.states import JobStatus
 from worker import preemption
@@ -98,7 +97,7 @@ class JobProgress:
         due = self.last_event is None or now - self.last_event >= self.settings.progress_interval_s
         try:
             with events.session_scope(self.settings) as session:
-                self.still_running = jobs.write_progress(
+                self.still_running = transitions.write_progress(
                     session=session, job_id=self.job_id, progress=self.last
                 )
                 curves.record(session=session, job_id=self.job_id, points=self.points)
@@ -187,7 +186,7 @@ class Heartbeat:
         while not self._stop.wait(self.interval_s):
             try:
                 with session_scope(self.database_url) as session:
-                    if not jobs.heartbeat(session=session, job_id=self.job_id):
+                    if not transitions.heartbeat(session=session, job_id=self.job_id):
                         return
             except Exception:  # noqa: BLE001, S112 - a missed beat is retried next interval
                 continue

@@ -21,8 +21,7 @@ from sqlalchemy import select
 from core import queue
 from core.config import Settings
 from core.db import session_scope, utcnow
-from core.jobs import events
-from core.jobs import service as jobs
+from core.jobs import events, idempotency, submission, transitions
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
 from core.previews import service as previews
@@ -69,7 +68,7 @@ def reconcile(settings: Settings) -> dict[str, int]:
                     "message": f"the worker running this job stopped "
                     f"responding {lost} times; the job was given up",
                 }
-                if jobs.try_transition(
+                if transitions.try_transition(
                     session=session, job_id=job.id, target=JobStatus.failed, error=error
                 ):
                     counts["failed"] += 1
@@ -79,7 +78,9 @@ def reconcile(settings: Settings) -> dict[str, int]:
                         engine=runner.engine_of(session=session, job=job),
                         status=JobStatus.failed,
                     )
-            elif jobs.try_transition(session=session, job_id=job.id, target=JobStatus.queued):
+            elif transitions.try_transition(
+                session=session, job_id=job.id, target=JobStatus.queued
+            ):
                 republish.add(job.id)
                 counts["requeued"] += 1
         queues = {
@@ -95,10 +96,10 @@ def reconcile(settings: Settings) -> dict[str, int]:
             log.warning("could not publish job %s; will retry", job_id)
             continue
         with session_scope(settings.database_url) as session:
-            jobs.mark_published(session=session, job_id=job_id)
+            submission.mark_published(session=session, job_id=job_id)
         counts["published"] += 1
     with session_scope(settings.database_url) as session:
-        jobs.purge_expired_idempotency_keys(session=session)
+        idempotency.purge_expired_idempotency_keys(session=session)
         stale_previews = previews.purge(session=session, ttl_s=settings.preview_ttl_s)
         due = webhooks.due_jobs(session=session, older_than_s=WEBHOOK_GRACE_S)
     for job_id in due:

@@ -27,8 +27,7 @@ from core import quotas
 from core.config import Settings
 from core.db import session_scope
 from core.errors import InvalidTransition, StorageError
-from core.jobs import events
-from core.jobs import service as jobs
+from core.jobs import events, queries, submission, transitions
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
 from core.model_versions.orm import ModelVersion
@@ -59,7 +58,7 @@ class JobContext:
     def output(self, **what: object) -> None:
         """Emit an ``output`` event saying what was just written (while still running)."""
         with events.session_scope(self.settings) as session:
-            if jobs.heartbeat(session=session, job_id=self.job.id):
+            if transitions.heartbeat(session=session, job_id=self.job.id):
                 events.record(
                     session=session, job_id=self.job.id, type=events.EventType.output, output=what
                 )
@@ -76,7 +75,7 @@ def claim(settings: Settings, job_id: str) -> Job | None:
         if not quotas.may_start(session=session, settings=settings, tenant_id=job.tenant_id):
             log.info("job %s waits: its tenant runs max_running_jobs already", job_id)
             return None
-        if not jobs.try_transition(
+        if not transitions.try_transition(
             session=session, job_id=job_id, target=JobStatus.running, attempts=job.attempts + 1
         ):
             return None
@@ -141,7 +140,7 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
     with session_scope(settings.database_url) as session:
-        status = jobs.status_of(session=session, job_id=job_id)
+        status = queries.status_of(session=session, job_id=job_id)
     if status in (JobStatus.failed, JobStatus.canceled):
         discard_outputs(storage, job_id)
     meter.finished(str(status))
@@ -155,7 +154,7 @@ def _requeue(settings: Settings, job: Job) -> None:
     worker dies before it publishes it."""
     try:
         with events.session_scope(settings) as session:
-            jobs.transition(
+            transitions.transition(
                 session=session,
                 job_id=job.id,
                 target=JobStatus.queued,
@@ -172,7 +171,7 @@ def _requeue(settings: Settings, job: Job) -> None:
         return  # canceled meanwhile: nothing to hand back
     log.info("job %s preempted by the worker's shutdown; back in the queue", job.id)
     with session_scope(settings.database_url) as session:
-        jobs.publish(session=session, settings=settings, job=job)
+        submission.publish(session=session, settings=settings, job=job)
 
 
 def discard_outputs(storage: Storage, job_id: str) -> None:
@@ -194,7 +193,7 @@ def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:
     if not failure.bug:  # a bug's traceback is logged by classify, under its error id
         log.warning("job %s failed: %s", job_id, failure.message)
     with events.session_scope(settings) as session:
-        if not jobs.try_transition(
+        if not transitions.try_transition(
             session=session, job_id=job_id, target=JobStatus.failed, error=failure.as_error()
         ):
             log.info("job %s ended before its failure could be stored", job_id)
@@ -223,7 +222,7 @@ def finish(
         artifacts.record(session=session, job_id=ctx.job.id, objects=objects)
         if register is not None:
             result = {**result, **register(session)}
-        if not jobs.try_transition(
+        if not transitions.try_transition(
             session=session,
             job_id=ctx.job.id,
             target=JobStatus.succeeded,

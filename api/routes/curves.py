@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, TenantDep
 from core.curves import service as curves
-from core.jobs import service as jobs
+from core.jobs import queries
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -33,7 +33,7 @@ def job_metrics(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> MetricsPage:
-    jobs.get_job(session=session, tenant=tenant, job_id=job_id)  # 404 for another tenant
+    queries.get_job(session=session, tenant=tenant, job_id=job_id)  # 404 for another tenant
     items, cursor = curves.page(
         session=session, job_id=job_id, every=every, after=after, limit=limit
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, base_url
 from core.datasets import service as datasets
 from core.datasets.schemas import DatasetCreate, DatasetOut, DatasetPage
-from core.jobs import service as jobs
+from core.jobs import submission
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -81,7 +81,7 @@ def complete_dataset(
         session=session, storage=storage, settings=settings, tenant=tenant, dataset_id=dataset_id
     )
     session.commit()
-    jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
+    submission.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
     return datasets.to_out(row, storage=storage, settings=settings, base_url=base_url(request))
 
 

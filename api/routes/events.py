@@ -21,8 +21,7 @@ from api.deps import HubDep, SessionDep, SettingsDep, TenantDep
 from api.hub import RESYNC
 from core.config import Settings
 from core.db import session_scope
-from core.jobs import events
-from core.jobs import service as jobs
+from core.jobs import events, queries
 from core.jobs.orm import Job, JobEvent
 from core.jobs.states import TERMINAL, JobStatus
 
@@ -34,7 +33,7 @@ RETRY_MS = 2000  # how soon a disconnected EventSource reconnects
 def owned_job(job_id: str, session: SessionDep, tenant: TenantDep) -> Job:
     """The job (404 for another tenant's), read before the stream starts; the session's
     connection goes back to the pool at once, since a stream may stay open for hours."""
-    job = jobs.get_job(session=session, tenant=tenant, job_id=job_id)
+    job = queries.get_job(session=session, tenant=tenant, job_id=job_id)
     session.close()
     return job
 
@@ -44,7 +43,7 @@ OwnedJobDep = Annotated[Job, Depends(owned_job)]
 
 def _backlog(settings: Settings, job_id: str, after_id: int) -> tuple[JobStatus, list[JobEvent]]:
     with session_scope(settings.database_url) as session:
-        status = jobs.status_of(session=session, job_id=job_id)
+        status = queries.status_of(session=session, job_id=job_id)
         rows = events.after(session=session, job_id=job_id, after_id=after_id)
     assert status is not None  # jobs are not deleted under a stream
     return status, rows

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, base_url
 from core.imports import service as imports
 from core.imports.schemas import ImportCreate, ImportOut
-from core.jobs import service as jobs
+from core.jobs import submission
 
 router = APIRouter(prefix="/v1/imports", tags=["models"])
 
@@ -31,7 +31,9 @@ def create_import(
     )
     session.commit()
     if job is not None:
-        jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
+        submission.publish(
+            session=session, settings=settings, job=job, marker=request.app.state.outbox
+        )
     response.headers["Location"] = f"{base_url(request)}/v1/imports/{row.id}"
     return imports.to_out(
         row, session=session, storage=storage, settings=settings, base_url=base_url(request)
@@ -83,7 +85,7 @@ def complete_import(
         session=session, storage=storage, tenant=tenant, import_id=import_id
     )
     session.commit()
-    jobs.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
+    submission.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
     return imports.to_out(
         row, session=session, storage=storage, settings=settings, base_url=base_url(request)
     )

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Request, Response, status
 
 from api.deps import SessionDep, TenantDep
+from core.db import as_utc
 from core.jobs.schemas import ModelOut, ModelVersionOut
-from core.jobs.service import _aware
 from core.model_versions import lineage
 from core.model_versions import service as model_versions
 from core.model_versions.lineage import LineageOut
@@ -57,7 +57,7 @@ def _alias_out(row: ModelAlias, version: int) -> AliasOut:
         alias=row.alias,
         version=version,
         model_version_id=row.model_version_id,
-        updated_at=_aware(row.updated_at) if row.updated_at else None,
+        updated_at=as_utc(row.updated_at) if row.updated_at else None,
         updated_by=row.updated_by,
     )
 
@@ -94,7 +94,7 @@ def list_aliases(name: str, session: SessionDep, tenant: TenantDep) -> AliasesOu
                 from_version=m.from_version,
                 to_version=m.to_version,
                 moved_by=m.moved_by,
-                moved_at=_aware(m.moved_at),
+                moved_at=as_utc(m.moved_at),
             )
             for m in moves
         ],

@@ -6,8 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import SessionDep, SettingsDep, TenantDep
 from core.db import as_utc
-from core.jobs import events
-from core.jobs import service as jobs
+from core.jobs import events, queries
 from core.webhooks import service as webhooks
 from core.webhooks.orm import WebhookAttempt, WebhookDelivery, WebhookSecret
 from core.webhooks.schemas import AttemptOut, DeliveryOut, DeliveryPage, WebhookSecretOut
@@ -65,7 +64,7 @@ def _delivery_out(row: WebhookDelivery, attempts: list[WebhookAttempt]) -> Deliv
 
 @router.get("/v1/jobs/{job_id}/webhook-deliveries", response_model=DeliveryPage)
 def list_deliveries(job_id: str, session: SessionDep, tenant: TenantDep) -> DeliveryPage:
-    jobs.get_job(session=session, tenant=tenant, job_id=job_id)
+    queries.get_job(session=session, tenant=tenant, job_id=job_id)
     rows = webhooks.list_deliveries(session=session, job_id=job_id)
     return DeliveryPage(items=[_delivery_out(row, attempts) for row, attempts in rows])
 
@@ -78,7 +77,7 @@ def list_deliveries(job_id: str, session: SessionDep, tenant: TenantDep) -> Deli
 def retry_delivery(
     job_id: str, delivery_id: str, session: SessionDep, settings: SettingsDep, tenant: TenantDep
 ) -> DeliveryOut:
-    jobs.get_job(session=session, tenant=tenant, job_id=job_id)
+    queries.get_job(session=session, tenant=tenant, job_id=job_id)
     row = webhooks.retry_delivery(
         session=session, settings=settings, job_id=job_id, delivery_id=delivery_id
     )

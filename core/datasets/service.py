@@ -21,7 +21,7 @@ from core.datasets.orm import Dataset, DatasetStatus
 from core.datasets.schemas import DatasetCreate, DatasetOut, summary_fields
 from core.db import as_utc, utcnow
 from core.errors import DatasetNotFound, InvalidRequest, InvalidTransition, UploadMissing
-from core.jobs import service as jobs
+from core.jobs import queries, submission, transitions
 from core.jobs.orm import Job
 from core.jobs.states import JobKind, JobStatus
 from core.storage import Storage
@@ -90,7 +90,7 @@ def list_datasets(
     """The tenant's datasets, newest first, with the jobs' cursor pagination."""
     query = select(Dataset).where(Dataset.tenant_id == tenant.id)
     if cursor is not None:
-        created, last_id = jobs.decode_cursor(cursor)
+        created, last_id = queries.decode_cursor(cursor)
         if session.get_bind().dialect.name == "sqlite":
             created = created.replace(tzinfo=None)
         query = query.where(
@@ -106,7 +106,7 @@ def list_datasets(
     )
     for row in rows[:limit]:
         settle(session=session, row=row)
-    next_cursor = jobs.encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = queries.encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
@@ -125,7 +125,7 @@ def complete(
             f"nothing has been uploaded to dataset {row.id} yet: send the file as its "
             "upload says (GET the dataset for fresh URLs), then complete it"
         )
-    job = jobs.insert_job(
+    job = submission.service_job(
         session=session,
         tenant=tenant,
         kind=JobKind.validate_dataset,
@@ -149,7 +149,7 @@ def delete(*, session: Session, storage: Storage, tenant: Tenant, dataset_id: st
     calls :func:`purge`. Model versions trained on it keep its id and hash in lineage."""
     row = get(session=session, tenant=tenant, dataset_id=dataset_id)
     if row.status == DatasetStatus.validating and row.job_id is not None:
-        jobs.try_transition(session=session, job_id=row.job_id, target=JobStatus.canceled)
+        transitions.try_transition(session=session, job_id=row.job_id, target=JobStatus.canceled)
     uploads.discard(storage=storage, row=row)
     session.delete(row)
     session.flush()
@@ -188,7 +188,7 @@ def settle(*, session: Session, row: Dataset) -> None:
     """A validating dataset whose job ended without saying ready or invalid is invalid."""
     if row.status != DatasetStatus.validating or row.job_id is None:
         return
-    error = jobs.failure_of(session=session, job_id=row.job_id)
+    error = queries.failure_of(session=session, job_id=row.job_id)
     if error is None:
         return
     if mark_invalid(session=session, dataset_id=row.id, error=error):

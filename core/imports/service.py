@@ -20,7 +20,7 @@ from core.db import as_utc, utcnow
 from core.errors import ImportNotFound, InvalidRequest, InvalidTransition, UploadMissing
 from core.imports.orm import ImportStatus, ModelImport
 from core.imports.schemas import ImportCreate, ImportOut
-from core.jobs import service as jobs
+from core.jobs import queries, submission
 from core.jobs.orm import Job
 from core.jobs.states import JobKind
 from core.model_versions.orm import ModelVersion
@@ -88,7 +88,7 @@ def complete(
 
 
 def _start(session: Session, tenant: Tenant, row: ModelImport) -> Job:
-    job = jobs.insert_job(
+    job = submission.service_job(
         session=session,
         tenant=tenant,
         kind=JobKind.import_model,
@@ -114,7 +114,7 @@ def get(*, session: Session, tenant: Tenant, import_id: str) -> ModelImport:
         raise ImportNotFound(f"no import {import_id} for this tenant")
     if row.status == ImportStatus.importing and row.job_id is not None:
         # The job ended without registering or refusing (canceled, failed by the reconciler).
-        error = jobs.failure_of(session=session, job_id=row.job_id)
+        error = queries.failure_of(session=session, job_id=row.job_id)
         if error is not None and mark_invalid(session=session, import_id=row.id, error=error):
             session.commit()
             session.refresh(row)

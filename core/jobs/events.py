@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from core import db
 from core.config import Settings
 from core.jobs.orm import Job, JobEvent
+from core.jobs.presentation import to_out, urls
 from core.jobs.states import TERMINAL, JobStatus
 from core.webhooks import service as webhooks
 
@@ -80,15 +81,7 @@ def record(
 
 
 def snapshot(job: Job) -> dict[str, Any]:
-    # Imported here: core.jobs.service writes events through this module.
-    from core.jobs.service import to_out
-
     return to_out(job).model_dump(mode="json", exclude={"request", "urls"})
-
-
-def urls(job_id: str, base_url: str) -> dict[str, str]:
-    prefix = f"{base_url}/v1/jobs/{job_id}"
-    return {"get": prefix, "cancel": f"{prefix}/cancel", "artifacts": f"{prefix}/artifacts"}
 
 
 def render(event: JobEvent, *, request: dict[str, Any], base_url: str) -> dict[str, Any]:

@@ -1,121 +1,82 @@
-"""Idempotency keys (draft-ietf-httpapi-idempotency-key-header): a submit's key is
-claimed before its job exists, linked to the job in the transaction that creates it, and
-answered with that job on a replay. Re-exported by core/jobs/service.py."""
+"""``Idempotency-Key`` (draft-ietf-httpapi-idempotency-key-header): a retried POST
+answers the job the first one created, and never creates a second.
+
+A key's row is written by the same statement (on SQLite: the same transaction) as the job
+it created, already linked to it (core/jobs/submission.py ``insert_job``), so a key never
+exists without its job and no request can die holding a claim. A concurrent request with
+the same key waits on the unique index for the first one's commit (a few milliseconds),
+then finds the key taken and answers the first job (``replay``).
+
+Who commits: nothing here; ``replay`` deletes an expired key in the caller's transaction,
+which ``submit()`` commits before it writes the key again.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.db import as_utc, utcnow
-from core.errors import IdempotencyConflict, IdempotencyMismatch
+from core.errors import IdempotencyMismatch
 from core.jobs.orm import IdempotencyKey
 from core.jobs.schemas import AnyJobIn
 from core.tenants.orm import Tenant
 
 
-def fingerprint(job_in: AnyJobIn) -> str:
-    canonical = json.dumps(job_in.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+@dataclass(frozen=True)
+class Claim:
+    """What a submit with a key writes beside its job."""
+
+    key: str
+    fingerprint: str
+    ttl_s: int
+
+    def expires_at(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.ttl_s)
+
+
+def fingerprint_of(request: dict[str, Any]) -> str:
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# A claim without its job this old belongs to a request that died (e.g. with the database)
-# and could not release it; a retry takes it over. A slower request still in flight then
-# loses the race to link the key (create_job), so there is never a second job.
-ABANDONED_CLAIM = timedelta(seconds=10)
+def fingerprint(job_in: AnyJobIn) -> str:
+    return fingerprint_of(job_in.model_dump(mode="json"))
 
 
-def reserve_idempotency_key(
-    *, session: Session, tenant: Tenant, key: str, fingerprint: str, ttl_s: int
-) -> str | None:
-    """Claim ``key`` for a new request; returns the job id when it is a replay.
+def replay(*, session: Session, tenant: Tenant, claim: Claim) -> str | None:
+    """The job of an earlier request with ``claim.key``; None when the key is free (again).
 
-    Commits the claim itself, so a concurrent request with the same key sees it at once
-    and answers 409 while this one is in flight.
+    Raises IdempotencyMismatch when the key was used with another body. An expired key
+    is deleted (in the caller's transaction) and counts as free.
     """
-    for _ in range(3):
-        now = utcnow()
-        try:
-            session.add(
-                IdempotencyKey(
-                    tenant_id=tenant.id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    expires_at=now + timedelta(seconds=ttl_s),
-                )
-            )
-            session.commit()
-            return None
-        except IntegrityError:
-            session.rollback()
-        row = session.scalar(
-            select(IdempotencyKey).where(
-                IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == key
-            )
-        )
-        if row is None:
-            continue
-        if as_utc(row.expires_at) <= now:
-            session.delete(row)
-            session.commit()
-            continue
-        if row.fingerprint != fingerprint:
-            raise IdempotencyMismatch(
-                "This Idempotency-Key was used with a different request body; "
-                "use a new key for a new request.",
-                field="Idempotency-Key",
-            )
-        if row.job_id is None and as_utc(row.created_at) < now - ABANDONED_CLAIM:
-            # The request that claimed the key died between its claim and its job (e.g.
-            # the database went away mid-request): the claim is abandoned, take it over.
-            session.delete(row)
-            session.commit()
-            continue
-        if row.job_id is None:
-            raise IdempotencyConflict(
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
-                field="Idempotency-Key",
-            )
-        return row.job_id
-    raise IdempotencyConflict("Idempotency-Key is contended; retry shortly.")
-
-
-def release_idempotency_key(*, session: Session, tenant: Tenant, key: str) -> None:
-    session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.tenant_id == tenant.id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.job_id.is_(None),
+    row = session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == claim.key
         )
     )
-    session.commit()
+    if row is None:
+        return None
+    if as_utc(row.expires_at) <= utcnow() or row.job_id is None:
+        # Expired, or a claim without its job left by a version that claimed keys ahead
+        # of their job (its request, if still alive, fails to link it and rolls back).
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
+        return None
+    if row.fingerprint != claim.fingerprint:
+        raise IdempotencyMismatch(
+            "This Idempotency-Key was used with a different request body; "
+            "use a new key for a new request.",
+            field="Idempotency-Key",
+        )
+    return row.job_id
 
 
 def purge_expired_idempotency_keys(*, session: Session) -> int:
     result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < utcnow()))
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def link(*, session: Session, tenant: Tenant, key: str, job_id: str) -> None:
-    """Link our claim of ``key`` to the job this request created (same transaction)."""
-    linked = session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.tenant_id == tenant.id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.job_id.is_(None),
-        )
-        .values(job_id=job_id)
-    )
-    if linked.rowcount != 1:  # type: ignore[attr-defined]
-        # Our claim was taken over as abandoned and the key linked to another job:
-        # this request yields (its transaction, job included, is rolled back).
-        raise IdempotencyConflict(
-            "Another request with this Idempotency-Key created the job; retry to get it.",
-            field="Idempotency-Key",
-        )

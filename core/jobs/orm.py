@@ -12,7 +12,12 @@ from core.jobs.states import JobKind, JobStatus
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),)
+    __table_args__ = (
+        # A tenant's jobs newest first (GET /v1/jobs), and of one status (?status=, and the
+        # queued-jobs quota counted at submit): core/jobs/queries.py, core/jobs/submission.py.
+        Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_jobs_tenant_status_created", "tenant_id", "status", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

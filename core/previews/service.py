@@ -12,10 +12,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core import catalog
-from core.db import utcnow
+from core.db import as_utc, utcnow
 from core.errors import InvalidRequest, PreviewNotFound
 from core.jobs.admission import check_labels, check_sample_options
-from core.jobs.service import _aware
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from core.previews.orm import Preview
@@ -156,8 +155,8 @@ def to_out(
             "request": preview.request,
             "error": preview.error,
             "cache_hit": preview.cache_hit,
-            "created_at": _aware(preview.created_at),
-            "completed_at": _aware(preview.completed_at) if preview.completed_at else None,
+            "created_at": as_utc(preview.created_at),
+            "completed_at": as_utc(preview.completed_at) if preview.completed_at else None,
             "urls": urls,
         }
     )

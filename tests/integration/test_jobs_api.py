@@ -3,20 +3,24 @@ real worker."""
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import timedelta
 
+import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core import queue
-from core.db import session_scope
-from core.jobs import service as jobs
+from core.db import session_factory, session_scope, utcnow
+from core.jobs import idempotency, submission, transitions
 from core.jobs.orm import IdempotencyKey, Job, JobEvent
 from core.jobs.schemas import parse_job
-from core.jobs.states import JobStatus
+from core.jobs.states import JobKind, JobStatus
 from core.model_versions.orm import ModelVersion
 from core.tenants.orm import Tenant
 from tests.integration.conftest import TINY_DDPM
+from tests.servers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +38,7 @@ def _insert_queued(settings, tenant_name: str, body: dict = TRAIN) -> str:
     """A queued job whose message was never published (as if the broker lost it)."""
     with session_scope(settings.database_url) as session:
         tenant = session.scalar(select(Tenant).where(Tenant.name == tenant_name))
-        job = jobs.create_job(
+        job = submission.create_job(
             session=session,
             settings=settings,
             tenant=tenant,
@@ -102,8 +106,8 @@ def test_second_cancel_of_a_canceled_job_answers_200_with_the_job(settings, tena
 def test_cancel_of_a_job_that_ended_is_409_saying_so(settings, tenant, ended):
     job_id = _insert_queued(settings, tenant.name)
     with session_scope(settings.database_url) as session:
-        jobs.transition(session=session, job_id=job_id, target=JobStatus.running)
-        jobs.transition(session=session, job_id=job_id, target=ended)
+        transitions.transition(session=session, job_id=job_id, target=JobStatus.running)
+        transitions.transition(session=session, job_id=job_id, target=ended)
     response = tenant.post(f"/v1/jobs/{job_id}/cancel")
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
@@ -154,20 +158,85 @@ def test_same_idempotency_key_with_other_body_is_422(worker, tenant):
     assert len(tenant.get("/v1/jobs").json()["items"]) == 1
 
 
-def test_idempotency_key_in_flight_is_409(settings, tenant):
+def _lock_waits(settings) -> int:
+    # A transaction of its own per look: pg_stat_activity is a snapshot per transaction.
+    with session_scope(settings.database_url) as session:
+        return int(
+            session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+        )
+
+
+def test_same_key_in_flight_waits_for_the_first_request_and_answers_its_job(settings, tenant):
+    """A request whose key another request is writing right now (its transaction still
+    open) waits for that commit on the key's unique index, then answers that job."""
     with session_scope(settings.database_url) as session:
         owner = session.scalar(select(Tenant).where(Tenant.name == tenant.name))
-        jobs.reserve_idempotency_key(
-            session=session,
+        session.expunge(owner)
+    in_flight = session_factory(settings.database_url)()
+    try:
+        first = submission.insert_job(
+            session=in_flight,
             tenant=owner,
-            key="k-3",
-            fingerprint=jobs.fingerprint(parse_job(TRAIN)),
-            ttl_s=60,
+            kind=JobKind.train,
+            request=parse_job(TRAIN).model_dump(mode="json"),
+            claim=idempotency.Claim("k-3", idempotency.fingerprint(parse_job(TRAIN)), 60),
         )
-    response = tenant.post("/v1/jobs", json=TRAIN, headers={"Idempotency-Key": "k-3"})
-    assert response.status_code == 409
-    assert response.headers["content-type"] == "application/problem+json"
-    assert tenant.get("/v1/jobs").json()["items"] == []
+        assert first is not None
+        answers: list[httpx.Response] = []
+        second = threading.Thread(
+            target=lambda: answers.append(
+                tenant.post("/v1/jobs", json=TRAIN, headers={"Idempotency-Key": "k-3"})
+            )
+        )
+        second.start()
+        wait_for(lambda: _lock_waits(settings) > 0, 30, "the second request waiting on the key")
+        assert not answers  # held until the first commits
+        in_flight.commit()
+    finally:
+        in_flight.close()
+    second.join(timeout=30)
+    assert answers[0].status_code == 201, answers[0].text
+    assert answers[0].json()["id"] == first.id
+    assert answers[0].headers["Idempotent-Replayed"] == "true"
+    assert [j["id"] for j in tenant.get("/v1/jobs").json()["items"]] == [first.id]
+
+
+def test_a_claim_left_without_its_job_is_taken_over(settings, tenant):
+    """A key row with no job (left by a version that claimed keys before writing the
+    job, whose request died) does not block the key: the next request takes it over."""
+    with session_scope(settings.database_url) as session:
+        owner = session.scalar(select(Tenant).where(Tenant.name == tenant.name))
+        session.add(
+            IdempotencyKey(
+                tenant_id=owner.id,
+                key="k-5",
+                fingerprint=idempotency.fingerprint(parse_job(TRAIN)),
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+        )
+    response = tenant.post("/v1/jobs", json=TRAIN, headers={"Idempotency-Key": "k-5"})
+    assert response.status_code == 201, response.text
+    assert "Idempotent-Replayed" not in response.headers
+    with session_scope(settings.database_url) as session:
+        row = session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == "k-5"))
+        assert row is not None and row.job_id == response.json()["id"]
+
+
+def test_an_expired_key_is_free_again(settings, tenant):
+    first = tenant.submit(TRAIN, headers={"Idempotency-Key": "k-6"})
+    with session_scope(settings.database_url) as session:
+        row = session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == "k-6"))
+        row.expires_at = utcnow() - timedelta(seconds=1)
+    other = {**TRAIN, "model_name": "after-expiry"}
+    response = tenant.post("/v1/jobs", json=other, headers={"Idempotency-Key": "k-6"})
+    assert response.status_code == 201, response.text
+    assert "Idempotent-Replayed" not in response.headers
+    assert response.json()["id"] != first["id"]
 
 
 def test_idempotency_key_is_per_tenant(worker, make_tenant):

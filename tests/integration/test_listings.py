@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from core.artifacts import service as artifacts
 from core.db import session_scope, utcnow
-from core.jobs import service as jobs
+from core.jobs import submission, transitions
 from core.jobs.orm import Job
 from core.jobs.schemas import parse_job
 from core.jobs.states import JobStatus
@@ -52,7 +52,7 @@ def _queued_jobs(settings: Any, tenant: TenantClient, n: int) -> list[str]:
     with session_scope(settings.database_url) as session:
         owner = _owner(session, tenant)
         return [
-            jobs.create_job(
+            submission.create_job(
                 session=session, settings=settings, tenant=owner, job_in=parse_job(TRAIN)
             ).id
             for _ in range(n)
@@ -71,7 +71,7 @@ def _no_leftover_work(settings, tenant):
             select(Job.id).where(Job.tenant_id == owner.id, Job.status == JobStatus.queued)
         ).all()
         for job_id in queued:
-            jobs.transition(session=session, job_id=job_id, target=JobStatus.canceled)
+            transitions.transition(session=session, job_id=job_id, target=JobStatus.canceled)
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7, 8])

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from core.config import Settings
 from core.db import session_scope
-from core.jobs import service as jobs
+from core.jobs import transitions
 from core.jobs.orm import Job
 from core.jobs.states import JobStatus
 from core.tenants import service as tenants
@@ -107,7 +107,7 @@ def live_api(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
                 Job.tenant_id == fuzz, Job.status.in_([JobStatus.queued, JobStatus.running])
             )
         ).all():
-            jobs.try_transition(session=session, job_id=job_id, target=JobStatus.canceled)
+            transitions.try_transition(session=session, job_id=job_id, target=JobStatus.canceled)
 
 
 def test_schemathesis_finds_no_server_error_and_no_contradiction(live_api, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from core.db import session_scope, utcnow
-from core.jobs import service as jobs
+from core.jobs import submission, transitions
 from core.jobs.orm import Job, Outbox
 from core.jobs.schemas import parse_job
 from core.jobs.states import JobStatus
@@ -30,7 +30,7 @@ TRAIN = {
 def _queued_without_message(settings, tenant_name: str) -> str:
     with session_scope(settings.database_url) as session:
         owner = session.scalar(select(Tenant).where(Tenant.name == tenant_name))
-        job = jobs.create_job(
+        job = submission.create_job(
             session=session,
             settings=settings,
             tenant=owner,
@@ -60,7 +60,7 @@ def test_running_job_with_a_dead_heartbeat_is_requeued_and_finishes(settings, wo
     stale = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s + 5)
     with session_scope(settings.database_url) as session:
         # As if a worker had claimed it and then died without a trace.
-        jobs.transition(
+        transitions.transition(
             session=session, job_id=job_id, target=JobStatus.running, attempts=1, heartbeat_at=stale
         )
     counts = reconcile(settings)
@@ -75,7 +75,7 @@ def test_job_that_lost_its_worker_too_often_fails_with_a_reason(settings, tenant
     job_id = _queued_without_message(settings, tenant.name)
     stale = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s + 5)
     with session_scope(settings.database_url) as session:
-        jobs.transition(
+        transitions.transition(
             session=session,
             job_id=job_id,
             target=JobStatus.running,

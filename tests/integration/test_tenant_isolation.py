@@ -15,7 +15,7 @@ from core.datasets.schemas import DatasetCreate
 from core.db import session_scope
 from core.imports import service as imports
 from core.imports.schemas import ImportCreate
-from core.jobs import service as jobs
+from core.jobs import submission, transitions
 from core.jobs.orm import JobEvent
 from core.jobs.schemas import parse_job
 from core.jobs.states import JobStatus
@@ -40,10 +40,10 @@ def owner_ids(settings, tenant: TenantClient) -> dict[str, str]:
         owner = session.scalar(select(Tenant).where(Tenant.name == tenant.name))
         body = {"kind": "train", "engine": "ddpm", "dataset": "shapes", "model_name": "private",
                 "config": TINY_DDPM}  # fmt: skip
-        train = jobs.create_job(
+        train = submission.create_job(
             session=session, settings=settings, tenant=owner, job_in=parse_job(body)
         )
-        jobs.transition(session=session, job_id=train.id, target=JobStatus.running)
+        transitions.transition(session=session, job_id=train.id, target=JobStatus.running)
         grid = storage.put_bytes(f"jobs/{train.id}/grid.png", b"png")
         artifacts.record(session=session, job_id=train.id, objects=[("grid.png", grid)])
         version = model_versions.register(
@@ -51,13 +51,13 @@ def owner_ids(settings, tenant: TenantClient) -> dict[str, str]:
             dataset="shapes:train", config={}, spec={"num_classes": 5}, metrics={},
             checkpoint_uri=f"jobs/{train.id}/model/", train_job_id=train.id,
         )  # fmt: skip
-        jobs.transition(session=session, job_id=train.id, target=JobStatus.succeeded)
-        generate = jobs.create_job(
+        transitions.transition(session=session, job_id=train.id, target=JobStatus.succeeded)
+        generate = submission.create_job(
             session=session, settings=settings, tenant=owner,
             job_in=parse_job({"kind": "generate", "model": "private", "count": 20}),
         )  # fmt: skip
-        jobs.transition(session=session, job_id=generate.id, target=JobStatus.running)
-        jobs.transition(session=session, job_id=generate.id, target=JobStatus.succeeded)
+        transitions.transition(session=session, job_id=generate.id, target=JobStatus.running)
+        transitions.transition(session=session, job_id=generate.id, target=JobStatus.succeeded)
         model_versions.set_alias(
             session=session, tenant=owner, name="private", alias="prod", version=1, actor="t"
         )

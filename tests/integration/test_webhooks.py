@@ -12,7 +12,7 @@ from standardwebhooks import Webhook
 
 from api.main import create_app
 from core.db import session_scope
-from core.jobs import service as jobs
+from core.jobs import submission, transitions
 from core.jobs.orm import Job
 from core.jobs.schemas import parse_job
 from core.jobs.states import JobStatus
@@ -42,7 +42,7 @@ def _queued_job(settings, tenant, webhook: str, events: list[str] | None = None)
         body["webhook_events_filter"] = events
     with session_scope(settings.database_url) as session:
         owner = session.scalar(select(Tenant).where(Tenant.name == tenant.name))
-        return jobs.create_job(
+        return submission.create_job(
             session=session, settings=settings, tenant=owner, job_in=parse_job(body)
         ).id
 
@@ -205,7 +205,7 @@ def test_plain_http_webhook_is_refused_unless_allowed(settings, tenant):
 def test_host_resolving_to_a_private_address_at_delivery_is_refused(settings, tenant, receiver):
     job_id = _queued_job(settings, tenant, receiver.url("/rebound"))
     with session_scope(settings.database_url) as session:  # no send published: ours below
-        jobs.transition(session=session, job_id=job_id, target=JobStatus.canceled)
+        transitions.transition(session=session, job_id=job_id, target=JobStatus.canceled)
     # The name now answers a private address (DNS rebinding since submit).
     sender.deliver(job_id, settings=settings, resolver=lambda host, port: ["10.0.0.7"])
     (delivery,) = tenant.get(f"/v1/jobs/{job_id}/webhook-deliveries").json()["items"]
@@ -220,7 +220,7 @@ def test_event_committed_by_a_process_that_died_before_sending_is_delivered(
     job_id = _queued_job(settings, tenant, receiver.url("/orphan"))
     with session_scope(settings.database_url) as session:
         # The state change and its delivery commit; the process dies before publishing.
-        jobs.transition(session=session, job_id=job_id, target=JobStatus.canceled)
+        transitions.transition(session=session, job_id=job_id, target=JobStatus.canceled)
     deadline = time.monotonic() + 60
     while not receiver.at("/orphan"):  # the reconciler's sweep waits out a grace period
         reconcile(settings)

@@ -11,7 +11,7 @@ from pathlib import Path
 from api.hub import EventHub
 from core.config import Settings
 from core.db import session_scope
-from core.jobs import service as jobs
+from core.jobs import submission
 from core.jobs.schemas import parse_job
 from core.migrate import upgrade
 from core.tenants import service as tenants
@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parents[3]
 WORKER_SIDE = """
 import sys
 from core.config import Settings
-from core.jobs import events, service as jobs
+from core.jobs import events, transitions
 from core.jobs.states import JobStatus
 with events.session_scope(Settings(database_url=sys.argv[1])) as session:
-    jobs.transition(session=session, job_id=sys.argv[2], target=JobStatus.running)
+    transitions.transition(session=session, job_id=sys.argv[2], target=JobStatus.running)
 """
 
 
@@ -34,7 +34,7 @@ def test_event_committed_by_another_process_reaches_a_subscriber(tmp_path: Path)
     with session_scope(url) as session:
         tenant = tenants.get_or_create_tenant(session=session, name="acme")
         body = {"kind": "train", "engine": "gan", "dataset": "digits", "model_name": "m"}
-        job_id = jobs.create_job(
+        job_id = submission.create_job(
             session=session, settings=settings, tenant=tenant, job_in=parse_job(body)
         ).id
     hub = EventHub(settings)

@@ -1,0 +1,114 @@
+"""Reading jobs: one job of a tenant, a tenant's jobs newest first with a cursor (the
+cursor codec other listings share), and why a job ended.
+
+Who commits: nothing here; these only read, in the caller's session.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.orm import Session
+
+from core.db import as_utc
+from core.errors import InvalidRequest, JobNotFound
+from core.jobs.orm import Job
+from core.jobs.states import JobKind, JobStatus
+from core.tenants.orm import Tenant
+
+
+def get_query(*, tenant_id: str, job_id: str) -> Select[Job]:
+    """The statement ``get_job`` runs (bench/job_reads.py and a test EXPLAIN it)."""
+    return select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id)
+
+
+def get_job(*, session: Session, tenant: Tenant, job_id: str) -> Job:
+    job = session.scalar(get_query(tenant_id=tenant.id, job_id=job_id))
+    if job is None:
+        raise JobNotFound(f"no job {job_id} for this tenant")
+    return job
+
+
+def status_of(*, session: Session, job_id: str) -> JobStatus | None:
+    value = session.scalar(select(Job.status).where(Job.id == job_id))
+    return JobStatus(value) if value is not None else None
+
+
+def failure_of(*, session: Session, job_id: str) -> dict[str, str] | None:
+    """Why a job ended without succeeding ({type, message}), or None while it is queued
+    or running, or once it succeeded. For rows a service job was to finish (a dataset
+    being validated, a model being imported) whose job can no longer do so."""
+    job = session.get(Job, job_id)
+    if job is not None and job.status not in (JobStatus.failed, JobStatus.canceled):
+        return None
+    if job is not None and job.status == JobStatus.failed and job.error:
+        return {"type": str(job.error["type"]), "message": str(job.error["message"])}
+    return {"type": "Canceled", "message": f"job {job_id} was canceled before it finished"}
+
+
+class Listed(Protocol):
+    """A row listed newest first with cursor pagination (jobs, datasets)."""
+
+    id: Any
+    created_at: Any
+
+
+def encode_cursor(row: Listed) -> str:
+    raw = f"{as_utc(row.created_at).isoformat()}|{row.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), job_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("cursor: not a cursor this API returned", field="cursor") from exc
+
+
+def list_query(
+    *,
+    tenant_id: str,
+    status: JobStatus | None = None,
+    kind: JobKind | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> Select[Job]:
+    """A tenant's jobs newest first, after the ``(created_at, id)`` of a cursor: the
+    statement ``list_jobs`` runs, which ix_jobs_tenant_created serves in order."""
+    query = select(Job).where(Job.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    if after is not None:
+        created, job_id = after
+        # One row-value comparison, which the index takes as its range (an OR of two
+        # conditions would be a filter over every row of the tenant newer than the cursor).
+        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created, job_id))
+    return query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+
+
+def list_jobs(
+    *,
+    session: Session,
+    tenant: Tenant,
+    status: JobStatus | None = None,
+    kind: JobKind | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Job], str | None]:
+    after = None
+    if cursor is not None:
+        created, job_id = decode_cursor(cursor)
+        if created.tzinfo is not None and session.get_bind().dialect.name == "sqlite":
+            created = created.replace(tzinfo=None)
+        after = (created, job_id)
+    query = list_query(tenant_id=tenant.id, status=status, kind=kind, after=after, limit=limit + 1)
+    rows = list(session.scalars(query))
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
