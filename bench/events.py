@@ -24,27 +24,25 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.submission import BROKER, measure, start  # noqa: E402
+from bench import stack, wrk  # noqa: E402
+from bench.stack import start  # noqa: E402
+from bench.submission import BODY  # noqa: E402
 from core.db import session_scope  # noqa: E402
 from core.jobs import events  # noqa: E402
 from core.jobs.orm import JobEvent  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.tenants import service as tenants  # noqa: E402
-from tests.integration.conftest import TINY_DDPM, create_database, drop_database  # noqa: E402
+from tests.integration.conftest import TINY_DDPM  # noqa: E402
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 
@@ -188,9 +186,7 @@ def streams_phase(
         before = counter.value
         cpu0, _ = proc_sample(pid)
         t0 = time.perf_counter()
-        load = measure(
-            url, "/v1/jobs", {"Authorization": f"Bearer {key}"}, args.clients, args.seconds
-        )
+        load = measure(url, key, args.clients, args.seconds)
         wall = time.perf_counter() - t0
         cpu1, rss = proc_sample(pid)
         msgs = counter.value - before
@@ -205,10 +201,18 @@ def streams_phase(
     }
 
 
+def measure(url: str, key: str, clients: int, seconds: float) -> dict[str, float]:
+    """Submissions by ``clients`` keep-alive connections (wrk), each with a fresh key."""
+    auth = {"Authorization": f"Bearer {key}"}
+    common = {"method": "POST", "path": "/v1/jobs", "body": json.dumps(BODY), "keys": True}
+    wrk.run(url, **common, headers=auth, connections=clients, seconds=min(2.0, seconds))
+    return wrk.run(url, **common, headers=auth, connections=clients, seconds=seconds)
+
+
 def quiet_phase(url: str, key: str, pid: int, args: argparse.Namespace) -> dict[str, float]:
     cpu0, _ = proc_sample(pid)
     t0 = time.perf_counter()
-    load = measure(url, "/v1/jobs", {"Authorization": f"Bearer {key}"}, args.clients, args.seconds)
+    load = measure(url, key, args.clients, args.seconds)
     wall = time.perf_counter() - t0
     cpu1, rss = proc_sample(pid)
     return {**load, "cpu_pct": 100 * (cpu1 - cpu0) / wall, "rss_mib": rss}
@@ -224,19 +228,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="no streams / streams pairs")
     args = parser.parse_args()
 
-    run = uuid.uuid4().hex[:8]
-    db = f"synthgen_bench_{run}"
-    database_url = create_database(db)
-    upgrade(database_url)
-    with session_scope(database_url) as session:
-        key = tenants.create_key(session=session, tenant_name="bench")
-    prefix = f"bench-{run}-"
+    with stack.throwaway() as t:
+        lat, jobs_wall, rounds = measure_all(t, args)
+    report(lat, jobs_wall, rounds, args)
+
+
+def measure_all(
+    t: stack.Throwaway, args: argparse.Namespace
+) -> tuple[list[float], float, list[tuple[str, dict[str, float]]]]:
+    key, database_url, prefix = t.key, t.database_url, t.prefix
     env = {
-        "SYNTHGEN_DATABASE_URL": database_url,
-        "SYNTHGEN_BROKER_URL": BROKER,
-        "SYNTHGEN_STORAGE_URL": f"file:///tmp/synthgen-bench-{run}",
-        "SYNTHGEN_WORK_DIR": f"/tmp/synthgen-bench-{run}/work",
-        "SYNTHGEN_QUEUE_PREFIX": prefix,
+        **t.env(),
         # A load test: one tenant submits far past the abuse limits (0 turns them off).
         "SYNTHGEN_MAX_QUEUED_JOBS": "0",
         "SYNTHGEN_RATE_LIMIT_PER_S": "0",
@@ -245,13 +247,13 @@ def main() -> None:
         "OMP_NUM_THREADS": "1",
     }
     receiver = Receiver()
-    logs = Path(f"/tmp/synthgen-bench-{run}")
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = t.files
     procs = [
         worker(env, f"{prefix}gpu", logs / "gpu.log"),
         worker(env, f"{prefix}cpu", logs / "cpu.log"),
     ]
-    api, url = start("api.main:app", env, 1)
+    api_cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--workers", "1"]
+    api, url = start([*api_cmd, "--log-level", "warning", "--no-access-log"], env, "/healthz")
     procs.append(api)
     pid = api.pid  # one uvicorn process: what the streams and the submissions share
     http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
@@ -304,11 +306,15 @@ def main() -> None:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        r = redis.Redis.from_url(BROKER)
-        for k in r.scan_iter(f"{prefix}*"):
-            r.delete(k)
-        drop_database(db)
+    return lat, jobs_wall, rounds
 
+
+def report(
+    lat: list[float],
+    jobs_wall: float,
+    rounds: list[tuple[str, dict[str, float]]],
+    args: argparse.Namespace,
+) -> None:
     print(
         f"\nwebhook latency over {len(lat)} generate jobs ({jobs_wall:.0f} s, {os.cpu_count()} "
         "cores, one gpu-queue and one cpu-queue worker)"

@@ -18,28 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
-
-import httpx
-import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import job_reads, wrk  # noqa: E402
+from bench import job_reads, stack, wrk  # noqa: E402
+from bench.stack import BROKER, start, stop  # noqa: E402
 from core.config import default_api_workers  # noqa: E402
-from core.db import session_scope  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.tenants import service as tenants  # noqa: E402
-from tests.integration.conftest import create_database, drop_database  # noqa: E402
 
-BROKER = "redis://127.0.0.1:6379/0"
 BODY = {
     "kind": "train",
     "engine": "ddpm",
@@ -48,43 +39,6 @@ BODY = {
     "config": {"max_steps": 100},
 }
 BASELINE, OURS = "baseline (FastAPI + send_task)", "synthgen POST /v1/jobs"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(
-    command: list[str], env: dict[str, str], ready: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 - our own command
-        [*command, "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,  # ours logs a JSON access line per request, as deployed
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(f"{url}{ready}", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{command} did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def load_average() -> str:
@@ -209,18 +163,14 @@ def main() -> None:
     args = parser.parse_args()
     wrk.require()
 
-    run = uuid.uuid4().hex[:8]
-    db = f"synthgen_bench_{run}"
-    database_url = create_database(db)
-    upgrade(database_url)
-    with session_scope(database_url) as session:
-        key = tenants.create_key(session=session, tenant_name="bench")
-    prefix = f"bench-{run}-"
+    with stack.throwaway() as t:
+        figures = measure_all(t, args)
+    report(figures, args)
+
+
+def measure_all(t: stack.Throwaway, args: argparse.Namespace) -> dict:
     ours_env = {
-        "SYNTHGEN_DATABASE_URL": database_url,
-        "SYNTHGEN_BROKER_URL": BROKER,
-        "SYNTHGEN_STORAGE_URL": f"file:///tmp/synthgen-bench-{run}",
-        "SYNTHGEN_QUEUE_PREFIX": prefix,
+        **t.env(),
         "SYNTHGEN_API_WORKERS": str(args.workers),
         # One tenant submits far past the abuse limits: the queued-jobs cap is off, the
         # rate limit is on but out of reach (its bucket is still taken per request).
@@ -228,7 +178,7 @@ def main() -> None:
         "SYNTHGEN_RATE_LIMIT_PER_S": "1000000000",
         "SYNTHGEN_RATE_LIMIT_BURST": "1000000000",
     }
-    base_env = {"BENCH_BROKER_URL": BROKER, "BENCH_QUEUE": f"{prefix}baseline"}
+    base_env = {"BENCH_BROKER_URL": BROKER, "BENCH_QUEUE": f"{t.prefix}baseline"}
     base_cmd = [sys.executable, "-m", "uvicorn", "bench.baseline_submit_app:app"]
     base_cmd += ["--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]
     ours_cmd = [sys.executable, "-m", "api.serve", "--host", "127.0.0.1"]
@@ -243,12 +193,12 @@ def main() -> None:
             BASELINE: (base_url, "/jobs", base_proc),
             OURS: (ours_url, "/v1/jobs", ours_proc),
         }
-        auth = {"Authorization": f"Bearer {key}"}
+        auth = {"Authorization": f"Bearer {t.key}"}
         figures["submit"] = submit_rounds(servers, auth, args)
         figures["submit"]["summary"] = summarize(figures["submit"]["rounds"])
         if not args.no_reads:
             figures["reads"] = job_reads.measure(
-                database_url,
+                t.database_url,
                 ours_url,
                 auth,
                 jobs=args.jobs,
@@ -258,11 +208,10 @@ def main() -> None:
     finally:
         for proc in procs:
             stop(proc)
-        r = redis.Redis.from_url(BROKER)
-        for k in r.scan_iter(f"{prefix}*"):
-            r.delete(k)
-        drop_database(db)
+    return figures
 
+
+def report(figures: dict, args: argparse.Namespace) -> None:
     s = figures["submit"]["summary"]
     print(
         f"\n{args.connections} connections (wrk), {args.rounds} alternating rounds of "

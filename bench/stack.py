@@ -1,0 +1,110 @@
+"""What the benches that run the API against the real services share: a throwaway
+database with one tenant's key and a queue prefix (both gone afterwards), and servers
+started on a free port and stopped.
+
+Needs Postgres and Redis on 127.0.0.1, as `make test` has them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.db import session_scope  # noqa: E402
+from core.migrate import upgrade  # noqa: E402
+from core.tenants import service as tenants  # noqa: E402
+from tests.integration.conftest import create_database, drop_database  # noqa: E402
+
+BROKER = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class Throwaway:
+    run: str  # a fresh hex id, in every name below
+    database_url: str
+    key: str  # the bench tenant's API key
+    prefix: str  # queue prefix: every Redis key of the run starts with it
+    files: Path  # storage and work directory
+
+    def env(self) -> dict[str, str]:
+        """The API's and workers' settings for this run's database, queues and files."""
+        return {
+            "SYNTHGEN_DATABASE_URL": self.database_url,
+            "SYNTHGEN_BROKER_URL": BROKER,
+            "SYNTHGEN_STORAGE_URL": f"file://{self.files}",
+            "SYNTHGEN_WORK_DIR": str(self.files / "work"),
+            "SYNTHGEN_QUEUE_PREFIX": self.prefix,
+        }
+
+
+@contextmanager
+def throwaway(tenant_name: str = "bench") -> Iterator[Throwaway]:
+    """A migrated database of its own with one tenant and key; on exit the database and
+    the run's Redis keys are deleted (the files stay, for a look at the logs)."""
+    run = uuid.uuid4().hex[:8]
+    db = f"synthgen_bench_{run}"
+    database_url = create_database(db)
+    try:
+        upgrade(database_url)
+        with session_scope(database_url) as session:
+            key = tenants.create_key(session=session, tenant_name=tenant_name)
+        files = Path(f"/tmp/synthgen-bench-{run}")
+        files.mkdir(parents=True, exist_ok=True)
+        yield Throwaway(run, database_url, key, f"bench-{run}-", files)
+    finally:
+        r = redis.Redis.from_url(BROKER)
+        for k in r.scan_iter(f"bench-{run}-*"):
+            r.delete(k)
+        drop_database(db)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(
+    command: list[str], env: dict[str, str], ready: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server ``command`` (given ``--port``) and wait until ``ready`` answers."""
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603 - our own command
+        [*command, "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # ours logs a JSON access line per request, as deployed
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(f"{url}{ready}", timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{command} did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
