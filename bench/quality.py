@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models import datasets, engines
+from models import datasets, engine_options, engines
 from models.engines.base import Trained
 from models.engines.runtime import devices
 from models.metrics import classifier as classifiers
@@ -102,6 +102,12 @@ def sweep_score(
     return score(samples, labels, *score_args)
 
 
+def most_steps(engine: str) -> int:
+    """The largest ``max_steps`` the engine takes: with it, ``max_seconds`` ends the run."""
+    options = engine_options.describe(engine)["options"]
+    return int(next(o["max"] for o in options if o["name"] == "max_steps"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engines", default="ddpm,gan,ebm")
@@ -171,7 +177,9 @@ def main() -> None:
     labels = torch.arange(train.num_classes).repeat_interleave(args.per_class)
     for name in args.engines.split(","):
         engine = engines.get(name)
-        budget = {} if args.defaults else {"max_steps": 10**9, "max_seconds": args.seconds}
+        budget = (
+            {} if args.defaults else {"max_steps": most_steps(name), "max_seconds": args.seconds}
+        )
         config = {
             **budget,
             "seed": args.seed,

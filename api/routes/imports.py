@@ -3,11 +3,13 @@ our engines' checkpoints), from an uploaded archive or an allowed s3:// prefix."
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, base_url
 from core.imports import service as imports
-from core.imports.schemas import ImportCreate, ImportOut
+from core.imports.schemas import ImportCreate, ImportOut, ImportPage
 from core.jobs import submission
 
 router = APIRouter(prefix="/v1/imports", tags=["models"])
@@ -40,21 +42,27 @@ def create_import(
     )
 
 
-@router.get("", response_model=list[ImportOut])
+@router.get("", response_model=ImportPage)
 def list_imports(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
     tenant: TenantDep,
-) -> list[ImportOut]:
-    """The tenant's 100 most recent imports, newest first."""
-    return [
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ImportPage:
+    """The tenant's imports, newest first; follow ``next_cursor`` to the end."""
+    rows, next_cursor = imports.list_imports(
+        session=session, tenant=tenant, cursor=cursor, limit=limit
+    )
+    items = [
         imports.to_out(
             row, session=session, storage=storage, settings=settings, base_url=base_url(request)
         )
-        for row in imports.list_imports(session=session, tenant=tenant)
+        for row in rows
     ]
+    return ImportPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{import_id}", response_model=ImportOut)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import uploads
@@ -88,26 +88,16 @@ def list_datasets(
     *, session: Session, tenant: Tenant, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Dataset], str | None]:
     """The tenant's datasets, newest first, with the jobs' cursor pagination."""
-    query = select(Dataset).where(Dataset.tenant_id == tenant.id)
-    if cursor is not None:
-        created, last_id = queries.decode_cursor(cursor)
-        if session.get_bind().dialect.name == "sqlite":
-            created = created.replace(tzinfo=None)
-        query = query.where(
-            or_(
-                Dataset.created_at < created,
-                and_(Dataset.created_at == created, Dataset.id < last_id),
-            )
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)
-        )
+    rows, next_cursor = queries.newest_first(
+        session=session,
+        query=select(Dataset).where(Dataset.tenant_id == tenant.id),
+        model=Dataset,
+        cursor=cursor,
+        limit=limit,
     )
-    for row in rows[:limit]:
+    for row in rows:
         settle(session=session, row=row)
-    next_cursor = queries.encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return rows, next_cursor
 
 
 def complete(

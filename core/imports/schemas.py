@@ -53,3 +53,8 @@ class ImportOut(BaseModel):
     urls: dict[str, str]
     created_at: datetime
     completed_at: datetime | None
+
+
+class ImportPage(BaseModel):
+    items: list[ImportOut]
+    next_cursor: str | None = Field(description="the next page's cursor; null on the last page")

@@ -121,14 +121,16 @@ def get(*, session: Session, tenant: Tenant, import_id: str) -> ModelImport:
     return row
 
 
-def list_imports(*, session: Session, tenant: Tenant, limit: int = 100) -> list[ModelImport]:
-    return list(
-        session.scalars(
-            select(ModelImport)
-            .where(ModelImport.tenant_id == tenant.id)
-            .order_by(ModelImport.created_at.desc(), ModelImport.id.desc())
-            .limit(limit)
-        )
+def list_imports(
+    *, session: Session, tenant: Tenant, cursor: str | None = None, limit: int = 50
+) -> tuple[list[ModelImport], str | None]:
+    """The tenant's imports, newest first, with the jobs' cursor pagination."""
+    return queries.newest_first(
+        session=session,
+        query=select(ModelImport).where(ModelImport.tenant_id == tenant.id),
+        model=ModelImport,
+        cursor=cursor,
+        limit=limit,
     )
 
 

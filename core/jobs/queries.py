@@ -61,6 +61,21 @@ def encode_cursor(row: Listed) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def newest_first(
+    *, session: Session, query: Select[Any], model: Any, cursor: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """One page of ``query``'s ``model`` rows, newest first, after ``cursor``; the next
+    page's cursor, or None at the end. Every listing of the API pages this way."""
+    if cursor is not None:
+        created, last_id = decode_cursor(cursor)
+        if created.tzinfo is not None and session.get_bind().dialect.name == "sqlite":
+            created = created.replace(tzinfo=None)
+        query = query.where(tuple_(model.created_at, model.id) < tuple_(created, last_id))
+    ordered = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(ordered))
+    return rows[:limit], encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select, update
 
 from core.artifacts import service as artifacts
+from core.datasets.orm import Dataset
 from core.db import session_scope, utcnow
+from core.imports.orm import ModelImport
 from core.jobs import submission, transitions
 from core.jobs.orm import Job
 from core.jobs.schemas import parse_job
@@ -136,3 +138,30 @@ def test_model_lists_return_every_model_and_every_version(settings, tenant):
         ("c", 2, 2),
     ]
     assert [v["version"] for v in tenant.get("/v1/models/a/versions").json()] == [3, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "model"),
+    [
+        ("/v1/imports", {"model_name": "listed", "format": "synthgen"}, "ModelImport"),
+        ("/v1/datasets", {"name": "listed", "format": "zip"}, "Dataset"),
+    ],
+)
+def test_import_and_dataset_lists_walk_to_the_end_through_equal_timestamps(
+    settings, tenant, path, body, model
+):
+    table = {"ModelImport": ModelImport, "Dataset": Dataset}[model]
+    before = {item["id"] for item in _walk(tenant, path, limit=200)}
+    created = []
+    for _ in range(5):  # more than a page of 2, fewer than the old fixed cap
+        response = tenant.post(path, json=body)
+        assert response.status_code == 201, response.text
+        created.append(response.json()["id"])
+    with session_scope(settings.database_url) as session:
+        # Three created in the same instant: the cursor must break the tie by id.
+        session.execute(update(table).where(table.id.in_(created[1:4])).values(created_at=utcnow()))
+    seen = [item["id"] for item in _walk(tenant, path, limit=2)]
+    assert len(seen) == len(set(seen)), "an item was listed twice"
+    assert set(seen) == before | set(created)
+    mine = [i for i in seen if i in created]
+    assert mine[0] in created[1:4]  # the three of the latest instant come first

@@ -130,7 +130,7 @@ def test_listings_show_nothing_of_another_tenant(make_tenant, owner_ids):
     assert intruder.get("/v1/jobs").json()["items"] == []
     assert intruder.get("/v1/models").json() == []
     assert intruder.get("/v1/datasets").json()["items"] == []
-    assert intruder.get("/v1/imports").json() == []
+    assert intruder.get("/v1/imports").json() == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize("ref", ["private", "private:1", "version_id"])
