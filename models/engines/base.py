@@ -20,6 +20,11 @@ from errors import UserError
 from models.datasets import ImageDataset
 from models.errors import Stopped as Stopped  # re-exported: engines raise it from here
 
+Labels = torch.Tensor | None
+"""The class of each image to draw, int64 (n,); None: the classes in turn."""
+Images = torch.Tensor
+"""uint8 (n, c, h, w) on CPU."""
+
 FORMAT_VERSION = 1
 """Checkpoint format version written into every ``config.json``."""
 
@@ -96,14 +101,9 @@ class Engine(Protocol):
     ) -> Trained: ...
 
     def sample(
-        self,
-        trained: Trained,
-        n: int,
-        labels: torch.Tensor | None = None,
-        seed: int = 0,
-        **opts: Any,
-    ) -> torch.Tensor:
-        """uint8 (n, c, h, w). ``labels`` int64 (n,) or None (uniform over classes)."""
+        self, trained: Trained, n: int, labels: Labels = None, seed: int = 0, **opts: Any
+    ) -> Images:
+        """``n`` images; ``labels`` one class per image, or None for the classes in turn."""
         ...
 
     def save(self, trained: Trained, directory: Path) -> list[Path]: ...
