@@ -44,9 +44,9 @@ from models.engines.base import EngineError, Hooks, Stopped, Trained, TrainingDi
 
 log = logging.getLogger("synthgen.worker")
 
-SPEC, EVENTS, STOP, OUTCOME, MODEL, LOG, DATA = (
-    "spec.json", "events.jsonl", "stop", "outcome.json", "model", "torchrun.log",
-    "data.pt",
+SPEC, EVENTS, STOP, OUTCOME, MODEL, SAVED, LOG, DATA = (
+    "spec.json", "events.jsonl", "stop", "outcome.json", "model", "model.saved",
+    "torchrun.log", "data.pt",
 )  # fmt: skip
 _ERRORS: dict[str, type[Exception]] = {
     "EngineError": EngineError,
@@ -153,7 +153,17 @@ def _outcome(engine: str, returncode: int, directory: Path) -> Trained:
             raise Stopped(outcome["stopped"])
         error = outcome["error"]
         raise _ERRORS.get(error["type"], RuntimeError)(error["message"])
-    if returncode == 0 and (directory / MODEL).is_dir():
+    if (directory / SAVED).exists():
+        # Rank 0 saves only after its last step, and every step waited for every rank's
+        # gradients: the model is whole. A rank that dies after that, leaving the process
+        # group (gloo can abort one whose peer tore its connection down first), changes
+        # nothing of it.
+        if returncode != 0:
+            log.warning(
+                "data-parallel training saved its model, then torchrun exited with status "
+                "%d while the ranks left the process group; the model is kept",
+                returncode,
+            )
         return engines.get(engine).load(directory / MODEL)
     tail = (directory / LOG).read_text(errors="replace")[-2000:]
     raise RuntimeError(f"data-parallel training exited with status {returncode}: {tail}")
@@ -209,6 +219,7 @@ def main(argv: list[str]) -> int:
         trained = engine.train(data, spec["config"], hooks)
         if shard.is_main:
             engine.save(trained, directory / MODEL)
+            (directory / SAVED).touch()  # after the save: the model is whole
         ended_together = True
         return 0
     except Stopped as exc:
