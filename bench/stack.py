@@ -25,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.db import session_scope  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
 from core.tenants import service as tenants  # noqa: E402
-from tests.integration.conftest import create_database, drop_database  # noqa: E402
+from tests.integration.conftest import migrated_database  # noqa: E402
 
 BROKER = "redis://127.0.0.1:6379/0"
 
@@ -56,20 +55,17 @@ def throwaway(tenant_name: str = "bench") -> Iterator[Throwaway]:
     """A migrated database of its own with one tenant and key; on exit the database and
     the run's Redis keys are deleted (the files stay, for a look at the logs)."""
     run = uuid.uuid4().hex[:8]
-    db = f"synthgen_bench_{run}"
-    database_url = create_database(db)
     try:
-        upgrade(database_url)
-        with session_scope(database_url) as session:
-            key = tenants.create_key(session=session, tenant_name=tenant_name)
-        files = Path(f"/tmp/synthgen-bench-{run}")
-        files.mkdir(parents=True, exist_ok=True)
-        yield Throwaway(run, database_url, key, f"bench-{run}-", files)
+        with migrated_database("synthgen_bench") as database_url:
+            with session_scope(database_url) as session:
+                key = tenants.create_key(session=session, tenant_name=tenant_name)
+            files = Path(f"/tmp/synthgen-bench-{run}")
+            files.mkdir(parents=True, exist_ok=True)
+            yield Throwaway(run, database_url, key, f"bench-{run}-", files)
     finally:
         r = redis.Redis.from_url(BROKER)
         for k in r.scan_iter(f"bench-{run}-*"):
             r.delete(k)
-        drop_database(db)
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,19 @@ def drop_database(name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextmanager
+def migrated_database(prefix: str) -> Iterator[str]:
+    """A database of its own (``prefix`` and a fresh hex id) at the newest migration;
+    yields its URL and drops it on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    url = create_database(name)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_database(name)
 
 
 @pytest.fixture(scope="session")

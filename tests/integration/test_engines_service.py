@@ -63,9 +63,7 @@ def test_engine_trains_registers_and_generates_over_rest(worker, tenant, engine)
     assert data["labels"].tolist() == [1] * 10
 
 
-def test_a_two_gpu_train_job_is_routed_to_a_two_gpu_worker_and_trains_data_parallel(
-    worker, tenant
-):
+def test_a_two_gpu_train_job_is_routed_to_a_two_gpu_worker_and_trains_data_parallel(worker, tenant):
     # The worker has (plays) two GPUs, so it consumes gpu.2: the job reaches it only there.
     job = tenant.submit(
         {

@@ -16,9 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from core.db import autocommit_engine, session_scope, utcnow
 from core.jobs import group_insert
 from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
-from core.migrate import upgrade
 from core.tenants import service as tenants
-from tests.integration.conftest import create_database, drop_database
+from tests.integration.conftest import migrated_database
 from tests.servers import wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,16 +25,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[tuple[str, str]]:
-    name = f"synthgen_group_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        upgrade(url)
+    with migrated_database("synthgen_group") as url:
         with session_scope(url) as session:
             tenant_id = tenants.get_or_create_tenant(session=session, name="a").id
         yield url, tenant_id
         autocommit_engine(url).dispose()
-    finally:
-        drop_database(name)
 
 
 def _row(tenant_id: str, key: str | None = None) -> group_insert.Row:

@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session
 from core.db import session_factory, session_scope, utcnow
 from core.jobs import group_insert, queries
 from core.jobs.states import JobStatus
-from core.migrate import upgrade
 from core.tenants import service as tenants
-from tests.integration.conftest import create_database, drop_database
+from tests.integration.conftest import migrated_database
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +40,7 @@ FROM generate_series(1, :n) AS g
 @pytest.fixture(scope="module")
 def filled() -> Iterator[tuple[str, str]]:
     """A database of its own with ROWS jobs; yields its URL and one tenant's id."""
-    name = f"synthgen_plans_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        upgrade(url)
+    with migrated_database("synthgen_plans") as url:
         with session_scope(url) as session:
             a = tenants.get_or_create_tenant(session=session, name="a").id
             b = tenants.get_or_create_tenant(session=session, name="b").id
@@ -53,8 +49,6 @@ def filled() -> Iterator[tuple[str, str]]:
             session.execute(text("ANALYZE jobs"))
         yield url, a
         session_factory(url).kw["bind"].dispose()
-    finally:
-        drop_database(name)
 
 
 def _plan(session: Session, statement: Any) -> dict:
