@@ -31,7 +31,7 @@ from api.routes import (
 from api.telemetry import RequestTelemetry
 from core import storage as storage_mod
 from core.config import Settings, get_settings
-from core.jobs.outbox import OutboxMarker
+from core.jobs.outbox import Dispatcher
 
 PROBLEM_413 = (
     b'{"type":"https://synthgen.dev/problems/request-too-large","title":"Request too large",'
@@ -104,7 +104,7 @@ def quiet_gc() -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    outbox = OutboxMarker(settings.database_url)
+    dispatcher = Dispatcher(settings)
     hub = EventHub(settings)  # started by the first stream or held request
 
     @asynccontextmanager
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.api_quiet_gc:
             quiet_gc()
         yield
-        outbox.close()  # write the last batch of publish marks before the process exits
+        dispatcher.close()  # send and mark what is left before the process exits
         hub.close()
 
     # /docs and /redoc with Swagger UI and ReDoc served from the fastapi-offline package
@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = storage_mod.from_settings(settings)
     app.state.tenant_cache = TenantCache(settings.auth_cache_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-    app.state.outbox = outbox
+    app.state.dispatcher = dispatcher
     app.state.hub = hub
     errors.install(app)
     routes = (health, jobs, engines, models, metrics, preview, curves, events, webhooks)

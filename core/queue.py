@@ -3,7 +3,7 @@ worker/. The worker's app is built from the same function, so both agree on sett
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -12,6 +12,7 @@ from kombu import Exchange, Queue
 
 from core.config import Settings
 from core.jobs.states import JobKind
+from core.task_messages import RedisTaskWriter, writer_for
 
 RUN_JOB = "worker.tasks.run_job"
 DELIVER_WEBHOOK = "worker.tasks.deliver_webhooks"
@@ -98,6 +99,29 @@ def client(settings: Settings) -> Celery:
 
 def publish_job(settings: Settings, job_id: str, queue: str) -> None:
     client(settings).send_task(RUN_JOB, args=[job_id], queue=queue_name(settings, queue))
+
+
+@lru_cache(maxsize=4)
+def _writer(broker_url: str, prefix: str) -> RedisTaskWriter | None:
+    return writer_for(_client(broker_url, prefix), broker_url)
+
+
+def publish_jobs(settings: Settings, jobs: Sequence[tuple[str, str]]) -> None:
+    """Send many jobs' tasks, each ``(job_id, queue)``, at once: the API's dispatcher
+    (core/jobs/outbox.py). On a Redis broker the messages go in one round trip, written
+    as core/task_messages.py says; elsewhere one ``send_task`` each. Raises what the
+    broker raised (some may have been sent: a second message is harmless, the runner's
+    compare-and-set start runs a job once)."""
+    writer = _writer(settings.broker_url, settings.queue_prefix)
+    if writer is None:
+        for job_id, queue in jobs:
+            publish_job(settings, job_id, queue)
+        return
+    writer.push(
+        (name, writer.encode(RUN_JOB, [job_id], name))
+        for job_id, queue in jobs
+        for name in (queue_name(settings, queue),)
+    )
 
 
 def publish_preview(settings: Settings, preview_id: str) -> None:

@@ -81,7 +81,9 @@ def complete_dataset(
         session=session, storage=storage, settings=settings, tenant=tenant, dataset_id=dataset_id
     )
     session.commit()
-    submission.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
+    submission.publish(
+        session=session, settings=settings, job=job, dispatcher=request.app.state.dispatcher
+    )
     return datasets.to_out(row, storage=storage, settings=settings, base_url=base_url(request))
 
 

@@ -34,7 +34,7 @@ def create_import(
     session.commit()
     if job is not None:
         submission.publish(
-            session=session, settings=settings, job=job, marker=request.app.state.outbox
+            session=session, settings=settings, job=job, dispatcher=request.app.state.dispatcher
         )
     response.headers["Location"] = f"{base_url(request)}/v1/imports/{row.id}"
     return imports.to_out(
@@ -93,7 +93,9 @@ def complete_import(
         session=session, storage=storage, tenant=tenant, import_id=import_id
     )
     session.commit()
-    submission.publish(session=session, settings=settings, job=job, marker=request.app.state.outbox)
+    submission.publish(
+        session=session, settings=settings, job=job, dispatcher=request.app.state.dispatcher
+    )
     return imports.to_out(
         row, session=session, storage=storage, settings=settings, base_url=base_url(request)
     )

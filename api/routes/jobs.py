@@ -69,7 +69,7 @@ def _submit(
             tenant=tenant,
             job_in=job_in,
             idempotency_key=idempotency_key,
-            marker=request.app.state.outbox,
+            dispatcher=request.app.state.dispatcher,
         )
     job = submitted.job
     if submitted.replayed:

@@ -1,53 +1,80 @@
-"""Marking outbox rows published in batches, off the request path.
+"""The API's dispatcher: new jobs' tasks published and their outbox rows marked, in
+batches, from one background thread per API process, off the request path.
 
-After a job's message is on the broker its outbox row gets ``published_at``, so the
-reconciler does not send it again. Doing that UPDATE inside each submit request costs a
-transaction per request (a quarter of the submit path's time, bench/submission.py); here a
-background thread marks every row published in the last ``interval_s`` with one UPDATE.
+A submit answers 201 once the job's rows are committed (core/jobs/submission.py); the job
+is durable then, and its outbox row says its message is still to be sent. The request
+hands the job id here and returns. The dispatcher thread wakes at once, sends what has
+gathered meanwhile in one round trip to the broker (core/queue.py's ``publish_jobs``), and
+every ``mark_interval_s`` marks what it sent with one UPDATE (a transaction per request
+for that mark was a quarter of the submit path's time; Celery's ``send_task`` per request
+was as much again, bench/submission.py).
 
-If the process dies before a batch is written, the reconciler publishes those jobs a
-second time after its grace period: the runner's compare-and-set start lets only one of
-the two messages run the job, so the worst case is a redundant message, never a lost job.
+What can go wrong loses no job. The broker down: the batch is logged and dropped, its
+rows stay unmarked, and the reconciler publishes them once they are 5 s old. The process
+dying before a batch is sent or marked: the same, or a second message for a job whose
+first was sent, which the runner's compare-and-set start ignores (a job runs once).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import text, update
 
+from core import queue
+from core.config import Settings
 from core.db import session_scope, utcnow
 from core.jobs.orm import Outbox
 
 log = logging.getLogger("synthgen.outbox")
 
 
-class OutboxMarker:
-    def __init__(self, database_url: str, interval_s: float = 0.2) -> None:
-        self.database_url, self.interval_s = database_url, interval_s
-        self._pending: list[str] = []
+class Dispatcher:
+    def __init__(self, settings: Settings, *, mark_interval_s: float = 0.2) -> None:
+        self.settings, self.mark_interval_s = settings, mark_interval_s
+        self._to_send: list[tuple[str, str]] = []  # (job id, queue)
+        self._to_mark: list[str] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def mark(self, job_id: str) -> None:
+    def dispatch(self, job_id: str, queue_name: str) -> None:
+        """Send the committed job ``job_id``'s task to ``queue_name`` (a base name, as
+        ``queue.queue_for`` gives) soon; returns at once."""
         with self._lock:
-            self._pending.append(job_id)
+            self._to_send.append((job_id, queue_name))
             if self._thread is None:
-                # Started on first use so that forked server workers each get their own.
-                self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+                # Started on first use so that each server worker process gets its own.
+                self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
                 self._thread.start()
+        self._wake.set()
 
-    def flush(self) -> int:
-        """Write what is pending now; returns how many rows were marked."""
+    def send(self) -> int:
+        """Publish what is waiting now; returns how many messages went out."""
         with self._lock:
-            batch, self._pending = self._pending, []
+            batch, self._to_send = self._to_send, []
         if not batch:
             return 0
         try:
-            with session_scope(self.database_url) as session:
+            queue.publish_jobs(self.settings, batch)
+        except Exception:  # noqa: BLE001 - the outbox rows stay unmarked: the reconciler sends them
+            log.warning("could not publish %d jobs; the reconciler will", len(batch), exc_info=True)
+            return 0
+        with self._lock:
+            self._to_mark.extend(job_id for job_id, _ in batch)
+        return len(batch)
+
+    def mark(self) -> int:
+        """Mark the outbox rows of what was sent; returns how many."""
+        with self._lock:
+            batch, self._to_mark = self._to_mark, []
+        if not batch:
+            return 0
+        try:
+            with session_scope(self.settings.database_url) as session:
                 if session.get_bind().dialect.name == "postgresql":
                     # Losing this batch in a crash only costs a second message (above).
                     session.execute(text("SET LOCAL synchronous_commit TO OFF"))
@@ -61,13 +88,20 @@ class OutboxMarker:
         return len(batch)
 
     def close(self) -> None:
+        """Send and mark what is left (the server shutting down)."""
         self._closed = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.flush()
+        self.send()
+        self.mark()
 
     def _run(self) -> None:
+        marked = time.monotonic()
         while not self._closed:
-            self._wake.wait(self.interval_s)
-            self.flush()
+            self._wake.wait(self.mark_interval_s)
+            self._wake.clear()  # before taking the batch: a later dispatch wakes us again
+            self.send()
+            if time.monotonic() - marked >= self.mark_interval_s:
+                self.mark()
+                marked = time.monotonic()

@@ -4,7 +4,8 @@
     → insert_job: the job, its ``queued`` event, its outbox row and the Idempotency-Key's
       row, in ONE statement on Postgres (one round trip, one commit) — or, when the key is
       taken, answer the job it made (``Submitted.replayed``)
-    → publish the task (the outbox row covers a broker failure).
+    → hand the job to the API's dispatcher, which publishes the task and marks the outbox
+      row off the request path (the outbox row covers a broker failure).
 
 Who commits: ``submit()`` is a unit of work and commits itself (the route holds no
 transaction logic). On Postgres its one write, the ``insert_job`` statement, is sent on an
@@ -16,7 +17,6 @@ commit (service-made jobs, the worker's re-queue, the reconciler).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -30,7 +30,7 @@ from core.db import autocommit_engine, new_id, utcnow
 from core.errors import IdempotencyConflict, SynthgenError
 from core.jobs import admission, group_insert, idempotency
 from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
-from core.jobs.outbox import OutboxMarker
+from core.jobs.outbox import Dispatcher
 from core.jobs.queries import get_job
 from core.jobs.schemas import AnyJobIn
 from core.jobs.states import JobKind, JobStatus
@@ -51,7 +51,7 @@ def submit(
     tenant: Tenant,
     job_in: AnyJobIn,
     idempotency_key: str | None = None,
-    marker: OutboxMarker | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> Submitted:
     """Create and publish a job, or answer the one an earlier request with the same
     ``idempotency_key`` created. Commits (see the module's docstring)."""
@@ -99,8 +99,8 @@ def submit(
     except BaseException:
         session.rollback()
         raise
-    publish(session=session, settings=settings, job=job, marker=marker)
-    if marker is None:
+    publish(session=session, settings=settings, job=job, dispatcher=dispatcher)
+    if dispatcher is None:
         session.commit()  # the outbox mark publish() wrote
     return Submitted(job, False)
 
@@ -191,7 +191,7 @@ def insert_job(
         id=job.id,
         tenant_id=job.tenant_id,
         kind=str(kind),
-        request=json.dumps(request),
+        request=request,
         model_version_id=model_version_id,
         created_at=job.created_at,
         key=claim.key if claim else None,
@@ -276,20 +276,22 @@ def mark_published(*, session: Session, job_id: str) -> None:
 
 
 def publish(
-    *, session: Session, settings: Settings, job: Job, marker: OutboxMarker | None = None
+    *, session: Session, settings: Settings, job: Job, dispatcher: Dispatcher | None = None
 ) -> bool:
     """Send the job's task; on broker failure leave the outbox row for the reconciler.
 
-    With a ``marker`` the outbox row is marked published in its next batch rather than
-    in a transaction (core/jobs/outbox.py says why that is safe); without one the mark
-    joins the caller's transaction.
+    With a ``dispatcher`` (the API's) the task is sent and the outbox row marked from its
+    thread, soon after this returns (core/jobs/outbox.py says why that is safe); without
+    one the task is sent now and the mark joins the caller's transaction. True: sent, or
+    handed to the dispatcher.
     """
+    queue_base = queue.queue_for(JobKind(job.kind), job.request)
+    if dispatcher is not None:
+        dispatcher.dispatch(job.id, queue_base)
+        return True
     try:
-        queue.publish_job(settings, job.id, queue.queue_for(JobKind(job.kind), job.request))
+        queue.publish_job(settings, job.id, queue_base)
     except Exception:  # noqa: BLE001 - any broker failure: the outbox retries it
         return False
-    if marker is not None:
-        marker.mark(job.id)
-        return True
     mark_published(session=session, job_id=job.id)
     return True

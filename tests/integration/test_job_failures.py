@@ -28,7 +28,7 @@ def _run_failing(settings, tenant, monkeypatch, exc: Exception) -> dict:
         raise exc
 
     monkeypatch.setitem(HANDLERS, JobKind.train, handler)
-    monkeypatch.setattr(queue, "publish_job", lambda *args, **kwargs: None)
+    monkeypatch.setattr(queue, "publish_jobs", lambda *args, **kwargs: None)  # no worker runs it
     job = tenant.submit(TRAIN)
     assert runner.run_job(job["id"], settings=settings) == "failed"
     return tenant.get(f"/v1/jobs/{job['id']}").json()

@@ -132,7 +132,7 @@ def test_the_submit_statement_counts_only_queued_jobs(filled):
     url, tenant_id = filled
     now = utcnow()
     row = group_insert.Row(
-        id=str(uuid.uuid4()), tenant_id=tenant_id, kind="train", request="{}",
+        id=str(uuid.uuid4()), tenant_id=tenant_id, kind="train", request={},
         model_version_id=None, created_at=now, key="k", fingerprint="f" * 64,
         expires_at=now, queue="gpu",
     )  # fmt: skip

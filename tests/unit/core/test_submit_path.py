@@ -1,5 +1,5 @@
 """The submit hot path's shortcuts keep their promises: cached keys expire, revoked keys
-stop working, and batched publish marks reach the outbox."""
+stop working, and the dispatcher's batched publishes and marks reach the broker and the outbox."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from api.deps import TenantCache
+from core import queue
+from core.config import Settings
 from core.db import session_scope
 from core.errors import Unauthorized
 from core.jobs.orm import Job, JobEvent, Outbox
-from core.jobs.outbox import OutboxMarker
+from core.jobs.outbox import Dispatcher
 from core.migrate import upgrade
 from core.tenants import service as tenants
 
@@ -63,22 +65,54 @@ def _job_with_outbox(db: str, job_id: str) -> None:
         s.add(Outbox(job_id=job_id, task_name="t", queue="cpu"))
 
 
-def test_outbox_marker_marks_rows_published_in_the_background_and_on_close(db: str) -> None:
+def _published(db: str) -> dict[str, object]:
+    with session_scope(db) as s:
+        return dict(s.execute(select(Outbox.job_id, Outbox.published_at)).all())
+
+
+def test_dispatcher_publishes_in_the_background_then_marks_and_sends_the_rest_on_close(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for job_id in ("a", "b", "c"):
         _job_with_outbox(db, job_id)
-    marker = OutboxMarker(db, interval_s=0.05)
-    marker.mark("a")
+    sent: list[list[tuple[str, str]]] = []
+    monkeypatch.setattr(queue, "publish_jobs", lambda settings, jobs: sent.append(list(jobs)))
+    dispatcher = Dispatcher(Settings(database_url=db), mark_interval_s=0.05)
+    dispatcher.dispatch("a", "gpu")
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        with session_scope(db) as s:
-            published = s.scalar(select(Outbox.published_at).where(Outbox.job_id == "a"))
-        if published is not None:
-            break
+    while _published(db)["a"] is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert published is not None
-    marker.mark("b")
-    marker.close()  # the last batch is written before close returns
-    with session_scope(db) as s:
-        rows = dict(s.execute(select(Outbox.job_id, Outbox.published_at)).all())
+    assert sent == [[("a", "gpu")]]  # sent by the thread, then marked
+    assert _published(db)["a"] is not None
+    dispatcher.dispatch("b", "cpu")
+    dispatcher.close()  # what is left is sent and marked before close returns
+    assert [job for batch in sent for job in batch] == [("a", "gpu"), ("b", "cpu")]
+    rows = _published(db)
     assert rows["b"] is not None
-    assert rows["c"] is None  # never published: left for the reconciler
+    assert rows["c"] is None  # never dispatched: left for the reconciler
+
+
+def test_dispatcher_leaves_a_batch_the_broker_refused_unmarked_and_goes_on(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for job_id in ("a", "b"):
+        _job_with_outbox(db, job_id)
+    attempts: list[list[tuple[str, str]]] = []
+
+    def publish_jobs(settings: Settings, jobs: list[tuple[str, str]]) -> None:
+        attempts.append(list(jobs))
+        if ("a", "gpu") in jobs:
+            raise ConnectionError("broker down")
+
+    monkeypatch.setattr(queue, "publish_jobs", publish_jobs)
+    dispatcher = Dispatcher(Settings(database_url=db), mark_interval_s=60)
+    dispatcher.dispatch("a", "gpu")
+    deadline = time.monotonic() + 5
+    while not attempts and time.monotonic() < deadline:
+        time.sleep(0.02)
+    dispatcher.dispatch("b", "gpu")
+    dispatcher.close()
+    assert attempts == [[("a", "gpu")], [("b", "gpu")]]  # "a" is not retried here
+    rows = _published(db)
+    assert rows["a"] is None  # the reconciler publishes it once it is 5 s old
+    assert rows["b"] is not None
