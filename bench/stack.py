@@ -64,8 +64,10 @@ def throwaway(tenant_name: str = "bench") -> Iterator[Throwaway]:
             yield Throwaway(run, database_url, key, f"bench-{run}-", files)
     finally:
         r = redis.Redis.from_url(BROKER)
-        for k in r.scan_iter(f"bench-{run}-*"):
-            r.delete(k)
+        # The run's queues, and the bindings kombu declares for them on a send_task.
+        for pattern in (f"bench-{run}-*", f"_kombu.binding*.bench-{run}-*"):
+            for k in r.scan_iter(pattern):
+                r.delete(k)
 
 
 def free_port() -> int:
