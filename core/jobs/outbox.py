@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 
+from prometheus_client import Counter
 from sqlalchemy import text, update
 
 from core import queue
@@ -29,6 +30,15 @@ from core.db import session_scope, utcnow
 from core.jobs.orm import Outbox
 
 log = logging.getLogger("synthgen.outbox")
+
+MESSAGES = Counter(
+    "synthgen_job_messages_total",
+    "Job messages the API's dispatcher sent to the broker, or could not send (those jobs "
+    "wait for the reconciler), by outcome.",
+    ["outcome"],
+)
+for _outcome in ("sent", "failed"):
+    MESSAGES.labels(outcome=_outcome)  # both series from the start, at 0
 
 
 class Dispatcher:
@@ -64,7 +74,9 @@ class Dispatcher:
             queue.publish_jobs(self.settings, batch)
         except Exception:  # noqa: BLE001 - the outbox rows stay unmarked: the reconciler sends them
             log.warning("could not publish %d jobs; the reconciler will", len(batch), exc_info=True)
+            MESSAGES.labels(outcome="failed").inc(len(batch))
             return 0
+        MESSAGES.labels(outcome="sent").inc(len(batch))
         with self._lock:
             self._to_mark.extend(job_id for job_id, _ in batch)
         return len(batch)

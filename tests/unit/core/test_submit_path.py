@@ -14,6 +14,7 @@ from core import queue
 from core.config import Settings
 from core.db import session_scope
 from core.errors import Unauthorized
+from core.jobs import outbox
 from core.jobs.orm import Job, JobEvent, Outbox
 from core.jobs.outbox import Dispatcher
 from core.migrate import upgrade
@@ -105,6 +106,7 @@ def test_dispatcher_leaves_a_batch_the_broker_refused_unmarked_and_goes_on(
             raise ConnectionError("broker down")
 
     monkeypatch.setattr(queue, "publish_jobs", publish_jobs)
+    sent, failed = (outbox.MESSAGES.labels(outcome=o)._value.get() for o in ("sent", "failed"))  # noqa: SLF001
     dispatcher = Dispatcher(Settings(database_url=db), mark_interval_s=60)
     dispatcher.dispatch("a", "gpu")
     deadline = time.monotonic() + 5
@@ -113,6 +115,8 @@ def test_dispatcher_leaves_a_batch_the_broker_refused_unmarked_and_goes_on(
     dispatcher.dispatch("b", "gpu")
     dispatcher.close()
     assert attempts == [[("a", "gpu")], [("b", "gpu")]]  # "a" is not retried here
+    assert outbox.MESSAGES.labels(outcome="failed")._value.get() == failed + 1  # noqa: SLF001
+    assert outbox.MESSAGES.labels(outcome="sent")._value.get() == sent + 1  # noqa: SLF001
     rows = _published(db)
     assert rows["a"] is None  # the reconciler publishes it once it is 5 s old
     assert rows["b"] is not None
