@@ -8,17 +8,14 @@ Needs Postgres and Redis on 127.0.0.1, as `make test` has them.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from core.db import session_scope  # noqa: E402
 from core.tenants import service as tenants  # noqa: E402
 from tests.integration.conftest import migrated_database  # noqa: E402
+from tests.servers import free_port, wait_http  # noqa: E402
 
 BROKER = "redis://127.0.0.1:6379/0"
 
@@ -70,12 +68,6 @@ def throwaway(tenant_name: str = "bench") -> Iterator[Throwaway]:
                 r.delete(k)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start(
     command: list[str], env: dict[str, str], ready: str
 ) -> tuple[subprocess.Popen[bytes], str]:
@@ -90,14 +82,12 @@ def start(
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(f"{url}{ready}", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"{command} did not start")
+    try:
+        wait_http(f"{url}{ready}", timeout_s=30)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc, url
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

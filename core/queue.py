@@ -117,11 +117,8 @@ def publish_jobs(settings: Settings, jobs: Sequence[tuple[str, str]]) -> None:
         for job_id, queue in jobs:
             publish_job(settings, job_id, queue)
         return
-    writer.push(
-        (name, writer.encode(RUN_JOB, [job_id], name))
-        for job_id, queue in jobs
-        for name in (queue_name(settings, queue),)
-    )
+    named = [(job_id, queue_name(settings, queue)) for job_id, queue in jobs]
+    writer.push((name, writer.encode(RUN_JOB, [job_id], name)) for job_id, name in named)
 
 
 def publish_preview(settings: Settings, preview_id: str) -> None:

@@ -92,9 +92,6 @@ class RedisTaskWriter:
                 pipe.lpush(queue, *batch)
             pipe.execute()
 
-    def close(self) -> None:
-        self.client.close()
-
 
 def writer_for(app: Celery, broker_url: str) -> RedisTaskWriter | None:
     """A writer when the broker is a plain Redis URL, else None (use ``send_task``)."""

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from core import queue
 from core.config import Settings
 from core.db import session_scope, utcnow
-from core.jobs import events, idempotency, submission, transitions
+from core.jobs import events, idempotency, outbox, transitions
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
 from core.previews import service as previews
@@ -96,7 +96,7 @@ def reconcile(settings: Settings) -> dict[str, int]:
             log.warning("could not publish job %s; will retry", job_id)
             continue
         with session_scope(settings.database_url) as session:
-            submission.mark_published(session=session, job_id=job_id)
+            outbox.mark_published(session=session, job_ids=[job_id])
         counts["published"] += 1
     with session_scope(settings.database_url) as session:
         idempotency.purge_expired_idempotency_keys(session=session)

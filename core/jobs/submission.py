@@ -11,8 +11,8 @@ Who commits: ``submit()`` is a unit of work and commits itself (the route holds 
 transaction logic). On Postgres its one write, the ``insert_job`` statement, is sent on an
 autocommit connection as a transaction of its own (atomic as one statement; one round
 trip); its reads (registry checks, replays) go through the session. ``insert_job`` without
-that engine, ``mark_published`` and ``publish`` join the caller's transaction and never
-commit (service-made jobs, the worker's re-queue, the reconciler).
+that engine, and ``publish`` without a dispatcher (its outbox mark), join the caller's
+transaction and never commit (service-made jobs, the worker's re-queue, the reconciler).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, func, insert, select, text, update
+from sqlalchemy import Engine, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from core import queue, quotas
 from core.config import Settings
 from core.db import autocommit_engine, new_id, utcnow
 from core.errors import IdempotencyConflict, SynthgenError
-from core.jobs import admission, group_insert, idempotency
+from core.jobs import admission, group_insert, idempotency, outbox
 from core.jobs.orm import IdempotencyKey, Job, JobEvent, Outbox
 from core.jobs.outbox import Dispatcher
 from core.jobs.queries import get_job
@@ -260,21 +260,6 @@ def _insert_rows(
     return job
 
 
-def mark_published(*, session: Session, job_id: str) -> None:
-    """Set the outbox row's ``published_at``. Turns the transaction's synchronous commit
-    off (below): call it in a transaction that holds nothing else."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Losing this row's update in a crash costs only a second message, which the
-        # runner's compare-and-set start ignores, so it needn't wait for the WAL flush
-        # (a quarter of the submit path's time; bench/submission.py).
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    session.execute(
-        update(Outbox)
-        .where(Outbox.job_id == job_id, Outbox.published_at.is_(None))
-        .values(published_at=utcnow())
-    )
-
-
 def publish(
     *, session: Session, settings: Settings, job: Job, dispatcher: Dispatcher | None = None
 ) -> bool:
@@ -293,5 +278,5 @@ def publish(
         queue.publish_job(settings, job.id, queue_base)
     except Exception:  # noqa: BLE001 - any broker failure: the outbox retries it
         return False
-    mark_published(session=session, job_id=job.id)
+    outbox.mark_published(session=session, job_ids=[job.id])
     return True
