@@ -187,7 +187,8 @@ def bench_train(m: dict, device: torch.device) -> dict[str, Any]:
             eager = [train_ours(data, config, m, util)] if m.get("ablate") else []
     best = max(ours, key=lambda f: f.images_per_s)
     base = max(theirs, key=lambda f: f.images_per_s)
-    unet = {k: resolved[k] for k in ("base_channels", "channel_mult", "layers_per_block")}
+    shape_keys = ("base_channels", "channel_mult", "layers_per_block", "norm_groups")
+    unet = {k: resolved[k] for k in shape_keys}
     return {
         "settings": {"image_size": size, "channels": m["channels"], "batch": m["batch"],
                      "timed_steps": m["steps"], "rounds": m["rounds"], "unet": unet},

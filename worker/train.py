@@ -16,7 +16,7 @@ from core.db import session_scope
 from core.errors import ModelNotFound
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
-from models import engines
+from models import engine_options, engines
 from models.engines.base import Hooks
 from models.engines.runtime.resume import RESUMABLE_CHANGES
 from worker import curves, launch
@@ -31,17 +31,19 @@ def run(ctx: JobContext) -> None:
     request = ctx.job.request
     name, split = catalog.parse_dataset_ref(request["dataset"], default_split="train")
     config: dict[str, Any] = {k: v for k, v in request.get("config", {}).items() if v is not None}
+    engine = engines.get(request["engine"])
     parent, parent_dir = _parent(ctx)
     if parent is not None:
         # Fine-tuning keeps the parent's architecture and recipe unless the request says
-        # otherwise; how long to run is the new job's own business.
-        inherited = {k: v for k, v in parent.config.items() if k not in RESUMABLE_CHANGES}
+        # otherwise; how long to run is the new job's own business. A parent saved before
+        # an option existed is read as it was built (options.saved).
+        saved = engine_options.CONFIGS[engine.name].saved(parent.config)
+        inherited = {k: v for k, v in saved.items() if k not in RESUMABLE_CHANGES}
         config = {**inherited, **config}
     if "image_size" not in config:
         size = dataset_loader.default_image_size(ctx, name)
         if size is not None:
             config["image_size"] = size
-    engine = engines.get(request["engine"])
 
     ctx.progress.set_stage("load_data")
     data = dataset_loader.load(ctx, name, split, config.get("image_size"))

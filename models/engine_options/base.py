@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import ConfigDict, Field, Strict, field_validator, model_validator
@@ -182,6 +182,13 @@ class TrainOptions:
     def derive(self, values: dict[str, Any]) -> dict[str, Any]:
         """Derivations a table cannot say (override): ``values`` after the tables."""
         return values
+
+    @classmethod
+    def saved(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A config saved with a model by an earlier version, with the options added since
+        set to what that model was built with (override where a new option's default
+        differs from the old behaviour), so a saved model rebuilds as it was trained."""
+        return dict(values)
 
 
 def _integral(cls: type, key: str, value: Any) -> Any:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from models.engine_options.base import CONFIG, Bool, Float, Int, TrainOptions, option
+from models.engine_options.base import (
+    CONFIG,
+    Bool,
+    Float,
+    Int,
+    TrainOptions,
+    option,
+    steps_text,
+)
 
 SMALL = 28
 """Up to this size (digits, MNIST, Fashion-MNIST) the defaults are a 32-channel UNet with
@@ -24,6 +34,23 @@ def downsamples(image_size: int) -> int | None:
     while size % 2 == 0 and size // 2 >= 4 and halvings < 4:
         size, halvings = size // 2, halvings + 1
     return halvings if image_size >= 8 and halvings >= 1 and size <= 8 else None
+
+
+_BASE_CHANNELS = [(SMALL, 32), (None, 64)]
+
+
+def default_norm_groups(base_channels: int) -> int:
+    """GroupNorm groups when the config names none: the most, up to 32, that divide
+    ``base_channels`` and keep at least 4 channels in each (Ho et al.'s 128-channel UNet
+    has 32 groups of 4). One channel per group, what 32 groups of a 32-channel UNet gave,
+    normalises every channel on its own and drops its mean: the 28 px default drew
+    digits on grey instead of black (bench/probe notes in BENCHMARKS.md)."""
+    return max(g for g in range(1, 33) if base_channels % g == 0 and base_channels // g >= 4)
+
+
+def legacy_norm_groups(base_channels: int) -> int:
+    """The groups every model saved before ``norm_groups`` existed was built with."""
+    return math.gcd(32, base_channels)
 
 
 IMAGE_SIZES = tuple(s for s in range(8, 129) if downsamples(s) is not None)
@@ -85,7 +112,7 @@ class DDPMConfig(TrainOptions):
         ge=8,
         le=512,
         multiple_of=8,
-        by_size=[(SMALL, 32), (None, 64)],
+        by_size=_BASE_CHANNELS,
         help="UNet channels at full resolution (a multiple of 8)",
     )
     channel_mult: list[Annotated[int, Field(strict=True, ge=1, le=16)]] | None = option(
@@ -100,8 +127,41 @@ class DDPMConfig(TrainOptions):
     attention: Bool = option(
         True, help="self-attention at the lowest resolution and in the middle block"
     )
+    norm_groups: Int | None = option(
+        ge=1,
+        le=32,
+        help="GroupNorm groups in the UNet (must divide base_channels); null: the most, "
+        "up to 32, that keep at least 4 channels in each",
+    )
+
+    @classmethod
+    def saved(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        # Models saved before norm_groups was an option were built with gcd(32, base).
+        out = dict(values)
+        if "norm_groups" not in out and isinstance(out.get("base_channels"), int):
+            out["norm_groups"] = legacy_norm_groups(out["base_channels"])
+        return out
+
+    def derive(self, values: dict[str, Any]) -> dict[str, Any]:
+        if values["norm_groups"] is None:
+            return {**values, "norm_groups": default_norm_groups(values["base_channels"])}
+        return values
 
     def check(self) -> None:
+        if self.norm_groups is not None:
+            # Left out, base_channels is one of its defaults: the groups must divide each.
+            named = self.base_channels is not None
+            bases = [self.base_channels] if named else [w for _, w in _BASE_CHANNELS]
+            if any(base % self.norm_groups for base in bases):
+                what = (
+                    f"base_channels {self.base_channels}"
+                    if named
+                    else f"the default base_channels ({steps_text(_BASE_CHANNELS)}); set it too"
+                )
+                raise ValueError(
+                    f"norm_groups {self.norm_groups} does not divide {what}, or leave "
+                    "norm_groups null"
+                )
         if self.image_size is not None and self.channel_mult is not None:
             levels = len(self.channel_mult) - 1
             if self.image_size % 2**levels:

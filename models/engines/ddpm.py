@@ -80,8 +80,7 @@ def build_unet(config: DDPMConfig, channels: int, num_classes: int) -> UNet2DMod
         down_block_types=tuple(down),
         up_block_types=tuple(up),
         layers_per_block=config.layers_per_block,
-        # gcd keeps tiny test widths (e.g. 16) valid and is 32 for real ones.
-        norm_num_groups=math.gcd(32, config.base_channels),
+        norm_num_groups=config.norm_groups,
         attention_head_dim=8,
         add_attention=config.attention,
         num_class_embeds=num_classes + 1 if config.conditional else None,

@@ -65,7 +65,8 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
 
     def saved_config(self, values: Mapping[str, Any]) -> ConfigT:
         """The resolved config of a trained model from its saved dict."""
-        return self.resolve(configs.make_config(self.options, values, engine=self.name), None)
+        saved = self.options.saved(values)  # a model saved before an option existed
+        return self.resolve(configs.make_config(self.options, saved, engine=self.name), None)
 
     def default_config(self, *, image_size: int) -> dict[str, Any]:
         """The defaults a user who sets nothing gets at this image size."""
