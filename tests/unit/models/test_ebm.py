@@ -41,6 +41,23 @@ def test_default_config_follows_du_and_mordatch():
     config = engine.default_config(image_size=16)
     assert config["image_size"] == 16 and config["conditional"] is True
     assert config["reinit_prob"] == 0.05 and config["buffer_size"] == 10_000
+    chains = {k: config[k] for k in ("langevin_steps", "grad_clip", "sample_steps")}
+    assert chains == {"langevin_steps": 10, "grad_clip": 0.01, "sample_steps": 60}
+
+
+def test_chains_from_28_px_move_faster_and_sample_longer():
+    # Du & Mordatch's chains left MNIST's background in salt-and-pepper noise at 28 px.
+    for size in (28, 32, 64):
+        config = engine.default_config(image_size=size)
+        chains = {k: config[k] for k in ("langevin_steps", "grad_clip", "sample_steps")}
+        assert chains == {"langevin_steps": 20, "grad_clip": 0.03, "sample_steps": 400}
+
+
+def test_named_chain_settings_win_over_the_size_defaults(tiny_shapes):
+    named = {**TINY, "grad_clip": 0.02, "langevin_steps": 2}
+    trained = engine.train(tiny_shapes, {**named, "max_steps": 1})
+    assert trained.config["grad_clip"] == 0.02 and trained.config["langevin_steps"] == 2
+    assert trained.config["sample_steps"] == 3
 
 
 @pytest.mark.parametrize("size", [12, 48])

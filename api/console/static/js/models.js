@@ -90,7 +90,7 @@ function aliasForm(name, versions, redraw) {
 
 const SAMPLE_FIELDS = {
   ddpm: [["steps", "Sampling steps", "integer", 50], ["guidance_scale", "Guidance scale", "number", 2.0]],
-  ebm: [["steps", "Langevin steps", "integer", 60]],
+  ebm: [["steps", "Langevin steps", "integer", "60 up to 16 px, else 400"]],
   gan: [],
 };
 
