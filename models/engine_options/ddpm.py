@@ -38,6 +38,17 @@ def downsamples(image_size: int) -> int | None:
 
 _BASE_CHANNELS = [(SMALL, 32), (None, 64)]
 
+LEGACY_GUIDANCE = 2.0
+"""The guidance scale every model saved before ``sample_guidance_scale`` sampled with."""
+
+_GUIDANCE = [(16, LEGACY_GUIDANCE), (SMALL, 1.0), (None, LEGACY_GUIDANCE)]
+"""Guidance by image size. Scale 2 serves digits at 16 px (label agreement 0.99); at 28 px
+the small UNet's conditional and unconditional predictions disagree off the data, and any
+guidance pulls the samples away from their class: MNIST at the 5,000 default steps scored
+0.93 unguided against 0.24 at scale 2 and 0.04 at 3 (CPU), 0.60 against 0.16 on an H100
+before norm_groups (BENCHMARKS.md, "ddpm at 28 px"). Above 28 px, the GPU-scale UNet, no
+run says otherwise yet."""
+
 
 def default_norm_groups(base_channels: int) -> int:
     """GroupNorm groups when the config names none: the most, up to 32, that divide
@@ -127,6 +138,13 @@ class DDPMConfig(TrainOptions):
     attention: Bool = option(
         True, help="self-attention at the lowest resolution and in the middle block"
     )
+    sample_guidance_scale: Float | None = option(
+        ge=0,
+        le=100,
+        by_size=_GUIDANCE,
+        help="classifier-free guidance a generate job uses when it names none (a default; "
+        "1: no guidance)",
+    )
     norm_groups: Int | None = option(
         ge=1,
         le=32,
@@ -140,6 +158,7 @@ class DDPMConfig(TrainOptions):
         out = dict(values)
         if "norm_groups" not in out and isinstance(out.get("base_channels"), int):
             out["norm_groups"] = legacy_norm_groups(out["base_channels"])
+        out.setdefault("sample_guidance_scale", LEGACY_GUIDANCE)  # sampled at 2 before
         return out
 
     def derive(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -255,8 +255,9 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
         """Draw ``n`` images: uint8 (n, c, h, w) on CPU, from the EMA weights.
 
         opts: sampler "ddim" (Song et al., default) or "ddpm" (Ho et al., ancestral);
-            steps (50, or num_train_timesteps when fewer); guidance_scale s (2.0; 1 = no
-            guidance, 0 = unconditional);
+            steps (50, or num_train_timesteps when fewer); guidance_scale s (the
+            model's ``sample_guidance_scale``, by image size; 1 = no guidance,
+            0 = unconditional);
             eta (0.0, DDIM only: 0 deterministic, 1 DDPM-like); batch_size (on CPU 256, on
             a GPU what half its free memory holds, at most 1024: images depend on the
             batching, so name it where they must repeat under other memory loads);
@@ -268,7 +269,8 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
         sampler = opts.get("sampler", "ddim")
         # A model trained on fewer timesteps than the default samples with all of them.
         steps = opts.get("steps", min(50, cfg.num_train_timesteps))
-        scale = float(opts.get("guidance_scale", 2.0))
+        assert cfg.sample_guidance_scale is not None, "resolve the config"
+        scale = float(opts.get("guidance_scale", cfg.sample_guidance_scale))
         eta = float(opts.get("eta", 0.0))
         batch_size = opts.get("batch_size")
         if sampler not in ("ddim", "ddpm"):

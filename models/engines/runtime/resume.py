@@ -16,7 +16,8 @@ def check_resume(engine: str, config: Any, state: dict[str, Any]) -> None:
     config (dataclass) up to :data:`RESUMABLE_CHANGES`."""
     if state.get("engine") != engine:
         raise EngineError(f"the checkpoint was written by {state.get('engine')!r}, not {engine}")
-    saved = state["config"]
+    # A checkpoint written before an option existed holds what its run was built with.
+    saved = type(config).saved(state["config"])
     changed = [
         key
         for key, value in dataclasses.asdict(config).items()

@@ -272,3 +272,34 @@ def test_a_model_saved_before_norm_groups_existed_loads_as_it_was_built(trained,
     assert _norm_groups(loaded.modules["unet"]) == {16} and loaded.config["norm_groups"] == 16
     assert ddpm.DDPMConfig.saved({"base_channels": 64})["norm_groups"] == 32
     assert ddpm.DDPMConfig.saved({"base_channels": 64, "norm_groups": 4})["norm_groups"] == 4
+
+
+def test_guidance_left_out_is_the_models_own_by_image_size(trained, tiny_shapes):
+    # Guidance 2 pulled 28 px MNIST samples off their class (0.24 agreement vs 0.93 unguided).
+    assert [ddpm.size_defaults(s).sample_guidance_scale for s in (16, 20, 28, 32)] == [
+        2.0,
+        1.0,
+        1.0,
+        2.0,
+    ]
+    assert trained.config["sample_guidance_scale"] == 2.0  # the 8 px shapes
+    labels = torch.arange(4) % tiny_shapes.num_classes
+    pick = {"steps": 3, "seed": 1, "labels": labels}
+    unnamed = engine.sample(trained, 4, **pick)
+    assert torch.equal(unnamed, engine.sample(trained, 4, guidance_scale=2.0, **pick))
+    assert not torch.equal(unnamed, engine.sample(trained, 4, guidance_scale=1.0, **pick))
+
+
+def test_models_and_checkpoints_from_before_sample_guidance_scale_keep_scale_2(tmp_path):
+    assert ddpm.DDPMConfig.saved({"image_size": 28})["sample_guidance_scale"] == 2.0
+    data = datasets.load("shapes", "train", 8, count=32)
+    config = {**TINY, "max_steps": 3, "checkpoint_every": 2}
+    kept: list[Path] = []
+    keep = lambda step, d: kept.append(Path(shutil.copytree(d, tmp_path / str(step))))  # noqa: E731
+    ddpm.ENGINE.train(data, config, Hooks(checkpoint=keep))
+    path = kept[0] / "checkpoint.json"
+    state = json.loads(path.read_text())
+    del state["config"]["sample_guidance_scale"]  # an option that does not shape the model
+    path.write_text(json.dumps(state))
+    resumed = ddpm.ENGINE.train(data, config, Hooks(resume_from=kept[0]))
+    assert resumed.metrics["steps"] == 3

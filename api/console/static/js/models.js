@@ -89,7 +89,7 @@ function aliasForm(name, versions, redraw) {
 }
 
 const SAMPLE_FIELDS = {
-  ddpm: [["steps", "Sampling steps", "integer", 50], ["guidance_scale", "Guidance scale", "number", 2.0]],
+  ddpm: [["steps", "Sampling steps", "integer", 50], ["guidance_scale", "Guidance scale", "number", "the model's (2, or 1 at 20–28 px)"]],
   ebm: [["steps", "Langevin steps", "integer", "60 up to 16 px, else 400"]],
   gan: [],
 };
