@@ -89,7 +89,11 @@ def iter_events(
             headers["Last-Event-ID"] = last_event_id
         try:
             # The server sends a keep-alive comment every 15 s, well within the read timeout.
-            timeout = httpx.Timeout(http.timeout.connect, read=60.0)
+            # A plain (connect, read, write, pool) tuple: the caller's client may be httpx's
+            # or httpx2's (Starlette's TestClient picks httpx2 when it is installed), and
+            # each refuses the other's Timeout class.
+            t = http.timeout
+            timeout = (t.connect, 60.0, t.write, t.pool)
             with http.stream(
                 "GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=timeout
             ) as response:

@@ -1,6 +1,8 @@
 import csv
 import hashlib
 import io
+import threading
+import time
 import zipfile
 
 import numpy as np
@@ -143,8 +145,11 @@ def test_shards_get_distinct_reproducible_seeds():
 def test_time_budget_drives_the_fraction_when_it_binds(monkeypatch):
     from worker import progress as progress_mod
 
-    clock = iter([0.0, 30.0, 30.0, 30.0])
-    monkeypatch.setattr(progress_mod.time, "monotonic", lambda: next(clock))
+    # progress_mod.time is the time module itself: only this thread reads the fake clock,
+    # so a background thread of an earlier test (a dispatcher, a pool) cannot use it up.
+    clock, real, here = iter([0.0, 30.0, 30.0, 30.0]), time.monotonic, threading.get_ident()
+    fake = lambda: next(clock) if threading.get_ident() == here else real()  # noqa: E731
+    monkeypatch.setattr(progress_mod.time, "monotonic", fake)
     settings = Settings(database_url="sqlite://")
     p = progress_mod.JobProgress(settings, "job", stage="train", min_interval_s=1e9)
     p.max_seconds = 60.0
