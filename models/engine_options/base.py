@@ -98,6 +98,9 @@ class TrainOptions:
     """Image sizes the engine's networks are built for (``image_size`` is one of them)."""
     DATA_PARALLEL: ClassVar[bool] = False
     """Whether a job may train it on several GPUs (``gpus`` > 1, models/engines/distributed.py)."""
+    SAMPLING_DEFAULTS: ClassVar[frozenset[str]] = frozenset()
+    """Options that only set what sampling uses when a request names nothing: they do not
+    shape the training run, so a resumed run may change them."""
 
     max_steps: Int = option(
         5000, ge=1, le=1_000_000, help="optimiser steps to train (the run's length)"

@@ -88,6 +88,7 @@ class DDPMConfig(TrainOptions):
     ENGINE = "ddpm"
     DATA_PARALLEL = True
     IMAGE_SIZES = IMAGE_SIZES
+    SAMPLING_DEFAULTS = frozenset({"sample_guidance_scale"})
 
     batch_size: Int | None = option(
         ge=1, le=4096, by_size=[(SMALL, 32), (None, 128)], help="images per step"

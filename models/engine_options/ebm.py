@@ -31,6 +31,7 @@ class EBMConfig(TrainOptions):
     ENGINE = "ebm"
     # Not data-parallel: its replay buffer of Langevin samples is per process.
     IMAGE_SIZES = convnets.IMAGE_SIZES
+    SAMPLING_DEFAULTS = frozenset({"sample_steps"})
 
     batch_size: Int = option(64, ge=1, le=4096, help="images per step")
     width: Int | None = option(
