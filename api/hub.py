@@ -142,8 +142,10 @@ class EventHub:
                 with session_scope(self.settings.database_url) as session:
                     pairs = events.newer_than(session=session, last_id=last)
                 if pairs:
-                    last = pairs[-1][0]
                     self._dispatch(self._fetch_watched(pairs))
+                    # Only once handed over: a fetch that fails is tried again next tick
+                    # (moving on first would lose those events for every open stream).
+                    last = pairs[-1][0]
             except Exception:  # noqa: BLE001 - a locked or busy database: next tick
                 log.warning("event poll failed; retrying", exc_info=True)
 

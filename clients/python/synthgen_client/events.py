@@ -120,6 +120,11 @@ def iter_events(
             time.sleep(min(0.5 * 2**failures, 10.0))
 
 
+class _Ended(Exception):  # noqa: N818 - not an error: the wait's answer, found early
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job = job
+
+
 def wait_for_job(
     http: httpx.Client,
     job_id: str,
@@ -127,22 +132,38 @@ def wait_for_job(
     on_update: OnUpdate | None = None,
     *,
     poll_s: float = 1.0,
+    status_check_s: float = 60.0,
 ) -> dict[str, Any]:
     """The job once it has ended, following its events; ``on_update(job)`` sees each one.
-    Polls instead when the stream is unavailable. Raises TimeoutError after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
+    Polls instead when the stream is unavailable. Raises TimeoutError after ``timeout_s``.
 
-    def check_deadline() -> None:
-        if time.monotonic() > deadline:
-            job = _get(http, job_id)
-            if job["status"] not in TERMINAL:
-                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s}s")
+    While the stream is open the job's status is also read every ``status_check_s``
+    (keep-alives arrive every 15 s): an event the stream never delivers, whatever lost
+    it, delays the answer by that much instead of leaving the wait open until timeout."""
+    deadline = time.monotonic() + timeout_s
+    next_check = time.monotonic() + status_check_s
+
+    def check_status() -> None:
+        nonlocal next_check
+        now = time.monotonic()
+        if now < next_check and now <= deadline:
+            return
+        next_check = now + status_check_s
+        job = _get(http, job_id)
+        if job["status"] in TERMINAL:
+            raise _Ended(job)
+        if now > deadline:
+            raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s}s")
 
     try:
-        for event in iter_events(http, job_id, on_line=check_deadline):
+        for event in iter_events(http, job_id, on_line=check_status):
             if on_update is not None:
                 on_update(event.job)
         return _get(http, job_id)
+    except _Ended as ended:
+        if on_update is not None:
+            on_update(ended.job)
+        return ended.job
     except StreamUnavailable:
         pass
     except ApiError as exc:
