@@ -377,14 +377,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report(section, results[section])
         if device.type == "cuda":
             torch.cuda.empty_cache()
+        # Whether our figures ran compiled: an empty list means torch.compile never failed.
+        results["compile_failures"] = accel.compile_failures()
+        # After every section, so a run stopped at a time limit keeps what it measured.
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=1, default=str))
     results["seconds"] = round(time.perf_counter() - started, 1)
-    # Whether our figures ran compiled: an empty list means torch.compile never failed.
-    results["compile_failures"] = accel.compile_failures()
     if results["compile_failures"]:
         print(f"torch.compile FELL BACK to eager: {results['compile_failures'][0]}")
     print(f"total {results['seconds']:.0f} s", flush=True)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, default=str))
         print(f"wrote {args.out}")
     return results
