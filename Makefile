@@ -34,8 +34,9 @@ test-tools:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	@chromium --headless --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null 2>&1 || (echo "chromium does not start"; exit 1)
 
+# --durations: the run ends with its slowest tests, so a CI log shows where the time goes.
 test: install services test-tools
-	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q -p no:cacheprovider
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
