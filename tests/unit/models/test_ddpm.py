@@ -305,3 +305,19 @@ def test_models_and_checkpoints_from_before_sample_guidance_scale_keep_scale_2(t
     resumed = ddpm.ENGINE.train(data, config, Hooks(resume_from=kept[0]))
     assert resumed.metrics["steps"] == 3
     assert resumed.config["sample_guidance_scale"] == 1.0  # a sampling default, not the run's
+
+
+def test_guided_noise_is_the_lerp_of_separate_conditional_and_null_label_forwards(trained):
+    # Ho & Salimans eq. 6 from one batched forward must equal the two forwards run apart:
+    # nothing in the UNet may mix the two halves of the batch.
+    unet = trained.modules["unet"]
+    x = torch.randn((6, *trained.image_shape), generator=torch.Generator().manual_seed(1))
+    t, labels = torch.tensor(500), torch.arange(6) % trained.num_classes
+    null = torch.full_like(labels, trained.num_classes)
+    with torch.inference_mode():
+        guided = ddpm._predict_noise(unet, x, t, torch.cat([labels, null]), 3.0)
+        conditional = unet(x, t, class_labels=labels, return_dict=False)[0]
+        unconditional = unet(x, t, class_labels=null, return_dict=False)[0]
+    expected = unconditional + 3.0 * (conditional - unconditional)
+    assert not torch.allclose(conditional, unconditional)  # the label does reach the net
+    torch.testing.assert_close(guided, expected, rtol=1e-4, atol=1e-4)
