@@ -27,16 +27,12 @@ best of each counts; full mode adds our loops run eagerly (``ours_eager``: what 
 buys). A failing section is recorded as its error and the others still run.
 
 On a lent CUDA host without network (torch, numpy, scipy, torchvision, huggingface_hub
-there; diffusers and pytorch-fid not), from the repository root:
+there; diffusers, pytorch-fid and pydantic not), ``bash bench/gpu_session.sh prep`` here
+puts their wheels in .whl/ (git-ignored), and ``bash bench/gpu_session.sh run`` there
+installs them and runs this with --quick, then the 28 px quality runs. This alone:
 
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl \
         && PYTHONPATH=/tmp/site:$PWD python3 bench/gpu.py --out $OUT/gpu.json
-
-where .whl/ (git-ignored) holds the two wheels, fetched here with
-
-    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
-        -d .whl diffusers==0.42.1 pytorch-fid==0.3.0
 
     make bench-gpu                # the same, with the project's venv
     python bench/gpu.py --quick   # fewer rounds and images, no eager (uncompiled) figures
@@ -365,6 +361,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"bench/gpu.py {mode} on {name}; {results['versions']}", flush=True)
     if device.type != "cuda" and not args.smoke:
         print("no CUDA device: these figures say nothing about a GPU (use --smoke here)")
+
+    def save() -> None:
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1, default=str))
+
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     for section in args.only.split(","):
         begun = time.perf_counter()
@@ -379,16 +382,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             torch.cuda.empty_cache()
         # Whether our figures ran compiled: an empty list means torch.compile never failed.
         results["compile_failures"] = accel.compile_failures()
-        # After every section, so a run stopped at a time limit keeps what it measured.
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(results, indent=1, default=str))
+        save()  # after every section, so a run stopped at a time limit keeps what it measured
     results["seconds"] = round(time.perf_counter() - started, 1)
     if results["compile_failures"]:
         print(f"torch.compile FELL BACK to eager: {results['compile_failures'][0]}")
     print(f"total {results['seconds']:.0f} s", flush=True)
+    save()
     if args.out:
-        args.out.write_text(json.dumps(results, indent=1, default=str))
         print(f"wrote {args.out}")
     return results
 
