@@ -20,7 +20,7 @@ import torch
 from models.datasets import ImageDataset, resize
 from models.engines.base import EngineError, Hooks, Trained
 from models.engines.runtime import config as configs
-from models.engines.runtime import devices, loop, model_files, sampling
+from models.engines.runtime import devices, loop, model_files, resume, sampling
 from models.engines.runtime.run import TrainingRun
 
 ConfigT = TypeVar("ConfigT", bound=Any)
@@ -86,6 +86,8 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         fine-tunes from ``hooks.init_from`` when set.
         """
         hooks = hooks or Hooks()
+        if hooks.resume_from is not None:
+            config = resume.config_to_resume(self.options, config, hooks.resume_from)
         options = configs.make_config(self.options, config, engine=self.name)
         cfg = self.resolve(options, square_size(data))
         check_training_labels(cfg.conditional, data)

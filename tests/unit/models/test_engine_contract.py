@@ -7,6 +7,7 @@ engine's own file; what every engine must do alike is here, once.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +130,29 @@ def test_resumed_training_ends_bitwise_identical_to_an_uninterrupted_run(
     second = load_file(kept["resumed"][4] / "checkpoint.safetensors")
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first if not k.startswith("budget"))
+
+
+def test_a_resume_keeps_the_checkpoints_value_of_an_option_whose_default_changed_since(
+    engine, tiny_shapes, tmp_path
+):
+    # A job checkpointed before an upgrade changed a default it did not name (ebm's lr at
+    # 28 px did) must resume as it was built, not be refused or trained on the new value.
+    kept: list[Path] = []
+    hooks = Hooks(checkpoint=lambda step, d: kept.append(Path(shutil.copytree(d, tmp_path / "c"))))
+    key = "lr_g" if engine.name == "gan" else "lr"  # every engine has a learning rate
+    values = config(engine.name, max_steps=2, checkpoint_every=1)
+    assert key not in values
+    engine.train(tiny_shapes, {**values, "max_steps": 1}, hooks)
+    path = kept[0] / "checkpoint.json"
+    state = json.loads(path.read_text())
+    older = state["config"][key] / 2  # "the default of the version that wrote it"
+    state["config"][key] = older
+    path.write_text(json.dumps(state))
+    resumed = engine.train(tiny_shapes, values, Hooks(resume_from=kept[0]))
+    assert resumed.config[key] == older and resumed.metrics["steps"] == 2
+    # A value the request names is still checked against the checkpoint.
+    with pytest.raises(EngineError, match=rf"cannot resume: config \['{key}'\]"):
+        engine.train(tiny_shapes, {**values, key: older * 4}, Hooks(resume_from=kept[0]))
 
 
 def test_resuming_another_engines_checkpoint_is_refused(engine, tiny_shapes, tmp_path):
