@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -41,7 +42,9 @@ class EBMConfig(TrainOptions):
         by_size=convnets.WIDTH,
         help="channels at full resolution; doubled per halving, capped at ×8",
     )
-    lr: Float = option(3e-4, gt=0, le=10, help="Adam learning rate")
+    lr: Float | None = option(
+        gt=0, le=10, by_size=[(SMALL, 3e-4), (None, 1e-4)], help="Adam learning rate"
+    )
     betas: list[Beta] = option(
         factory=lambda: [0.0, 0.999], min_length=2, max_length=2, help="Adam (β1, β2)"
     )
@@ -78,12 +81,23 @@ class EBMConfig(TrainOptions):
         by_size=[(SMALL, 0.01), (None, 0.03)],
         help="each pixel of ∇ₓE is clipped to [−grad_clip, grad_clip]",
     )
+    ema_decay: Float | None = option(
+        ge=0,
+        lt=1,
+        by_size=[(SMALL, 0.0), (None, 0.999)],
+        help="decay of the energy's weights' moving average that samples; 0: the last weights",
+    )
     sample_steps: Int | None = option(
         ge=1,
         le=100_000,
         by_size=[(SMALL, 60), (None, 400)],
         help="Langevin steps from noise when sampling (a default)",
     )
+
+    @classmethod
+    def saved(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        # Models and checkpoints from before ema_decay sampled the last weights.
+        return {"ema_decay": 0.0, **values}
 
     def check(self) -> None:
         if self.buffer_size is not None and self.buffer_size < self.batch_size:

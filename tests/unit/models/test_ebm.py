@@ -3,6 +3,10 @@ short Langevin chains."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -41,16 +45,21 @@ def test_default_config_follows_du_and_mordatch():
     config = engine.default_config(image_size=16)
     assert config["image_size"] == 16 and config["conditional"] is True
     assert config["reinit_prob"] == 0.05 and config["buffer_size"] == 10_000
-    chains = {k: config[k] for k in ("langevin_steps", "grad_clip", "sample_steps")}
-    assert chains == {"langevin_steps": 10, "grad_clip": 0.01, "sample_steps": 60}
+    chains = {k: config[k] for k in ("langevin_steps", "grad_clip", "sample_steps", "lr")}
+    assert chains == {"langevin_steps": 10, "grad_clip": 0.01, "sample_steps": 60, "lr": 3e-4}
+    assert config["ema_decay"] == 0.0  # the last weights sample
 
 
-def test_chains_from_28_px_move_faster_and_sample_longer():
-    # Du & Mordatch's chains left MNIST's background in salt-and-pepper noise at 28 px.
+def test_from_28_px_chains_move_faster_and_longer_and_the_weights_average_learns_slower():
+    # Du & Mordatch's chains left MNIST's background in salt-and-pepper noise at 28 px;
+    # the faster chains' energy swung between clean and noisy samples within the budget.
     for size in (28, 32, 64):
         config = engine.default_config(image_size=size)
-        chains = {k: config[k] for k in ("langevin_steps", "grad_clip", "sample_steps")}
-        assert chains == {"langevin_steps": 20, "grad_clip": 0.03, "sample_steps": 400}
+        keys = ("langevin_steps", "grad_clip", "sample_steps", "lr", "ema_decay")
+        assert {k: config[k] for k in keys} == {
+            "langevin_steps": 20, "grad_clip": 0.03, "sample_steps": 400, "lr": 1e-4,
+            "ema_decay": 0.999,
+        }  # fmt: skip
 
 
 def test_named_chain_settings_win_over_the_size_defaults(tiny_shapes):
@@ -117,6 +126,37 @@ def test_checkpoints_carry_the_replay_buffer_with_its_labels(tiny_shapes, tmp_pa
     assert state["buffer"].shape == (16, 3, 8, 8) and state["buffer_labels"].shape == (16,)
     assert 0 <= int(state["buffer_labels"].min()) and int(state["buffer_labels"].max()) < 5
     assert float(state["buffer"].abs().max()) <= 1.0
+
+
+def test_the_trained_model_is_the_moving_average_of_the_weights(tiny_shapes, tmp_path):
+    kept: list[dict] = []
+    keep = lambda step, directory: kept.append(checkpoints.load_state(directory))  # noqa: E731
+    config = {**TINY, "ema_decay": 0.5, "checkpoint_every": 3}
+    result = engine.train(tiny_shapes, config, Hooks(checkpoint=keep))
+    (state,) = kept
+    averaged, last = state["ema"]["averaged"], state["net"]
+    assert state["ema"]["num_updates"] == 3
+    saved = result.modules["energy"].state_dict()
+    assert all(torch.equal(saved[k], averaged[k]) for k in averaged)
+    assert any(not torch.equal(averaged[k], last[k]) for k in last)
+    # ema_decay 0 keeps the last weights (what sampled before the average existed).
+    plain = engine.train(tiny_shapes, {**TINY, "ema_decay": 0.0}).modules["energy"].state_dict()
+    assert all(torch.equal(plain[k], last[k]) for k in last)
+
+
+def test_a_checkpoint_from_before_the_average_resumes_sampling_its_last_weights(
+    tiny_shapes, tmp_path
+):
+    kept: list[Path] = []
+    keep = lambda step, d: kept.append(Path(shutil.copytree(d, tmp_path / str(step))))  # noqa: E731
+    first = {**TINY, "max_steps": 1, "checkpoint_every": 1}
+    engine.train(tiny_shapes, first, Hooks(checkpoint=keep))
+    path = kept[0] / "checkpoint.json"
+    state = json.loads(path.read_text())
+    del state["ema"], state["config"]["ema_decay"]  # as written before ema_decay existed
+    path.write_text(json.dumps(state))
+    resumed = engine.train(tiny_shapes, {**TINY, "max_steps": 2}, Hooks(resume_from=kept[0]))
+    assert resumed.config["ema_decay"] == 0.0 and resumed.metrics["steps"] == 2
 
 
 def test_a_diverging_loss_raises_training_diverged_saying_what_to_change(tiny_shapes, monkeypatch):
