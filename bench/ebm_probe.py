@@ -19,25 +19,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from models import datasets
-from models.engines import ebm
-from models.engines.base import Trained
-from models.engines.runtime import config as configs
-from models.engines.runtime import devices
-from models.metrics.features import dataset_classifier
-from models.metrics.frechet import frechet_distance
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench.*
+
+from bench.quality import fd  # noqa: E402
+from models import datasets  # noqa: E402
+from models.engines import ebm  # noqa: E402
+from models.engines.base import Trained  # noqa: E402
+from models.engines.runtime import config as configs  # noqa: E402
+from models.engines.runtime import devices  # noqa: E402
+from models.metrics.features import dataset_classifier  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
-
-
-def fd(a: np.ndarray, b: np.ndarray) -> float:
-    return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
 def main(argv: list[str] | None = None) -> None:
