@@ -21,8 +21,10 @@ inside saturated salt-and-pepper noise that neither 200 sampling steps nor more 
 noise nor a 4× reinit rate removed (label agreement 0.10 at 900 CPU steps, and 0.10 after
 5,000 on an H100). Letting a pixel move 0.3 a step (grad_clip 0.03, as in UvA's MNIST EBM
 tutorial), 20 steps a training step and 400 from noise cleared the background: 0.77 at 900
-CPU steps, but 0.18 after the default 5,000, where training has drifted (BENCHMARKS.md,
-"ebm at 28 px"): the 28 px defaults are still to be re-chosen over the whole budget."""
+CPU steps, but 0.18 after the default 5,000, where training has drifted. From 28 px the
+energy also learns at lr 1e-4 (not 3e-4) and samples from its weights' average: 0.965 at
+2,000 steps, but the drift comes back after (0.28 at 3,000 with the usual EMA; BENCHMARKS.md,
+"ebm at 28 px"), so at 28 px the default 5,000 steps are still too many."""
 
 
 @dataclass(config=CONFIG)

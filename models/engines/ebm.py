@@ -24,12 +24,14 @@ Training step (one optimiser update):
        which sharpens what each class's energy responds to.
     5. θ_ema ← d·θ_ema + (1 − d)·θ with d = ``ema_decay`` (0: θ_ema = θ).
 Sampling runs step 3 on the averaged energy θ_ema from uniform noise for ``steps`` steps.
-Contrastive divergence does not settle: at 28 px the last weights' samples swing between
-clean digits and digits in salt-and-pepper from one few hundred steps to the next (label
-agreement 0.96 at step 2,000 of one run, 0.32 at 2,500), so from 28 px what samples is the
-weights' moving average (Polyak averaging, as the ddpm and gan engines sample theirs).
-The chains are several times a training
-chain, as the buffer's chains are many training steps old. How many is a default by image
+Contrastive divergence does not settle: at 28 px the last weights' samples swing from one
+few hundred steps to the next (label agreement 0.50 at step 1,000 of one run, 0.96 at
+2,000, 0.32 at 2,500), so from 28 px what samples is the weights' average (Polyak
+averaging, as the ddpm and gan engines sample theirs): 0.63 at step 500 where the last
+weights drew noise, 0.965 at 2,000 with a Fréchet distance a fifth of theirs. It smooths
+the swings; it does not stop the drift past ~2,000 steps (BENCHMARKS.md, "ebm at 28 px").
+The chains are several times a training chain, as the buffer's chains are many training
+steps old. How many is a default by image
 size (:mod:`models.engine_options.ebm`): 60 at 16 px, where far longer chains of a
 persistently trained EBM drift to a few oversaturated images per class (Nijkamp et al.
 2020, "On the Anatomy of MCMC-Based Maximum Likelihood Learning of Energy-Based Models",
@@ -129,7 +131,10 @@ class _Run(TrainingRun[EBMConfig]):
         net = build_energy(config, data.image_shape[0], data.num_classes).to(device)
         self.net = devices.channels_last(net, device).train()
         assert config.ema_decay is not None, "resolve the config"
-        self.ema = EMA(self.net, config.ema_decay)
+        # warmup 2: the mean of all weights so far until ema_decay caps it. At 28 px the
+        # mean of the first 500 steps drew digits (0.63) where the last weights and the
+        # usual warm-up (a span of k / 9 steps) drew noise (0.10; BENCHMARKS.md).
+        self.ema = EMA(self.net, config.ema_decay, warmup=2)
         self.optimizer = torch.optim.Adam(
             self.net.parameters(),
             lr=config.lr,

@@ -14,22 +14,26 @@ from models.engines.base import EngineError
 class EMA:
     """Exponential moving average of a module's weights (Polyak averaging).
 
-    ``decay`` is warmed up as ``min(decay, (1 + k) / (10 + k))`` after ``k`` updates,
-    so a short run is not dominated by its random initialisation.
+    ``decay`` is warmed up as ``min(decay, (1 + k) / (warmup + k))`` after ``k`` updates,
+    so a short run is not dominated by its random initialisation. ``warmup`` 10 is the
+    usual (TensorFlow's ExponentialMovingAverage): the average spans about k / 9 updates.
+    ``warmup`` 2 makes it the mean of every weight so far (the initial ones weighing as two
+    updates) until ``decay`` takes over.
     ``averaged`` is a frozen copy of the module holding the averaged weights.
     """
 
-    def __init__(self, model: torch.nn.Module, decay: float = 0.999) -> None:
+    def __init__(self, model: torch.nn.Module, decay: float = 0.999, warmup: int = 10) -> None:
         if not 0.0 <= decay < 1.0:
             raise EngineError(f"ema_decay must be in [0, 1), got {decay}")
         self.decay = decay
+        self.warmup = warmup
         self.num_updates = 0
         self.averaged = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
         self.num_updates += 1
-        decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
+        decay = min(self.decay, (1 + self.num_updates) / (self.warmup + self.num_updates))
         ema_params = list(self.averaged.parameters())
         params = [p.detach() for p in model.parameters()]
         torch._foreach_lerp_(ema_params, params, 1.0 - decay)

@@ -145,6 +145,25 @@ def test_ema_moves_towards_the_model_with_warmed_up_decay():
     assert not ema.averaged.weight.requires_grad
 
 
+def test_ema_warmed_up_from_2_is_the_mean_of_every_weight_until_the_decay_takes_over():
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    ema = EMA(model, decay=0.9, warmup=2)
+    seen = [0.0, 0.0]  # the initial weight weighs as two updates: (1 + k) / (2 + k)
+    for value in (3.0, 6.0, 9.0, 12.0):
+        torch.nn.init.constant_(model.weight, value)
+        ema.update(model)
+        seen.append(value)
+        assert ema.averaged.weight.item() == pytest.approx(sum(seen) / len(seen))
+    # After 8 updates (1 + k) / (2 + k) = 0.9: from then on the decay caps it.
+    for _ in range(20):
+        ema.update(model)
+    before = ema.averaged.weight.item()
+    torch.nn.init.constant_(model.weight, 0.0)
+    ema.update(model)
+    assert ema.averaged.weight.item() == pytest.approx(0.9 * before)
+
+
 def test_ema_copy_to_and_state_round_trip():
     model = torch.nn.Linear(2, 2)
     ema = EMA(model, decay=0.5)
