@@ -23,8 +23,8 @@ noise nor a 4× reinit rate removed (label agreement 0.10 at 900 CPU steps, and 
 tutorial), 20 steps a training step and 400 from noise cleared the background: 0.77 at 900
 CPU steps, but 0.18 after the default 5,000, where training has drifted. From 28 px the
 energy also learns at lr 1e-4 (not 3e-4) and samples from its weights' average: 0.965 at
-2,000 steps, but the drift comes back after (0.28 at 3,000 with the usual EMA; BENCHMARKS.md,
-"ebm at 28 px"), so at 28 px the default 5,000 steps are still too many."""
+2,000 steps and 0.985 at 2,500, but the drift comes back after (0.82 at 3,000;
+BENCHMARKS.md, "ebm at 28 px"), so at 28 px the default 5,000 steps are still too many."""
 
 
 @dataclass(config=CONFIG)

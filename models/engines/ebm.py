@@ -28,8 +28,9 @@ Contrastive divergence does not settle: at 28 px the last weights' samples swing
 few hundred steps to the next (label agreement 0.50 at step 1,000 of one run, 0.96 at
 2,000, 0.32 at 2,500), so from 28 px what samples is the weights' average (Polyak
 averaging, as the ddpm and gan engines sample theirs): 0.63 at step 500 where the last
-weights drew noise, 0.965 at 2,000 with a Fréchet distance a fifth of theirs. It smooths
-the swings; it does not stop the drift past ~2,000 steps (BENCHMARKS.md, "ebm at 28 px").
+weights drew noise, 0.965 at 2,000 with a Fréchet distance a fifth of theirs, 0.985 at
+2,500 where they scored 0.32. It slows the drift; it does not stop it (0.82 at 3,000;
+BENCHMARKS.md, "ebm at 28 px").
 The chains are several times a training chain, as the buffer's chains are many training
 steps old. How many is a default by image
 size (:mod:`models.engine_options.ebm`): 60 at 16 px, where far longer chains of a
