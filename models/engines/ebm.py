@@ -31,13 +31,13 @@ averaging, as the ddpm and gan engines sample theirs): 0.63 at step 500 where th
 weights drew noise, 0.965 at 2,000 with a Fréchet distance a fifth of theirs, 0.985 at
 2,500 where they scored 0.32. It slows the drift; it does not stop it (0.82 at 3,000;
 BENCHMARKS.md, "ebm at 28 px").
-The chains are several times a training chain, as the buffer's chains are many training
-steps old. How many is a default by image
-size (:mod:`models.engine_options.ebm`): 60 at 16 px, where far longer chains of a
-persistently trained EBM drift to a few oversaturated images per class (Nijkamp et al.
-2020, "On the Anatomy of MCMC-Based Maximum Likelihood Learning of Energy-Based Models",
-arXiv:1903.12370); 400 from 28 px, where 60 or 100 steps from noise still leave noise in
-the background (label agreement 0.10 and 0.15 on MNIST where 400 gave 0.77).
+The sampling chains are several times a training chain, as the buffer's chains are many
+training steps old. How many is a default by image size (:mod:`models.engine_options.ebm`):
+60 at 16 px, where far longer chains of a persistently trained EBM drift to a few
+oversaturated images per class (Nijkamp et al. 2020, "On the Anatomy of MCMC-Based
+Maximum Likelihood Learning of Energy-Based Models", arXiv:1903.12370); 400 from 28 px,
+where 60 or 100 steps from noise still leave noise in the background (label agreement
+0.10 and 0.15 on MNIST where 400 gave 0.77).
 """
 
 from __future__ import annotations
