@@ -36,6 +36,10 @@ MAX_TRAIN_WORK = 10**12
 steps of 128 images at 88 px, so no single request asks for unbounded work. Options left
 out count at the largest default an engine takes (batch 128, 32 px)."""
 
+MAX_STEPS = 5000
+"""The default run length; an engine may default to fewer by image size (ebm from 28 px),
+never more: an unresolved ``max_steps`` counts as this in the work limit."""
+
 Steps = Sequence[tuple[int | None, Any]]
 OptionsT = TypeVar("OptionsT", bound="TrainOptions")
 CONFIG = ConfigDict(extra="forbid", validate_default=False)
@@ -103,7 +107,7 @@ class TrainOptions:
     shape the training run, so a resumed run may change them."""
 
     max_steps: Int = option(
-        5000, ge=1, le=1_000_000, help="optimiser steps to train (the run's length)"
+        MAX_STEPS, ge=1, le=1_000_000, help="optimiser steps to train (the run's length)"
     )
     max_seconds: Float | None = option(
         None,
@@ -154,7 +158,8 @@ class TrainOptions:
     @model_validator(mode="after")
     def _consistent(self) -> Any:
         batch = getattr(self, "batch_size", None) or 128
-        work = self.max_steps * batch * (self.image_size or 32) ** 2
+        steps = self.max_steps if self.max_steps is not None else MAX_STEPS
+        work = steps * batch * (self.image_size or 32) ** 2
         if work > MAX_TRAIN_WORK:
             raise ValueError(
                 f"max_steps × batch_size × image_size² is {work:.3g}, over the limit of "

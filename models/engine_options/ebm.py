@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from models.engine_options import convnets
-from models.engine_options.base import CONFIG, Float, Int, TrainOptions, option
+from models.engine_options.base import CONFIG, MAX_STEPS, Float, Int, TrainOptions, option
 
 Beta = Annotated[float, Field(strict=True, ge=0, lt=1)]
 
@@ -24,7 +24,7 @@ tutorial), 20 steps a training step and 400 from noise cleared the background: 0
 CPU steps, but 0.18 after the default 5,000, where training has drifted. From 28 px the
 energy also learns at lr 1e-4 (not 3e-4) and samples from its weights' average: 0.965 at
 2,000 steps and 0.985 at 2,500, but the drift comes back after (0.82 at 3,000;
-BENCHMARKS.md, "ebm at 28 px"), so at 28 px the default 5,000 steps are still too many."""
+BENCHMARKS.md, "ebm at 28 px"), so from 28 px the default run is 2,000 steps, not 5,000."""
 
 
 @dataclass(config=CONFIG)
@@ -37,6 +37,13 @@ class EBMConfig(TrainOptions):
     IMAGE_SIZES = convnets.IMAGE_SIZES
     SAMPLING_DEFAULTS = frozenset({"sample_steps"})
 
+    max_steps: Int | None = option(  # type: ignore[assignment]
+        ge=1,
+        le=1_000_000,
+        by_size=[(SMALL, MAX_STEPS), (None, 2000)],
+        help="optimiser steps to train (the run's length); from 28 px the samples are best "
+        "near 2,000 steps and drift after",
+    )
     batch_size: Int = option(64, ge=1, le=4096, help="images per step")
     width: Int | None = option(
         ge=4,

@@ -18,14 +18,17 @@ END = "<!-- /engine-options -->"
 def block() -> str:
     """The generated part of the README, markers included."""
     common = {f.name for f in dataclasses.fields(TrainOptions)}
-    parts = [BEGIN, "", "Every engine takes these; then each its own.", ""]
+    intro = "Every engine takes these; then each its own (where it redefines one, its own wins)."
+    parts = [BEGIN, "", intro, ""]
     first = describe(next(iter(CONFIGS)))
-    parts += _table([o for o in first["options"] if o["name"] in common])
+    shared = {o["name"]: o for o in first["options"] if o["name"] in common}
+    parts += _table(list(shared.values()))
     for engine in CONFIGS:
         info = describe(engine)
         sizes = ", ".join(str(s) for s in info["image_sizes"])
         parts += ["", f"`{engine}` (image sizes {sizes}):", ""]
-        parts += _table([o for o in info["options"] if o["name"] not in common])
+        # Its own options, and any common one it declares otherwise (ebm's max_steps).
+        parts += _table([o for o in info["options"] if shared.get(o["name"]) != o])
     return "\n".join([*parts, "", END])
 
 

@@ -47,7 +47,7 @@ def test_default_config_follows_du_and_mordatch():
     assert config["reinit_prob"] == 0.05 and config["buffer_size"] == 10_000
     chains = {k: config[k] for k in ("langevin_steps", "grad_clip", "sample_steps", "lr")}
     assert chains == {"langevin_steps": 10, "grad_clip": 0.01, "sample_steps": 60, "lr": 3e-4}
-    assert config["ema_decay"] == 0.0  # the last weights sample
+    assert config["ema_decay"] == 0.0 and config["max_steps"] == 5000  # the last weights sample
 
 
 def test_from_28_px_chains_move_faster_and_longer_and_the_weights_average_learns_slower():
@@ -55,11 +55,20 @@ def test_from_28_px_chains_move_faster_and_longer_and_the_weights_average_learns
     # the faster chains' energy swung between clean and noisy samples within the budget.
     for size in (28, 32, 64):
         config = engine.default_config(image_size=size)
-        keys = ("langevin_steps", "grad_clip", "sample_steps", "lr", "ema_decay")
+        keys = ("langevin_steps", "grad_clip", "sample_steps", "lr", "ema_decay", "max_steps")
         assert {k: config[k] for k in keys} == {
             "langevin_steps": 20, "grad_clip": 0.03, "sample_steps": 400, "lr": 1e-4,
-            "ema_decay": 0.999,
+            "ema_decay": 0.999, "max_steps": 2000,  # past ~2,500 steps the energy drifts
         }  # fmt: skip
+
+
+def test_a_left_out_max_steps_is_resolved_by_size_and_a_named_one_still_meets_the_work_limit():
+    # Before the data's size is known the work limit counts a left-out max_steps as 5,000.
+    options = ebm.EBMConfig(batch_size=4096, image_size=64)
+    assert options.max_steps is None
+    assert engine.resolve(options, None).max_steps == 2000
+    with pytest.raises(ValueError, match="max_steps × batch_size × image_size² is 4.29e\\+12"):
+        ebm.EBMConfig(batch_size=4096, image_size=64, max_steps=256_000)
 
 
 def test_named_chain_settings_win_over_the_size_defaults(tiny_shapes):
