@@ -41,14 +41,15 @@ def config_to_resume(options: Any, named: Mapping[str, Any], directory: Path) ->
     ``named`` by the request, and for every other option the value the checkpoint's run
     was built with, not today's default. A default changed by an upgrade between a job's
     checkpoint and its resume (ebm's lr at 28 px, say) then neither refuses the resume
-    nor changes the run. The keys a resume may change and the sampling defaults are left
-    to today's defaults, as a fresh run would get them."""
+    nor changes the run, nor its length (ebm's max_steps from 28 px). Only the sampling
+    defaults are left to today's, as a fresh run would get them."""
     path = Path(directory) / CHECKPOINT_META
     if not path.is_file():
         return dict(named)  # not a checkpoint: loading it says so
     skeleton = json.loads(path.read_text())
     saved = options.saved(unflatten_state({}, {"config": skeleton.get("config", {})})["config"])
-    free = RESUMABLE_CHANGES | options.SAMPLING_DEFAULTS
     fields = {field.name for field in dataclasses.fields(options)}
-    inherited = {k: v for k, v in saved.items() if k in fields and k not in free}
+    inherited = {
+        k: v for k, v in saved.items() if k in fields and k not in options.SAMPLING_DEFAULTS
+    }
     return {**inherited, **named}

@@ -147,9 +147,14 @@ def test_a_resume_keeps_the_checkpoints_value_of_an_option_whose_default_changed
     state = json.loads(path.read_text())
     older = state["config"][key] / 2  # "the default of the version that wrote it"
     state["config"][key] = older
+    state["config"]["max_steps"] = 3  # the run's length too, when the request left it out
     path.write_text(json.dumps(state))
+    left_out = {k: v for k, v in values.items() if k != "max_steps"}
+    resumed = engine.train(tiny_shapes, left_out, Hooks(resume_from=kept[0]))
+    assert resumed.config[key] == older and resumed.metrics["steps"] == 3
+    # A length the request names wins, as a resume may change it.
     resumed = engine.train(tiny_shapes, values, Hooks(resume_from=kept[0]))
-    assert resumed.config[key] == older and resumed.metrics["steps"] == 2
+    assert resumed.metrics["steps"] == 2
     # A value the request names is still checked against the checkpoint.
     with pytest.raises(EngineError, match=rf"cannot resume: config \['{key}'\]"):
         engine.train(tiny_shapes, {**values, key: older * 4}, Hooks(resume_from=kept[0]))
