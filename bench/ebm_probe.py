@@ -83,11 +83,11 @@ def main(argv: list[str] | None = None) -> None:
             num_classes=train.num_classes,
             image_shape=(train.image_shape[0], args.image_size, args.image_size),
             class_names=list(train.class_names),
-            modules={"energy": run.ema.averaged},  # what a trained model samples
+            modules=ebm.ENGINE.trained_modules(run),  # what a trained model samples
             metrics={},
         )
         opts = {} if args.sample_steps is None else {"steps": args.sample_steps}
-        samples = ebm.ENGINE.draw(trained, cfg, ebm.sampling.Draw(n, labels, args.seed, opts))
+        samples = ebm.ENGINE.sample(trained, n, labels, seed=args.seed, **opts)
         features, logits = reference.with_logits(samples)
         # Chains of the buffer (its slots are drawn at random, so any n of them will do),
         # with the labels they were run under.
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out.write_text(json.dumps({"config": values, "rows": rows}, indent=1))
         np.save(args.out.with_suffix(f".{run.step}.npy"), samples.numpy())
         # The energy's weights, to score other sampler settings later without retraining.
-        torch.save(run.ema.averaged.state_dict(), args.out.with_suffix(f".{run.step}.pt"))
+        torch.save(trained.modules["energy"].state_dict(), args.out.with_suffix(f".{run.step}.pt"))
 
 
 if __name__ == "__main__":
