@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from pydantic.dataclasses import dataclass
@@ -53,6 +53,10 @@ class EBMConfig(TrainOptions):
     )
     lr: Float | None = option(
         gt=0, le=10, by_size=[(SMALL, 3e-4), (None, 1e-4)], help="Adam learning rate"
+    )
+    lr_schedule: Literal["constant", "cosine"] = option(
+        "constant",
+        help="the learning rate over the run: constant, or cosine (from lr down to 0 at max_steps)",
     )
     betas: list[Beta] = option(
         factory=lambda: [0.0, 0.999], min_length=2, max_length=2, help="Adam (β1, β2)"

@@ -209,6 +209,9 @@ class _Run(TrainingRun[EBMConfig]):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = numerics.grad_norm(self.net)
+        lr = self._lr(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         self.optimizer.step()
         # 5. θ_ema ← decay·θ_ema + (1 − decay)·θ: what samples (the chains keep the live θ).
         self.ema.update(self.net)
@@ -216,7 +219,17 @@ class _Run(TrainingRun[EBMConfig]):
         terms = {"loss": float(loss.detach()), **terms}
         self.recent.append(terms)
         # Diagnostics for the training curves, kept out of the averaged model metrics.
-        return {**terms, "lr": cfg.lr, "grad_norm": float(norm)}
+        return {**terms, "lr": lr, "grad_norm": float(norm)}
+
+    def _lr(self, step: int) -> float:
+        """The learning rate of optimiser step ``step`` (1-based): ``lr``, or with the cosine
+        schedule lr·(1 + cos(π·(step − 1)/max_steps))/2, which has its last step learn at
+        nearly 0 so the weights settle instead of drifting (BENCHMARKS.md, "ebm at 28 px")."""
+        cfg = self.config
+        assert cfg.lr is not None and cfg.max_steps is not None, "resolve the config"
+        if cfg.lr_schedule == "constant":
+            return cfg.lr
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * (step - 1) / cfg.max_steps))
 
     def stateful(self) -> dict[str, Any]:
         parts = {"net": self.net, "ema": self.ema, "optimizer": self.optimizer}

@@ -71,6 +71,25 @@ def test_a_left_out_max_steps_is_resolved_by_size_and_a_named_one_still_meets_th
         ebm.EBMConfig(batch_size=4096, image_size=64, max_steps=256_000)
 
 
+def test_the_cosine_schedule_takes_lr_down_to_nearly_0_at_max_steps(tiny_shapes):
+    def lrs(schedule: str) -> list[float]:
+        seen: list[float] = []
+        hooks = Hooks(progress=lambda step, total, **m: seen.append(m["lr"]))
+        config = {**TINY, "max_steps": 4, "lr": 1e-3, "lr_schedule": schedule}
+        engine.train(tiny_shapes, config, hooks)
+        return seen
+
+    assert lrs("constant") == [1e-3] * 4
+    # lr·(1 + cos(π·(step − 1)/4))/2 for steps 1..4
+    assert lrs("cosine") == pytest.approx([1e-3, 8.5355e-4, 5e-4, 1.4645e-4], rel=1e-4)
+    assert engine.default_config(image_size=28)["lr_schedule"] == "constant"
+
+
+def test_a_schedule_that_is_not_one_is_refused(tiny_shapes):
+    with pytest.raises(EngineError, match=r"lr_schedule"):
+        engine.train(tiny_shapes, {**TINY, "lr_schedule": "step"})
+
+
 def test_named_chain_settings_win_over_the_size_defaults(tiny_shapes):
     named = {**TINY, "grad_clip": 0.02, "langevin_steps": 2}
     trained = engine.train(tiny_shapes, {**named, "max_steps": 1})
