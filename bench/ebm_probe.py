@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
                 (chain_logits.argmax(1) == chain_labels.numpy()).mean()
             ),
             "buffer_fd": fd(chain_features, test_features),
-            **{k: round(v, 4) for k, v in terms.items()},
+            **{k: float(f"{v:.4g}") for k, v in terms.items()},
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
