@@ -21,6 +21,11 @@ an S3 answering 500 while it went down failed the job as an unexpected bug inste
 StorageError (seen in the S3-down fault test)."""
 
 
+def _code(exc: Exception) -> str | None:
+    """The S3 error code of a failed call ("NoSuchKey", "500"...); None when no answer came."""
+    return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+
+
 class S3Storage:
     def __init__(
         self,
@@ -102,11 +107,9 @@ class S3Storage:
     def exists(self, key: str) -> bool:
         try:
             self._client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        except _FAILED as exc:
+            if _code(exc) in {"404", "NoSuchKey", "NotFound"}:
                 return False
-            raise self._error("stat", key, exc) from exc
-        except _FAILED as exc:  # the store unreachable
             raise self._error("stat", key, exc) from exc
         return True
 
@@ -195,12 +198,10 @@ class S3Storage:
             self._client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
             )
-        except ClientError as exc:
-            # An upload already completed or aborted has nothing left to abort.
-            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                raise self._error("abort the upload of", key, exc) from exc
         except _FAILED as exc:
-            raise self._error("abort the upload of", key, exc) from exc
+            # An upload already completed or aborted has nothing left to abort.
+            if _code(exc) != "NoSuchUpload":
+                raise self._error("abort the upload of", key, exc) from exc
 
     def check(self) -> None:
         try:
