@@ -29,13 +29,25 @@ METRICS: tuple[str, ...] = (
     "inception_score",
     "class_coverage",
     "classifier_utility",
+    "memorization",
+    "membership_inference",
 )
+
+# The privacy audit (issue 25): they compare the synthetic images with the model's
+# training set (from its lineage, or the evaluate's ``config.train_reference``) and a
+# held-out split of the same dataset, so they need that training set known.
+PRIVACY_METRICS: tuple[str, ...] = ("memorization", "membership_inference")
+DEFAULT_METRICS: tuple[str, ...] = ("fid", "kid", "precision_recall")
+"""An evaluate job's metrics when the request names none, with the privacy metrics added
+when the model's training set is known."""
 
 # Where an evaluate job computes its distances (request ``config.features``): the
 # standard Inception-v3 features (FID; needs their weights) or the reference dataset's
 # own classifier (FD). These metrics are computed in that space.
 FEATURE_SPACES: tuple[str, ...] = ("inception", "classifier")
 DISTANCE_METRICS: frozenset[str] = frozenset({"fid", "kid", "precision_recall"})
+SPACE_METRICS: frozenset[str] = DISTANCE_METRICS | frozenset(PRIVACY_METRICS)
+"""The metrics computed in the chosen feature space (the privacy ones in pixels too)."""
 
 # Sampling options each engine's ``sample`` accepts (generate job ``config``).
 SAMPLE_OPTIONS: dict[str, frozenset[str]] = {
@@ -107,3 +119,9 @@ DEFAULT_IMAGE_SIZE: dict[str, int] = {
     "cifar10": 32,
     "mnist_t10k": 28,
 }
+
+
+def held_out_split(split: str) -> str:
+    """The split of the same dataset a model trained on ``split`` never saw: the privacy
+    audit's non-members and its real-vs-real floor (every dataset here has train and test)."""
+    return "test" if split == "train" else "train"

@@ -24,6 +24,7 @@ from core.model_versions.orm import ModelVersion
 from core.storage import Storage
 from models.metrics.classifier import ClassifierConfig
 from models.metrics.evaluate import EvaluationConfig, SyntheticSource, evaluate
+from models.metrics.privacy import PrivacyInputs
 from models.metrics.report import GeneratorInfo
 from models.metrics.utility import DataDescription, UtilityConfig
 from worker import formats
@@ -47,9 +48,15 @@ def run(ctx: JobContext) -> None:
     cfg = request.get("config") or {}
     features = cfg.get("features", "inception")
 
+    # Jobs queued before the default was resolved at submit stored no list.
+    metrics = list(request.get("metrics") or catalog.DEFAULT_METRICS)
+    engine: Any = None
+    trained: Any = None
     if request.get("source_job"):
-        # The images exist: no model to load, only the version row for the report.
+        # The images exist: the model is loaded only for a white-box membership attack.
         version = get_version(ctx, ctx.job.model_version_id)
+        if "membership_inference" in metrics and version.engine in catalog.ENGINES:
+            version, engine, trained = load_version(ctx, ctx.job.model_version_id)
         batches, count, kind = _from_generate_job(
             ctx, request["source_job"], name, request.get("count")
         )
@@ -78,7 +85,7 @@ def run(ctx: JobContext) -> None:
     report = evaluate(
         synthetic=SyntheticSource(batches=batches, count=count),
         reference=f"{name}:{split}",
-        metrics=request["metrics"],
+        metrics=metrics,
         generator=_generator_info(ctx, version, source_name),
         cache_dir=cache_dir,
         seeds=cfg.get("seeds") or [0, 1, 2],
@@ -91,6 +98,10 @@ def run(ctx: JobContext) -> None:
         load_dataset=lambda n, s, image_size: dataset_loader.load(
             ctx, n, s, image_size, field="reference"
         ),
+        privacy_inputs=_privacy_inputs(
+            version, cfg, metrics, engine, trained, int(request["seed"])
+        ),
+        privacy_note=_privacy_note(version, cfg, metrics),
     )
     _sync_up(ctx.storage, cache_dir)
 
@@ -116,12 +127,16 @@ def run(ctx: JobContext) -> None:
         "features": features,
         "feature_space": FEATURE_SPACE_NAMES[features],
         "metrics": {
-            m["label"]: {k: m.get(k) for k in ("value", "std", "floor", "unit", "features")}
+            m["label"]: {
+                k: m.get(k)
+                for k in ("value", "std", "interval", "floor", "floor_interval", "unit", "features")
+            }
             for m in body.get("metrics", [])
         },
     }
     if body.get("classifier_utility"):
         summary["classifier_utility"] = body["classifier_utility"]
+    summary["privacy"] = _privacy_summary(body)
 
     def attach(session: Session) -> dict[str, Any]:
         model_versions.attach_metrics(
@@ -134,6 +149,84 @@ def run(ctx: JobContext) -> None:
     finish(
         ctx, result={"summary": summary, "report": "report.html"}, objects=objects, register=attach
     )
+
+
+def _training_set(version: ModelVersion, cfg: dict[str, Any]) -> str | None:
+    """The model's training set, "name:split": its lineage's, else the request's."""
+    known = model_versions.training_set(version) or cfg.get("train_reference")
+    if known is None:
+        return None
+    name, split = catalog.parse_dataset_ref(known, default_split="train")
+    return f"{name}:{split}"
+
+
+def _privacy_inputs(
+    version: ModelVersion,
+    cfg: dict[str, Any],
+    metrics: list[str],
+    engine: Any,
+    trained: Any,
+    seed: int,
+) -> PrivacyInputs | None:
+    """The training set and held-out split the privacy metrics compare against (both
+    known at submit, or the metrics were refused), the engine's white-box attack when it
+    has one, and the model's differential-privacy record."""
+    train = _training_set(version, cfg)
+    if train is None or not set(metrics) & set(catalog.PRIVACY_METRICS):
+        return None
+    name, _, split = train.partition(":")
+    white_box = None
+    if engine is not None and getattr(engine, "white_box_attack", None):
+
+        def white_box(images: torch.Tensor, labels: torch.Tensor) -> Any:
+            return engine.membership_scores(trained, images, labels, seed=seed)
+
+    return PrivacyInputs(
+        train=train,
+        holdout=f"{name}:{catalog.held_out_split(split)}",
+        white_box=white_box,
+        white_box_name=getattr(engine, "white_box_attack", ""),
+        differential_privacy=(version.lineage or {}).get("privacy"),
+    )
+
+
+def _privacy_note(version: ModelVersion, cfg: dict[str, Any], metrics: list[str]) -> str:
+    """What the report says when the privacy audit did not run, and why."""
+    if set(metrics) & set(catalog.PRIVACY_METRICS):
+        return ""
+    if _training_set(version, cfg) is None:
+        return (
+            f"Not run: the training set of {version.name}:{version.version} is unknown (an "
+            "imported model), so there is nothing to audit against. Set "
+            "config.train_reference to the dataset it was trained on to audit it."
+        )
+    return (
+        "Not asked: add memorization and membership_inference to metrics (or leave metrics "
+        "out) to audit this model against its training set."
+    )
+
+
+def _privacy_summary(body: dict[str, Any]) -> dict[str, Any]:
+    """The audit's headline for the model version and the job's result: the copy fraction
+    (the headline criterion, in pixels) and each attack's AUC and TPR at 1 % FPR, each
+    with its interval and floor; or why there is none."""
+    audit = body.get("privacy")
+    if not audit:
+        return {"audited": False, "note": body.get("privacy_note")}
+    out: dict[str, Any] = {"audited": True, "training_set": audit["training_set"]}
+    pixels = (audit.get("memorization") or {}).get(audit["headline_space"])
+    if pixels:
+        out["copy_fraction"] = pixels["copy_fraction"]
+        out["copy_fraction_floor"] = pixels["floor"]["copy_fraction"]
+        out["criterion"] = pixels.get("criterion")
+    if audit.get("membership_inference"):
+        out["membership_inference"] = [
+            {k: a[k] for k in ("name", "auc", "tpr_at_1pct_fpr")}
+            for a in audit["membership_inference"]
+        ]
+    if audit.get("differential_privacy"):
+        out["differential_privacy"] = audit["differential_privacy"]
+    return out
 
 
 def _progress(ctx: JobContext, stage: str, done: int, total: int) -> None:

@@ -112,7 +112,7 @@ def _import(ctx: JobContext, row: ModelImport) -> None:
             tenant_id=ctx.job.tenant_id,
             name=row.model_name,
             engine=engine,
-            dataset="imported",
+            dataset=model_versions.IMPORTED_DATASET,
             config=config,
             spec=spec,
             metrics={},

@@ -41,6 +41,7 @@ def _version_out(session: SessionDep, row: ModelVersion) -> ModelVersionOut:
             "checkpoint_uri": row.checkpoint_uri,
             "train_job_id": row.train_job_id,
             "parent_id": row.parent_id,
+            "privacy": (row.lineage or {}).get("privacy"),
             "created_at": row.created_at,
         }
     )

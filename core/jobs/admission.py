@@ -25,6 +25,8 @@ from core.jobs.schemas import (
     Txt2ImgJobIn,
 )
 from core.jobs.states import JobKind, JobStatus
+from core.model_versions import service as model_versions
+from core.model_versions.orm import ModelVersion
 from core.tenants.orm import Tenant
 
 INCEPTION_FILE = "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
@@ -58,8 +60,49 @@ def check(*, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Setti
             job_in.config.sample_config.options(), version.engine, "config.sample_config"
         )
         version_id = version.id
+    _resolve_metrics(session=session, tenant=tenant, job_in=job_in, version_id=version_id)
     _check_features(job_in, settings)
     return version_id
+
+
+def _resolve_metrics(
+    *, session: Session, tenant: Tenant, job_in: EvaluateJobIn, version_id: str | None
+) -> None:
+    """Fill a left-out ``metrics`` (the privacy metrics join the default when the model's
+    training set is known) and refuse privacy metrics nobody can compute: without a
+    training set there are no members to audit against."""
+    version = session.get(ModelVersion, version_id) if version_id is not None else None
+    known = model_versions.training_set(version)
+    given = job_in.config.train_reference
+    if given is not None:
+        if known is not None and given != known:
+            raise InvalidRequest(
+                f"config.train_reference: model {version.name}:{version.version} was "  # type: ignore[union-attr]
+                f"trained on {known} (its lineage says so); leave train_reference out",
+                field="config.train_reference",
+            )
+        name, split = catalog.parse_dataset_ref(given, default_split="train")
+        if catalog.is_upload(name):
+            sources.check_reference(session=session, tenant=tenant, ref=f"{name}:{split}")
+        known = f"{name}:{split}"
+    if job_in.metrics is None:
+        job_in.metrics = list(catalog.DEFAULT_METRICS) + (
+            list(catalog.PRIVACY_METRICS) if known is not None else []
+        )
+        return
+    asked = [m for m in job_in.metrics if m in catalog.PRIVACY_METRICS]
+    if asked and known is None:
+        what = (
+            f"model {version.name}:{version.version} is imported"
+            if version is not None
+            else "the source job has no model"
+        )
+        raise InvalidRequest(
+            f"metrics: {', '.join(asked)} compare the images with the model's training set, "
+            f"and {what}, so its training set is unknown: set config.train_reference to the "
+            'dataset it was trained on ("name:split"), or leave these metrics out',
+            field="metrics",
+        )
 
 
 def _check_gpus(job_in: TrainDDPM | TrainGAN | TrainEBM, settings: Settings) -> None:
@@ -102,13 +145,14 @@ def _check_features(job_in: EvaluateJobIn, settings: Settings) -> None:
     compute something else under the same name."""
     if settings.inception_weights is not None and settings.inception_weights.is_file():
         return
+    assert job_in.metrics is not None  # noqa: S101 - resolved by _resolve_metrics
     if "inception_score" in job_in.metrics:
         raise InvalidRequest(
             "metrics: inception_score needs Inception-v3 weights; set "
             f"SYNTHGEN_INCEPTION_WEIGHTS to {INCEPTION_FILE}",
             field="metrics",
         )
-    distances = [m for m in job_in.metrics if m in catalog.DISTANCE_METRICS]
+    distances = [m for m in job_in.metrics if m in catalog.SPACE_METRICS]
     if job_in.config.features == "inception" and distances:
         raise InvalidRequest(
             f"metrics: {', '.join(distances)} in Inception-v3 features (config.features "

@@ -168,6 +168,20 @@ class EvaluateConfig(Strict):
     sample_config: SampleConfig = Field(
         default_factory=SampleConfig, description="sampling options (with model only)"
     )
+    train_reference: str | None = Field(
+        default=None,
+        description='the model\'s training set, "name:split", for the privacy metrics '
+        "(memorization, membership_inference) when the registry does not know it: an imported "
+        "model, or source_job made by one. Held-out images come from the other split",
+        json_schema_extra={"pattern": catalog.dataset_ref_pattern()},
+    )
+
+    @field_validator("train_reference")
+    @classmethod
+    def _known_train_reference(cls, value: str | None) -> str | None:
+        if value is not None:
+            catalog.parse_dataset_ref(value, default_split="train")
+        return value
 
 
 class EvaluateJobIn(_Webhooked):
@@ -186,16 +200,27 @@ class EvaluateJobIn(_Webhooked):
         "source_job: the first count images of that job (default all of them; refused "
         "when it has fewer)",
     )
-    metrics: list[
-        Literal[
-            "fid",
-            "kid",
-            "precision_recall",
-            "inception_score",
-            "class_coverage",
-            "classifier_utility",
+    metrics: (
+        list[
+            Literal[
+                "fid",
+                "kid",
+                "precision_recall",
+                "inception_score",
+                "class_coverage",
+                "classifier_utility",
+                "memorization",
+                "membership_inference",
+            ]
         ]
-    ] = Field(default=["fid", "kid", "precision_recall"], min_length=1)
+        | None
+    ) = Field(
+        default=None,
+        min_length=1,
+        description="null: fid, kid and precision_recall, plus memorization and "
+        "membership_inference when the model's training set is known (from its lineage, or "
+        "config.train_reference); the job's request shows the list it ran",
+    )
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="sampling seed (with model only)")
     config: EvaluateConfig = Field(default_factory=EvaluateConfig)
     webhook: AnyHttpUrl | None = None
@@ -362,6 +387,11 @@ class ModelVersionOut(BaseModel):
     checkpoint_uri: str
     train_job_id: str | None
     parent_id: str | None = Field(description="the version this one was fine-tuned from")
+    privacy: dict[str, Any] | None = Field(
+        default=None,
+        description="its differential-privacy record (epsilon, delta, noise multiplier, "
+        "sampling rate, steps, accountant) when it was trained with DP; null: not private",
+    )
     created_at: datetime
 
 

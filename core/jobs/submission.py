@@ -62,6 +62,9 @@ def submit(
         claim = idempotency.Claim(idempotency_key, fingerprint, settings.idempotency_ttl_s)
     try:
         model_version_id = check(session=session, settings=settings, tenant=tenant, job_in=job_in)
+        # The checks fill what the registry decides (an evaluate's default metrics): the
+        # job stores what it will run; the key's fingerprint stays the body as sent.
+        request = job_in.model_dump(mode="json")
         for _ in range(3):
             job = insert_job(
                 session=session,

@@ -13,6 +13,18 @@ from core.errors import InvalidRequest, ModelNotFound
 from core.model_versions.orm import ModelAlias, ModelAliasMove, ModelVersion
 from core.tenants.orm import Tenant
 
+IMPORTED_DATASET = "imported"
+"""The ``dataset`` of an imported model version: the registry does not know what it was
+trained on."""
+
+
+def training_set(version: ModelVersion | None) -> str | None:
+    """The dataset ("name:split") a version was trained on, when the registry knows it:
+    every version trained here; None for an imported one (or no version at all)."""
+    if version is None or version.dataset == IMPORTED_DATASET or version.train_job_id is None:
+        return None
+    return version.dataset
+
 
 def register(
     *,

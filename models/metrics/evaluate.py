@@ -26,7 +26,7 @@ import torch
 
 from models import datasets
 from models.datasets import ImageDataset
-from models.metrics import plots
+from models.metrics import plots, privacy
 from models.metrics.classifier import ClassifierConfig
 from models.metrics.collect import FeatureSet, collect, dataset_batches
 from models.metrics.coverage import UNCONDITIONED, ClassCoverage
@@ -43,6 +43,7 @@ from models.metrics.inception_score import UNIT as IS_UNIT
 from models.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
 from models.metrics.pairwise import pairwise
 from models.metrics.precision_recall import DEFAULT_K
+from models.metrics.privacy import PrivacyInputs
 from models.metrics.report import EvaluationReport, Figures, GeneratorInfo, MetricValue, jsonable
 from models.metrics.utility import UtilityConfig, classifier_utility
 
@@ -53,6 +54,8 @@ METRICS = (
     "inception_score",
     "class_coverage",
     "classifier_utility",
+    "memorization",
+    "membership_inference",
 )
 """Metric names an evaluate job may ask for. "fid" means the Fréchet distance in the
 chosen feature space: FID in Inception-v3 features, FD (<dataset> classifier) in the
@@ -63,6 +66,8 @@ FEATURE_SPACES = ("inception", "classifier")
 features (needs their weights) or the reference dataset's own classifier."""
 
 DISTANCES = frozenset({"fid", "kid", "precision_recall"})
+PRIVACY = frozenset({"memorization", "membership_inference"})
+"""The privacy audit (:mod:`models.metrics.privacy`): in pixels and in the chosen space."""
 
 REFERENCE_CLASSIFIER_SEED = 0
 """Fixed, so the "<dataset> classifier" feature space is the same across evaluations."""
@@ -117,6 +122,8 @@ def evaluate(
     progress: Progress = lambda stage, done, total: None,
     should_stop: Callable[[], bool] = lambda: False,
     load_dataset: Loader = datasets.load,
+    privacy_inputs: PrivacyInputs | None = None,
+    privacy_note: str = "",
 ) -> EvaluationReport:
     """Evaluate ``synthetic`` against ``reference`` ("name:split"; a bare name means test).
 
@@ -129,9 +136,17 @@ def evaluate(
     progress(stage, done, total) is called as work proceeds; should_stop() is polled per
     batch and per classifier step, and raises :class:`~models.engines.base.Stopped`.
     load_dataset(name, split, image_size=...) defaults to :func:`models.datasets.load`.
+    privacy_inputs: the model's training set and a held-out split (and its white-box
+    attack), needed by "memorization" and "membership_inference"; privacy_note: why the
+    audit was not asked, said in the report when it was not.
     """
     config = config or EvaluationConfig()
     wanted = _check_request(metrics, seeds, synthetic.count, features)
+    if wanted & PRIVACY and privacy_inputs is None:
+        raise MetricsError(
+            f"{', '.join(sorted(wanted & PRIVACY))} need the model's training set and a "
+            "held-out split of its dataset"
+        )
     inception_users = _inception_users(wanted, features)
     _check_weights(inception_weights, inception_users, features)
     name, _, split = reference.partition(":")
@@ -200,7 +215,7 @@ def evaluate(
         extractors,
         keep=config.keep,
         seed=seeds[0],
-        keep_images="classifier_utility" in wanted,
+        keep_images=bool(wanted & ({"classifier_utility"} | PRIVACY)),
         on_batch=on_synthetic,
         progress=lambda done: progress("synthetic features", done, synthetic.count),
         should_stop=should_stop,
@@ -258,6 +273,23 @@ def evaluate(
             )
         )
     progress("metrics", 1, 1)
+
+    privacy_report = None
+    if wanted & PRIVACY:
+        assert privacy_inputs is not None and syn.images is not None
+        privacy_values, privacy_report = _privacy(
+            wanted & PRIVACY,
+            syn,
+            space,
+            privacy_inputs,
+            size,
+            config,
+            seeds[0],
+            load_dataset,
+            progress,
+            should_stop,
+        )
+        values += privacy_values
 
     utility = None
     if "classifier_utility" in wanted:
@@ -324,6 +356,8 @@ def evaluate(
         else None,
         utility=utility,
         figures=figures,
+        privacy=privacy_report,
+        privacy_note="" if privacy_report else privacy_note,
     )
 
 
@@ -346,7 +380,7 @@ def _check_request(
 
 def _inception_users(wanted: set[str], features: str) -> list[str]:
     """The wanted metrics computed in Inception-v3 features."""
-    users = sorted(wanted & DISTANCES) if features == "inception" else []
+    users = sorted(wanted & (DISTANCES | PRIVACY)) if features == "inception" else []
     return users + sorted(wanted & {"inception_score"})
 
 
@@ -393,5 +427,57 @@ def _real_pass(
         seed=seed,
         on_batch=on_batch,
         progress=lambda done: progress(f"{stage} features", done, len(data)),
+        should_stop=should_stop,
+    )
+
+
+def _privacy(
+    wanted: set[str],
+    syn: FeatureSet,
+    space: FeatureExtractor,
+    inputs: PrivacyInputs,
+    size: int,
+    config: EvaluationConfig,
+    seed: int,
+    load_dataset: Loader,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+) -> tuple[list[MetricValue], privacy.PrivacyReport]:
+    """The privacy audit of the kept synthetic sample against the whole training split and
+    the held-out split, at the synthetic image size, in pixels and in ``space``."""
+    splits = {}
+    for role, ref in (("train", inputs.train), ("held-out", inputs.holdout)):
+        name, _, split = ref.partition(":")
+        data = load_dataset(name, split, image_size=size)
+        if data.images.shape[1:] != syn.images.shape[1:]:  # type: ignore[union-attr]
+            raise MetricsError(
+                f"the {role} set {ref} has images of shape {tuple(data.images.shape[1:])}, "
+                f"the synthetic ones {tuple(syn.images.shape[1:])}: not the same data"  # type: ignore[union-attr]
+            )
+        features = collect(
+            dataset_batches(data.images, data.labels, config.batch_size),
+            [space],
+            keep=len(data),  # every image: a copy of any one of them counts
+            seed=seed,
+            progress=lambda done, r=role, n=len(data): progress(f"{r} features", done, n),
+            should_stop=should_stop,
+        )
+        # A reservoir as large as the stream keeps item i in slot i: row i is image i.
+        splits[role] = (data, features.features[space.tag])
+    (train, train_features), (holdout, holdout_features) = splits["train"], splits["held-out"]
+    return privacy.audit(
+        wanted=wanted,
+        synthetic_images=syn.images,  # type: ignore[arg-type]
+        synthetic_features=syn.features[space.tag],
+        train_images=train.images,
+        train_labels=train.labels,
+        train_features=train_features,
+        holdout_images=holdout.images,
+        holdout_labels=holdout.labels,
+        holdout_features=holdout_features,
+        space=space.name,
+        inputs=inputs,
+        seed=seed,
+        progress=progress,
         should_stop=should_stop,
     )

@@ -161,3 +161,20 @@ def _curve_panel(
     parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def pair_png(generated: torch.Tensor, nearest: torch.Tensor, cell: int = 64) -> bytes:
+    """A synthetic image (left) beside its nearest training image (right): uint8 (c, h, w)
+    each, scaled up by an integer factor with nearest-neighbour sampling."""
+    tiles = []
+    for image in (generated, nearest):
+        array = image.permute(1, 2, 0).cpu().numpy()
+        tile = (
+            Image.fromarray(array[:, :, 0], "L") if array.shape[2] == 1 else Image.fromarray(array)
+        )
+        scale = max(1, cell // max(tile.size))
+        tiles.append(tile.resize((tile.width * scale, tile.height * scale), Image.NEAREST))
+    sheet = Image.new("RGB", (tiles[0].width * 2 + 4, tiles[0].height), "white")
+    sheet.paste(tiles[0].convert("RGB"), (0, 0))
+    sheet.paste(tiles[1].convert("RGB"), (tiles[0].width + 4, 0))
+    return png_bytes(sheet)

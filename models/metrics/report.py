@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, Protocol
 
 from models.metrics.coverage import CoverageResult
 from models.metrics.utility import DataDescription, UtilityResult
@@ -24,8 +24,9 @@ _SPACES = {
     "classifier": "the reference dataset's classifier features (FD, not FID)",
 }
 
-REPORT_FORMAT_VERSION = 2
-"""2: distances in one chosen feature space (``feature_space``), units, no ``skipped``."""
+REPORT_FORMAT_VERSION = 3
+"""2: distances in one chosen feature space (``feature_space``), units, no ``skipped``.
+3: the privacy audit (``privacy``, ``privacy_note``) and 95 % intervals on metrics."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,17 @@ class MetricValue:
     """What the number is, e.g. KID's "MMD², raw (papers often print KID × 10³)"."""
     detail: str = ""
     """How it was computed, e.g. "100 subsets of 1000"."""
+    interval: tuple[float, float] | None = None
+    """A 95 % interval of ``value`` (the privacy figures: bootstrap), when computed."""
+    floor_interval: tuple[float, float] | None = None
+
+
+class Section(Protocol):
+    """A report section computed by its own module (the privacy audit)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def to_html(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,9 @@ class EvaluationReport:
     coverage: CoverageResult | None = None
     utility: UtilityResult | None = None
     figures: Figures = field(default_factory=Figures)
+    privacy: Section | None = None
+    privacy_note: str = ""
+    """Why the privacy audit did not run, when it did not."""
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the figures, as JSON types (report.json)."""
@@ -126,6 +141,8 @@ class EvaluationReport:
                 "training_data": asdict(self.generator.training_data),
                 "config": dict(self.generator.config),
             },
+            "privacy": self.privacy.to_dict() if self.privacy else None,
+            "privacy_note": self.privacy_note or None,
             "code_version": self.code_version,
             "config": self.config,
         }
@@ -163,6 +180,9 @@ class EvaluationReport:
             curves=self.figures.training_curves_svg
             or "<p>No training curve was recorded for this model version.</p>",
             provenance=self._provenance_html(),
+            privacy=self.privacy.to_html()
+            if self.privacy
+            else f"<p>{html.escape(self.privacy_note or 'Not requested.')}</p>",
         )
 
     def _metrics_html(self) -> str:
@@ -175,8 +195,9 @@ class EvaluationReport:
         for m in self.metrics:
             rows.append(
                 f"<tr><td>{html.escape(m.label)}<br><span class='note'>{html.escape(m.unit)}"
-                f"</span></td><td class='num'>{_pm(m.value, m.std)}</td>"
-                f"<td class='num'>{_pm(m.floor, m.floor_std)}</td><td>{m.better}</td>"
+                f"</span></td><td class='num'>{_pm(m.value, m.std, m.interval)}</td>"
+                f"<td class='num'>{_pm(m.floor, m.floor_std, m.floor_interval)}</td>"
+                f"<td>{html.escape(m.better)}</td>"
                 f"<td>{html.escape(m.features)}</td><td>{html.escape(m.detail)}</td></tr>"
             )
         return "<table>" + "".join(rows) + "</table>"
@@ -271,9 +292,11 @@ def _figure(png: bytes | None, caption: str, missing: str) -> str:
     )
 
 
-def _pm(value: float | None, std: float | None) -> str:
+def _pm(value: float | None, std: float | None, interval: tuple[float, float] | None = None) -> str:
     if value is None:
         return "—"
+    if interval is not None:
+        return f"{value:.4g} [{interval[0]:.3g}, {interval[1]:.3g}]"
     return f"{value:.4g} ± {std:.2g}" if std is not None else f"{value:.4g}"
 
 

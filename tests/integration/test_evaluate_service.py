@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 
 from core.db import session_scope
 from core.jobs.orm import Job
+from tests import archives
 from tests.integration.conftest import TINY_DDPM
+from tests.integration.uploads import import_archive
 
 pytestmark = pytest.mark.integration
 
@@ -181,3 +183,147 @@ def test_source_job_that_is_not_a_finished_generate_job_is_422(model):
     )
     assert response.status_code == 422
     assert response.json()["invalid_params"][0]["name"] == "source_job"
+
+
+def _report(tenant, job_id: str) -> tuple[dict, str]:
+    urls = {a["name"]: a["url"] for a in tenant.get(f"/v1/jobs/{job_id}/artifacts").json()["items"]}
+    return json.loads(httpx.get(urls["report.json"]).content), httpx.get(urls["report.html"]).text
+
+
+def test_a_model_trained_here_is_audited_for_privacy_by_default(model):
+    tenant = model
+    job = tenant.submit(
+        {
+            "kind": "evaluate",
+            "model": "ev",
+            "reference": "shapes:test",
+            "count": 40,
+            "config": {"features": "classifier", "sample_config": {"steps": 2}},
+        }
+    )
+    assert job["request"]["metrics"] == [
+        "fid", "kid", "precision_recall", "memorization", "membership_inference"
+    ]  # fmt: skip
+    done = tenant.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    report, html = _report(tenant, job["id"])
+    audit = report["privacy"]
+    assert audit["training_set"] == "shapes:train" and audit["held_out"] == "shapes:test"
+    assert audit["counts"] == {"synthetic": 40, "train": 2000, "held_out": 500}
+    for space in audit["memorization"].values():
+        figure = space["copy_fraction"]
+        assert figure["low"] <= figure["value"] <= figure["high"]
+        assert "copy_fraction" in space["floor"]
+    assert len(audit["gallery"]) == 16
+    attacks = {a["name"]: a for a in audit["membership_inference"]}
+    assert any(name.startswith("white-box") for name in attacks)
+    assert all(a["members"] == a["nonmembers"] == 500 for a in attacks.values())
+    assert "only differential privacy bounds" in audit["what_it_proves"].lower()
+    assert html.count("<figure><img alt='' src='data:image/png;base64,") >= 16
+    assert "The most copy-like synthetic images" in html
+
+    summary = done["result"]["summary"]["privacy"]
+    assert summary["audited"] and "copy_fraction" in summary
+    version = tenant.get("/v1/models/ev/versions").json()[0]
+    assert version["metrics"]["evaluation shapes:test"]["privacy"]["audited"] is True
+    assert version["privacy"] is None  # not trained with differential privacy
+
+
+def test_privacy_audit_left_out_says_why_in_the_report(model):
+    job = model.submit(
+        {
+            "kind": "evaluate",
+            "model": "ev",
+            "reference": "shapes:test",
+            "count": 20,
+            "metrics": ["class_coverage"],
+            "config": {"features": "classifier", "sample_config": {"steps": 2}},
+        }
+    )
+    done = model.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    report, html = _report(model, job["id"])
+    assert report["privacy"] is None
+    assert report["privacy_note"].startswith("Not asked")
+    assert done["result"]["summary"]["privacy"] == {"audited": False, "note": report["privacy_note"]}
+    assert "Not asked" in html
+
+
+def test_train_reference_that_contradicts_the_lineage_is_422_naming_it(model, settings):
+    body = {
+        "kind": "evaluate",
+        "model": "ev",
+        "reference": "shapes:test",
+        "config": {"features": "classifier", "train_reference": "digits:train"},
+    }
+    problem = _refused(model, settings, body)
+    assert problem["invalid_params"][0]["name"] == "config.train_reference"
+    assert "trained on shapes:train" in problem["detail"]
+
+
+@pytest.fixture(scope="module")
+def imported_copy(model):
+    """The ``ev`` model's files imported as ``ev-copy``: the registry no longer knows what
+    it was trained on."""
+    train = model.get("/v1/jobs", params={"kind": "train"}).json()["items"][0]
+    urls = {a["name"]: a["url"] for a in model.get(f"/v1/jobs/{train['id']}/artifacts").json()["items"]}
+    files = {
+        name.removeprefix("model/"): httpx.get(url).content
+        for name, url in urls.items()
+        if name.startswith("model/")
+    }
+    done = import_archive(model, archives.zip_bytes(files), "ev-copy", "synthgen")
+    assert done["status"] == "registered", done["error"]
+    return "ev-copy"
+
+
+def test_privacy_metrics_of_an_imported_model_need_train_reference(model, imported_copy, settings):
+    body = {
+        "kind": "evaluate",
+        "model": imported_copy,
+        "reference": "shapes:test",
+        "metrics": ["memorization"],
+        "config": {"features": "classifier"},
+    }
+    problem = _refused(model, settings, body)
+    assert problem["invalid_params"][0]["name"] == "metrics"
+    assert "config.train_reference" in problem["detail"]
+
+
+def test_an_imported_models_default_leaves_the_audit_out_and_says_so(model, imported_copy):
+    job = model.submit(
+        {
+            "kind": "evaluate",
+            "model": imported_copy,
+            "reference": "shapes:test",
+            "count": 20,
+            "config": {"features": "classifier", "sample_config": {"steps": 2}},
+        }
+    )
+    assert job["request"]["metrics"] == ["fid", "kid", "precision_recall"]
+    done = model.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    note = done["result"]["summary"]["privacy"]["note"]
+    assert note.startswith("Not run") and "config.train_reference" in note
+
+
+def test_an_imported_model_is_audited_against_the_train_reference_it_names(model, imported_copy):
+    job = model.submit(
+        {
+            "kind": "evaluate",
+            "model": imported_copy,
+            "reference": "shapes:test",
+            "count": 20,
+            "metrics": ["memorization"],
+            "config": {
+                "features": "classifier",
+                "sample_config": {"steps": 2},
+                "train_reference": "shapes:train",
+            },
+        }
+    )
+    done = model.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    report, _ = _report(model, job["id"])
+    assert report["privacy"]["training_set"] == "shapes:train"
+    assert report["privacy"]["membership_inference"] is None

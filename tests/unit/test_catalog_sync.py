@@ -6,7 +6,7 @@ from core import catalog
 from core.jobs import engine_configs
 from models import datasets, engines
 from models.engines import ddpm, ebm, gan
-from models.metrics.evaluate import DISTANCES, FEATURE_SPACES, METRICS
+from models.metrics.evaluate import DISTANCES, FEATURE_SPACES, METRICS, PRIVACY
 
 EDGE = {
     "ddpm": (engine_configs.DDPMConfig, ddpm.DDPMConfig, ddpm.ENGINE.sample_options),
@@ -46,3 +46,8 @@ def test_metrics_match():
 def test_feature_spaces_and_distance_metrics_match():
     assert catalog.FEATURE_SPACES == FEATURE_SPACES
     assert catalog.DISTANCE_METRICS == DISTANCES
+
+
+def test_privacy_metrics_match():
+    assert frozenset(catalog.PRIVACY_METRICS) == PRIVACY
+    assert set(catalog.DEFAULT_METRICS) <= set(catalog.METRICS)

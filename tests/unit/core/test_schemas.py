@@ -69,3 +69,23 @@ def test_evaluate_feature_space_defaults_to_inception_and_is_one_of_two():
     assert adapter.validate_python(body).config.features == "inception"
     with pytest.raises(ValidationError, match="features"):
         adapter.validate_python({**body, "config": {"features": "clip"}})
+
+
+def test_evaluate_metrics_left_out_are_resolved_at_submit_not_here():
+    body = {"kind": "evaluate", "model": "g", "reference": "digits:test"}
+    assert adapter.validate_python(body).metrics is None
+    with pytest.raises(ValidationError, match="metrics"):
+        adapter.validate_python({**body, "metrics": []})
+
+
+def test_evaluate_takes_the_privacy_metrics_by_name():
+    body = {"kind": "evaluate", "model": "g", "reference": "digits:test"}
+    asked = ["memorization", "membership_inference"]
+    assert adapter.validate_python({**body, "metrics": asked}).metrics == asked
+
+
+@pytest.mark.parametrize("ref", ["digits:valid", "faces", "ds_123"])
+def test_train_reference_must_name_a_dataset_split(ref):
+    body = {"kind": "evaluate", "model": "g", "reference": "digits:test"}
+    with pytest.raises(ValidationError, match="train_reference"):
+        adapter.validate_python({**body, "config": {"train_reference": ref}})

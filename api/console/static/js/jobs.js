@@ -8,6 +8,7 @@ import {
   table, when,
 } from "./dom.js";
 import { every, isTerminal, watchJob } from "./live.js";
+import { auditText } from "./privacy.js";
 
 export function subject(job) {
   const r = job.request || {};
@@ -161,6 +162,7 @@ export function renderJob(view, id) {
         ["Started", when(job.started_at)],
         ["Completed", when(job.completed_at)],
         ["Model", version ? h("a", { href: `#/models/${encodeURIComponent(version.name)}` }, `${version.name}:${version.version}`) : "-"],
+        ...(job.result?.summary?.privacy ? [["Privacy audit", h("span", { id: "privacy-audit" }, auditText(job.result.summary.privacy))]] : []),
       ]),
       job.error ? errorBox(`${job.error.type}: ${job.error.message}`) : null,
     ]);

@@ -3,6 +3,7 @@
 
 import { ApiError, call, json } from "./api.js";
 import { append, clear, errorBox, h, heading, number, shortId, table, when } from "./dom.js";
+import { auditText, dpText } from "./privacy.js";
 
 function metricsText(metrics) {
   const lines = [];
@@ -12,6 +13,17 @@ function metricsText(metrics) {
     lines.push(`${group}: ${flat.slice(0, 6).join(", ")}`);
   }
   return lines.length ? lines.join("\n") : "-";
+}
+
+// A version's DP record (from its lineage) and the newest audit among its evaluations.
+function privacyCell(v) {
+  const audits = Object.entries(v.metrics || {})
+    .filter(([group, values]) => group.startsWith("evaluation ") && values?.privacy?.audited);
+  const latest = audits.length ? audits[audits.length - 1] : null;
+  return [
+    h("div", {}, dpText(v.privacy)),
+    latest ? h("div", { class: "note" }, `${latest[0]}: ${auditText(latest[1].privacy)}`) : null,
+  ];
 }
 
 export async function renderModels(view) {
@@ -43,10 +55,11 @@ export async function renderModel(view, name) {
     const form = aliasForm(name, versions, draw);
     append(clear(body), [
       h("h2", {}, "Versions"),
-      table(["Version", "Aliases", "Engine", "Dataset", "Metrics", "Trained by", "Config", ""], versions.map((v) => [
+      table(["Version", "Aliases", "Engine", "Dataset", "Privacy", "Metrics", "Trained by", "Config", ""], versions.map((v) => [
         h("td", { class: "num" }, String(v.version)),
         v.aliases.join(", ") || "-",
         v.engine, v.dataset,
+        h("td", { class: "privacy" }, privacyCell(v)),
         h("td", {}, h("pre", { class: "mono", style: null }, metricsText(v.metrics))),
         v.train_job_id ? h("a", { href: `#/jobs/${v.train_job_id}` }, `job ${shortId(v.train_job_id)}`) : "-",
         h("details", {}, h("summary", {}, "config"), h("pre", { class: "mono" }, JSON.stringify(v.config, null, 1))),

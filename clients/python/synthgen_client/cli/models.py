@@ -73,13 +73,14 @@ def _versions(client: Client, args: argparse.Namespace, name: str) -> int:
         output.print_json(versions)
         return 0
     output.table(
-        ["VERSION", "ALIASES", "ENGINE", "DATASET", "CREATED", "TRAIN JOB"],
+        ["VERSION", "ALIASES", "ENGINE", "DATASET", "DP", "CREATED", "TRAIN JOB"],
         [
             [
                 v["version"],
                 ",".join(v.get("aliases") or []) or "-",
                 v["engine"],
                 v["dataset"],
+                output.dp_text(v.get("privacy")),
                 output.short_time(v["created_at"]),
                 v.get("train_job_id") or "-",
             ]

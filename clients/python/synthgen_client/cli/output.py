@@ -120,13 +120,53 @@ def _result_lines(result: Json) -> list[tuple[str, str]]:
     for key in ("count", "output_format", "images_at", "artifacts", "manifest", "report"):
         if key in result:
             lines.append((key, str(result[key])))
-    metrics = (result.get("summary") or {}).get("metrics") or {}
-    for label, values in metrics.items():
+    summary = result.get("summary") or {}
+    for label, values in (summary.get("metrics") or {}).items():
         value = values.get("value") if isinstance(values, dict) else values
         unit = values.get("unit") if isinstance(values, dict) else None
         text = f"{value:.4g}" if isinstance(value, int | float) else str(value)
+        if isinstance(values, dict) and values.get("interval"):
+            low, high = values["interval"]
+            text += f" [{low:.3g}, {high:.3g}]"
+        if isinstance(values, dict) and isinstance(values.get("floor"), int | float):
+            text += f" (real-vs-real {values['floor']:.3g})"
         lines.append((label, f"{text} {unit}" if unit else text))
+    if isinstance(summary.get("privacy"), dict):
+        lines.append(("privacy audit", privacy_text(summary["privacy"])))
     return lines
+
+
+def privacy_text(audit: Json) -> str:
+    """An evaluate's privacy headline in one line: the copy fraction beside its real-vs-real
+    floor and each attack's AUC, or why the audit did not run."""
+    if not audit.get("audited"):
+        return str(audit.get("note") or "not run")
+    parts = []
+    copies = audit.get("copy_fraction")
+    if isinstance(copies, dict):
+        floor = audit.get("copy_fraction_floor") or {}
+        parts.append(
+            f"copies {_share(copies.get('value'))} [{_share(copies.get('low'))}, "
+            f"{_share(copies.get('high'))}] (held-out real images: {_share(floor.get('value'))})"
+        )
+    for attack in audit.get("membership_inference") or []:
+        auc = attack.get("auc") or {}
+        parts.append(f"{attack.get('name')}: AUC {auc.get('value', 0):.3f}")
+    dp = audit.get("differential_privacy")
+    if isinstance(dp, dict) and "epsilon" in dp:
+        parts.append(f"trained with DP at ε={dp['epsilon']:.3g}")
+    return "; ".join(parts) or "audited"
+
+
+def dp_text(privacy: Json | None) -> str:
+    """A model version's differential-privacy record in a table cell."""
+    if not privacy:
+        return "-"
+    return f"ε={privacy['epsilon']:.3g} δ={privacy['delta']:.1g}"
+
+
+def _share(value: Any) -> str:
+    return f"{value * 100:.1f}%" if isinstance(value, int | float) else "-"
 
 
 class ProgressLine:

@@ -1,0 +1,361 @@
+"""The privacy audit of an evaluate job: does the synthetic set give its training images away?
+
+Two metrics, each computed beside a real-vs-real floor (held-out real images of the same
+dataset put through the same test):
+
+- ``memorization`` (:mod:`models.metrics.memorization`): how close each synthetic image is
+  to its nearest training image, in pixels at the model's size and in the evaluate's feature
+  space; the copy fraction, the DCR share and authenticity, each with a 95 % interval; and
+  the most copy-like images beside their nearest training image, for a person to judge.
+- ``membership_inference`` (:mod:`models.metrics.membership`): how well an attacker tells
+  training images from held-out ones, black-box (distance to the synthetic set) and, where
+  the engine has one, white-box (the model's own loss, logit or energy): AUC and TPR at 1 %
+  FPR with bootstrap intervals. For a model trained with differential privacy, the measured
+  TPR is compared with what its (ε, δ) allows (TPR ≤ e^ε·FPR + δ).
+
+An audit is evidence, not a guarantee: a low copy fraction says these images, in these
+distances, are not near-copies; only differential privacy bounds what any attack can learn.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.metrics import membership, memorization, plots
+from models.metrics.report import MetricValue
+
+WhiteBox = Callable[[torch.Tensor, torch.Tensor], np.ndarray | None]
+"""(uint8 images (n, c, h, w), int64 labels (n,)) → a member score per image (higher: more
+likely a training image), or None when the engine has no white-box attack."""
+
+PIXELS = "pixels"
+GALLERY = 16
+
+
+@dataclass(frozen=True)
+class PrivacyInputs:
+    """What the caller knows of the model under audit.
+
+    train: the training set as "name:split"; holdout: a split of the same dataset the model
+    never saw. white_box: the engine's own membership score (None: black-box only).
+    differential_privacy: the model's DP record (epsilon, delta, ...) when it was trained
+    with DP, for the consistency check; None when it was not.
+    """
+
+    train: str
+    holdout: str
+    white_box: WhiteBox | None = None
+    white_box_name: str = ""
+    differential_privacy: Mapping[str, Any] | None = None
+
+
+@dataclass
+class PrivacyReport:
+    """The privacy section of report.json and report.html."""
+
+    train: str
+    holdout: str
+    counts: dict[str, int]
+    memorization: dict[str, Any] | None = None
+    """{space: audit.to_dict()} for "pixels" and the feature space."""
+    headline_space: str = PIXELS
+    gallery: list[dict[str, Any]] = field(default_factory=list)
+    gallery_pngs: list[bytes] = field(default_factory=list)
+    membership: list[dict[str, Any]] | None = None
+    differential_privacy: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "training_set": self.train,
+            "held_out": self.holdout,
+            "counts": self.counts,
+            "memorization": self.memorization,
+            "headline_space": self.headline_space,
+            "gallery": self.gallery,
+            "membership_inference": self.membership,
+            "differential_privacy": self.differential_privacy,
+            "notes": self.notes,
+            "what_it_proves": WHAT_IT_PROVES,
+        }
+
+    def to_html(self) -> str:
+        parts = [
+            f"<p>Training set {html.escape(self.train)} ({self.counts['train']} images); "
+            f"held-out real images from {html.escape(self.holdout)} "
+            f"({self.counts['held_out']}); {self.counts['synthetic']} synthetic images "
+            "audited. Figures are in the metrics table above, each with its 95 % interval and "
+            "beside the same test of held-out real images against the training set.</p>",
+            f"<p class='note'>{html.escape(WHAT_IT_PROVES)}</p>",
+        ]
+        parts += [f"<p>{html.escape(note)}</p>" for note in self.notes]
+        if self.memorization:
+            headline = self.memorization.get(self.headline_space, {})
+            parts.append(
+                f"<p>{html.escape(str(headline.get('criterion', '')))}</p>"
+                "<h3>The most copy-like synthetic images</h3><p class='note'>Each synthetic "
+                "image (left) beside its nearest training image (right), nearest first, in "
+                "pixels at the model's size. d1: ℓ2 distance to the nearest training image; "
+                "ratio: d1 / d2 (a copy below 1/3, Gu et al.); calibrated: Carlini et al.'s "
+                "calibrated ℓ2 (a copy below 1).</p><div class='pairs'>"
+            )
+            for item, png in zip(self.gallery, self.gallery_pngs, strict=True):
+                data = base64.b64encode(png).decode("ascii")
+                parts.append(
+                    f"<figure><img alt='' src='data:image/png;base64,{data}'><figcaption>"
+                    f"d1 {item['d1']:.3g}, ratio {item['ratio']:.2f}, calibrated "
+                    f"{item['calibrated']:.2f}; training image #{item['train_index']}"
+                    "</figcaption></figure>"
+                )
+            parts.append("</div>")
+        if self.membership:
+            rows = "".join(
+                f"<tr><td>{html.escape(a['name'])}</td>"
+                f"<td class='num'>{_interval(a['auc'])}</td>"
+                f"<td class='num'>{_interval(a['tpr_at_1pct_fpr'])}</td>"
+                f"<td class='num'>{a['members']} / {a['nonmembers']}</td></tr>"
+                for a in self.membership
+            )
+            parts.append(
+                "<h3>Membership inference</h3><table><tr><th>Attack</th><th>AUC (0.5: "
+                "chance)</th><th>TPR at 1% FPR (0.01: chance)</th><th>Members / "
+                f"non-members</th></tr>{rows}</table>"
+            )
+        dp = self.differential_privacy
+        if dp:
+            verdict = (
+                "every attack is within it"
+                if all(row["consistent"] for row in dp["attacks"])
+                else "an attack exceeds it: the training was not as private as recorded"
+            )
+            parts.append(
+                f"<p>Trained with differential privacy at ε = {dp['epsilon']:.3g}, δ = "
+                f"{dp['delta']:.2g}: no attack may reach a TPR above "
+                f"{dp['tpr_bound_at_1pct_fpr']:.3g} at 1% FPR; {verdict}.</p>"
+            )
+        return "".join(parts)
+
+
+def _interval(figure: Mapping[str, float]) -> str:
+    return f"{figure['value']:.3f} [{figure['low']:.3f}, {figure['high']:.3f}]"
+
+
+WHAT_IT_PROVES = (
+    "An audit is evidence, not a guarantee: these figures say how close these synthetic "
+    "images are to the training images, and how well these particular attacks tell training "
+    "images from held-out ones. A stronger attack, or another sample, may find more. Only "
+    "differential privacy bounds what any attack can learn, and only for the epsilon stated."
+)
+
+
+def audit(
+    *,
+    wanted: set[str],
+    synthetic_images: torch.Tensor,
+    synthetic_features: np.ndarray,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    train_features: np.ndarray,
+    holdout_images: torch.Tensor,
+    holdout_labels: torch.Tensor,
+    holdout_features: np.ndarray,
+    space: str,
+    inputs: PrivacyInputs,
+    seed: int,
+    progress: Callable[[str, int, int], None] = lambda stage, done, total: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> tuple[list[MetricValue], PrivacyReport]:
+    """The privacy metrics in ``wanted`` for one synthetic set.
+
+    Images are uint8 (n, c, h, w) at the model's size; features float32 (n, d) in the
+    evaluate's feature space (named ``space``), row for row with the images.
+    """
+    report = PrivacyReport(
+        train=inputs.train,
+        holdout=inputs.holdout,
+        counts={
+            "synthetic": len(synthetic_images),
+            "train": len(train_images),
+            "held_out": len(holdout_images),
+        },
+    )
+    values: list[MetricValue] = []
+    views = {
+        PIXELS: (_pixels(synthetic_images), _pixels(train_images), _pixels(holdout_images)),
+        space: (
+            torch.from_numpy(synthetic_features),
+            torch.from_numpy(train_features),
+            torch.from_numpy(holdout_features),
+        ),
+    }
+    if "memorization" in wanted:
+        progress("memorization", 0, len(views))
+        audits = {}
+        for done, (name, (syn, train, holdout)) in enumerate(views.items(), start=1):
+            audits[name] = memorization.audit(
+                syn, train, holdout, space=name, seed=seed, should_stop=should_stop
+            )
+            progress("memorization", done, len(views))
+        report.memorization = {name: a.to_dict() for name, a in audits.items()}
+        for name, a in audits.items():
+            values += _memorization_values(a, name)
+        items = memorization.gallery(audits[PIXELS], count=GALLERY)
+        report.gallery = [_gallery_dict(item) for item in items]
+        report.gallery_pngs = [
+            plots.pair_png(synthetic_images[item.generated_index], train_images[item.train_index])
+            for item in items
+        ]
+    if "membership_inference" in wanted:
+        attacks = _membership(
+            views,
+            train_images,
+            train_labels,
+            holdout_images,
+            holdout_labels,
+            inputs,
+            seed,
+            progress,
+            should_stop,
+        )
+        report.membership = [a.to_dict() for a in attacks]
+        values += [_attack_value(a) for a in attacks]
+        if inputs.differential_privacy is not None:
+            report.differential_privacy = _dp_check(inputs.differential_privacy, attacks)
+    if inputs.differential_privacy is None:
+        report.notes.append(
+            "The model was not trained with differential privacy: no bound applies to what "
+            "an attack can learn from it."
+        )
+    return values, report
+
+
+def _pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (n, c, h, w) → float32 (n, c·h·w) in [0, 1]."""
+    return images.reshape(len(images), -1).to(torch.float32) / 255.0
+
+
+def _memorization_values(a: memorization.MemorizationAudit, space: str) -> list[MetricValue]:
+    where = "pixels at the model's size" if space == PIXELS else space
+    out = []
+    for key, label, better in (
+        ("copy_fraction", "copy fraction", "lower"),
+        ("dcr_share", "DCR share (closer to train than to held-out)", "50%"),
+        ("authenticity", "authenticity (Alaa et al.)", "higher"),
+    ):
+        figure = getattr(a, key)
+        floor = getattr(a.floor, key)
+        out.append(
+            MetricValue(
+                key=f"{key}_{'pixels' if space == PIXELS else 'features'}",
+                label=f"{label} ({where})",
+                features=where,
+                value=figure.value,
+                interval=(figure.low, figure.high),
+                floor=floor.value,
+                floor_interval=(floor.low, floor.high),
+                better=better,
+                unit="share of images",
+                detail=a.details.get(key, ""),
+            )
+        )
+    return out
+
+
+def _gallery_dict(item: memorization.GalleryItem) -> dict[str, Any]:
+    return {
+        "generated_index": int(item.generated_index),
+        "train_index": int(item.train_index),
+        "d1": float(item.d1),
+        "ratio": float(item.ratio),
+        "calibrated": float(item.calibrated),
+    }
+
+
+def _membership(
+    views: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    holdout_images: torch.Tensor,
+    holdout_labels: torch.Tensor,
+    inputs: PrivacyInputs,
+    seed: int,
+    progress: Callable[[str, int, int], None],
+    should_stop: Callable[[], bool],
+) -> list[membership.AttackResult]:
+    members, nonmembers = membership.choose_members(
+        len(train_images), len(holdout_images), seed=seed
+    )
+    attacks = []
+    steps = len(views) + (1 if inputs.white_box is not None else 0)
+    progress("membership inference", 0, steps)
+    for done, (name, (syn, train, holdout)) in enumerate(views.items(), start=1):
+        attacks.append(
+            membership.attack(
+                membership.distance_scores(train[members], syn, should_stop=should_stop),
+                membership.distance_scores(holdout[nonmembers], syn, should_stop=should_stop),
+                name=f"black-box: distance to the synthetic set ({name})",
+                seed=seed,
+            )
+        )
+        progress("membership inference", done, steps)
+    if inputs.white_box is not None:
+        member_scores = inputs.white_box(train_images[members], train_labels[members])
+        nonmember_scores = inputs.white_box(holdout_images[nonmembers], holdout_labels[nonmembers])
+        if member_scores is not None and nonmember_scores is not None:
+            attacks.append(
+                membership.attack(
+                    member_scores,
+                    nonmember_scores,
+                    name=f"white-box: {inputs.white_box_name}",
+                    seed=seed,
+                )
+            )
+        progress("membership inference", steps, steps)
+    return attacks
+
+
+def _attack_value(a: membership.AttackResult) -> MetricValue:
+    return MetricValue(
+        key="membership_auc",
+        label=f"membership inference AUC, {a.name}",
+        features=a.name,
+        value=a.auc.value,
+        interval=(a.auc.low, a.auc.high),
+        floor=0.5,
+        better="0.5 (chance)",
+        unit=(
+            f"ROC AUC; TPR at 1% FPR {a.tpr_at_1pct_fpr.value:.3f} "
+            f"[{a.tpr_at_1pct_fpr.low:.3f}, {a.tpr_at_1pct_fpr.high:.3f}]"
+        ),
+        detail=f"{a.members} training images (members) against {a.nonmembers} held-out",
+    )
+
+
+def _dp_check(dp: Mapping[str, Any], attacks: list[membership.AttackResult]) -> dict[str, Any]:
+    """Every attack's TPR at 1 % FPR against the bound (ε, δ)-DP puts on any attack."""
+    epsilon, delta = float(dp["epsilon"]), float(dp["delta"])
+    bound = membership.dp_bound_tpr(epsilon, delta, fpr=0.01)
+    rows = [
+        {
+            "attack": a.name,
+            "tpr_at_1pct_fpr": a.tpr_at_1pct_fpr.to_dict(),
+            "bound": bound,
+            # A measured TPR whose whole interval lies above the bound means a bug.
+            "consistent": a.tpr_at_1pct_fpr.low <= bound,
+        }
+        for a in attacks
+    ]
+    return {
+        **dict(dp),
+        "tpr_bound_at_1pct_fpr": bound,
+        "bound_says_something": bound < 1.0 and not math.isclose(bound, 1.0),
+        "attacks": rows,
+    }
