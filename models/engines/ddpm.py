@@ -8,8 +8,9 @@ References:
         — the predicted x_0 eq. (9), the generalised update eq. (12), σ_t(η) eq. (16).
     Ho & Salimans 2022, "Classifier-Free Diffusion Guidance", arXiv:2207.12598
         — label dropout in training (Algorithm 1), the guided noise estimate eq. (6).
-    Carlini et al. 2023, "Extracting Training Data from Diffusion Models", arXiv:2301.13188
-        — membership inference from the loss eq. (14) at intermediate timesteps (§5).
+    Carlini et al. 2023, "Extracting Training Data from Diffusion Models", arXiv:2301.13188;
+    Hu & Pang 2023, "Loss and Likelihood Based Membership Inference of Diffusion Models"
+        — membership inference from the loss eq. (14) at intermediate timesteps.
 
 Notation: ᾱ_t = ∏_{s<=t} (1 - β_s); images x: (b, c, h, w) float in [-1, 1]; labels
 y: (b,) int64 where the extra index ``num_classes`` is the null label ∅ used for
@@ -262,8 +263,9 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
     # ------------------------------------------------------------------ membership
 
     white_box_attack = (
-        "noise-prediction loss: −‖ε − ε_θ(x_t, t, y)‖² at t = 5, 10, 15, 20 % of the "
-        f"schedule, {MEMBERSHIP_DRAWS} noise draws each"
+        "noise-prediction loss −‖ε − ε_θ(x_t, t, y)‖² at t = "
+        + ", ".join(f"{share:.0%}" for share in MEMBERSHIP_TIMESTEPS)
+        + f" of the schedule, {MEMBERSHIP_DRAWS} noise draws each"
     )
 
     def membership_scores(
@@ -276,7 +278,7 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
         should_stop: Callable[[], bool] = lambda: False,
     ) -> np.ndarray:
         """−(the training loss of each candidate): a model predicts the noise of the
-        images it was fitted to better than that of others (Carlini et al. 2023, §5).
+        images it was fitted to better than that of others (Carlini et al.; Hu & Pang).
 
         1. x_0: the candidate in [-1, 1]; for t in :data:`MEMBERSHIP_TIMESTEPS` (× T) and
            :data:`MEMBERSHIP_DRAWS` draws ε ~ N(0, I), drawn on the CPU from ``seed`` so

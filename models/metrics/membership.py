@@ -6,9 +6,9 @@ References:
     Carlini et al. 2022, "Membership Inference Attacks From First Principles" (LiRA), §3 —
         report the ROC's true-positive rate at a low false-positive rate, not only the AUC:
         an attack that finds a few members with certainty is what leaks.
-    Hilprecht et al. 2019, "Monte Carlo and Reconstruction Membership Inference Attacks
-        against Generative Models" — the black-box score from the generated images alone:
-        how close a candidate lies to its nearest generated image.
+    Chen et al. 2020, "GAN-Leaks: A Taxonomy of Membership Inference Attacks against
+        Generative Models", the full black-box attack — the score from the generated
+        images alone: how close a candidate lies to its nearest generated image.
     Kairouz, Oh & Viswanath 2015, "The Composition Theorem for Differential Privacy",
         Theorem 2.1 — an (ε, δ)-DP mechanism bounds every attack's ROC: TPR ≤ e^ε·FPR + δ.
 
@@ -33,13 +33,13 @@ from models.metrics import neighbours
 from models.metrics.intervals import LEVEL, RESAMPLES, Interval
 
 LOW_FPR = 0.01
-"""The false-positive rate the TPR is read at (Carlini et al. 2022 report 0.1 % on 25k
-images; 1 % is the lowest rate a thousand non-members resolve to ten images)."""
+"""The false-positive rate the TPR is read at. Carlini et al. 2022 read 0.1 % on tens of
+thousands of candidates; a thousand non-members put 1 % at ten images, 0.1 % at one."""
 AT_LEAST = 1000
 """Members and non-members each an audit should have (PRIVACY-ANCHORS.md)."""
 AT_MOST = 2000
-"""Each, at most: ±1.5 % on an AUC near 0.5 at 2,000 of each, and the white-box attacks
-run the networks over every candidate several times."""
+"""Each, at most: an AUC near 0.5 is known to about ±0.019 at 2,000 of each (±0.026 at
+1,000), and the white-box attacks run the networks over every candidate several times."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,7 @@ def distance_scores(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> np.ndarray:
     """The black-box attack any engine allows: −ℓ2 distance of each candidate to its
-    nearest generated image (Hilprecht et al. 2019, with the single nearest neighbour).
+    nearest generated image (Chen et al. 2020's full black-box attack, in ℓ2).
 
     candidates (n, ...), generated (m, ...): float rows of the same space — pixels at one
     scale, or features of one extractor. Returns float64 (n,), at most 0: a candidate the
