@@ -8,6 +8,9 @@ References:
         — the predicted x_0 eq. (9), the generalised update eq. (12), σ_t(η) eq. (16).
     Ho & Salimans 2022, "Classifier-Free Diffusion Guidance", arXiv:2207.12598
         — label dropout in training (Algorithm 1), the guided noise estimate eq. (6).
+    Carlini et al. 2023, "Extracting Training Data from Diffusion Models", arXiv:2301.13188;
+    Hu & Pang 2023, "Loss and Likelihood Based Membership Inference of Diffusion Models"
+        — membership inference from the loss eq. (14) at intermediate timesteps.
 
 Notation: ᾱ_t = ∏_{s<=t} (1 - β_s); images x: (b, c, h, w) float in [-1, 1]; labels
 y: (b,) int64 where the extra index ``num_classes`` is the null label ∅ used for
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from diffusers import DDPMScheduler, UNet2DModel
@@ -33,7 +37,7 @@ from models.engine_options.ddpm import DDPMConfig
 from models.engines import accel
 from models.engines.base import EngineError, Trained
 from models.engines.runtime import config as configs
-from models.engines.runtime import devices, finetune, numerics, pixels, sampling
+from models.engines.runtime import devices, finetune, numerics, pixels, sampling, scoring
 from models.engines.runtime.ema import EMA
 from models.engines.runtime.engine import RuntimeEngine
 from models.engines.runtime.run import TrainingRun
@@ -46,6 +50,13 @@ _SAMPLE_OPTIONS = (
 
 
 SUPPORTED_IMAGE_SIZES = DDPMConfig.IMAGE_SIZES
+
+MEMBERSHIP_TIMESTEPS = (0.05, 0.10, 0.15, 0.20)
+"""Where the membership score reads the loss, as shares of the T training timesteps:
+t = 50, 100, 150, 200 of 1,000 (PRIVACY-ANCHORS.md). Near t = 0 the noise is too slight to
+tell a fitted image from another, near T it swamps both."""
+MEMBERSHIP_DRAWS = 2
+"""Noise draws ε per timestep: the score averages 4 × 2 losses per candidate."""
 
 
 def size_defaults(image_size: int) -> DDPMConfig:
@@ -248,6 +259,57 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
 
     def build_sampler(self, config: DDPMConfig, channels: int, num_classes: int) -> UNet2DModel:
         return build_unet(config, channels, num_classes)
+
+    # ------------------------------------------------------------------ membership
+
+    white_box_attack = (
+        "noise-prediction loss −‖ε − ε_θ(x_t, t, y)‖² at t = "
+        + ", ".join(f"{share:.0%}" for share in MEMBERSHIP_TIMESTEPS)
+        + f" of the schedule, {MEMBERSHIP_DRAWS} noise draws each"
+    )
+
+    def membership_scores(
+        self,
+        trained: Trained,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        seed: int,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> np.ndarray:
+        """−(the training loss of each candidate): a model predicts the noise of the
+        images it was fitted to better than that of others (Carlini et al.; Hu & Pang).
+
+        1. x_0: the candidate in [-1, 1]; for t in :data:`MEMBERSHIP_TIMESTEPS` (× T) and
+           :data:`MEMBERSHIP_DRAWS` draws ε ~ N(0, I), drawn on the CPU from ``seed`` so
+           every device scores with the same noise:
+        2. x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε   (eq. 4, the training's own forward process)
+        3. score = −mean over (t, ε) of the per-pixel mean of (ε − ε_θ(x_t, t, y))²
+           (eq. 14), with the candidate's label y (none when unconditional), in float32.
+        Shapes: images uint8 (n, c, h, w), labels int64 (n,) → float64 (n,).
+        """
+        cfg = self.saved_config(trained.config)
+        unet = trained.modules["unet"].eval()
+        device = next(unet.parameters()).device
+        images, labels = scoring.candidates(trained, images, labels, conditional=cfg.conditional)
+        ab = alphas_cumprod(cfg)
+        count = cfg.num_train_timesteps
+        timesteps = sorted({min(count - 1, round(share * count)) for share in MEMBERSHIP_TIMESTEPS})
+        generator = torch.Generator().manual_seed(seed)
+        scores = np.empty(len(images), dtype=np.float64)
+        with torch.inference_mode():
+            for rows, x0, y in scoring.batches(images, labels, device, should_stop):
+                loss = torch.zeros(len(x0), device=device)
+                for t in timesteps:
+                    t_batch, ab_t = torch.full((len(x0),), t, device=device), float(ab[t])
+                    for _ in range(MEMBERSHIP_DRAWS):
+                        noise = torch.randn(x0.shape, generator=generator).to(device)
+                        x_t = math.sqrt(ab_t) * x0 + math.sqrt(1.0 - ab_t) * noise
+                        y_in = y if cfg.conditional else None
+                        predicted = unet(x_t, t_batch, class_labels=y_in, return_dict=False)[0]
+                        loss += (predicted.float() - noise).pow(2).flatten(1).mean(dim=1)
+                scores[rows] = -(loss / (len(timesteps) * MEMBERSHIP_DRAWS)).double().cpu().numpy()
+        return scores
 
     # ------------------------------------------------------------------ sampling
 

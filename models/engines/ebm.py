@@ -46,6 +46,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from torch import nn
@@ -57,7 +58,7 @@ from models.engines import accel
 from models.engines.base import EngineError, Trained
 from models.engines.nets import EnergyNet
 from models.engines.runtime import config as configs
-from models.engines.runtime import devices, numerics, pixels, sampling
+from models.engines.runtime import devices, numerics, pixels, sampling, scoring
 from models.engines.runtime.ema import EMA
 from models.engines.runtime.engine import RuntimeEngine
 from models.engines.runtime.run import TrainingRun
@@ -263,6 +264,36 @@ class EBMEngine(RuntimeEngine[EBMConfig]):
 
     def build_sampler(self, config: EBMConfig, channels: int, num_classes: int) -> nn.Module:
         return build_energy(config, channels, num_classes)
+
+    white_box_attack = "negative energy −E(x, y) = f(x)[y] of the averaged energy network"
+
+    def membership_scores(
+        self,
+        trained: Trained,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        seed: int,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> np.ndarray:
+        """−E(x, y) of each candidate: p(x, y) ∝ exp(−E(x, y)), so the score is the
+        unnormalised log-likelihood, and step 4's E(x+, y+) term lowered the energy of
+        every training image the model saw. Higher: what the model finds more likely.
+
+        Scored on the clean candidate (training adds ``data_noise`` to its positives),
+        under its label (class 0, the one output, when unconditional), in float32.
+        Deterministic: ``seed`` is unused. images uint8 (n, c, h, w), labels int64 (n,)
+        → float64 (n,).
+        """
+        cfg = self.saved_config(trained.config)
+        net = trained.modules["energy"].eval().requires_grad_(False)
+        device = next(net.parameters()).device
+        images, labels = scoring.candidates(trained, images, labels, conditional=cfg.conditional)
+        scores = np.empty(len(images), dtype=np.float64)
+        with torch.inference_mode():
+            for rows, x, y in scoring.batches(images, labels, device, should_stop):
+                scores[rows] = (-energy(net, x, y)).double().cpu().numpy()
+        return scores
 
     @torch.inference_mode()
     def draw(self, trained: Trained, config: EBMConfig, want: sampling.Draw) -> torch.Tensor:

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from torch import nn
@@ -50,7 +51,15 @@ from models.engines.nets import (
     VanillaGenerator,
 )
 from models.engines.runtime import config as configs
-from models.engines.runtime import devices, finetune, numerics, pixels, sampling
+from models.engines.runtime import (
+    devices,
+    finetune,
+    model_files,
+    numerics,
+    pixels,
+    sampling,
+    scoring,
+)
 from models.engines.runtime.ema import EMA
 from models.engines.runtime.engine import RuntimeEngine
 from models.engines.runtime.run import TrainingRun
@@ -254,6 +263,54 @@ class GANEngine(RuntimeEngine[GANConfig]):
 
     def build_sampler(self, config: GANConfig, channels: int, num_classes: int) -> nn.Module:
         return build_generator(config, channels, num_classes if config.conditional else 0)
+
+    def load(self, directory: Path) -> Trained:
+        """The EMA generator, and D when the files hold it (for the membership attack;
+        sampling never reads it): ``modules`` as training left them."""
+        return model_files.load_trained(
+            directory,
+            self.name,
+            read_config=self.saved_config,
+            build=self.build_sampler,
+            module=self.sampler_module,
+            optional={"discriminator": self._build_discriminator},
+        )
+
+    def _build_discriminator(self, config: GANConfig, channels: int, num_classes: int) -> nn.Module:
+        return build_discriminator(config, channels, num_classes if config.conditional else 0)
+
+    white_box_attack = "discriminator logit D(x, y)"
+
+    def membership_scores(
+        self,
+        trained: Trained,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        seed: int,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> np.ndarray | None:
+        """D(x, y) of each candidate: D was trained to score the training images as real,
+        and overfits to them first (Hayes et al. 2019, "LOGAN: Membership Inference Attacks
+        Against Generative Models", the white-box attack). None for a model saved
+        without D.
+
+        Under the candidate's label (zeros when unconditional), in eval mode (spectral
+        norm's power iteration stays put) and float32. Deterministic: ``seed`` is unused.
+        images uint8 (n, c, h, w), labels int64 (n,) → float64 (n,).
+        """
+        d = trained.modules.get("discriminator")
+        if d is None:
+            return None
+        cfg = self.saved_config(trained.config)
+        d = d.eval().requires_grad_(False)
+        device = next(d.parameters()).device
+        images, labels = scoring.candidates(trained, images, labels, conditional=cfg.conditional)
+        scores = np.empty(len(images), dtype=np.float64)
+        with torch.inference_mode():
+            for rows, x, y in scoring.batches(images, labels, device, should_stop):
+                scores[rows] = d(x, y).double().cpu().numpy()
+        return scores
 
     @torch.inference_mode()
     def draw(self, trained: Trained, config: GANConfig, want: sampling.Draw) -> torch.Tensor:

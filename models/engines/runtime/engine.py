@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 import torch
 
 from models.datasets import ImageDataset, resize
@@ -36,6 +37,8 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
     sampler_module: str
     """The network ``load`` rebuilds and ``draw`` samples from."""
     sample_options: tuple[str, ...] = ("batch_size", "progress", "should_stop")
+    white_box_attack: str = ""
+    """What :meth:`membership_scores` measures, one line for the report; "" when nothing."""
 
     # ------------------------------------------------------------------ the engine's parts
 
@@ -120,6 +123,26 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         cfg = self.saved_config(trained.config)
         y = sampling.sample_labels(trained, cfg.conditional, n, labels)
         return self.draw(trained, cfg, sampling.Draw(n, y, seed, opts))
+
+    def membership_scores(
+        self,
+        trained: Trained,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        seed: int,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> np.ndarray | None:
+        """The white-box membership-inference score of each candidate: float64 (n,), higher
+        for an image more likely to be one ``trained`` was trained on
+        (:func:`models.metrics.membership.attack` turns them into an AUC and a TPR).
+
+        images: uint8 (n, c, h, w) at the model's image shape; labels: int64 (n,), their
+        classes (unconditional models ignore them). The same (images, labels, seed) on one
+        device gives the same scores. None: this engine, or this saved model, has no
+        white-box attack; the black-box one (``membership.distance_scores``) still applies.
+        """
+        return None
 
     def save(self, trained: Trained, directory: Path) -> list[Path]:
         """``model.safetensors`` (:attr:`trained.modules`) and ``config.json``."""

@@ -86,27 +86,33 @@ def load_trained(
     read_config: Callable[[Mapping[str, Any]], ConfigT],
     build: Callable[[ConfigT, int, int], torch.nn.Module],
     module: str,
+    optional: Mapping[str, Callable[[ConfigT, int, int], torch.nn.Module]] | None = None,
 ) -> Trained:
     """Rebuild what ``save_trained`` wrote, on CUDA when available, frozen for
     sampling; no pickle involved.
 
     read_config: the saved config dict -> the engine's resolved config dataclass.
     build: (config, channels, num_classes) -> the untrained network saved as ``module``.
+    optional: other saved networks to rebuild (name -> build, as ``build``) when the files
+        hold them: a gan's discriminator, which its membership attack reads.
     """
     description, states = read_trained(directory, engine)
     config = read_config(description["config"])
     channels, height, width = (int(v) for v in description["image_shape"])
     num_classes = int(description["num_classes"])
-    net = build(config, channels, num_classes)
-    net.load_state_dict(states[module])
+    builders = {module: build, **{k: v for k, v in (optional or {}).items() if k in states}}
     device = devices.pick_device()
-    net = devices.channels_last(net.to(device), device).eval().requires_grad_(False)
+    modules = {}
+    for name, build_one in builders.items():
+        net = build_one(config, channels, num_classes)
+        net.load_state_dict(states[name])
+        modules[name] = devices.channels_last(net.to(device), device).eval().requires_grad_(False)
     return Trained(
         engine=engine,
         config=dataclasses.asdict(config),  # type: ignore[call-overload]
         num_classes=num_classes,
         image_shape=(channels, height, width),
         class_names=list(description["class_names"]),
-        modules={module: net},
+        modules=modules,
         metrics=dict(description["metrics"]),
     )
