@@ -55,7 +55,9 @@ def few_per_class(data: ImageDataset, per_class: int, seed: int) -> ImageDataset
     )
 
 
-def trained(recipe: str, data: ImageDataset, config: dict, directory: Path) -> tuple[Trained, float]:
+def trained(
+    recipe: str, data: ImageDataset, config: dict, directory: Path
+) -> tuple[Trained, float]:
     """The recipe's model: loaded from ``directory`` when a run with this config saved it."""
     engine = engines.get("ddpm")
     stamp = directory / "recipe.json"
@@ -102,7 +104,9 @@ def main() -> None:
         model, train_seconds = trained(recipe, data, config, OUT / f"{recipe}-{args.image_size}")
         labels = torch.arange(args.samples) % data.num_classes
         started = time.perf_counter()
-        samples = engine.sample(model, args.samples, labels, seed=args.seed, steps=args.sample_steps)
+        samples = engine.sample(
+            model, args.samples, labels, seed=args.seed, steps=args.sample_steps
+        )
         sample_seconds = time.perf_counter() - started
         started = time.perf_counter()
         values, report = privacy.audit(

@@ -221,7 +221,7 @@ def _privacy_summary(body: dict[str, Any]) -> dict[str, Any]:
         out["criterion"] = pixels.get("criterion")
     if audit.get("membership_inference"):
         out["membership_inference"] = [
-            {k: a[k] for k in ("name", "auc", "tpr_at_1pct_fpr")}
+            {k: a[k] for k in ("name", "auc", "tpr_at_fpr", "fpr")}
             for a in audit["membership_inference"]
         ]
     if audit.get("differential_privacy"):

@@ -245,7 +245,10 @@ def test_privacy_audit_left_out_says_why_in_the_report(model):
     report, html = _report(model, job["id"])
     assert report["privacy"] is None
     assert report["privacy_note"].startswith("Not asked")
-    assert done["result"]["summary"]["privacy"] == {"audited": False, "note": report["privacy_note"]}
+    assert done["result"]["summary"]["privacy"] == {
+        "audited": False,
+        "note": report["privacy_note"],
+    }
     assert "Not asked" in html
 
 
@@ -266,7 +269,9 @@ def imported_copy(model):
     """The ``ev`` model's files imported as ``ev-copy``: the registry no longer knows what
     it was trained on."""
     train = model.get("/v1/jobs", params={"kind": "train"}).json()["items"][0]
-    urls = {a["name"]: a["url"] for a in model.get(f"/v1/jobs/{train['id']}/artifacts").json()["items"]}
+    urls = {
+        a["name"]: a["url"] for a in model.get(f"/v1/jobs/{train['id']}/artifacts").json()["items"]
+    }
     files = {
         name.removeprefix("model/"): httpx.get(url).content
         for name, url in urls.items()
