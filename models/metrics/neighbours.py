@@ -132,8 +132,9 @@ def nearest_shifted(
         for start in range(0, len(queries), block):
             if should_stop():
                 raise Stopped()
-            rows = queries[start : start + block]
-            moved = [encode(_translate(rows, dy, dx)).reshape(len(rows), -1) for dy, dx in moves]
+            rows = encode(queries[start : start + block])
+            black = -128 if exact else 0
+            moved = [_translate(rows, dy, dx, black).reshape(len(rows), -1) for dy, dx in moves]
             moved_sq = [_squared_norms(q)[:, None] for q in moved]
             values, index = [], []
             for first in range(0, len(p), chunk):
@@ -188,12 +189,12 @@ def _product(queries: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
     return queries @ pool.T
 
 
-def _translate(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """(n, c, h, w) moved ``dy`` px down and ``dx`` px right; what enters is black (0)."""
+def _translate(images: torch.Tensor, dy: int, dx: int, black: float = 0) -> torch.Tensor:
+    """(n, c, h, w) moved ``dy`` px down and ``dx`` px right; what enters is ``black``."""
     if dy == 0 and dx == 0:
         return images
     h, w = images.shape[-2:]
-    out = torch.zeros_like(images)
+    out = torch.full_like(images, black)
     out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = images[
         ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
     ]
