@@ -381,7 +381,8 @@ def audit(
                 f"images no better than unseen ones. Floor: {len(first):,} held-out images "
                 f"against the other {len(second):,} and {len(sub_half):,} training images. "
                 "Above 0.5 says the samples lean towards the training images, not which "
-                "ones are copied; 0.5 does not rule out a few copies."
+                "ones are copied; 0.5 does not rule out a few copies: a copy counts only when "
+                f"its training image fell in the subsample ({size:,} of {len(train):,})."
             ),
         ),
         "authenticity": figure(
