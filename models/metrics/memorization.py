@@ -282,18 +282,31 @@ def audit(
     not_self = own.indices[:, 0] != found
     nearest_other = np.zeros(len(train), dtype=np.float32)
     nearest_other[found] = np.where(not_self, own.distances[:, 0], own.distances[:, 1])
-    # 3. DCR: training subsamples of the held-out side's size, seeded.
+
+    # 3. DCR: training subsamples of the held-out side's size, seeded. The nearest member
+    # of a subsample is read off the k nearest training images found in 1 when one of them
+    # is a member, and searched for only when none is.
+    def nearest_member(near: Neighbours, queries: torch.Tensor, members: np.ndarray) -> np.ndarray:
+        member = np.isin(near.indices, members)
+        out = near.distances[np.arange(len(member)), member.argmax(axis=1)].copy()
+        missing = np.flatnonzero(~member.any(axis=1))
+        if len(missing):
+            rest = knn(queries[torch.from_numpy(missing)], train[torch.from_numpy(members)], 1)
+            out[missing] = rest.distances[:, 0]
+        return out
+
     rng = np.random.default_rng(seed)
     size = min(len(holdout), len(train))
-    sub = torch.from_numpy(rng.permutation(len(train))[:size])
+    sub = rng.permutation(len(train))[:size]
     held = torch.from_numpy(rng.permutation(len(holdout))[:size])
-    dcr_gen = _closer(knn(generated, train[sub], 1), knn(generated, holdout[held], 1))
-    halves = torch.from_numpy(rng.permutation(len(holdout)))
+    dcr_gen = _closer(nearest_member(near_gen, generated, sub), knn(generated, holdout[held], 1))
+    halves = rng.permutation(len(holdout))
     first, second = halves[: len(halves) // 2], halves[len(halves) // 2 :][:size]
-    sub_half = sub[: len(second)]
-    dcr_hold = np.full(len(holdout), np.nan)
-    dcr_hold[first.numpy()] = _closer(
-        knn(holdout[first], train[sub_half], 1), knn(holdout[first], holdout[second], 1)
+    first_near = Neighbours(near_hold.distances[first], near_hold.indices[first])
+    queries = holdout[torch.from_numpy(first)]
+    dcr_hold = _closer(
+        nearest_member(first_near, queries, sub[: len(second)]),
+        knn(queries, holdout[torch.from_numpy(second)], 1),
     )
     if should_stop():
         raise Stopped()
@@ -311,7 +324,7 @@ def audit(
             calibrated_below=config.calibrated_below,
         )
 
-    gen, hold = scores(near_gen, dcr_gen), scores(near_hold, dcr_hold[first.numpy()])
+    gen, hold = scores(near_gen, dcr_gen), scores(near_hold, dcr_hold)
     distance = f"ℓ2, minimum over translations of ±{config.shift} px" if images else "ℓ2"
     counts = {"generated": len(generated), "train": len(train), "holdout": len(holdout)}
 
@@ -379,7 +392,7 @@ def audit(
                 f"{size:,} training images is closer than their nearest in {size:,} held-out "
                 "real images (ties count half); 0.5 when the generator knows the training "
                 f"images no better than unseen ones. Floor: {len(first):,} held-out images "
-                f"against the other {len(second):,} and {len(sub_half):,} training images. "
+                f"against the other {len(second):,} and {len(second):,} training images. "
                 "Above 0.5 says the samples lean towards the training images, not which "
                 "ones are copied; 0.5 does not rule out a few copies: a copy counts only when "
                 f"its training image fell in the subsample ({size:,} of {len(train):,})."
@@ -433,8 +446,8 @@ def gallery(audit: MemorizationAudit, count: int = 16) -> list[GalleryItem]:
     ]
 
 
-def _closer(to_train: Neighbours, to_holdout: Neighbours) -> np.ndarray:
-    a, b = to_train.distances[:, 0], to_holdout.distances[:, 0]
+def _closer(to_train: np.ndarray, to_holdout: Neighbours) -> np.ndarray:
+    a, b = to_train, to_holdout.distances[:, 0]
     return np.where(a < b, 1.0, np.where(a == b, 0.5, 0.0))
 
 

@@ -90,6 +90,17 @@ def test_dcr_share_of_copies_is_one_and_of_fresh_samples_about_half():
     assert abs(by["fresh"].floor.value - 0.5) < 0.08
 
 
+def test_dcr_share_is_the_same_whether_the_subsample_is_searched_or_read_off(digits):
+    """Few neighbours kept: most images have none in the training subsample, so it is
+    searched; with 50, most are read off the neighbours already found."""
+    few, many = (
+        run(digits["fresh"], digits, config=MemorizationConfig(neighbours=n, resamples=100))
+        for n in (2, 50)
+    )
+    assert (few.generated.closer_to_train == many.generated.closer_to_train).all()
+    assert (few.holdout.closer_to_train == many.holdout.closer_to_train).all()
+
+
 def brute_force_authentic(generated: np.ndarray, train: np.ndarray) -> np.ndarray:
     """Alaa et al.'s definition, written out: j is authentic unless it is closer to its
     nearest training image i* than i* is to its nearest other training image."""
