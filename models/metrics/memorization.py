@@ -35,7 +35,7 @@ import torch
 
 from models.errors import Stopped
 from models.metrics.intervals import RESAMPLES, Interval, bootstrap, share
-from models.metrics.neighbours import Neighbours, nearest, nearest_shifted
+from models.metrics.neighbours import Neighbours, nearest, nearest_shifted, paired
 
 HEADLINE = "ratio"
 """The criterion behind ``copy_fraction``: Gu et al.'s nearest-neighbour ratio d1/d2 < 1/3.
@@ -48,6 +48,11 @@ blind spot: a copy of a training image with a near-twin in the training split (d
 an exact copy (d1 = 0) always counts."""
 
 FRACTION_UNIT = "fraction of images, 0 to 1"
+BOUNDING_NEIGHBOURS = 10
+"""Authenticity: how many of an image's next-nearest training images bound its nearest's
+own nearest-neighbour distance from above. On MNIST test images against mnist_t10k's
+training split, 10 settle 57 % of the images without a search (49: 64 %, at 10× the cost
+of the bound; each search left is a whole pass over the training split)."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,9 @@ class ImageScores:
     """float32: mean distance to the ``neighbours`` nearest training images (d1 among them)."""
     nearest: np.ndarray
     """int64: index of the nearest training image."""
-    nearest_own: np.ndarray
-    """float32: that training image's distance to its own nearest other training image."""
+    authentic: np.ndarray
+    """bool: not closer to its nearest training image than that image is to its own
+    nearest other training image (Alaa et al.)."""
     closer_to_train: np.ndarray
     """float64 over the images in the DCR comparison: 1 when closer to the training
     subsample than to the held-out split, 0 when farther, 0.5 on a tie."""
@@ -106,12 +112,6 @@ class ImageScores:
         if criterion == "calibrated":
             return self.calibrated < self.calibrated_below
         raise ValueError(f"unknown criterion {criterion!r}")
-
-    @property
-    def authentic(self) -> np.ndarray:
-        """bool (n,): not closer to its nearest training image than that image is to its
-        own nearest other training image (Alaa et al.)."""
-        return self.d1 >= self.nearest_own
 
 
 @dataclass(frozen=True)
@@ -267,6 +267,8 @@ def audit(
     if not images and generated.ndim != 2:
         raise ValueError(f"(n, d) features or (n, c, h, w) images, got {tuple(generated.shape)}")
 
+    shifts = {"shift": config.shift} if images else {}
+
     def knn(queries: torch.Tensor, pool: torch.Tensor, k: int) -> Neighbours:
         if images:
             return nearest_shifted(queries, pool, k, shift=config.shift, should_stop=should_stop)
@@ -275,13 +277,35 @@ def audit(
     # 1. The nearest training images of every generated and held-out image.
     k = max(2, min(config.neighbours, len(train)))
     near_gen, near_hold = knn(generated, train, k), knn(holdout, train, k)
-    # 2. Each training image found nearest: its nearest other training image (k = 2 and
-    # the first that is not itself, so an exact twin in the training split counts).
-    found = np.unique(np.concatenate([near_gen.indices[:, 0], near_hold.indices[:, 0]]))
-    own = knn(train[torch.from_numpy(found)], train, 2)
-    not_self = own.indices[:, 0] != found
-    nearest_other = np.zeros(len(train), dtype=np.float32)
-    nearest_other[found] = np.where(not_self, own.distances[:, 0], own.distances[:, 1])
+    # 2. Authenticity: j is not authentic when d1 < r(i*), r(i*) the distance of its nearest
+    # training image i* to i*'s nearest other training image. r(i*) ≤ D(i*, l) for any other
+    # training image l, and the other training images near j are likely near i*: their
+    # distances to i* settle every j with d1 at or above the least of them as authentic.
+    # The i* of the others are searched (k = 2, the first that is not i* itself, so an
+    # exact twin in the training split counts).
+    bounds = [
+        paired(
+            train[torch.from_numpy(n.indices[:, 0])],
+            train,
+            n.indices[:, 1 : 1 + BOUNDING_NEIGHBOURS],
+            **shifts,
+        ).min(axis=1)
+        for n in (near_gen, near_hold)
+    ]
+    open_ = [n.distances[:, 0] < b for n, b in zip((near_gen, near_hold), bounds, strict=True)]
+    found = np.unique(
+        np.concatenate([n.indices[o, 0] for n, o in zip((near_gen, near_hold), open_, strict=True)])
+    )
+    nearest_other = np.full(len(train), np.nan, dtype=np.float32)
+    if len(found):
+        own = knn(train[torch.from_numpy(found)], train, 2)
+        not_self = own.indices[:, 0] != found
+        nearest_other[found] = np.where(not_self, own.distances[:, 0], own.distances[:, 1])
+
+    def authentic(near: Neighbours, searched: np.ndarray) -> np.ndarray:
+        out = np.ones(len(near.indices), dtype=bool)
+        out[searched] = near.distances[searched, 0] >= nearest_other[near.indices[searched, 0]]
+        return out
 
     # 3. DCR: training subsamples of the held-out side's size, seeded. The nearest member
     # of a subsample is read off the k nearest training images found in 1 when one of them
@@ -311,20 +335,20 @@ def audit(
     if should_stop():
         raise Stopped()
 
-    def scores(near: Neighbours, closer: np.ndarray) -> ImageScores:
+    def scores(near: Neighbours, closer: np.ndarray, searched: np.ndarray) -> ImageScores:
         return ImageScores(
             d1=near.distances[:, 0],
             d2=near.distances[:, 1],
             scale=near.distances.mean(axis=1),
             nearest=near.indices[:, 0],
-            nearest_own=nearest_other[near.indices[:, 0]],
+            authentic=authentic(near, searched),
             closer_to_train=closer,
             alpha=config.alpha,
             ratio_below=config.ratio_below,
             calibrated_below=config.calibrated_below,
         )
 
-    gen, hold = scores(near_gen, dcr_gen), scores(near_hold, dcr_hold)
+    gen, hold = scores(near_gen, dcr_gen, open_[0]), scores(near_hold, dcr_hold, open_[1])
     distance = f"ℓ2, minimum over translations of ±{config.shift} px" if images else "ℓ2"
     counts = {"generated": len(generated), "train": len(train), "holdout": len(holdout)}
 

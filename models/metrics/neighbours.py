@@ -199,3 +199,41 @@ def _translate(images: torch.Tensor, dy: int, dx: int, black: float = 0) -> torc
         ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
     ]
     return out
+
+
+def paired(
+    queries: torch.Tensor,
+    pool: torch.Tensor,
+    index: np.ndarray,
+    *,
+    shift: int = 1,
+    block: int = DEFAULT_SHIFT_BLOCK,
+) -> np.ndarray:
+    """float32 (n, j): the distance of ``queries[i]`` to ``pool[index[i, j]]``, for a few
+    pool rows per query instead of all of them.
+
+    Images (n, c, h, w) get the distance of :func:`nearest_shifted` with the same ``shift``,
+    rows (n, d) the ℓ2 of :func:`nearest`. Sums are taken in float64; on uint8-valued images
+    they are exact, so the result equals :func:`nearest_shifted`'s to the last bit.
+    """
+    images = queries.ndim == 4
+    exact = images and _levels(queries) and _levels(pool)
+    scale = 255.0 if exact else 1.0
+    moves = [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1)]
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(queries), block):
+            rows = queries[start : start + block].to(torch.float64) * scale
+            chosen = torch.from_numpy(index[start : start + block]).to(pool.device)
+            candidates = pool[chosen].to(torch.float64) * scale  # (b, j, ...)
+            if exact:
+                rows, candidates = rows.round(), candidates.round()
+            candidates = candidates.reshape(len(rows), chosen.shape[1], -1)
+            candidates_sq = (candidates * candidates).sum(dim=2)
+            moved = [_translate(rows, dy, dx) for dy, dx in moves] if images else [rows]
+            q = torch.stack([m.reshape(len(rows), -1) for m in moved], dim=2)  # (b, d, shifts)
+            squared = (q * q).sum(dim=1)[:, None, :] - 2.0 * (candidates @ q)
+            best = (squared + candidates_sq[..., None]).amin(dim=2)
+            distances = (best.clamp_min(0.0) / scale**2).sqrt().to(torch.float32)
+            out.append(distances.cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, index.shape[1]), dtype=np.float32)

@@ -133,6 +133,28 @@ def test_authenticity_matches_a_brute_force_of_the_definition():
     assert result.figures["authenticity"].floor.value == pytest.approx(floor.mean())
 
 
+def shifted_distances(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    """(n, m): min over the 9 one-pixel translations of a[i] of ‖T a[i] − b[j]‖, float64."""
+    moves = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    flat = b.reshape(len(b), -1).double()
+    return np.min(
+        [torch.cdist(_translate(a, *m).reshape(len(a), -1).double(), flat).numpy() for m in moves],
+        axis=0,
+    )
+
+
+def test_authenticity_in_pixels_matches_a_brute_force_of_the_definition(digits):
+    train, holdout = digits["train"][:300], digits["holdout"][:40]
+    generated = torch.cat([digits["fresh"][:60], train[:6], _translate(train[6:9], 1, 0)])
+    result = audit(generated, train, holdout, space="pixels", seed=0, config=QUICK)
+    to_train, within = shifted_distances(generated, train), shifted_distances(train, train)
+    np.fill_diagonal(within, np.inf)
+    star = to_train.argmin(axis=1)
+    expected = to_train.min(axis=1) >= within[star].min(axis=1)
+    assert (result.generated.authentic == expected).all()
+    assert not expected[60:].any() and 0 < expected[:60].sum() < 60
+
+
 def test_intervals_are_seeded(digits):
     first = run(digits["fresh"][:60], digits).to_dict()
     again = run(digits["fresh"][:60], digits).to_dict()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.metrics.neighbours import _translate, nearest, nearest_shifted
+from models.metrics.neighbours import _translate, nearest, nearest_shifted, paired
 
 
 def brute_force(queries: torch.Tensor, pool: torch.Tensor, shift: int) -> np.ndarray:
@@ -51,3 +51,16 @@ def test_no_shift_is_the_plain_l2_of_nearest():
     shifted = nearest_shifted(queries, pool, 5, shift=0)
     np.testing.assert_allclose(shifted.distances, plain.distances, atol=1e-5)
     assert (shifted.indices == plain.indices).all()
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_paired_distances_are_those_of_the_search_to_the_last_bit(shift):
+    queries, pool = uint8_images(12, 5), uint8_images(50, 6)
+    found = nearest_shifted(queries, pool, 6, shift=shift)
+    assert (paired(queries, pool, found.indices, shift=shift) == found.distances).all()
+
+
+def test_paired_distances_of_feature_rows_are_the_plain_l2():
+    queries, pool = torch.randn(10, 7), torch.randn(30, 7)
+    found = nearest(queries, pool, 3)
+    np.testing.assert_allclose(paired(queries, pool, found.indices), found.distances, atol=1e-5)
