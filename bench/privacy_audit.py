@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         "test": len(test),
         "threads": args.threads,
         "note": args.note,
+        "load_average_at_start": list(os.getloadavg()),
         "headline": memorization.HEADLINE,
         "planted": {},
         "speed": {},
@@ -203,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
             holdout=args.speed_holdout,
             shift=shift,
         )
+        result["load_average_after"] = list(os.getloadavg())
         report["speed"][name] = result
         print(
             f"speed, {name}: {result['queries']:,} generated vs {result['rows']:,} training "
