@@ -247,8 +247,9 @@ def audit(
 
     1. Each generated and each held-out image: its ``neighbours`` nearest training images
        (d1, d2, their mean distance, the nearest index).
-    2. Each training image found nearest in 1: its distance to its nearest other training
-       image (authenticity).
+    2. Authenticity: each training image found nearest in 1 against its nearest other
+       training image, searched for only when 10 training images near the generated one
+       do not already settle it.
     3. DCR: a seeded subsample of the training split of the held-out split's size; each
        generated image is closer to it or to the held-out split. The floor splits the
        held-out images in two halves: the first half against the second and against a
