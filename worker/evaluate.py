@@ -216,9 +216,11 @@ def _privacy_summary(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"audited": True, "training_set": audit["training_set"]}
     pixels = (audit.get("memorization") or {}).get(audit["headline_space"])
     if pixels:
-        out["copy_fraction"] = pixels["copy_fraction"]
-        out["copy_fraction_floor"] = pixels["floor"]["copy_fraction"]
-        out["criterion"] = pixels.get("criterion")
+        copies = pixels["figures"]["copy_fraction"]
+        out["copy_fraction"] = copies["value"]
+        out["copy_fraction_floor"] = copies["floor"]
+        out["criterion"] = pixels["headline"]
+        out["space"] = pixels["space"]
     if audit.get("membership_inference"):
         out["membership_inference"] = [
             {k: a[k] for k in ("name", "auc", "tpr_at_fpr", "fpr")}

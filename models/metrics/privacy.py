@@ -36,6 +36,7 @@ WhiteBox = Callable[[torch.Tensor, torch.Tensor], np.ndarray | None]
 likely a training image), or None when the engine has no white-box attack."""
 
 PIXELS = "pixels"
+FEATURES = "features"
 GALLERY = 16
 
 
@@ -64,7 +65,7 @@ class PrivacyReport:
     holdout: str
     counts: dict[str, int]
     memorization: dict[str, Any] | None = None
-    """{space: audit.to_dict()} for "pixels" and the feature space."""
+    """{"pixels" | "features": audit.to_dict()}."""
     headline_space: str = PIXELS
     gallery: list[dict[str, Any]] = field(default_factory=list)
     gallery_pngs: list[bytes] = field(default_factory=list)
@@ -99,7 +100,7 @@ class PrivacyReport:
         if self.memorization:
             headline = self.memorization.get(self.headline_space, {})
             parts.append(
-                f"<p>{html.escape(str(headline.get('criterion', '')))}</p>"
+                f"<p>{html.escape(str(headline.get('summary', '')))}</p>"
                 "<h3>The most copy-like synthetic images</h3><p class='note'>Each synthetic "
                 "image (left) beside its nearest training image (right), nearest first, in "
                 "pixels at the model's size. d1: ℓ2 distance to the nearest training image; "
@@ -111,7 +112,7 @@ class PrivacyReport:
                 parts.append(
                     f"<figure><img alt='' src='data:image/png;base64,{data}'><figcaption>"
                     f"d1 {item['d1']:.3g}, ratio {item['ratio']:.2f}, calibrated "
-                    f"{item['calibrated']:.2f}; training image #{item['train_index']}"
+                    f"{item['calibrated']:.2f}; training image #{item['train']}"
                     "</figcaption></figure>"
                 )
             parts.append("</div>")
@@ -187,29 +188,43 @@ def audit(
         },
     )
     values: list[MetricValue] = []
+    side = synthetic_images.shape[-1]
+    # Pixels stay images (n, c, h, w) in [0, 1]: the audit's pixel distance forgives a
+    # 1-px translation; features are rows (n, d).
     views = {
-        PIXELS: (_pixels(synthetic_images), _pixels(train_images), _pixels(holdout_images)),
-        space: (
-            torch.from_numpy(synthetic_features),
-            torch.from_numpy(train_features),
-            torch.from_numpy(holdout_features),
+        PIXELS: (
+            f"pixels ({side}×{side})",
+            (_unit(synthetic_images), _unit(train_images), _unit(holdout_images)),
+        ),
+        FEATURES: (
+            f"features: {space}",
+            (
+                torch.from_numpy(synthetic_features),
+                torch.from_numpy(train_features),
+                torch.from_numpy(holdout_features),
+            ),
         ),
     }
     if "memorization" in wanted:
         progress("memorization", 0, len(views))
         audits = {}
-        for done, (name, (syn, train, holdout)) in enumerate(views.items(), start=1):
-            audits[name] = memorization.audit(
+        for done, (key, (name, (syn, train, holdout))) in enumerate(views.items(), start=1):
+            audits[key] = memorization.audit(
                 syn, train, holdout, space=name, seed=seed, should_stop=should_stop
             )
             progress("memorization", done, len(views))
-        report.memorization = {name: a.to_dict() for name, a in audits.items()}
-        for name, a in audits.items():
-            values += _memorization_values(a, name)
+        report.memorization = {key: a.to_dict() for key, a in audits.items()}
+        for a in audits.values():
+            # The headline criterion's own row would repeat copy_fraction.
+            values += [
+                _figure_value(figure, a.space)
+                for key, figure in a.figures.items()
+                if key != f"{a.headline}_copies"
+            ]
         items = memorization.gallery(audits[PIXELS], count=GALLERY)
-        report.gallery = [_gallery_dict(item) for item in items]
+        report.gallery = [item.to_dict() for item in items]
         report.gallery_pngs = [
-            plots.pair_png(synthetic_images[item.generated_index], train_images[item.train_index])
+            plots.pair_png(synthetic_images[item.generated], train_images[item.train])
             for item in items
         ]
     if "membership_inference" in wanted:
@@ -236,50 +251,28 @@ def audit(
     return values, report
 
 
-def _pixels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (n, c, h, w) → float32 (n, c·h·w) in [0, 1]."""
-    return images.reshape(len(images), -1).to(torch.float32) / 255.0
+def _unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (n, c, h, w) → float32 in [0, 1]."""
+    return images.to(torch.float32) / 255.0
 
 
-def _memorization_values(a: memorization.MemorizationAudit, space: str) -> list[MetricValue]:
-    where = "pixels at the model's size" if space == PIXELS else space
-    out = []
-    for key, label, better in (
-        ("copy_fraction", "copy fraction", "lower"),
-        ("dcr_share", "DCR share (closer to train than to held-out)", "50%"),
-        ("authenticity", "authenticity (Alaa et al.)", "higher"),
-    ):
-        figure = getattr(a, key)
-        floor = getattr(a.floor, key)
-        out.append(
-            MetricValue(
-                key=f"{key}_{'pixels' if space == PIXELS else 'features'}",
-                label=f"{label} ({where})",
-                features=where,
-                value=figure.value,
-                interval=(figure.low, figure.high),
-                floor=floor.value,
-                floor_interval=(floor.low, floor.high),
-                better=better,
-                unit="share of images",
-                detail=a.details.get(key, ""),
-            )
-        )
-    return out
-
-
-def _gallery_dict(item: memorization.GalleryItem) -> dict[str, Any]:
-    return {
-        "generated_index": int(item.generated_index),
-        "train_index": int(item.train_index),
-        "d1": float(item.d1),
-        "ratio": float(item.ratio),
-        "calibrated": float(item.calibrated),
-    }
+def _figure_value(figure: memorization.AuditFigure, space: str) -> MetricValue:
+    return MetricValue(
+        key=figure.key,
+        label=f"{figure.label} ({space})",
+        features=space,
+        value=figure.value.value,
+        interval=(figure.value.low, figure.value.high),
+        floor=figure.floor.value,
+        floor_interval=(figure.floor.low, figure.floor.high),
+        better=figure.better,
+        unit=figure.unit,
+        detail=figure.detail,
+    )
 
 
 def _membership(
-    views: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    views: dict[str, tuple[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]],
     train_images: torch.Tensor,
     train_labels: torch.Tensor,
     holdout_images: torch.Tensor,
@@ -301,7 +294,7 @@ def _membership(
     attacks = []
     steps = len(views) + (1 if inputs.white_box is not None else 0)
     progress("membership inference", 0, steps)
-    for done, (name, (syn, train, holdout)) in enumerate(views.items(), start=1):
+    for done, (name, (syn, train, holdout)) in enumerate(views.values(), start=1):
         attacks.append(
             membership.attack(
                 membership.distance_scores(train[members], syn, should_stop=should_stop),

@@ -9,6 +9,7 @@ from models import datasets
 from models.metrics import evaluate as evaluate_module
 from models.metrics.errors import MetricsError
 from models.metrics.evaluate import METRICS, EvaluationConfig, SyntheticSource, evaluate
+from models.metrics.privacy import PrivacyInputs
 from models.metrics.report import GeneratorInfo
 from models.metrics.utility import DataDescription, UtilityConfig
 
@@ -60,21 +61,26 @@ def report_and_stages(digits_train, tmp_path_factory):
         code_version="abc123",
         progress=lambda stage, done, total: stages.append((stage, done, total)),
         load_dataset=load,
+        privacy_inputs=PrivacyInputs(train="digits:train", holdout="digits:test"),
     )
     return report, stages
 
 
+DISTANCE_KEYS = {"fd", "kid", "precision", "recall"}
+
+
 def test_every_figure_names_its_features(report_and_stages):
     report, _ = report_and_stages
-    labels = {m.label for m in report.metrics}
+    distances = [m for m in report.metrics if m.key in DISTANCE_KEYS]
+    labels = {m.label for m in distances}
     assert labels == {
         "FD (digits classifier)",
         "KID (digits classifier)",
         "Precision (digits classifier)",
         "Recall (digits classifier)",
     }
-    assert all(m.features == "digits classifier (8px)" for m in report.metrics)
-    assert not any("FID" in label for label in labels)
+    assert all(m.features == "digits classifier (8px)" for m in distances)
+    assert not any("FID" in m.label for m in report.metrics)
 
 
 def test_classifier_feature_space_is_recorded_and_every_value_has_a_unit(report_and_stages):
@@ -213,3 +219,62 @@ def test_unknown_metric_is_refused(digits_train, tmp_path):
             generator=GENERATOR,
             cache_dir=tmp_path,
         )
+
+
+def test_the_privacy_audit_sits_beside_its_floor_with_intervals(report_and_stages):
+    report, _ = report_and_stages
+    privacy = [m for m in report.metrics if m.key not in DISTANCE_KEYS]
+    keys = {m.key for m in privacy}
+    assert {"copy_fraction", "dcr_share", "authenticity", "membership_auc"} <= keys
+    for m in privacy:
+        low, high = m.interval
+        assert low <= m.value <= high
+        assert m.floor is not None
+    spaces = {m.features for m in privacy if m.key == "copy_fraction"}
+    assert spaces == {"pixels (8×8)", "features: digits classifier (8px)"}
+    audit = report.to_dict()["privacy"]
+    assert audit["training_set"] == "digits:train" and audit["held_out"] == "digits:test"
+    assert audit["counts"] == {"synthetic": 120, "train": 300, "held_out": 120}
+    assert len(audit["gallery"]) == 16
+
+
+def test_the_report_shows_the_most_copy_like_images_beside_their_training_images(
+    report_and_stages,
+):
+    report, _ = report_and_stages
+    page = report.to_html()
+    section = page.split("The most copy-like synthetic images", 1)[1]
+    gallery = section.split("<div class='pairs'>", 1)[1].split("</div>", 1)[0]
+    assert gallery.count("<figure><img") == 16
+    assert "training image #" in gallery and "ratio" in gallery
+
+
+def test_privacy_metrics_without_a_training_set_are_refused(digits_train, tmp_path):
+    with pytest.raises(MetricsError, match="memorization need the model's training set"):
+        evaluate(
+            synthetic=_source(digits_train),
+            reference="digits:test",
+            metrics=["memorization"],
+            generator=GENERATOR,
+            cache_dir=tmp_path,
+            features="classifier",
+        )
+
+
+def test_a_report_without_the_audit_says_why(digits_train, tmp_path, fast_config):
+    report = evaluate(
+        synthetic=_source(digits_train, n=40, batch=16),
+        reference="digits:test",
+        metrics=["class_coverage"],
+        generator=GENERATOR,
+        cache_dir=tmp_path,
+        features="classifier",
+        config=fast_config,
+        load_dataset=lambda name, split, image_size: take(
+            datasets.load(name, split, image_size=image_size), 60 if split == "train" else 40
+        ),
+        privacy_note="Not run: the training set of m:1 is unknown",
+    )
+    assert report.to_dict()["privacy"] is None
+    assert report.to_dict()["privacy_note"].startswith("Not run")
+    assert "Not run: the training set of m:1 is unknown" in report.to_html()
