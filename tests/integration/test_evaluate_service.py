@@ -210,10 +210,11 @@ def test_a_model_trained_here_is_audited_for_privacy_by_default(model):
     audit = report["privacy"]
     assert audit["training_set"] == "shapes:train" and audit["held_out"] == "shapes:test"
     assert audit["counts"] == {"synthetic": 40, "train": 2000, "held_out": 500}
+    assert set(audit["memorization"]) == {"pixels", "features"}
     for space in audit["memorization"].values():
-        figure = space["copy_fraction"]
-        assert figure["low"] <= figure["value"] <= figure["high"]
-        assert "copy_fraction" in space["floor"]
+        figure = space["figures"]["copy_fraction"]
+        assert figure["value"]["low"] <= figure["value"]["value"] <= figure["value"]["high"]
+        assert figure["floor"]["low"] <= figure["floor"]["value"] <= figure["floor"]["high"]
     assert len(audit["gallery"]) == 16
     attacks = {a["name"]: a for a in audit["membership_inference"]}
     assert any(name.startswith("white-box") for name in attacks)
