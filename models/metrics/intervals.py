@@ -55,5 +55,6 @@ def bootstrap(
 def share(flags: np.ndarray, *, seed: int, resamples: int = RESAMPLES) -> Interval:
     """The share of true ``flags`` (bool (n,)) with its bootstrap interval."""
     flags = np.asarray(flags, dtype=bool)
-    return bootstrap(lambda rows: float(flags[rows].mean()), len(flags), seed=seed,
-                     resamples=resamples)
+    return bootstrap(
+        lambda rows: float(flags[rows].mean()), len(flags), seed=seed, resamples=resamples
+    )

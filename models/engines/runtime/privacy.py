@@ -1,0 +1,245 @@
+"""Differentially private training: DP-SGD for the one network of a run that sees the
+real data, with Opacus (per-example gradients, clipping, noise, the PRV accountant).
+
+References:
+    Abadi et al. 2016, "Deep Learning with Differential Privacy", arXiv:1607.00133
+        — Algorithm 1: clip each example's gradient to C, add N(0, σ²C²), average.
+    Mironov, Talwar & Zhang 2019, "Rényi Differential Privacy of the Sampled Gaussian
+        Mechanism", arXiv:1908.10530 — the amplification assumes Poisson sampling.
+    Gopi, Lee & Wutschitz 2021, "Numerical Composition of Differential Privacy",
+        arXiv:2106.02848 — the PRV accountant that counts ε here.
+    Yousefpour et al. 2021, "Opacus: User-Friendly Differential Privacy Library in
+        PyTorch", arXiv:2109.12298.
+
+An engine declares which network is private (:attr:`.run.TrainingRun.private_module`:
+ddpm's UNet, gan's discriminator; the networks that see real data only through it, such
+as a GAN's generator, and weight averages are post-processing and cost no ε). This
+module does the rest, in one place:
+
+1. Before training: refuse what would break the guarantee (several GPUs, a network
+   Opacus cannot take per-example gradients of, δ ≥ 1/n), and solve the noise
+   multiplier σ for the target ε at the run's private steps and q = batch_size / n.
+2. Every private step: a Poisson-sampled batch (:class:`PoissonOrder`: each example in
+   with probability q, drawn from the run's generator so a resumed run draws the same
+   batches), per-example gradients (Opacus's hooks), each clipped to C, the sum plus
+   N(0, σ²C²) from the run's generator, divided by the expected batch size (Opacus's
+   DPOptimizer); the accountant counts the step.
+3. The accountant's history is part of the checkpoint, so a resumed run continues the
+   same ε, bit for bit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import opacus
+import torch
+from opacus import GradSampleModule
+from opacus.accountants import PRVAccountant
+from opacus.accountants.utils import get_noise_multiplier
+from opacus.optimizers import DPOptimizer
+from opacus.validators import ModuleValidator
+
+from models.engine_options.base import PrivacyOptions, default_delta
+from models.engines import distributed
+from models.engines.base import EngineError
+
+ACCOUNTANT = "prv"
+"""Opacus's PRV accountant: numerically composed privacy loss distributions, tighter
+than RDP (tests/unit/models/test_privacy.py checks it against Google's dp_accounting)."""
+
+EPSILON_EVERY = 100
+"""ε is counted every this many steps (a count takes ~0.1 s): the progress reports the ε
+of the current block's end, an upper bound of what the steps so far spent, exact at each
+multiple of this and at the last step."""
+
+
+class PoissonOrder:
+    """Poisson sampling: each of the ``n`` examples joins a batch with probability
+    ``sample_rate``, independently, so a batch holds ``sample_rate · n`` examples on
+    average and may hold none. The draws come from the run's ``generator`` (its state is
+    in every checkpoint), so a resumed run draws the batches an uninterrupted one would.
+    The interface of :class:`.data_order.DataOrder`."""
+
+    def __init__(self, n: int, sample_rate: float, generator: torch.Generator) -> None:
+        self.n = n
+        self.sample_rate = sample_rate
+        self.generator = generator
+
+    def next_indices(self) -> torch.Tensor:
+        """int64 (k,), k ~ Binomial(n, q): the dataset indices of the next batch."""
+        device = self.generator.device
+        chosen = torch.rand(self.n, generator=self.generator, device=device) < self.sample_rate
+        return chosen.nonzero().flatten()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sample_rate": self.sample_rate}  # the draws' state is the generator's
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if float(state["sample_rate"]) != self.sample_rate:
+            raise EngineError("privacy: the checkpoint's sampling rate differs from this run's")
+
+
+class Private:
+    """DP-SGD of ``module`` through ``optimizer``: :attr:`optimizer` (Opacus's DPOptimizer
+    around it) replaces the engine's, :attr:`order` the run's data order.
+
+    ``steps`` is the number of private optimiser steps of the whole run (the noise is
+    solved for it); ``batch_size`` the expected batch, q = batch_size / n.
+    """
+
+    def __init__(
+        self,
+        options: PrivacyOptions,
+        *,
+        module: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        name: str,
+        n: int,
+        batch_size: int,
+        steps: int,
+        generator: torch.Generator,
+    ) -> None:
+        if distributed.current().world_size > 1:
+            raise EngineError(
+                "privacy: a private run trains on one GPU (Opacus's per-example clipping "
+                "is per process here); send gpus: 1"
+            )
+        if options.delta is None:
+            raise EngineError("privacy: delta must be resolved before training")
+        if options.delta >= 1 / n:
+            raise EngineError(
+                f"privacy: delta {options.delta:g} is not below 1/n = {1 / n:.3g} for the "
+                f"{n} training examples (a δ that large allows publishing a whole example); "
+                f"use at most {default_delta(n):g}, or leave delta null"
+            )
+        if batch_size > n:
+            raise EngineError(
+                f"privacy: batch_size {batch_size} is more than the {n} training examples; "
+                "a private batch samples each example with probability batch_size / n"
+            )
+        check_private(module, name)
+        self.name = name
+        self.options = options
+        self.delta = options.delta
+        self.steps = steps
+        self.batch_size = batch_size
+        self.sample_rate = batch_size / n
+        with warnings.catch_warnings():  # the RDP bound inside the search warns on orders
+            warnings.simplefilter("ignore", UserWarning)
+            self.noise_multiplier = float(
+                get_noise_multiplier(
+                    target_epsilon=options.epsilon,
+                    target_delta=self.delta,
+                    sample_rate=self.sample_rate,
+                    steps=steps,
+                    accountant=ACCOUNTANT,
+                )
+            )
+        # Hooks on the module's layers: the engine keeps calling the module itself.
+        self.grad_sample = GradSampleModule(module, batch_first=True, loss_reduction="mean")
+        self.optimizer = DPOptimizer(
+            optimizer,
+            noise_multiplier=self.noise_multiplier,
+            max_grad_norm=options.max_grad_norm,
+            expected_batch_size=batch_size,
+            loss_reduction="mean",
+            generator=generator,
+        )
+        self.accountant = PRVAccountant()
+        self.optimizer.attach_step_hook(self._count)
+        self.order = PoissonOrder(n, self.sample_rate, generator)
+        self._block: tuple[int, float] | None = None
+
+    def _count(self, optimizer: DPOptimizer) -> None:
+        self.accountant.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
+
+    @property
+    def steps_taken(self) -> int:
+        return sum(steps for _, _, steps in self.accountant.history)
+
+    def epsilon(self) -> float:
+        """ε spent by the private steps so far at this run's δ (0 before the first)."""
+        if not self.accountant.history:
+            return 0.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return float(self.accountant.get_epsilon(delta=self.delta))
+
+    def progress_epsilon(self) -> float:
+        """ε at the end of the current block of :data:`EPSILON_EVERY` private steps (or
+        at the run's last one): spent by then, so at least what the steps so far spent."""
+        taken = self.steps_taken
+        end = min(-(-taken // EPSILON_EVERY) * EPSILON_EVERY, self.steps)
+        if self._block is None or self._block[0] != end:
+            planned = PRVAccountant()
+            planned.history = [(self.noise_multiplier, self.sample_rate, end)] if end else []
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                value = float(planned.get_epsilon(delta=self.delta)) if end else 0.0
+            self._block = (end, value)
+        return self._block[1]
+
+    def empty_batch(self) -> None:
+        """Stand for the backward pass of an empty Poisson batch (part of the sampling the
+        accountant assumes): no example's gradient, so the next step is noise alone."""
+        self.optimizer.zero_grad(set_to_none=True)
+        for p in self.optimizer.params:
+            p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+
+    def report(self) -> dict[str, Any]:
+        """What the run spent and how, for the result, the lineage and every manifest."""
+        return {
+            "epsilon": self.epsilon(),
+            "target_epsilon": self.options.epsilon,
+            "delta": self.delta,
+            "max_grad_norm": self.options.max_grad_norm,
+            "noise_multiplier": self.noise_multiplier,
+            "sample_rate": self.sample_rate,
+            "expected_batch_size": self.batch_size,
+            "steps": self.steps_taken,
+            "planned_steps": self.steps,
+            "accountant": ACCOUNTANT,
+            "private_module": self.name,
+            "library": f"opacus {opacus.__version__}",
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "history": [list(entry) for entry in self.accountant.history],
+            "noise_multiplier": self.noise_multiplier,
+            "planned_steps": self.steps,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if int(state["planned_steps"]) != self.steps:
+            raise EngineError(
+                f"privacy: the checkpoint's run was private over {state['planned_steps']} "
+                f"steps, this one over {self.steps}; a private run resumes with the "
+                "max_steps its noise was solved for"
+            )
+        self.accountant.history = [
+            (float(sigma), float(q), int(steps)) for sigma, q, steps in state["history"]
+        ]
+
+
+def check_private(module: torch.nn.Module, name: str) -> None:
+    """EngineError naming ``privacy`` unless Opacus can take per-example gradients of
+    every trainable layer of ``module`` (no batch norm, no parametrization such as
+    spectral norm, only layers its hooks know)."""
+    errors: list[Any] = list(ModuleValidator.validate(module, strict=False))
+    if not errors:
+        try:
+            probe = GradSampleModule(module, batch_first=True, strict=True)
+        except NotImplementedError as exc:  # its args: the list of what it cannot take
+            found = exc.args[0] if exc.args else exc
+            errors = list(found) if isinstance(found, list) else [found]
+        else:
+            probe.to_standard_module()  # removes its hooks
+    if errors:
+        first = str(errors[0]).strip().splitlines()[0][:200]
+        raise EngineError(
+            f"privacy: Opacus cannot take each example's gradient of the {name} ({first})"
+        )
