@@ -169,9 +169,11 @@ class TrainOptions:
 
     privacy: PrivacyOptions | None = option(
         None,
-        help='differentially private training, {"epsilon": ε, "delta": δ, "max_grad_norm": C} '
-        "(DP-SGD with Opacus: per-example clipping, Gaussian noise, Poisson-sampled batches, "
-        "a fixed max_steps); null: not private",
+        help='differentially private training (DP-SGD with Opacus): {"epsilon": ε, 0.01 to '
+        '100, spent over max_steps; "delta": δ below 1/n, null: ' + DELTA_RULE + "; "
+        '"max_grad_norm": C > 0, default 1, each example\'s gradient clipped to it}. Refused '
+        "with max_seconds, gpus > 1, or init_from a model trained on the same data without "
+        "privacy; null: not private",
     )
 
     @model_validator(mode="before")

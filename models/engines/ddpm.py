@@ -150,7 +150,7 @@ class _Run(TrainingRun[DDPMConfig]):
     """A ddpm training run: the UNet, its EMA, the optimiser and the noise schedule."""
 
     engine = NAME
-    private_module = "model"  # the whole UNet sees the real images
+    private_module, private_name = "model", "unet"  # the whole UNet sees the real images
 
     def build(self, data: ImageDataset) -> None:
         config, device = self.config, self.device

@@ -30,8 +30,9 @@ module does the rest, in one place:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import opacus
@@ -181,6 +182,16 @@ class Private:
                 value = float(planned.get_epsilon(delta=self.delta)) if end else 0.0
             self._block = (end, value)
         return self._block[1]
+
+    @contextlib.contextmanager
+    def passive(self) -> Iterator[None]:
+        """The private network used but not trained (a GAN's generator step backpropagates
+        through the frozen discriminator): Opacus's hooks off."""
+        self.grad_sample.disable_hooks()
+        try:
+            yield
+        finally:
+            self.grad_sample.enable_hooks()
 
     def empty_batch(self) -> None:
         """Stand for the backward pass of an empty Poisson batch (part of the sampling the

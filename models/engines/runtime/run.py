@@ -87,6 +87,8 @@ class TrainingRun(ABC, Generic[ConfigT]):
     post-processing: they cost no ε."""
     private_optimizer = "optimizer"
     """The attribute naming that network's optimiser (replaced by the private one)."""
+    private_name = ""
+    """That network as users know it (the privacy report's ``private_module``)."""
 
     def private_steps(self) -> int:
         """Optimiser steps of the private network over the whole run (override where a
@@ -103,7 +105,7 @@ class TrainingRun(ABC, Generic[ConfigT]):
             options,
             module=getattr(self, self.private_module),
             optimizer=getattr(self, self.private_optimizer),
-            name=self.private_module,
+            name=self.private_name or self.private_module,
             n=n,
             batch_size=self.config.batch_size,
             steps=self.private_steps(),
