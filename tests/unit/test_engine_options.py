@@ -176,6 +176,32 @@ def test_submit_and_the_engine_agree_at_every_privacy_bound(api, engine, config,
         assert "privacy" in why_submit and "privacy" in why_engine, (why_submit, why_engine)
 
 
+@pytest.mark.parametrize(
+    ("engine", "config", "reason"),
+    [
+        ("ddpm", {"max_seconds": 60}, "privacy: max_seconds cannot be set on a private run"),
+        ("gan", {}, "privacy: variant 'dcgan' puts spectral norm in the discriminator"),
+        ("gan", {"variant": "wgan-gp"}, "privacy: variant 'wgan-gp' adds a gradient penalty"),
+        ("ebm", {}, "privacy: the ebm engine cannot train privately"),
+    ],
+)
+def test_a_private_job_that_would_break_the_guarantee_is_a_422_naming_privacy(
+    api, engine, config, reason
+):
+    ok, why = _submit(api, engine, {**config, "privacy": {"epsilon": 1}})
+    assert not ok and why.startswith(f"config: {reason}"), why
+    in_engine, why_engine = _engine_accepts(engine, {**config, "privacy": {"epsilon": 1}})
+    assert not in_engine and reason in why_engine
+
+
+def test_a_private_job_on_several_gpus_is_a_422_naming_gpus(api):
+    body = {"kind": "train", "engine": "ddpm", "dataset": DATASET, "model_name": "m"}
+    response = api.post("/v1/jobs", json={**body, "gpus": 2, "config": {"privacy": {"epsilon": 1}}})
+    assert response.status_code == 422, response.text
+    [param] = response.json()["invalid_params"]
+    assert param["name"] == "gpus" and "private run" in param["reason"]
+
+
 def test_every_option_has_bounds_or_choices_and_help():
     for cls in engine_options.CONFIGS.values():
         for field in dataclasses.fields(cls):

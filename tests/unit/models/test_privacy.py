@@ -20,7 +20,7 @@ from torch import nn
 
 from models import datasets, engines
 from models.engine_options.base import PrivacyOptions, default_delta
-from models.engine_options.gan import GANConfig, PRIVATE_VARIANTS
+from models.engine_options.gan import PRIVATE_VARIANTS, GANConfig
 from models.engines import distributed, gan
 from models.engines.base import EngineError, Hooks
 from models.engines.nets import EnergyNet
