@@ -20,17 +20,25 @@ module does the rest, in one place:
    Opacus cannot take per-example gradients of, δ ≥ 1/n), and solve the noise
    multiplier σ for the target ε at the run's private steps and q = batch_size / n.
 2. Every private step: a Poisson-sampled batch (:class:`PoissonOrder`: each example in
-   with probability q, drawn from the run's generator so a resumed run draws the same
-   batches), per-example gradients (Opacus's hooks), each clipped to C, the sum plus
-   N(0, σ²C²) from the run's generator, divided by the expected batch size (Opacus's
-   DPOptimizer); the accountant counts the step.
+   with probability q), per-example gradients (Opacus's hooks), each clipped to C, the
+   sum plus N(0, σ²C²), divided by the expected batch size (Opacus's DPOptimizer); the
+   accountant counts the step.
 3. The accountant's history is part of the checkpoint, so a resumed run continues the
    same ε, bit for bit.
+
+The batches and the noise are drawn from a generator of their own, seeded from the
+operating system's entropy, not from the run's ``seed``: the seed is written into the
+model's config, and whoever holds it could redraw a seeded noise and subtract it, or
+know which examples each batch held (the sampling amplifies privacy only while it is
+secret). That generator's state lives in the checkpoint alone (a job's own files), so a
+resumed run still draws what an uninterrupted one would; a fresh private run with the
+same seed draws other noise (all the other draws, t, ε or z, still follow the seed).
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -60,9 +68,9 @@ multiple of this and at the last step."""
 class PoissonOrder:
     """Poisson sampling: each of the ``n`` examples joins a batch with probability
     ``sample_rate``, independently, so a batch holds ``sample_rate · n`` examples on
-    average and may hold none. The draws come from the run's ``generator`` (its state is
-    in every checkpoint), so a resumed run draws the batches an uninterrupted one would.
-    The interface of :class:`.data_order.DataOrder`."""
+    average and may hold none. The draws come from ``generator`` (the private one, whose
+    state is in every checkpoint), so a resumed run draws the batches an uninterrupted
+    one would. The interface of :class:`.data_order.DataOrder`."""
 
     def __init__(self, n: int, sample_rate: float, generator: torch.Generator) -> None:
         self.n = n
@@ -101,7 +109,7 @@ class Private:
         n: int,
         batch_size: int,
         steps: int,
-        generator: torch.Generator,
+        device: torch.device,
     ) -> None:
         if distributed.current().world_size > 1:
             raise EngineError(
@@ -139,6 +147,7 @@ class Private:
                     accountant=ACCOUNTANT,
                 )
             )
+        self.generator = torch.Generator(device=device).manual_seed(secret_seed())
         # Hooks on the module's layers: the engine keeps calling the module itself.
         self.grad_sample = GradSampleModule(module, batch_first=True, loss_reduction="mean")
         self.optimizer = DPOptimizer(
@@ -147,11 +156,11 @@ class Private:
             max_grad_norm=options.max_grad_norm,
             expected_batch_size=batch_size,
             loss_reduction="mean",
-            generator=generator,
+            generator=self.generator,
         )
         self.accountant = PRVAccountant()
         self.optimizer.attach_step_hook(self._count)
-        self.order = PoissonOrder(n, self.sample_rate, generator)
+        self.order = PoissonOrder(n, self.sample_rate, self.generator)
         self._block: tuple[int, float] | None = None
 
     def _count(self, optimizer: DPOptimizer) -> None:
@@ -219,6 +228,7 @@ class Private:
 
     def state_dict(self) -> dict[str, Any]:
         return {
+            "generator": self.generator.get_state(),
             "history": [list(entry) for entry in self.accountant.history],
             "noise_multiplier": self.noise_multiplier,
             "planned_steps": self.steps,
@@ -231,9 +241,15 @@ class Private:
                 f"steps, this one over {self.steps}; a private run resumes with the "
                 "max_steps its noise was solved for"
             )
+        self.generator.set_state(state["generator"])
         self.accountant.history = [
             (float(sigma), float(q), int(steps)) for sigma, q, steps in state["history"]
         ]
+
+
+def secret_seed() -> int:
+    """A seed from the operating system's entropy, for the draws that must stay secret."""
+    return secrets.randbits(63)
 
 
 def check_private(module: torch.nn.Module, name: str) -> None:

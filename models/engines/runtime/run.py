@@ -109,7 +109,7 @@ class TrainingRun(ABC, Generic[ConfigT]):
             n=n,
             batch_size=self.config.batch_size,
             steps=self.private_steps(),
-            generator=self.generator,
+            device=self.device,
         )
         setattr(self, self.private_optimizer, self.private.optimizer)
         self.order = self.private.order

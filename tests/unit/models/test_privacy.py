@@ -49,7 +49,7 @@ def _private(module: nn.Module, *, n: int = 100, batch_size: int = 10, **kw: Any
         n=n,
         batch_size=batch_size,
         steps=kw.pop("steps", 50),
-        generator=torch.Generator().manual_seed(0),
+        device=torch.device("cpu"),
     )
 
 
@@ -253,6 +253,19 @@ def test_a_resumed_private_run_equals_an_uninterrupted_one_bit_for_bit(digits, n
     meta = json.loads((kept["resumed"][4] / "checkpoint.json").read_text())
     assert meta["privacy"]["history"] == [[straight.privacy["noise_multiplier"], 8 / 48, 4 * (
         straight.config.get("n_critic") or 1)]]  # fmt: skip
+
+
+def test_the_batches_and_noise_of_a_private_run_do_not_follow_its_seed(digits, monkeypatch):
+    # The seed is in the model's config: noise drawn from it could be redrawn and removed.
+    engine = engines.get("ddpm")
+    values = {**TINY["ddpm"], "max_steps": 2, "privacy": PRIVATE}
+    first, second = engine.train(digits, values), engine.train(digits, values)
+    assert not torch.equal(
+        first.modules["unet"].conv_in.weight, second.modules["unet"].conv_in.weight
+    )
+    monkeypatch.setattr(privacy, "secret_seed", lambda: 7)  # the secret alone decides them
+    first, second = engine.train(digits, values), engine.train(digits, values)
+    assert torch.equal(first.modules["unet"].conv_in.weight, second.modules["unet"].conv_in.weight)
 
 
 def test_a_private_run_resumes_only_with_the_max_steps_its_noise_was_solved_for(digits, tmp_path):
