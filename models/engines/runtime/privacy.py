@@ -60,9 +60,10 @@ ACCOUNTANT = "prv"
 than RDP (tests/unit/models/test_privacy.py checks it against Google's dp_accounting)."""
 
 EPSILON_EVERY = 100
-"""ε is counted every this many steps (a count takes ~0.1 s): the progress reports the ε
-of the current block's end, an upper bound of what the steps so far spent, exact at each
-multiple of this and at the last step."""
+"""ε is counted every this many private steps, or every hundredth of the run when that is
+longer (a count takes 0.1 s at 5,000 steps, seconds for long runs at high sampling
+rates): the progress reports the ε of the current block's end, an upper bound of what the
+steps so far spent, exact at the end of each block and at the last step."""
 
 
 class PoissonOrder:
@@ -161,7 +162,8 @@ class Private:
         self.accountant = PRVAccountant()
         self.optimizer.attach_step_hook(self._count)
         self.order = PoissonOrder(n, self.sample_rate, self.generator)
-        self._block: tuple[int, float] | None = None
+        self.block = max(EPSILON_EVERY, -(-steps // 100))
+        self._spent: dict[int, float] = {}  # the last count: {steps: ε}
 
     def _count(self, optimizer: DPOptimizer) -> None:
         self.accountant.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
@@ -172,25 +174,25 @@ class Private:
 
     def epsilon(self) -> float:
         """ε spent by the private steps so far at this run's δ (0 before the first)."""
-        if not self.accountant.history:
-            return 0.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return float(self.accountant.get_epsilon(delta=self.delta))
+        return self._epsilon_after(self.steps_taken)
 
     def progress_epsilon(self) -> float:
-        """ε at the end of the current block of :data:`EPSILON_EVERY` private steps (or
-        at the run's last one): spent by then, so at least what the steps so far spent."""
+        """ε at the end of the current block of :attr:`block` private steps (or at the
+        run's last one): spent by then, so at least what the steps so far spent."""
         taken = self.steps_taken
-        end = min(-(-taken // EPSILON_EVERY) * EPSILON_EVERY, self.steps)
-        if self._block is None or self._block[0] != end:
-            planned = PRVAccountant()
-            planned.history = [(self.noise_multiplier, self.sample_rate, end)] if end else []
+        return self._epsilon_after(min(-(-taken // self.block) * self.block, self.steps))
+
+    def _epsilon_after(self, steps: int) -> float:
+        """ε of ``steps`` private steps at this run's σ, q and δ (counted once)."""
+        if steps == 0:
+            return 0.0
+        if steps not in self._spent:
+            counted = PRVAccountant()
+            counted.history = [(self.noise_multiplier, self.sample_rate, steps)]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                value = float(planned.get_epsilon(delta=self.delta)) if end else 0.0
-            self._block = (end, value)
-        return self._block[1]
+                self._spent = {steps: float(counted.get_epsilon(delta=self.delta))}
+        return self._spent[steps]
 
     @contextlib.contextmanager
     def passive(self) -> Iterator[None]:

@@ -217,6 +217,26 @@ def test_a_tiny_private_run_reports_the_epsilon_it_spent(digits, name, tmp_path)
     assert engine.load(tmp_path).privacy == report
 
 
+def test_the_progress_reports_the_epsilon_of_each_blocks_end(digits, monkeypatch):
+    # Counted every 2 steps here: steps 1 and 2 report ε(2), at least what they spent;
+    # the last step its own.
+    monkeypatch.setattr(privacy, "EPSILON_EVERY", 2)
+    seen: list[float] = []
+    hooks = Hooks(progress=lambda step, total, **terms: seen.append(terms["epsilon"]))
+    config = {**TINY["ddpm"], "max_steps": 3, "privacy": PRIVATE}
+    trained = engines.get("ddpm").train(digits, config, hooks)
+    report = trained.privacy
+    assert report is not None
+
+    def spent(steps: int) -> float:
+        accountant = privacy.PRVAccountant()
+        accountant.history = [(report["noise_multiplier"], report["sample_rate"], steps)]
+        return float(accountant.get_epsilon(delta=report["delta"]))
+
+    assert seen == [spent(2), spent(2), spent(3)] and spent(1) < seen[0] < seen[2]
+    assert seen[2] == report["epsilon"]
+
+
 def test_a_non_private_run_says_so_and_reports_no_epsilon(digits, tmp_path):
     engine = engines.get("ddpm")
     trained = engine.train(digits, {**TINY["ddpm"], "max_steps": 1})
