@@ -79,10 +79,11 @@ class PoissonOrder:
         self.generator = generator
 
     def next_indices(self) -> torch.Tensor:
-        """int64 (k,), k ~ Binomial(n, q): the dataset indices of the next batch."""
+        """int64 (k,) on the CPU, k ~ Binomial(n, q): the dataset indices of the next
+        batch (on the CPU as DataOrder's, for data kept off the GPU)."""
         device = self.generator.device
         chosen = torch.rand(self.n, generator=self.generator, device=device) < self.sample_rate
-        return chosen.nonzero().flatten()
+        return chosen.nonzero().flatten().cpu()
 
     def state_dict(self) -> dict[str, Any]:
         return {"sample_rate": self.sample_rate}  # the draws' state is the generator's
@@ -117,8 +118,7 @@ class Private:
                 "privacy: a private run trains on one GPU (Opacus's per-example clipping "
                 "is per process here); send gpus: 1"
             )
-        if options.delta is None:
-            raise EngineError("privacy: delta must be resolved before training")
+        assert options.delta is not None, "resolve delta (config.with_delta)"
         if options.delta >= 1 / n:
             raise EngineError(
                 f"privacy: delta {options.delta:g} is not below 1/n = {1 / n:.3g} for the "
