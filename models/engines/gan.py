@@ -222,7 +222,8 @@ class _Run(TrainingRun[GANConfig]):
                 loss_d = loss_d + cfg.gp_weight * gp
             numerics.check_finite("the discriminator loss loss_d", loss_d, self.hint, step=step)
             norm_d = self._update(loss_d, self.d, self.opt_d)
-        # 2. one generator update through the frozen D, on the last batch's labels.
+        # 2. one generator update through the frozen D, on the last batch's labels (on a
+        #    private run, labels drawn uniformly, and D's hooks off: G pays no ε).
         self.d.requires_grad_(False)
         y = self._generator_labels(y)
         passive = self.private.passive() if self.private else contextlib.nullcontext()

@@ -53,11 +53,21 @@ class TrainingRun(ABC, Generic[ConfigT]):
     images: uint8 (n, c, s, s) and labels: int64 (n,), the whole training set: on the
     GPU when it fits, pinned when it does not, as is on CPU (accel.place_dataset).
     ``generator`` is seeded with the config's seed before ``build``, and every draw of
-    the run comes from it or from the global RNGs seeded alike.
+    the run comes from it or from the global RNGs seeded alike, but a private run's
+    batches and noise, which come from a secret generator (:mod:`.privacy`).
     """
 
     engine: str
     """The engine's name, written into (and checked on) every checkpoint."""
+    private_module: str | None = None
+    """The attribute naming the network that sees the real data, which ``privacy`` trains
+    with DP-SGD (:mod:`.privacy`); None: the engine cannot train privately. The networks
+    that see the data only through it (a GAN's generator) and weight averages are
+    post-processing: they cost no ε."""
+    private_optimizer = "optimizer"
+    """The attribute naming that network's optimiser (replaced by the private one)."""
+    private_name = ""
+    """That network as users know it (the privacy report's ``private_module``)."""
 
     def __init__(
         self, config: ConfigT, data: ImageDataset, images: torch.Tensor, device: torch.device
@@ -79,16 +89,6 @@ class TrainingRun(ABC, Generic[ConfigT]):
         self.budget = Budget(config.max_steps, config.max_seconds)
         self.step = 0
         self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=RECENT_STEPS)
-
-    private_module: str | None = None
-    """The attribute naming the network that sees the real data, which ``privacy`` trains
-    with DP-SGD (:mod:`.privacy`); None: the engine cannot train privately. The networks
-    that see the data only through it (a GAN's generator) and weight averages are
-    post-processing: they cost no ε."""
-    private_optimizer = "optimizer"
-    """The attribute naming that network's optimiser (replaced by the private one)."""
-    private_name = ""
-    """That network as users know it (the privacy report's ``private_module``)."""
 
     def private_steps(self) -> int:
         """Optimiser steps of the private network over the whole run (override where a
