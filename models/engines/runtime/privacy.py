@@ -55,6 +55,15 @@ from models.engine_options.base import PrivacyOptions, default_delta
 from models.engines import distributed
 from models.engines.base import EngineError
 
+# Opacus's hooks are full backward hooks on every layer; the first layer's input (the
+# images) takes no gradient, so torch would warn at every private step, harmlessly.
+warnings.filterwarnings(
+    "ignore",
+    message="Full backward hook is firing when gradients are computed with respect to module "
+    "outputs since no inputs require gradients",
+    category=UserWarning,
+)
+
 ACCOUNTANT = "prv"
 """Opacus's PRV accountant: numerically composed privacy loss distributions, tighter
 than RDP (tests/unit/models/test_privacy.py checks it against Google's dp_accounting)."""
