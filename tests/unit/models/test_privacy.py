@@ -275,6 +275,26 @@ def test_a_resumed_private_run_equals_an_uninterrupted_one_bit_for_bit(digits, n
         straight.config.get("n_critic") or 1)]]  # fmt: skip
 
 
+@pytest.mark.parametrize("name", ["ddpm", "gan"])
+def test_an_empty_poisson_batch_is_a_step_of_noise_alone(digits, name, monkeypatch):
+    draws = iter([True, False])
+    draw = PoissonOrder.next_indices
+
+    def first_empty(order: PoissonOrder) -> torch.Tensor:
+        indices = draw(order)
+        return indices[:0] if next(draws, False) else indices
+
+    monkeypatch.setattr(PoissonOrder, "next_indices", first_empty)
+    seen: list[dict[str, float]] = []
+    hooks = Hooks(progress=lambda step, total, **terms: seen.append(terms))
+    trained = engines.get(name).train(
+        digits, {**TINY[name], "max_steps": 2, "privacy": PRIVATE}, hooks
+    )
+    assert trained.privacy is not None and trained.privacy["steps"] == 2  # both counted
+    loss = {"ddpm": "loss", "gan": "loss_d"}[name]
+    assert loss not in seen[0] and loss in seen[1] and "epsilon" in seen[0]
+
+
 def test_the_batches_and_noise_of_a_private_run_do_not_follow_its_seed(digits, monkeypatch):
     # The seed is in the model's config: noise drawn from it could be redrawn and removed.
     engine = engines.get("ddpm")
