@@ -79,6 +79,9 @@ def run(ctx: JobContext) -> None:
             "image_shape": list(trained.image_shape),
             "class_names": class_names,
             "model_version": {"id": version.id, "name": version.name, "version": version.version},
+            # The model's differential privacy (what its training spent; the images are
+            # post-processing of the weights); null: not differentially private.
+            "privacy": trained.privacy,
             "files": sorted(name for name, _ in objects if not name.startswith("images/")),
         },
         objects=objects,

@@ -35,10 +35,12 @@ def run(ctx: JobContext) -> None:
     parent, parent_dir = _parent(ctx)
     if parent is not None:
         # Fine-tuning keeps the parent's architecture and recipe unless the request says
-        # otherwise; how long to run is the new job's own business. A parent saved before
-        # an option existed is read as it was built (options.saved).
+        # otherwise; how long to run, and whether privately (the parent's δ was resolved
+        # for its own data), is the new job's own business. A parent saved before an
+        # option existed is read as it was built (options.saved).
         saved = engine_options.CONFIGS[engine.name].saved(parent.config)
-        inherited = {k: v for k, v in saved.items() if k not in RESUMABLE_CHANGES}
+        own = RESUMABLE_CHANGES | {"privacy"}
+        inherited = {k: v for k, v in saved.items() if k not in own}
         config = {**inherited, **config}
     if "image_size" not in config:
         size = dataset_loader.default_image_size(ctx, name)
@@ -80,6 +82,9 @@ def run(ctx: JobContext) -> None:
     else:
         trained = engine.train(data, config, hooks)
     ctx.progress.flush()
+    # What a private run spent (ε, δ, noise, sampling rate, steps, C, accountant); null:
+    # not differentially private.
+    lineage["privacy"] = trained.privacy
 
     ctx.progress.set_stage("save")
     ctx.progress.max_seconds = None
@@ -138,7 +143,12 @@ def run(ctx: JobContext) -> None:
             "model_version": {"id": version.id, "name": version.name, "version": version.version}
         }
 
-    finish(ctx, result={"metrics": train_metrics, "spec": spec}, objects=objects, register=register)
+    finish(
+        ctx,
+        result={"metrics": train_metrics, "spec": spec, "privacy": trained.privacy},
+        objects=objects,
+        register=register,
+    )
 
 
 def _parent(ctx: JobContext) -> tuple[ModelVersion | None, Path | None]:

@@ -108,10 +108,17 @@ def _resolve_metrics(
 def _check_gpus(job_in: TrainDDPM | TrainGAN | TrainEBM, settings: Settings) -> None:
     """A multi-GPU train job must be one some worker could take (``gpu.N`` is consumed
     only by workers with N GPUs: a job no worker takes would stay queued forever), of an
-    engine that trains data-parallel, with a batch that splits evenly over the GPUs."""
+    engine that trains data-parallel, with a batch that splits evenly over the GPUs, and
+    not private."""
     gpus = job_in.gpus
     if gpus == 1:
         return
+    if job_in.config.privacy is not None:
+        raise InvalidRequest(
+            "gpus: a private run (config.privacy) trains on one GPU: its per-example "
+            "clipping and Poisson batches are one process's; send gpus: 1",
+            field="gpus",
+        )
     if gpus > settings.max_job_gpus:
         raise InvalidRequest(
             f"gpus: {gpus} GPUs asked, and this service's workers have at most "

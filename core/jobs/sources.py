@@ -36,7 +36,26 @@ def check_train(
             f"{job_in.engine} job can start only from a {job_in.engine} model",
             field="init_from",
         )
+    _check_private_parent(job_in, parent, name)
     return parent.id
+
+
+def _check_private_parent(
+    job_in: TrainDDPM | TrainGAN | TrainEBM, parent: ModelVersion, dataset: str
+) -> None:
+    """A private run cannot start from weights that learnt its data without privacy: the
+    parent already holds what the noise is there to hide."""
+    if job_in.config.privacy is None or (parent.config or {}).get("privacy") is not None:
+        return
+    parent_dataset, _ = catalog.parse_dataset_ref(parent.dataset, default_split="train")
+    if parent_dataset == dataset:
+        raise InvalidRequest(
+            f"init_from: model {parent.name}:{parent.version} was trained on {dataset} "
+            "without privacy, so a private run on the same data cannot start from it (its "
+            "weights already hold that data); start from a model trained privately or on "
+            "other data, or leave init_from out",
+            field="init_from",
+        )
 
 
 def check_reference(*, session: Session, tenant: Tenant, ref: str) -> None:

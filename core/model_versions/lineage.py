@@ -6,6 +6,8 @@ Written once at registration (``ModelVersion.lineage``) by the train or import j
      "dataset": {"ref": "ds_…:train", "id": "ds_…", "name": …, "sha256": …}
                 | {"ref": "digits:train", "builtin": true},
      "parent": {"id", "name", "version"} | None,          # fine-tuned from (init_from)
+     "privacy": {"epsilon", "delta", "noise_multiplier", "sample_rate", "steps",
+                 "max_grad_norm", "accountant", ...} | None,  # None: not private
      "import": {"id", "source", "format", "archive_sha256", "checksums": {path: sha256}}}
 
 and read here together with what the registry knows around it: the chain of ancestors,
@@ -17,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -59,6 +61,11 @@ class LineageOut(BaseModel):
     ancestors: list[VersionRef]
     children: list[VersionRef]
     imported: dict[str, Any] | None
+    privacy: dict[str, Any] | None = Field(
+        description="what differentially private training spent: epsilon, delta, "
+        "noise_multiplier, sample_rate, steps, max_grad_norm, accountant, ...; null: the "
+        "version was not trained with differential privacy"
+    )
     used_by: list[MadeWith]
 
 
@@ -104,6 +111,7 @@ def lineage_of(*, session: Session, tenant: Tenant, name: str, version: str) -> 
         ancestors=ancestors,
         children=[_ref(child) for child in children],
         imported=recorded.get("import"),
+        privacy=recorded.get("privacy"),
         used_by=[
             MadeWith(
                 job_id=job.id,

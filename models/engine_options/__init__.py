@@ -14,7 +14,13 @@ import types
 import typing
 from typing import Any
 
-from models.engine_options.base import BY_IMAGE_SIZE, BY_OPTION, TrainOptions, steps_text
+from models.engine_options.base import (
+    BY_IMAGE_SIZE,
+    BY_OPTION,
+    PrivacyOptions,
+    TrainOptions,
+    steps_text,
+)
 from models.engine_options.ddpm import DDPMConfig
 from models.engine_options.ebm import EBMConfig
 from models.engine_options.gan import GANConfig
@@ -160,8 +166,18 @@ def type_text(annotation: Any) -> str:
         return "one of " + ", ".join(f'"{a}"' for a in args)
     if origin is list:
         return f"list of {type_text(args[0])}"
+    if dataclasses.is_dataclass(annotation):  # a nested options class (privacy)
+        return "object {" + ", ".join(f.name for f in dataclasses.fields(annotation)) + "}"
     names = {int: "integer", float: "number", bool: "boolean", str: "string"}
     return "null" if annotation is type(None) else names.get(annotation, str(annotation))
 
 
-__all__ = ["CONFIGS", "DDPMConfig", "EBMConfig", "GANConfig", "TrainOptions", "describe"]
+__all__ = [
+    "CONFIGS",
+    "DDPMConfig",
+    "EBMConfig",
+    "GANConfig",
+    "PrivacyOptions",
+    "TrainOptions",
+    "describe",
+]

@@ -91,6 +91,39 @@ def _value_text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+DELTA_RULE = "the largest power of ten below 1/n, n the training examples (1e-4 for 1,000 to 9,999)"
+"""How a left-out δ is chosen, once the data's size is known (:func:`default_delta`)."""
+
+
+def default_delta(n: int) -> float:
+    """δ for ``n`` training examples: the largest power of ten below 1/n (10^-(digits of n)),
+    so the chance of a total failure stays under that of publishing one record."""
+    return 10.0 ** -len(str(n))
+
+
+@dataclass(config=CONFIG)
+class PrivacyOptions:
+    """(ε, δ)-differential privacy of the trained weights by DP-SGD (Abadi et al. 2016):
+    every example's gradient clipped to ``max_grad_norm``, Gaussian noise added, batches
+    drawn by Poisson sampling, ε counted by the PRV accountant (Opacus)."""
+
+    epsilon: Float = option(
+        ...,
+        ge=0.01,
+        le=100,
+        help="ε the whole run may spend (at max_steps); the noise is solved for it",
+    )
+    delta: Float | None = option(
+        None,
+        gt=0,
+        lt=1,
+        help=f"δ (must be below 1/n); null: {DELTA_RULE}",
+    )
+    max_grad_norm: Float = option(
+        1.0, gt=0, le=1e6, help="C: each example's gradient is clipped to this ℓ2 norm"
+    )
+
+
 @dataclass(config=CONFIG)
 class TrainOptions:
     """The options every engine takes, and what every engine's options class has: its
@@ -134,6 +167,15 @@ class TrainOptions:
         "one, bit-exact); 0: off",
     )
 
+    privacy: PrivacyOptions | None = option(
+        None,
+        help='differentially private training (DP-SGD with Opacus): {"epsilon": ε, 0.01 to '
+        '100, spent over max_steps; "delta": δ below 1/n, null: ' + DELTA_RULE + "; "
+        '"max_grad_norm": C > 0, default 1, each example\'s gradient clipped to it}. Refused '
+        "with max_seconds, gpus > 1, or init_from a model trained on the same data without "
+        "privacy; null: not private",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _json_numbers(cls, data: Any) -> Any:
@@ -165,11 +207,28 @@ class TrainOptions:
                 f"max_steps × batch_size × image_size² is {work:.3g}, over the limit of "
                 f"{MAX_TRAIN_WORK:.0e}; lower one of them"
             )
+        if self.privacy is not None:
+            self._check_privacy()
         self.check()
         return self
 
     def check(self) -> None:
         """Rules between options (override; raise ValueError saying how to fix it)."""
+
+    def _check_privacy(self) -> None:
+        if self.max_seconds is not None:
+            raise ValueError(
+                "privacy: max_seconds cannot be set on a private run: the noise is solved "
+                "for a fixed number of steps (max_steps); leave max_seconds null"
+            )
+        refusal = self.privacy_refusal()
+        if refusal is not None:
+            raise ValueError(f"privacy: {refusal}")
+
+    def privacy_refusal(self) -> str | None:
+        """Why this config cannot train with ``privacy`` (override where some cannot): the
+        reason, saying what to change; None when it can."""
+        return None
 
     def resolved(self: OptionsT, image_size: int) -> OptionsT:
         """A copy for ``image_size`` with every left-out (None) option derived from its

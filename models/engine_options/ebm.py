@@ -116,6 +116,15 @@ class EBMConfig(TrainOptions):
         if self.buffer_size is not None and self.buffer_size < self.batch_size:
             raise ValueError(f"buffer_size must be at least batch_size ({self.batch_size})")
 
+    def privacy_refusal(self) -> str | None:
+        # The replay buffer and the Langevin chains would be honest (they start from noise
+        # and see only the weights), but the energy net has spectral norm on every layer.
+        return (
+            "the ebm engine cannot train privately: its energy network has spectral norm on "
+            "every layer, through which Opacus cannot take each example's gradient; use "
+            "engine ddpm, or gan with variant 'vanilla'"
+        )
+
     def derive(self, values: dict[str, Any]) -> dict[str, Any]:
         # A derived buffer holds at least one batch, so no batch size is refused for it.
         return {**values, "buffer_size": max(values["buffer_size"], values["batch_size"])}

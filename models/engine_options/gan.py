@@ -24,6 +24,13 @@ VARIANT_DEFAULTS: dict[str, dict[str, object]] = {
 }
 
 
+PRIVATE_VARIANTS = ("vanilla",)
+"""Variants whose discriminator Opacus can train with per-example gradients (privacy):
+dcgan's spectral norm is a parametrization Opacus's hooks cannot see through, and
+wgan-gp's gradient penalty differentiates a gradient, which per-example hooks cannot take.
+tests/unit/models/test_privacy.py checks this list against Opacus itself."""
+
+
 def _by_variant(key: str) -> tuple[str, dict[str, object]]:
     return "variant", {variant: values[key] for variant, values in VARIANT_DEFAULTS.items()}
 
@@ -75,3 +82,16 @@ class GANConfig(TrainOptions):
     ema_decay: Float = option(
         0.999, ge=0, lt=1, help="decay of G's weights' moving average that samples"
     )
+
+    def privacy_refusal(self) -> str | None:
+        if self.variant == "dcgan":
+            return (
+                "variant 'dcgan' puts spectral norm in the discriminator, through which "
+                "Opacus cannot take each example's gradient; use variant 'vanilla'"
+            )
+        if self.variant == "wgan-gp":
+            return (
+                "variant 'wgan-gp' adds a gradient penalty (a gradient of each example's "
+                "gradient), which per-example clipping cannot take; use variant 'vanilla'"
+            )
+        return None

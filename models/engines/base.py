@@ -76,7 +76,9 @@ class Trained:
 
     ``modules`` are the networks to save (their state_dicts go to safetensors);
     ``config`` is the engine's resolved config as a plain dict; ``metrics`` the final
-    training figures (last losses, steps run, seconds).
+    training figures (last losses, steps run, seconds, ε spent when private);
+    ``privacy`` what a differentially private run spent and how (ε, δ, noise multiplier,
+    sampling rate, steps, max_grad_norm, accountant), None when it was not private.
     """
 
     engine: str
@@ -86,6 +88,7 @@ class Trained:
     class_names: list[str]
     modules: dict[str, torch.nn.Module]
     metrics: dict[str, float] = field(default_factory=dict)
+    privacy: dict[str, Any] | None = None
 
 
 @runtime_checkable

@@ -161,13 +161,16 @@ class _Run(TrainingRun[DDPMConfig]):
     """A ddpm training run: the UNet, its EMA, the optimiser and the noise schedule."""
 
     engine = NAME
+    private_module, private_name = "model", "unet"  # the whole UNet sees the real images
 
     def build(self, data: ImageDataset) -> None:
         config, device = self.config, self.device
         self.null_label = data.num_classes
         model = build_unet(config, data.image_shape[0], data.num_classes).to(device)
         self.model = devices.channels_last(model, device).train()
-        self.unet = accel.compiled(self.model, device)  # the model itself on CPU
+        # The model itself on CPU, and when private: Opacus's hooks are on its layers.
+        private = config.privacy is not None
+        self.unet = self.model if private else accel.compiled(self.model, device)
         self.ema = EMA(self.model, config.ema_decay)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, fused=device.type == "cuda"
@@ -187,9 +190,12 @@ class _Run(TrainingRun[DDPMConfig]):
         """
         cfg, device, generator = self.config, self.device, self.generator
         # 1. x_0 ~ q(x_0), t ~ U{0..T-1}, ε ~ N(0, I); labels replaced by ∅ with p_uncond.
-        #    Every rank draws the whole batch's t, ε and dropout, then keeps its rows.
-        b, rows = cfg.batch_size, self.rows
-        index = self.order.next_indices()[rows]
+        #    Every rank draws the whole batch's t, ε and dropout, then keeps its rows. A
+        #    private batch is Poisson-sampled: b varies, and may be 0 (noise alone).
+        batch, rows = self.order.next_indices(), self.rows
+        b, index = len(batch), batch[rows]
+        if self.private is not None and b == 0:
+            return self._noise_only_step()
         # Move uint8 and convert on the device: a quarter of the bytes of float32.
         x0 = pixels.to_unit_range(self.images[index].to(device, non_blocking=True))
         x0 = devices.channels_last(x0, device)
@@ -211,27 +217,48 @@ class _Run(TrainingRun[DDPMConfig]):
         loss = F.mse_loss(predicted.float(), noise)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.private is not None:
+            # DP-SGD clips each example's gradient to max_grad_norm instead (the batch's
+            # gradient norm, unclipped and noise-free, is not reported: it is not private).
+            lr = self._step_optimizer()
+            value = float(loss.detach())
+            numerics.check_finite("the diffusion loss", value, self.hint, step=self.step)
+            self.recent.append({"loss": value})
+            return {"loss": value, "lr": lr}
         self.shard.average_gradients(self.model)
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         else:
             norm = numerics.grad_norm(self.model)
+        lr = self._step_optimizer()
+        # Loss and norm are read once the whole step is queued: one wait for the GPU per
+        # step instead of three. A non-finite one has then been applied, but the run ends
+        # here and nothing of that step is kept (no checkpoint, no result).
+        value, norm_value = float(loss.detach()), float(norm)
+        numerics.check_finite("the diffusion loss", value, self.hint, step=self.step)
+        if cfg.grad_clip > 0:
+            numerics.check_finite("the gradient norm", norm_value, self.hint, step=self.step)
+        self.recent.append({"loss": value})
+        # grad_norm is the norm before clipping: what tells a user that lr is too high.
+        return {"loss": value, "lr": lr, "grad_norm": norm_value}
+
+    def _step_optimizer(self) -> float:
+        """The optimiser step at the warmed-up learning rate, then the EMA; ``step`` + 1.
+        Returns the learning rate."""
+        cfg = self.config
         warmup = min(1.0, (self.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * warmup
         self.optimizer.step()
         self.ema.update(self.model)
-        # Loss and norm are read once the whole step is queued: one wait for the GPU per
-        # step instead of three. A non-finite one has then been applied, but the run ends
-        # here and nothing of that step is kept (no checkpoint, no result).
-        value, norm_value = float(loss.detach()), float(norm)
-        numerics.check_finite("the diffusion loss", value, self.hint, step=self.step + 1)
-        if cfg.grad_clip > 0:
-            numerics.check_finite("the gradient norm", norm_value, self.hint, step=self.step + 1)
         self.step += 1
-        self.recent.append({"loss": value})
-        # grad_norm is the norm before clipping: what tells a user that lr is too high.
-        return {"loss": value, "lr": cfg.lr * warmup, "grad_norm": norm_value}
+        return cfg.lr * warmup
+
+    def _noise_only_step(self) -> dict[str, float]:
+        """A private step on an empty Poisson batch: the update is the noise alone."""
+        assert self.private is not None
+        self.private.empty_batch()
+        return {"lr": self._step_optimizer()}
 
     def stateful(self) -> dict[str, Any]:
         return {"model": self.model, "ema": self.ema, "optimizer": self.optimizer}

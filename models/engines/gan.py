@@ -30,6 +30,7 @@ One training step is ``n_critic`` discriminator updates followed by one generato
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -136,9 +137,17 @@ class _Run(TrainingRun[GANConfig]):
     """A gan training run: G, D, the EMA of G and their optimisers."""
 
     engine = NAME
+    # Only D sees real images; G learns from D's outputs alone (post-processing), so its
+    # step costs no ε and is not charged (Opacus issue #418).
+    private_module, private_optimizer, private_name = "d", "opt_d", "discriminator"
+
+    def private_steps(self) -> int:
+        assert self.config.n_critic is not None, "resolve the config"
+        return self.config.max_steps * self.config.n_critic
 
     def build(self, data: ImageDataset) -> None:
         config, device = self.config, self.device
+        self.num_labels = data.num_classes if config.conditional else 1
         assert config.lr_g is not None and config.lr_d is not None and config.betas is not None
         channels = data.image_shape[0]
         num_classes = data.num_classes if config.conditional else 0
@@ -168,17 +177,26 @@ class _Run(TrainingRun[GANConfig]):
 
     def _fake(self, y: torch.Tensor) -> torch.Tensor:
         """G(z, y) for z ~ N(0, I): (b, c, s, s); z drawn for the whole batch, every rank
-        keeping its rows."""
-        z = self._draw(torch.randn, self.config.z_dim)
+        keeping its rows (a private batch's size is its own: Poisson-sampled)."""
+        z = self._draw(torch.randn, self.config.z_dim, batch=len(y) if self.private else None)
         return self.g(z, y)
 
-    def _draw(self, sample: Callable[..., torch.Tensor], *shape: int) -> torch.Tensor:
-        """``sample`` (torch.randn, torch.rand) of (batch_size, *shape) from the run's
-        generator: this rank's rows."""
-        full = sample(
-            (self.config.batch_size, *shape), generator=self.generator, device=self.device
-        )
+    def _draw(
+        self, sample: Callable[..., torch.Tensor], *shape: int, batch: int | None = None
+    ) -> torch.Tensor:
+        """``sample`` (torch.randn, torch.rand) of (batch or batch_size, *shape) from the
+        run's generator: this rank's rows."""
+        size = self.config.batch_size if batch is None else batch
+        full = sample((size, *shape), generator=self.generator, device=self.device)
         return full[self.rows]
+
+    def _generator_labels(self, y: torch.Tensor) -> torch.Tensor:
+        """The labels of G's step: the last real batch's, or on a private run labels drawn
+        uniformly (the real ones are private data, and G's step pays no ε)."""
+        if self.private is None:
+            return y
+        b = self.config.batch_size
+        return torch.randint(0, self.num_labels, (b,), generator=self.generator, device=self.device)
 
     def train_step(self) -> dict[str, float]:
         cfg, variant = self.config, self.config.variant
@@ -187,9 +205,18 @@ class _Run(TrainingRun[GANConfig]):
         terms: dict[str, float] = {}
         # 1. n_critic discriminator updates on real (x, y) and fakes G(z, y) of the same
         #    labels, so D judges each image against the class it claims.
+        #    A private D step is DP-SGD: each real example's gradient (with that of the
+        #    fake paired with it) clipped, noise added; an empty batch is noise alone.
         self.d.requires_grad_(True)
+        loss_d: torch.Tensor | None = None
+        norm_d: torch.Tensor | None = None
         for _ in range(cfg.n_critic):
             x, y = self._real()
+            if self.private is not None and len(y) == 0:
+                self.private.empty_batch()
+                self.opt_d.step()
+                loss_d = None
+                continue
             with torch.no_grad(), devices.autocast(self.device):
                 fake = self._fake(y)
             with devices.autocast(self.device):
@@ -204,25 +231,30 @@ class _Run(TrainingRun[GANConfig]):
                 loss_d = loss_d + cfg.gp_weight * gp
             numerics.check_finite("the discriminator loss loss_d", loss_d, self.hint, step=step)
             norm_d = self._update(loss_d, self.d, self.opt_d)
-        # 2. one generator update through the frozen D, on the last batch's labels.
+        # 2. one generator update through the frozen D, on the last batch's labels (on a
+        #    private run, labels drawn uniformly, and D's hooks off: G pays no ε).
         self.d.requires_grad_(False)
-        with devices.autocast(self.device):
-            loss_g = generator_loss(variant, self.d(self._fake(y), y).float())
-        numerics.check_finite("the generator loss loss_g", loss_g, self.hint, step=step)
-        norm_g = self._update(loss_g, self.g, self.opt_g)
+        y = self._generator_labels(y)
+        passive = self.private.passive() if self.private else contextlib.nullcontext()
+        with passive:
+            with devices.autocast(self.device):
+                loss_g = generator_loss(variant, self.d(self._fake(y), y).float())
+            numerics.check_finite("the generator loss loss_g", loss_g, self.hint, step=step)
+            norm_g = self._update(loss_g, self.g, self.opt_g)
         # 3. θ_ema ← decay·θ_ema + (1 − decay)·θ_G   (Yazıcı et al.)
         self.ema.update(self.g)
         self.step = step
-        terms = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **terms}
-        self.recent.append(terms)
-        # Diagnostics for the training curves, kept out of the averaged model metrics.
-        return {
-            **terms,
-            "lr_d": cfg.lr_d,
-            "lr_g": cfg.lr_g,
-            "grad_norm_d": float(norm_d),
-            "grad_norm_g": float(norm_g),
-        }
+        if loss_d is None:  # the last D step's private batch was empty
+            terms = {"loss_g": float(loss_g.detach())}
+        else:
+            terms = {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), **terms}
+            self.recent.append(terms)
+        # Diagnostics for the training curves, kept out of the averaged model metrics. A
+        # private D's gradient norm (unclipped, noise-free) is not private: not reported.
+        norms = {"grad_norm_g": float(norm_g)}
+        if norm_d is not None and self.private is None:
+            norms = {"grad_norm_d": float(norm_d), **norms}
+        return {**terms, "lr_d": cfg.lr_d, "lr_g": cfg.lr_g, **norms}
 
     def _update(
         self, loss: torch.Tensor, net: nn.Module, optimizer: torch.optim.Optimizer

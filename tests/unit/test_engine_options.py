@@ -26,7 +26,7 @@ from core.db import session_scope
 from core.migrate import upgrade
 from core.tenants import service as tenants
 from models import datasets, engine_options, engines
-from models.engine_options import readme
+from models.engine_options import PrivacyOptions, readme
 from models.engines import ddpm, ebm, gan
 from models.engines.base import EngineError, Hooks
 from models.engines.runtime import config as configs
@@ -96,6 +96,25 @@ def _cases() -> Iterator[tuple[str, str, Any, bool | None]]:
 
 CASES = list(_cases())
 
+PRIVATE = {"ddpm": {}, "gan": {"variant": "vanilla"}, "ebm": None}
+"""What each engine's config needs beside ``privacy`` to train privately (None: it cannot)."""
+
+
+def _privacy_cases() -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """(engine, config, expected) at every bound of every field of ``privacy``."""
+    base = {"epsilon": 1.0}
+    for name, info in PrivacyOptions.__pydantic_fields__.items():  # type: ignore[attr-defined]
+        for key, value in engine_options.bounds(info.metadata).items():
+            direction = -1 if "min" in key else +1
+            outside = math.nextafter(float(value), direction * math.inf)
+            for at, inside in ((value, not key.startswith("exclusive")), (outside, False)):
+                for engine, extra in PRIVATE.items():
+                    config = {**(extra or {}), "privacy": {**base, name: at}}
+                    yield engine, config, inside and extra is not None
+
+
+PRIVACY_CASES = list(_privacy_cases())
+
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
@@ -148,16 +167,53 @@ def test_submit_and_the_engine_agree_at_every_bound(api, engine, option, value, 
         assert f"config.{option}" in why_submit or option in why_submit, why_submit
 
 
+@pytest.mark.parametrize(("engine", "config", "expected"), PRIVACY_CASES)
+def test_submit_and_the_engine_agree_at_every_privacy_bound(api, engine, config, expected):
+    at_submit, why_submit = _submit(api, engine, config)
+    in_engine, why_engine = _engine_accepts(engine, config)
+    assert at_submit == in_engine == expected, (why_submit, why_engine)
+    if not at_submit:
+        assert "privacy" in why_submit and "privacy" in why_engine, (why_submit, why_engine)
+
+
+@pytest.mark.parametrize(
+    ("engine", "config", "reason"),
+    [
+        ("ddpm", {"max_seconds": 60}, "privacy: max_seconds cannot be set on a private run"),
+        ("gan", {}, "privacy: variant 'dcgan' puts spectral norm in the discriminator"),
+        ("gan", {"variant": "wgan-gp"}, "privacy: variant 'wgan-gp' adds a gradient penalty"),
+        ("ebm", {}, "privacy: the ebm engine cannot train privately"),
+    ],
+)
+def test_a_private_job_that_would_break_the_guarantee_is_a_422_naming_privacy(
+    api, engine, config, reason
+):
+    ok, why = _submit(api, engine, {**config, "privacy": {"epsilon": 1}})
+    assert not ok and why.startswith(f"config: {reason}"), why
+    in_engine, why_engine = _engine_accepts(engine, {**config, "privacy": {"epsilon": 1}})
+    assert not in_engine and reason in why_engine
+
+
+def test_a_private_job_on_several_gpus_is_a_422_naming_gpus(api):
+    body = {"kind": "train", "engine": "ddpm", "dataset": DATASET, "model_name": "m"}
+    response = api.post("/v1/jobs", json={**body, "gpus": 2, "config": {"privacy": {"epsilon": 1}}})
+    assert response.status_code == 422, response.text
+    [param] = response.json()["invalid_params"]
+    assert param["name"] == "gpus" and "private run" in param["reason"]
+
+
 def test_every_option_has_bounds_or_choices_and_help():
     for cls in engine_options.CONFIGS.values():
         for field in dataclasses.fields(cls):
             assert cls.__pydantic_fields__[field.name].description, field.name  # type: ignore[attr-defined]
-    assert {(e, o) for e, o, _, _ in CASES} >= {
+    assert {(e, o) for e, o, _, _ in CASES} | {(e, "privacy") for e, _, _ in PRIVACY_CASES} >= {
         (e, f.name)
         for e, cls in engine_options.CONFIGS.items()
         for f in dataclasses.fields(cls)
         if f.name != "channel_mult" or e == "ddpm"
     }
+    for field in dataclasses.fields(PrivacyOptions):
+        assert PrivacyOptions.__pydantic_fields__[field.name].description, field.name  # type: ignore[attr-defined]
 
 
 def test_gan_batch_size_1_is_refused_at_submit_naming_the_field(api):

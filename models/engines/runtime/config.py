@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 import pydantic
 
+from models.engine_options.base import default_delta
 from models.engines.base import EngineError
 
 ConfigT = TypeVar("ConfigT")
@@ -63,3 +64,14 @@ def resolve(config: SizedT, data_size: int | None, *, engine: str) -> SizedT:
         raise EngineError("the dataset's images are not square; set image_size to train on them")
     resolved: SizedT = checked(config.resolved, engine, image_size=image_size)
     return resolved
+
+
+def with_delta(config: ConfigT, n: int) -> ConfigT:
+    """``config`` with a left-out ``privacy.delta`` set for ``n`` training examples
+    (:func:`models.engine_options.base.default_delta`): resolved once, with the data, and
+    saved with the model and its checkpoints like every other resolved option."""
+    privacy = getattr(config, "privacy", None)
+    if privacy is None or privacy.delta is not None:
+        return config
+    delta = default_delta(n)
+    return dataclasses.replace(config, privacy=dataclasses.replace(privacy, delta=delta))  # type: ignore[type-var]

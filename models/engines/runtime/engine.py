@@ -92,7 +92,7 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         if hooks.resume_from is not None:
             config = resume.config_to_resume(self.options, config, hooks.resume_from)
         options = configs.make_config(self.options, config, engine=self.name)
-        cfg = self.resolve(options, square_size(data))
+        cfg = configs.with_delta(self.resolve(options, square_size(data)), len(data))
         check_training_labels(cfg.conditional, data)
         images = resize(data.images, cfg.image_size)
         run = self.run_class(cfg, data, images, devices.pick_device())
@@ -107,6 +107,7 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
             class_names=list(data.class_names),
             modules=self.trained_modules(run),
             metrics=run.metrics(),
+            privacy=run.privacy_report(),
         )
 
     def sample(

@@ -20,6 +20,8 @@ class Run(Protocol):
 
     def train_step(self) -> dict[str, float]: ...
 
+    def progress_terms(self) -> dict[str, float]: ...
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
@@ -31,7 +33,8 @@ def train_loop(engine: str, run: Run, hooks: Hooks, checkpoint_every: int) -> di
     1. ``hooks.should_stop()`` before every step → a checkpoint of the steps done so far
        (so a run stopped for a shutdown resumes where it stopped; the hook may drop it),
        then :class:`Stopped`.
-    2. ``run.train_step()`` → ``hooks.progress(step, max_steps, **loss_terms)``.
+    2. ``run.train_step()`` → ``hooks.progress(step, max_steps, **loss_terms)``, with the
+       ε spent so far on a private run (``run.progress_terms()``).
     3. Every ``checkpoint_every`` steps: ``run.state_dict()`` into a temporary directory
        that lives for the ``hooks.checkpoint(step, directory)`` call.
     """
@@ -42,7 +45,7 @@ def train_loop(engine: str, run: Run, hooks: Hooks, checkpoint_every: int) -> di
                 _checkpoint(engine, run, hooks)
             raise Stopped(f"training stopped at step {run.step}")
         terms = run.train_step()
-        hooks.progress(run.step, run.budget.total, **terms)
+        hooks.progress(run.step, run.budget.total, **terms, **run.progress_terms())
         if checkpoint_every and run.step % checkpoint_every == 0:
             _checkpoint(engine, run, hooks)
     return terms

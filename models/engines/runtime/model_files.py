@@ -25,7 +25,8 @@ def save_trained(trained: Trained, directory: Path) -> list[Path]:
     """Write a trained model as ``model.safetensors`` + ``config.json``.
 
     Weights are keyed ``"{module}.{parameter}"`` over ``trained.modules``; the JSON says
-    what the weights are (engine, format version, config, classes, image shape, metrics)
+    what the weights are (engine, format version, config, classes, image shape, metrics,
+    privacy)
     so :func:`read_trained` can rebuild the modules without unpickling anything.
     """
     directory = Path(directory)
@@ -45,6 +46,7 @@ def save_trained(trained: Trained, directory: Path) -> list[Path]:
         "class_names": trained.class_names,
         "image_shape": list(trained.image_shape),
         "metrics": trained.metrics,
+        "privacy": trained.privacy,
     }
     config.write_text(json.dumps(description, indent=1))
     return [weights, config]
@@ -115,4 +117,5 @@ def load_trained(
         class_names=list(description["class_names"]),
         modules=modules,
         metrics=dict(description["metrics"]),
+        privacy=description.get("privacy"),  # absent in models saved before privacy
     )

@@ -16,10 +16,13 @@ from typing import Any, Generic, Protocol, TypeVar
 import torch
 
 from models.datasets import ImageDataset
+from models.engine_options.base import PrivacyOptions
 from models.engines import accel, distributed
+from models.engines.base import EngineError
 from models.engines.runtime import rng
 from models.engines.runtime.budget import Budget
 from models.engines.runtime.data_order import DataOrder
+from models.engines.runtime.privacy import PoissonOrder, Private
 from models.engines.runtime.resume import check_resume
 
 
@@ -34,6 +37,8 @@ class RunConfig(Protocol):
     def max_steps(self) -> int: ...
     @property
     def max_seconds(self) -> float | None: ...
+    @property
+    def privacy(self) -> PrivacyOptions | None: ...
 
 
 ConfigT = TypeVar("ConfigT", bound=RunConfig)
@@ -48,11 +53,21 @@ class TrainingRun(ABC, Generic[ConfigT]):
     images: uint8 (n, c, s, s) and labels: int64 (n,), the whole training set: on the
     GPU when it fits, pinned when it does not, as is on CPU (accel.place_dataset).
     ``generator`` is seeded with the config's seed before ``build``, and every draw of
-    the run comes from it or from the global RNGs seeded alike.
+    the run comes from it or from the global RNGs seeded alike, but a private run's
+    batches and noise, which come from a secret generator (:mod:`.privacy`).
     """
 
     engine: str
     """The engine's name, written into (and checked on) every checkpoint."""
+    private_module: str | None = None
+    """The attribute naming the network that sees the real data, which ``privacy`` trains
+    with DP-SGD (:mod:`.privacy`); None: the engine cannot train privately. The networks
+    that see the data only through it (a GAN's generator) and weight averages are
+    post-processing: they cost no ε."""
+    private_optimizer = "optimizer"
+    """The attribute naming that network's optimiser (replaced by the private one)."""
+    private_name = ""
+    """That network as users know it (the privacy report's ``private_module``)."""
 
     def __init__(
         self, config: ConfigT, data: ImageDataset, images: torch.Tensor, device: torch.device
@@ -62,13 +77,43 @@ class TrainingRun(ABC, Generic[ConfigT]):
         self.images, self.labels = accel.place_dataset([images, data.labels], device)
         self.generator = rng.seed_everything(config.seed, device)
         self.build(data)
-        self.order = DataOrder(len(images), config.batch_size, config.seed)
+        self.order: DataOrder | PoissonOrder = DataOrder(
+            len(images), config.batch_size, config.seed
+        )
         # Data-parallel: this process trains on these rows of each global batch.
         self.shard = distributed.current()
         self.rows = self.shard.rows(config.batch_size)
+        self.private: Private | None = None
+        if config.privacy is not None:
+            self._make_private(config.privacy, len(images))
         self.budget = Budget(config.max_steps, config.max_seconds)
         self.step = 0
         self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=RECENT_STEPS)
+
+    def private_steps(self) -> int:
+        """Optimiser steps of the private network over the whole run (override where a
+        training step takes several, as gan's ``n_critic``)."""
+        return self.config.max_steps
+
+    def _make_private(self, options: PrivacyOptions, n: int) -> None:
+        """Make :attr:`private_module` differentially private (:class:`.privacy.Private`):
+        its optimiser becomes Opacus's DPOptimizer, batches are Poisson-sampled, and every
+        row of a batch is this process's (a private run is a single process)."""
+        if self.private_module is None:
+            raise EngineError(f"privacy: the {self.engine} engine cannot train privately")
+        self.private = Private(
+            options,
+            module=getattr(self, self.private_module),
+            optimizer=getattr(self, self.private_optimizer),
+            name=self.private_name or self.private_module,
+            n=n,
+            batch_size=self.config.batch_size,
+            steps=self.private_steps(),
+            device=self.device,
+        )
+        setattr(self, self.private_optimizer, self.private.optimizer)
+        self.order = self.private.order
+        self.rows = slice(None)
 
     @abstractmethod
     def build(self, data: ImageDataset) -> None:
@@ -112,6 +157,7 @@ class TrainingRun(ABC, Generic[ConfigT]):
             "budget": self.budget.state_dict(),
             "recent": list(self.recent),
             **self.networks_state(),
+            **({"privacy": self.private.state_dict()} if self.private is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -129,10 +175,23 @@ class TrainingRun(ABC, Generic[ConfigT]):
             recent = [{"loss": float(value)} for value in state.get("recent_losses", [])]
         self.recent.extend(recent)
         self.load_networks_state(state)
+        if self.private is not None:
+            self.private.load_state_dict(state["privacy"])
+
+    def progress_terms(self) -> dict[str, float]:
+        """What the progress reports beside the step's own terms: the ε spent (private
+        runs; :meth:`.privacy.Private.progress_epsilon`)."""
+        return {"epsilon": self.private.progress_epsilon()} if self.private is not None else {}
 
     def metrics(self) -> dict[str, float]:
         """Steps run, seconds spent, and each loss term averaged over the recent steps."""
         metrics = {"steps": float(self.step), "seconds": self.budget.elapsed}
         for key in self.recent[-1] if self.recent else ():
             metrics[key] = sum(terms[key] for terms in self.recent) / len(self.recent)
+        if self.private is not None:
+            metrics["epsilon"] = self.private.epsilon()
         return metrics
+
+    def privacy_report(self) -> dict[str, Any] | None:
+        """The private run's report (:meth:`.privacy.Private.report`); None when not private."""
+        return self.private.report() if self.private is not None else None
