@@ -66,3 +66,25 @@ def test_a_private_run_from_a_non_private_parent_of_the_same_data_is_refused(tra
     )  # fmt: skip
     assert response.status_code == 422
     assert response.json()["invalid_params"][0]["name"] == "init_from"
+
+
+def test_a_private_version_lists_its_record_and_its_audit_checks_the_bound(trained):
+    tenant, jobs = trained
+    privacy = jobs["private"]["result"]["privacy"]
+    assert tenant.get("/v1/models/private/versions").json()[0]["privacy"] == privacy
+    job = tenant.submit(
+        {
+            "kind": "evaluate",
+            "model": "private",
+            "reference": "shapes:test",
+            "count": 20,
+            "metrics": ["membership_inference"],
+            "config": {"features": "classifier", "sample_config": {"steps": 2}},
+        }
+    )
+    done = tenant.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    dp = done["result"]["summary"]["privacy"]["differential_privacy"]
+    assert dp["epsilon"] == privacy["epsilon"]
+    assert dp["tpr_bound_at_1pct_fpr"] > 0.01
+    assert dp["attacks"] and all("bound" in row for row in dp["attacks"])
