@@ -4,7 +4,7 @@ with a 422 naming the field, before a row is written."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from core.jobs.schemas import (
     AnyJobIn,
     EvaluateJobIn,
     GenerateJobIn,
+    Metric,
     TrainDDPM,
     TrainEBM,
     TrainGAN,
@@ -75,9 +76,9 @@ def _resolve_metrics(
     known = model_versions.training_set(version)
     given = job_in.config.train_reference
     if given is not None:
-        if known is not None and given != known:
+        if version is not None and known is not None and given != known:
             raise InvalidRequest(
-                f"config.train_reference: model {version.name}:{version.version} was "  # type: ignore[union-attr]
+                f"config.train_reference: model {version.name}:{version.version} was "
                 f"trained on {known} (its lineage says so); leave train_reference out",
                 field="config.train_reference",
             )
@@ -86,9 +87,8 @@ def _resolve_metrics(
             sources.check_reference(session=session, tenant=tenant, ref=f"{name}:{split}")
         known = f"{name}:{split}"
     if job_in.metrics is None:
-        job_in.metrics = list(catalog.DEFAULT_METRICS) + (
-            list(catalog.PRIVACY_METRICS) if known is not None else []
-        )
+        names = catalog.DEFAULT_METRICS + (catalog.PRIVACY_METRICS if known is not None else ())
+        job_in.metrics = [cast(Metric, name) for name in names]
         return
     asked = [m for m in job_in.metrics if m in catalog.PRIVACY_METRICS]
     if asked and known is None:

@@ -184,6 +184,18 @@ class EvaluateConfig(Strict):
         return value
 
 
+Metric = Literal[
+    "fid",
+    "kid",
+    "precision_recall",
+    "inception_score",
+    "class_coverage",
+    "classifier_utility",
+    "memorization",
+    "membership_inference",
+]
+
+
 class EvaluateJobIn(_Webhooked):
     kind: Literal["evaluate"]
     model: str | None = Field(default=None, min_length=1, max_length=200)
@@ -200,21 +212,7 @@ class EvaluateJobIn(_Webhooked):
         "source_job: the first count images of that job (default all of them; refused "
         "when it has fewer)",
     )
-    metrics: (
-        list[
-            Literal[
-                "fid",
-                "kid",
-                "precision_recall",
-                "inception_score",
-                "class_coverage",
-                "classifier_utility",
-                "memorization",
-                "membership_inference",
-            ]
-        ]
-        | None
-    ) = Field(
+    metrics: list[Metric] | None = Field(
         default=None,
         min_length=1,
         description="null: fid, kid and precision_recall, plus memorization and "
