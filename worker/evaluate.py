@@ -98,9 +98,7 @@ def run(ctx: JobContext) -> None:
         load_dataset=lambda n, s, image_size: dataset_loader.load(
             ctx, n, s, image_size, field="reference"
         ),
-        privacy_inputs=_privacy_inputs(
-            version, cfg, metrics, engine, trained, int(request["seed"])
-        ),
+        privacy_inputs=_privacy_inputs(ctx, version, cfg, metrics, engine, trained),
         privacy_note=_privacy_note(version, cfg, metrics),
     )
     _sync_up(ctx.storage, cache_dir)
@@ -161,12 +159,12 @@ def _training_set(version: ModelVersion, cfg: dict[str, Any]) -> str | None:
 
 
 def _privacy_inputs(
+    ctx: JobContext,
     version: ModelVersion,
     cfg: dict[str, Any],
     metrics: list[str],
     engine: Any,
     trained: Any,
-    seed: int,
 ) -> PrivacyInputs | None:
     """The training set and held-out split the privacy metrics compare against (both
     known at submit, or the metrics were refused), the engine's white-box attack when it
@@ -176,16 +174,18 @@ def _privacy_inputs(
         return None
     name, _, split = train.partition(":")
     white_box = None
-    if engine is not None and getattr(engine, "white_box_attack", None):
-
+    if engine is not None and engine.white_box_attack:
+        # The attack's own noise draws are fixed (seed 0): a model always scores the same.
         def white_box(images: torch.Tensor, labels: torch.Tensor) -> Any:
-            return engine.membership_scores(trained, images, labels, seed=seed)
+            return engine.membership_scores(
+                trained, images, labels, seed=0, should_stop=ctx.should_stop
+            )
 
     return PrivacyInputs(
         train=train,
         holdout=f"{name}:{catalog.held_out_split(split)}",
         white_box=white_box,
-        white_box_name=getattr(engine, "white_box_attack", ""),
+        white_box_name=engine.white_box_attack if white_box is not None else "",
         differential_privacy=(version.lineage or {}).get("privacy"),
     )
 
