@@ -37,7 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script:
 
 from models import datasets  # noqa: E402
 from models.metrics import memorization  # noqa: E402
-from models.metrics.memorization import MemorizationConfig  # noqa: E402
+from models.metrics.memorization_figures import (  # noqa: E402
+    HEADLINE,
+    ImageScores,
+    MemorizationConfig,
+)
 
 RESULTS = Path(__file__).parent / "results"
 KINDS = ("exact", "noise", "shift")
@@ -73,7 +77,7 @@ def move(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return out
 
 
-def flags(scores: memorization.ImageScores) -> dict[str, np.ndarray]:
+def flags(scores: ImageScores) -> dict[str, np.ndarray]:
     return {
         "ratio": scores.copies("ratio"),
         "calibrated": scores.copies("calibrated"),
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         "threads": args.threads,
         "note": args.note,
         "load_average_at_start": list(os.getloadavg()),
-        "headline": memorization.HEADLINE,
+        "headline": HEADLINE,
         "planted": {},
         "speed": {},
     }

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 
 from models.datasets import ImageDataset
 from models.engine_options.ddpm import DDPMConfig
-from models.engines import accel
+from models.engines import accel, ddpm_scores, ddpm_steps
 from models.engines.base import EngineError, Trained
 from models.engines.runtime import config as configs
 from models.engines.runtime import devices, finetune, numerics, pixels, sampling, scoring
@@ -50,13 +49,6 @@ _SAMPLE_OPTIONS = (
 
 
 SUPPORTED_IMAGE_SIZES = DDPMConfig.IMAGE_SIZES
-
-MEMBERSHIP_TIMESTEPS = (0.05, 0.10, 0.15, 0.20)
-"""Where the membership score reads the loss, as shares of the T training timesteps:
-t = 50, 100, 150, 200 of 1,000 (PRIVACY-ANCHORS.md). Near t = 0 the noise is too slight to
-tell a fitted image from another, near T it swamps both."""
-MEMBERSHIP_DRAWS = 2
-"""Noise draws ε per timestep: the score averages 4 × 2 losses per candidate."""
 
 
 def size_defaults(image_size: int) -> DDPMConfig:
@@ -105,56 +97,6 @@ def alphas_cumprod(config: DDPMConfig) -> torch.Tensor:
         beta_schedule=_BETA_SCHEDULES[config.beta_schedule],
     )
     return scheduler.alphas_cumprod.to(torch.float64)
-
-
-@dataclass(frozen=True)
-class _Step:
-    """One reverse step x_t -> x_prev written as
-    x̂_0 = clip((x_t - √(1-ᾱ_t) ε) / √ᾱ_t)  and  x_prev = a·x̂_0 + b·x_t + c·ε + σ·z."""
-
-    t: torch.Tensor
-    sqrt_one_minus_ab: float
-    inv_sqrt_ab: float
-    a: float
-    b: float
-    c: float
-    sigma: float
-
-
-def _reverse_steps(
-    ab: torch.Tensor, steps: int, sampler: str, eta: float, device: torch.device
-) -> list[_Step]:
-    """The ``steps`` reverse steps, timesteps spaced t_i = i·⌊T/steps⌋ ("leading", as
-    diffusers), ᾱ_prev = 1 after the last one so it returns x̂_0 itself."""
-    stride = len(ab) // steps
-    timesteps = [i * stride for i in reversed(range(steps))]
-    plan = []
-    for t in timesteps:
-        ab_t = float(ab[t])
-        ab_prev = float(ab[t - stride]) if t - stride >= 0 else 1.0
-        beta = 1.0 - ab_t / ab_prev  # β of the respaced chain
-        if sampler == "ddpm":
-            # Ho et al. eq. (7): posterior mean μ̃(x_t, x̂_0) and variance β̃_t.
-            a = math.sqrt(ab_prev) * beta / (1.0 - ab_t)
-            b = math.sqrt(1.0 - beta) * (1.0 - ab_prev) / (1.0 - ab_t)
-            c, sigma = 0.0, math.sqrt(beta * (1.0 - ab_prev) / (1.0 - ab_t))
-        else:
-            # Song et al. eq. (16): σ_t(η); eq. (12): the direction pointing to x_t.
-            sigma = eta * math.sqrt((1.0 - ab_prev) / (1.0 - ab_t) * beta)
-            a, b = math.sqrt(ab_prev), 0.0
-            c = math.sqrt(max(1.0 - ab_prev - sigma**2, 0.0))
-        plan.append(
-            _Step(
-                t=torch.tensor(t, device=device),
-                sqrt_one_minus_ab=math.sqrt(1.0 - ab_t),
-                inv_sqrt_ab=1.0 / math.sqrt(ab_t),
-                a=a,
-                b=b,
-                c=c,
-                sigma=sigma,
-            )
-        )
-    return plan
 
 
 class _Run(TrainingRun[DDPMConfig]):
@@ -291,8 +233,8 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
 
     white_box_attack = (
         "noise-prediction loss −‖ε − ε_θ(x_t, t, y)‖² at t = "
-        + ", ".join(f"{share:.0%}" for share in MEMBERSHIP_TIMESTEPS)
-        + f" of the schedule, {MEMBERSHIP_DRAWS} noise draws each"
+        + ", ".join(f"{share:.0%}" for share in ddpm_scores.TIMESTEPS)
+        + f" of the schedule, {ddpm_scores.DRAWS} noise draws each"
     )
 
     def membership_scores(
@@ -307,36 +249,19 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
         """−(the training loss of each candidate): a model predicts the noise of the
         images it was fitted to better than that of others (Carlini et al.; Hu & Pang).
 
-        1. x_0: the candidate in [-1, 1]; for t in :data:`MEMBERSHIP_TIMESTEPS` (× T) and
-           :data:`MEMBERSHIP_DRAWS` draws ε ~ N(0, I), drawn on the CPU from ``seed`` so
-           every device scores with the same noise:
-        2. x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε   (eq. 4, the training's own forward process)
-        3. score = −mean over (t, ε) of the per-pixel mean of (ε − ε_θ(x_t, t, y))²
-           (eq. 14), with the candidate's label y (none when unconditional), in float32.
-        Shapes: images uint8 (n, c, h, w), labels int64 (n,) → float64 (n,).
+        :func:`.ddpm_scores.loss_scores` with the model's own ᾱ; images uint8 (n, c, h,
+        w), labels int64 (n,) → float64 (n,).
         """
         cfg = self.saved_config(trained.config)
-        unet = trained.modules["unet"].eval()
-        device = next(unet.parameters()).device
         images, labels = scoring.candidates(trained, images, labels, conditional=cfg.conditional)
-        ab = alphas_cumprod(cfg)
-        count = cfg.num_train_timesteps
-        timesteps = sorted({min(count - 1, round(share * count)) for share in MEMBERSHIP_TIMESTEPS})
-        generator = torch.Generator().manual_seed(seed)
-        scores = np.empty(len(images), dtype=np.float64)
-        with torch.inference_mode():
-            for rows, x0, y in scoring.batches(images, labels, device, should_stop):
-                loss = torch.zeros(len(x0), device=device)
-                for t in timesteps:
-                    t_batch, ab_t = torch.full((len(x0),), t, device=device), float(ab[t])
-                    for _ in range(MEMBERSHIP_DRAWS):
-                        noise = torch.randn(x0.shape, generator=generator).to(device)
-                        x_t = math.sqrt(ab_t) * x0 + math.sqrt(1.0 - ab_t) * noise
-                        y_in = y if cfg.conditional else None
-                        predicted = unet(x_t, t_batch, class_labels=y_in, return_dict=False)[0]
-                        loss += (predicted.float() - noise).pow(2).flatten(1).mean(dim=1)
-                scores[rows] = -(loss / (len(timesteps) * MEMBERSHIP_DRAWS)).double().cpu().numpy()
-        return scores
+        return ddpm_scores.loss_scores(
+            trained.modules["unet"],
+            alphas_cumprod(cfg),
+            images,
+            labels if cfg.conditional else None,
+            seed=seed,
+            should_stop=should_stop,
+        )
 
     # ------------------------------------------------------------------ sampling
 
@@ -375,7 +300,7 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
 
         unet = trained.modules["unet"]
         device = next(unet.parameters()).device
-        plan = _reverse_steps(alphas_cumprod(cfg), steps, sampler, eta, device)
+        plan = ddpm_steps.reverse_steps(alphas_cumprod(cfg), steps, sampler, eta, device)
         guided = y is not None and scale != 1.0
         if batch_size is None:
             widths = [cfg.base_channels * m for m in cfg.channel_mult or []]
@@ -397,44 +322,13 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
                         y_in = torch.cat([y_in, torch.full_like(y_in, trained.num_classes)])
                 for step in plan:
                     ticks.check_stop()
-                    eps = _predict_noise(forward, x, step.t, y_in, scale if guided else None)
-                    x = _reverse_step(x, eps, step, generator)
+                    eps = ddpm_steps.predict_noise(
+                        forward, x, step.t, y_in, scale if guided else None
+                    )
+                    x = ddpm_steps.reverse_step(x, eps, step, generator)
                     ticks.tick()
                 out[part] = pixels.to_uint8(x)
         return out
-
-
-def _predict_noise(
-    unet: Callable[..., Any],
-    x: torch.Tensor,
-    t: torch.Tensor,
-    y: torch.Tensor | None,
-    scale: float | None,
-) -> torch.Tensor:
-    """ε estimate, float32 (b, c, h, w). With ``scale`` s, y holds [labels, ∅] and
-    ε̃ = ε(x, ∅) + s·(ε(x, y) - ε(x, ∅))   (Ho & Salimans eq. 6 with s = 1 + w)."""
-    if scale is None:
-        return unet(x, t, class_labels=y, return_dict=False)[0].float()
-    both = unet(torch.cat([x, x]), t, class_labels=y, return_dict=False)[0].float()
-    conditional, unconditional = both.chunk(2)
-    return torch.lerp(unconditional, conditional, scale)
-
-
-def _reverse_step(
-    x: torch.Tensor, eps: torch.Tensor, step: _Step, generator: torch.Generator
-) -> torch.Tensor:
-    """x_t -> x_prev, both (b, c, h, w); see :class:`_Step`. Reuses buffers in place."""
-    # x̂_0 = (x_t - √(1-ᾱ_t) ε) / √ᾱ_t, clipped to the data range   (Song et al. eq. 9)
-    x0 = torch.sub(x, eps, alpha=step.sqrt_one_minus_ab).mul_(step.inv_sqrt_ab).clamp_(-1.0, 1.0)
-    out = x0.mul_(step.a)
-    if step.b:
-        out.add_(x, alpha=step.b)
-    if step.c:
-        out.add_(eps, alpha=step.c)
-    if step.sigma > 0:
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        out.add_(noise, alpha=step.sigma)
-    return out
 
 
 ENGINE = DDPMEngine()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.datasets import ImageDataset
 from models.engines.base import Stopped
 from models.metrics.features import FeatureExtractor
 from models.metrics.frechet import RunningStats
@@ -120,3 +121,26 @@ def dataset_batches(
     """An in-memory dataset as the same kind of batch stream a generator produces."""
     for start in range(0, images.shape[0], batch_size):
         yield images[start : start + batch_size], labels[start : start + batch_size]
+
+
+def dataset_pass(
+    data: ImageDataset,
+    extractors: Sequence[FeatureExtractor],
+    *,
+    keep: int,
+    batch_size: int,
+    seed: int,
+    on_batch: BatchHook | None = None,
+    progress: Callable[[int], None] = lambda done: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> FeatureSet:
+    """:func:`collect` over an in-memory dataset, in batches of ``batch_size``."""
+    return collect(
+        dataset_batches(data.images, data.labels, batch_size),
+        extractors,
+        keep=keep,
+        seed=seed,
+        on_batch=on_batch,
+        progress=progress,
+        should_stop=should_stop,
+    )

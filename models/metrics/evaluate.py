@@ -28,7 +28,7 @@ from models import datasets
 from models.datasets import ImageDataset
 from models.metrics import plots, privacy
 from models.metrics.classifier import ClassifierConfig
-from models.metrics.collect import FeatureSet, collect, dataset_batches
+from models.metrics.collect import BatchHook, FeatureSet, collect, dataset_pass
 from models.metrics.coverage import UNCONDITIONED, ClassCoverage
 from models.metrics.errors import MetricsError
 from models.metrics.features import (
@@ -37,6 +37,7 @@ from models.metrics.features import (
     dataset_classifier,
     describe,
     metric_label,
+    require_inception_weights,
 )
 from models.metrics.inception_score import DEFAULT_SPLITS, InceptionScore
 from models.metrics.inception_score import UNIT as IS_UNIT
@@ -148,7 +149,7 @@ def evaluate(
             "held-out split of its dataset"
         )
     inception_users = _inception_users(wanted, features)
-    _check_weights(inception_weights, inception_users, features)
+    require_inception_weights(inception_weights, inception_users, features)
     name, _, split = reference.partition(":")
     split = split or "test"
     if split not in ("train", "test"):
@@ -225,22 +226,33 @@ def evaluate(
             f"the synthetic source promised {synthetic.count} images and gave {syn.count}"
         )
 
-    ref = _real_pass(real[split], extractors, config, seeds[0], "reference", progress, should_stop)
+    def real_pass(data: ImageDataset, stage: str, on_batch: BatchHook | None = None) -> FeatureSet:
+        return dataset_pass(
+            data,
+            extractors,
+            keep=config.keep,
+            batch_size=config.batch_size,
+            seed=seeds[0],
+            on_batch=on_batch,
+            progress=lambda done: progress(f"{stage} features", done, len(data)),
+            should_stop=should_stop,
+        )
+
+    ref = real_pass(real[split], "reference")
     # The Inception Score's floor is the score of real images: those of the other split.
     other_is = (
         InceptionScore(len(real[floor_split]), inception.num_logits, config.is_splits, seeds[0])
         if syn_is is not None and inception is not None
         else None
     )
-    other = _real_pass(
+    other = real_pass(
         real[floor_split],
-        extractors,
-        config,
-        seeds[0],
         "floor",
-        progress,
-        should_stop,
-        inception_score=(inception, other_is) if inception is not None and other_is else None,
+        on_batch=(
+            (lambda _images, _labels, out: other_is.update(out[inception.tag][1]))
+            if inception is not None and other_is is not None
+            else None
+        ),
     )
 
     progress("metrics", 0, 1)
@@ -277,17 +289,17 @@ def evaluate(
     privacy_report = None
     if wanted & PRIVACY:
         assert privacy_inputs is not None and syn.images is not None
-        privacy_values, privacy_report = _privacy(
+        privacy_values, privacy_report = privacy.audit_against_splits(
             wanted & PRIVACY,
             syn,
             space,
             privacy_inputs,
-            size,
-            config,
-            seeds[0],
-            load_dataset,
-            progress,
-            should_stop,
+            size=size,
+            batch_size=config.batch_size,
+            seed=seeds[0],
+            load_dataset=load_dataset,
+            progress=progress,
+            should_stop=should_stop,
         )
         values += privacy_values
 
@@ -382,102 +394,3 @@ def _inception_users(wanted: set[str], features: str) -> list[str]:
     """The wanted metrics computed in Inception-v3 features."""
     users = sorted(wanted & (DISTANCES | PRIVACY)) if features == "inception" else []
     return users + sorted(wanted & {"inception_score"})
-
-
-def _check_weights(weights: Path | None, users: list[str], features: str) -> None:
-    """Refuse, before any work, metrics whose Inception weights are missing; say the fix."""
-    if not users or (weights is not None and weights.is_file()):
-        return
-    where = f"not found at {weights}" if weights else "not configured"
-    alternative = (
-        ", or compute the distances in the reference classifier's features (features: 'classifier')"
-        if features == "inception"
-        else ""
-    )
-    raise MetricsError(
-        f"{', '.join(users)} need Inception-v3 weights, {where}: set "
-        "SYNTHGEN_INCEPTION_WEIGHTS to pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
-        + alternative
-    )
-
-
-def _real_pass(
-    data: ImageDataset,
-    extractors: Sequence[FeatureExtractor],
-    config: EvaluationConfig,
-    seed: int,
-    stage: str,
-    progress: Progress,
-    should_stop: Callable[[], bool],
-    inception_score: tuple[FeatureExtractor, InceptionScore] | None = None,
-) -> FeatureSet:
-    """Features of a real split; ``inception_score`` (extractor, accumulator) also scores it."""
-
-    def on_batch(
-        _images: torch.Tensor, _labels: torch.Tensor, out: dict[str, tuple[np.ndarray, np.ndarray]]
-    ) -> None:
-        if inception_score is not None:
-            extractor, score = inception_score
-            score.update(out[extractor.tag][1])
-
-    return collect(
-        dataset_batches(data.images, data.labels, config.batch_size),
-        extractors,
-        keep=config.keep,
-        seed=seed,
-        on_batch=on_batch,
-        progress=lambda done: progress(f"{stage} features", done, len(data)),
-        should_stop=should_stop,
-    )
-
-
-def _privacy(
-    wanted: set[str],
-    syn: FeatureSet,
-    space: FeatureExtractor,
-    inputs: PrivacyInputs,
-    size: int,
-    config: EvaluationConfig,
-    seed: int,
-    load_dataset: Loader,
-    progress: Progress,
-    should_stop: Callable[[], bool],
-) -> tuple[list[MetricValue], privacy.PrivacyReport]:
-    """The privacy audit of the kept synthetic sample against the whole training split and
-    the held-out split, at the synthetic image size, in pixels and in ``space``."""
-    splits = {}
-    for role, ref in (("train", inputs.train), ("held-out", inputs.holdout)):
-        name, _, split = ref.partition(":")
-        data = load_dataset(name, split, image_size=size)
-        if data.images.shape[1:] != syn.images.shape[1:]:  # type: ignore[union-attr]
-            raise MetricsError(
-                f"the {role} set {ref} has images of shape {tuple(data.images.shape[1:])}, "
-                f"the synthetic ones {tuple(syn.images.shape[1:])}: not the same data"  # type: ignore[union-attr]
-            )
-        features = collect(
-            dataset_batches(data.images, data.labels, config.batch_size),
-            [space],
-            keep=len(data),  # every image: a copy of any one of them counts
-            seed=seed,
-            progress=lambda done, r=role, n=len(data): progress(f"{r} features", done, n),
-            should_stop=should_stop,
-        )
-        # A reservoir as large as the stream keeps item i in slot i: row i is image i.
-        splits[role] = (data, features.features[space.tag])
-    (train, train_features), (holdout, holdout_features) = splits["train"], splits["held-out"]
-    return privacy.audit(
-        wanted=wanted,
-        synthetic_images=syn.images,  # type: ignore[arg-type]
-        synthetic_features=syn.features[space.tag],
-        train_images=train.images,
-        train_labels=train.labels,
-        train_features=train_features,
-        holdout_images=holdout.images,
-        holdout_labels=holdout.labels,
-        holdout_features=holdout_features,
-        space=space.name,
-        inputs=inputs,
-        seed=seed,
-        progress=progress,
-        should_stop=should_stop,
-    )

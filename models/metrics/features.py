@@ -249,3 +249,20 @@ def describe(extractor: FeatureExtractor) -> FeatureInfo:
     elif isinstance(extractor, InceptionFeatures):
         detail = f"weights {extractor.weights.name}; resize to 299 bilinear, [-1, 1]"
     return FeatureInfo(extractor.name, extractor.tag, extractor.dim, extractor.standard, detail)
+
+
+def require_inception_weights(weights: Path | None, users: list[str], features: str) -> None:
+    """Refuse, before any work, metrics whose Inception weights are missing; say the fix."""
+    if not users or (weights is not None and weights.is_file()):
+        return
+    where = f"not found at {weights}" if weights else "not configured"
+    alternative = (
+        ", or compute the distances in the reference classifier's features (features: 'classifier')"
+        if features == "inception"
+        else ""
+    )
+    raise MetricsError(
+        f"{', '.join(users)} need Inception-v3 weights, {where}: set "
+        "SYNTHGEN_INCEPTION_WEIGHTS to pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
+        + alternative
+    )

@@ -28,202 +28,27 @@ generator that never saw the training images would score at these sample sizes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
 from models.errors import Stopped
-from models.metrics.intervals import RESAMPLES, Interval, bootstrap, share
+from models.metrics.intervals import Interval, bootstrap, share
+from models.metrics.memorization_figures import (
+    HEADLINE,
+    AuditFigure,
+    ImageScores,
+    MemorizationAudit,
+    MemorizationConfig,
+    criterion,
+)
 from models.metrics.neighbours import Neighbours, nearest, nearest_shifted, paired
 
-HEADLINE = "ratio"
-"""The criterion behind ``copy_fraction``: Gu et al.'s nearest-neighbour ratio d1/d2 < 1/3.
-On copies planted into unseen MNIST test images (bench/privacy_audit.py, pixels, the ±1 px
-tolerant ℓ2) both criteria catch every exact, noisy and shifted copy, but the calibrated
-ℓ2 (its α = 0.5 chosen on CIFAR-10, whose images lie far apart) also flags 0.25 % of the
-real unseen images, where the ratio flags none: digits such as 1s sit in dense clusters,
-much nearer their nearest training image than the mean of their 50 nearest. The ratio's
-blind spot: a copy of a training image with a near-twin in the training split (d2 ≈ d1);
-an exact copy (d1 = 0) always counts."""
-
-FRACTION_UNIT = "fraction of images, 0 to 1"
 BOUNDING_NEIGHBOURS = 10
 """Authenticity: how many of an image's next-nearest training images bound its nearest's
 own nearest-neighbour distance from above. On MNIST test images against mnist_t10k's
 training split, 10 settle 57 % of the images without a search (49: 64 %, at 10× the cost
 of the bound; each search left is a whole pass over the training split)."""
-
-
-@dataclass(frozen=True)
-class MemorizationConfig:
-    ratio_below: float = 1 / 3
-    """Gu et al.: a copy when d1 / d2 is below this."""
-    alpha: float = 0.5
-    """Carlini et al.'s α: the calibrated ℓ2 is d1 / (α · mean distance to the neighbours)."""
-    neighbours: int = 50
-    """Carlini et al.'s n: how many nearest training images set the scale (fewer when the
-    training split is smaller)."""
-    calibrated_below: float = 1.0
-    """Carlini et al.: a copy when the calibrated ℓ2 is below this."""
-    shift: int = 1
-    """Pixels a generated image may be moved to meet a training image (images given as
-    (n, c, h, w) only; 0 for the plain ℓ2)."""
-    resamples: int = RESAMPLES
-    """Bootstrap resamples behind every interval."""
-
-
-@dataclass(frozen=True)
-class ImageScores:
-    """Per audited image (arrays of shape (n,)), against the training split."""
-
-    d1: np.ndarray
-    """float32: distance to the nearest training image."""
-    d2: np.ndarray
-    """float32: distance to the second-nearest training image."""
-    scale: np.ndarray
-    """float32: mean distance to the ``neighbours`` nearest training images (d1 among them)."""
-    nearest: np.ndarray
-    """int64: index of the nearest training image."""
-    authentic: np.ndarray
-    """bool: not closer to its nearest training image than that image is to its own
-    nearest other training image (Alaa et al.)."""
-    closer_to_train: np.ndarray
-    """float64 over the images in the DCR comparison: 1 when closer to the training
-    subsample than to the held-out split, 0 when farther, 0.5 on a tie."""
-    alpha: float
-    ratio_below: float
-    calibrated_below: float
-
-    @property
-    def ratio(self) -> np.ndarray:
-        """d1 / d2; 0 for an exact copy (d1 = 0) even when d2 = 0."""
-        return np.where(self.d1 == 0, 0.0, self.d1 / np.where(self.d2 == 0, 1.0, self.d2))
-
-    @property
-    def calibrated(self) -> np.ndarray:
-        """d1 / (α · scale); 0 for an exact copy."""
-        return np.where(self.d1 == 0, 0.0, self.d1 / (self.alpha * np.maximum(self.scale, 1e-12)))
-
-    def copies(self, criterion: str) -> np.ndarray:
-        """bool (n,): a copy under ``criterion`` ("ratio" or "calibrated")."""
-        if criterion == "ratio":
-            return self.ratio < self.ratio_below
-        if criterion == "calibrated":
-            return self.calibrated < self.calibrated_below
-        raise ValueError(f"unknown criterion {criterion!r}")
-
-
-@dataclass(frozen=True)
-class AuditFigure:
-    key: str
-    label: str
-    value: Interval
-    """Generated images against the training split."""
-    floor: Interval
-    """Held-out real images against the training split, the same way."""
-    better: str
-    """"lower", "higher" or "near 0.5"."""
-    detail: str
-    """What it measured and what it does not prove."""
-    unit: str = FRACTION_UNIT
-
-    def to_dict(self) -> dict:
-        return {
-            "key": self.key,
-            "label": self.label,
-            "value": self.value.to_dict(),
-            "floor": self.floor.to_dict(),
-            "better": self.better,
-            "unit": self.unit,
-            "detail": self.detail,
-        }
-
-
-@dataclass(frozen=True)
-class GalleryItem:
-    generated: int
-    """Index into the generated images."""
-    train: int
-    """Index of its nearest training image."""
-    d1: float
-    d2: float
-    ratio: float
-    calibrated: float
-    copy: bool
-    """A copy under the headline criterion."""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class MemorizationAudit:
-    space: str
-    """Where distances were taken, e.g. "pixels (28×28)"."""
-    distance: str
-    """Which distance, e.g. "ℓ2, minimum over translations of ±1 px"."""
-    counts: dict[str, int]
-    """"generated", "train", "holdout": the images audited."""
-    headline: str
-    """The criterion behind ``copy_fraction``: "calibrated" or "ratio"."""
-    figures: dict[str, AuditFigure]
-    """copy_fraction, ratio_copies, calibrated_copies, dcr_share, authenticity."""
-    generated: ImageScores = field(repr=False)
-    holdout: ImageScores = field(repr=False)
-    """The held-out real images scored as if generated: the floor of every figure."""
-    config: MemorizationConfig = field(default_factory=MemorizationConfig)
-
-    @property
-    def summary(self) -> str:
-        """What the audit found, in words, with its headline criterion named and why."""
-        f = self.figures
-        other = "calibrated" if self.headline == "ratio" else "ratio"
-        headline, second = _criterion(self.headline, self.config), _criterion(other, self.config)
-        return (
-            f"{_pct(f['copy_fraction'].value)} of {self.counts['generated']:,} generated "
-            f"images are copies of one of {self.counts['train']:,} training images; "
-            f"{self.counts['holdout']:,} held-out real images: "
-            f"{_pct(f['copy_fraction'].floor)}. Headline criterion: {headline}"
-            f", {_WHY[self.headline]} By {second}: "
-            f"{_pct(f[other + '_copies'].value)} (real: {_pct(f[other + '_copies'].floor)}). "
-            f"DCR share {_pct(f['dcr_share'].value)} (50 % ideal; real: "
-            f"{_pct(f['dcr_share'].floor)}); authentic {_pct(f['authenticity'].value)} "
-            f"(real: {_pct(f['authenticity'].floor)}). Distances: {self.distance} in "
-            f"{self.space}. A copy fraction at its floor does not prove that the model cannot "
-            "reproduce a training image: these samples, at this distance, show no more "
-            "copies than unseen real images do."
-        )
-
-    def to_dict(self) -> dict:
-        return {
-            "space": self.space,
-            "distance": self.distance,
-            "counts": dict(self.counts),
-            "headline": self.headline,
-            "config": asdict(self.config),
-            "figures": {key: f.to_dict() for key, f in self.figures.items()},
-            "gallery": [item.to_dict() for item in gallery(self)],
-            "summary": self.summary,
-        }
-
-
-_WHY = {
-    "ratio": (
-        "chosen because on copies planted among unseen MNIST images it caught every one "
-        "and flagged no real image, where the calibrated ℓ2 flagged 0.25 % of them."
-    ),
-    "calibrated": "chosen because a training image's near-twin does not hide its copies.",
-}
-
-
-def _criterion(name: str, config: MemorizationConfig) -> str:
-    if name == "ratio":
-        return f"Gu et al.'s nearest-neighbour ratio (d1/d2 < {config.ratio_below:.3g})"
-    return (
-        f"Carlini et al.'s calibrated ℓ2 (d1 / (α · mean distance to the {config.neighbours} "
-        f"nearest training images) < {config.calibrated_below:g}, α = {config.alpha:g})"
-    )
 
 
 def audit(
@@ -391,7 +216,7 @@ def audit(
             f"Copies of training images ({HEADLINE} criterion)",
             lambda s: s.copies(HEADLINE),
             better="lower",
-            detail=f"The headline: {_criterion(HEADLINE, config)}. {copy_detail[HEADLINE]}{limits}",
+            detail=f"The headline: {criterion(HEADLINE, config)}. {copy_detail[HEADLINE]}{limits}",
         ),
         "ratio_copies": figure(
             "ratio_copies",
@@ -449,28 +274,6 @@ def audit(
     )
 
 
-def gallery(audit: MemorizationAudit, count: int = 16) -> list[GalleryItem]:
-    """The ``count`` most copy-like generated images under the headline criterion, most
-    copy-like first, each with its nearest training image, for a side-by-side gallery."""
-    s = audit.generated
-    statistic = s.calibrated if audit.headline == "calibrated" else s.ratio
-    order = np.lexsort((s.d1, statistic))[:count]  # ties (exact copies at 0) by d1
-    copies = s.copies(audit.headline)
-    ratio, calibrated = s.ratio, s.calibrated
-    return [
-        GalleryItem(
-            generated=int(j),
-            train=int(s.nearest[j]),
-            d1=float(s.d1[j]),
-            d2=float(s.d2[j]),
-            ratio=float(ratio[j]),
-            calibrated=float(calibrated[j]),
-            copy=bool(copies[j]),
-        )
-        for j in order
-    ]
-
-
 def _closer(to_train: np.ndarray, to_holdout: Neighbours) -> np.ndarray:
     a, b = to_train, to_holdout.distances[:, 0]
     return np.where(a < b, 1.0, np.where(a == b, 0.5, 0.0))
@@ -482,7 +285,3 @@ def _interval(values: np.ndarray, *, seed: int, resamples: int) -> Interval:
     return bootstrap(
         lambda rows: float(values[rows].mean()), len(values), seed=seed, resamples=resamples
     )
-
-
-def _pct(interval: Interval) -> str:
-    return f"{interval.value:.1%} [{interval.low:.1%}, {interval.high:.1%}]"

@@ -19,24 +19,25 @@ distances, are not near-copies; only differential privacy bounds what any attack
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from models.metrics import membership, memorization, plots
+from models.datasets import ImageDataset
+from models.metrics import membership, memorization, memorization_figures, plots
+from models.metrics.collect import FeatureSet, dataset_pass
+from models.metrics.errors import MetricsError
+from models.metrics.features import FeatureExtractor
+from models.metrics.privacy_report import FEATURES, PIXELS, PrivacyReport
 from models.metrics.report import MetricValue
 
 WhiteBox = Callable[[torch.Tensor, torch.Tensor], np.ndarray | None]
 """(uint8 images (n, c, h, w), int64 labels (n,)) → a member score per image (higher: more
 likely a training image), or None when the engine has no white-box attack."""
 
-PIXELS = "pixels"
-FEATURES = "features"
 GALLERY = 16
 
 
@@ -55,105 +56,6 @@ class PrivacyInputs:
     white_box: WhiteBox | None = None
     white_box_name: str = ""
     differential_privacy: Mapping[str, Any] | None = None
-
-
-@dataclass
-class PrivacyReport:
-    """The privacy section of report.json and report.html."""
-
-    train: str
-    holdout: str
-    counts: dict[str, int]
-    memorization: dict[str, Any] | None = None
-    """{"pixels" | "features": audit.to_dict()}."""
-    headline_space: str = PIXELS
-    gallery: list[dict[str, Any]] = field(default_factory=list)
-    gallery_pngs: list[bytes] = field(default_factory=list)
-    membership: list[dict[str, Any]] | None = None
-    differential_privacy: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "training_set": self.train,
-            "held_out": self.holdout,
-            "counts": self.counts,
-            "memorization": self.memorization,
-            "headline_space": self.headline_space,
-            "gallery": self.gallery,
-            "membership_inference": self.membership,
-            "differential_privacy": self.differential_privacy,
-            "notes": self.notes,
-            "what_it_proves": WHAT_IT_PROVES,
-        }
-
-    def to_html(self) -> str:
-        parts = [
-            f"<p>Training set {html.escape(self.train)} ({self.counts['train']} images); "
-            f"held-out real images from {html.escape(self.holdout)} "
-            f"({self.counts['held_out']}); {self.counts['synthetic']} synthetic images "
-            "audited. Figures are in the metrics table above, each with its 95 % interval and "
-            "beside the same test of held-out real images against the training set.</p>",
-            f"<p class='note'>{html.escape(WHAT_IT_PROVES)}</p>",
-        ]
-        parts += [f"<p>{html.escape(note)}</p>" for note in self.notes]
-        if self.memorization:
-            headline = self.memorization.get(self.headline_space, {})
-            parts.append(
-                f"<p>{html.escape(str(headline.get('summary', '')))}</p>"
-                "<h3>The most copy-like synthetic images</h3><p class='note'>Each synthetic "
-                "image (left) beside its nearest training image (right), nearest first, in "
-                "pixels at the model's size. d1: ℓ2 distance to the nearest training image; "
-                "ratio: d1 / d2 (a copy below 1/3, Gu et al.); calibrated: Carlini et al.'s "
-                "calibrated ℓ2 (a copy below 1).</p><div class='pairs'>"
-            )
-            for item, png in zip(self.gallery, self.gallery_pngs, strict=True):
-                data = base64.b64encode(png).decode("ascii")
-                parts.append(
-                    f"<figure><img alt='' src='data:image/png;base64,{data}'><figcaption>"
-                    f"d1 {item['d1']:.3g}, ratio {item['ratio']:.2f}, calibrated "
-                    f"{item['calibrated']:.2f}; training image #{item['train']}"
-                    "</figcaption></figure>"
-                )
-            parts.append("</div>")
-        if self.membership:
-            rows = "".join(
-                f"<tr><td>{html.escape(a['name'])}</td>"
-                f"<td class='num'>{_interval(a['auc'])}</td>"
-                f"<td class='num'>{_interval(a['tpr_at_fpr'])}</td>"
-                f"<td class='num'>{a['members']} / {a['nonmembers']}</td></tr>"
-                for a in self.membership
-            )
-            parts.append(
-                "<h3>Membership inference</h3><table><tr><th>Attack</th><th>AUC (0.5: "
-                "chance)</th><th>TPR at 1% FPR (0.01: chance)</th><th>Members / "
-                f"non-members</th></tr>{rows}</table>"
-            )
-        dp = self.differential_privacy
-        if dp:
-            verdict = (
-                "an attack exceeds it: the training was not as private as recorded"
-                if dp["violated"]
-                else "no attack's interval lies above it"
-            )
-            parts.append(
-                f"<p>Trained with differential privacy at ε = {dp['epsilon']:.3g}, δ = "
-                f"{dp['delta']:.2g}: no attack may reach a TPR above "
-                f"{dp['tpr_bound_at_1pct_fpr']:.3g} at 1% FPR; {verdict}.</p>"
-            )
-        return "".join(parts)
-
-
-def _interval(figure: Mapping[str, float]) -> str:
-    return f"{figure['value']:.3f} [{figure['low']:.3f}, {figure['high']:.3f}]"
-
-
-WHAT_IT_PROVES = (
-    "An audit is evidence, not a guarantee: these figures say how close these synthetic "
-    "images are to the training images, and how well these particular attacks tell training "
-    "images from held-out ones. A stronger attack, or another sample, may find more. Only "
-    "differential privacy bounds what any attack can learn, and only for the epsilon stated."
-)
 
 
 def audit(
@@ -221,7 +123,7 @@ def audit(
                 for key, figure in a.figures.items()
                 if key != f"{a.headline}_copies"
             ]
-        items = memorization.gallery(audits[PIXELS], count=GALLERY)
+        items = memorization_figures.gallery(audits[PIXELS], count=GALLERY)
         report.gallery = [item.to_dict() for item in items]
         report.gallery_pngs = [
             plots.pair_png(synthetic_images[item.generated], train_images[item.train])
@@ -256,7 +158,7 @@ def _unit(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32) / 255.0
 
 
-def _figure_value(figure: memorization.AuditFigure, space: str) -> MetricValue:
+def _figure_value(figure: memorization_figures.AuditFigure, space: str) -> MetricValue:
     return MetricValue(
         key=figure.key,
         label=f"{figure.label} ({space})",
@@ -353,3 +255,59 @@ def _dp_check(dp: Mapping[str, Any], attacks: list[membership.AttackResult]) -> 
         # A measured TPR whose whole interval lies above the bound means a bug.
         "violated": any(a.dp is not None and a.dp.violated for a in attacks),
     }
+
+
+def audit_against_splits(
+    wanted: set[str],
+    syn: FeatureSet,
+    space: FeatureExtractor,
+    inputs: PrivacyInputs,
+    *,
+    size: int,
+    batch_size: int,
+    seed: int,
+    load_dataset: Callable[..., ImageDataset],
+    progress: Callable[[str, int, int], None] = lambda stage, done, total: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> tuple[list[MetricValue], PrivacyReport]:
+    """:func:`audit` of an evaluate's kept synthetic sample (``syn``: its images and its
+    features in ``space``) against the whole training split and the held-out split, loaded
+    with ``load_dataset(name, split, image_size=size)`` and put through ``space``."""
+    splits = {}
+    for role, ref in (("train", inputs.train), ("held-out", inputs.holdout)):
+        name, _, split = ref.partition(":")
+        data = load_dataset(name, split, image_size=size)
+        assert syn.images is not None, "keep the synthetic images for the privacy audit"
+        if data.images.shape[1:] != syn.images.shape[1:]:
+            raise MetricsError(
+                f"the {role} set {ref} has images of shape {tuple(data.images.shape[1:])}, "
+                f"the synthetic ones {tuple(syn.images.shape[1:])}: not the same data"
+            )
+        features = dataset_pass(
+            data,
+            [space],
+            keep=len(data),  # every image: a copy of any one of them counts
+            batch_size=batch_size,
+            seed=seed,
+            progress=lambda done, r=role, n=len(data): progress(f"{r} features", done, n),
+            should_stop=should_stop,
+        )
+        # A reservoir as large as the stream keeps item i in slot i: row i is image i.
+        splits[role] = (data, features.features[space.tag])
+    (train, train_features), (holdout, holdout_features) = splits["train"], splits["held-out"]
+    return audit(
+        wanted=wanted,
+        synthetic_images=syn.images,
+        synthetic_features=syn.features[space.tag],
+        train_images=train.images,
+        train_labels=train.labels,
+        train_features=train_features,
+        holdout_images=holdout.images,
+        holdout_labels=holdout.labels,
+        holdout_features=holdout_features,
+        space=space.name,
+        inputs=inputs,
+        seed=seed,
+        progress=progress,
+        should_stop=should_stop,
+    )

@@ -11,8 +11,8 @@ import torch
 
 from models import datasets
 from models.errors import Stopped
-from models.metrics import memorization
-from models.metrics.memorization import MemorizationConfig, audit, gallery
+from models.metrics.memorization import audit
+from models.metrics.memorization_figures import MemorizationAudit, MemorizationConfig, gallery
 from models.metrics.neighbours import _translate
 
 QUICK = MemorizationConfig(resamples=100)
@@ -30,7 +30,7 @@ def digits() -> dict[str, torch.Tensor]:
     return {"train": train, "fresh": test[:180], "holdout": test[180:]}
 
 
-def run(generated: torch.Tensor, digits: dict, **kw) -> memorization.MemorizationAudit:
+def run(generated: torch.Tensor, digits: dict, **kw) -> MemorizationAudit:
     kw.setdefault("config", QUICK)
     return audit(generated, digits["train"], digits["holdout"], space="pixels", seed=0, **kw)
 

@@ -15,7 +15,7 @@ from diffusers import DDIMPipeline, DDIMScheduler, DDPMPipeline, DDPMScheduler
 from safetensors.torch import load_file
 
 from models import datasets, engines
-from models.engines import ddpm
+from models.engines import ddpm, ddpm_steps
 from models.engines.base import EngineError, Hooks, Stopped, Trained, TrainingDiverged
 
 TINY = {
@@ -315,7 +315,7 @@ def test_guided_noise_is_the_lerp_of_separate_conditional_and_null_label_forward
     t, labels = torch.tensor(500), torch.arange(6) % trained.num_classes
     null = torch.full_like(labels, trained.num_classes)
     with torch.inference_mode():
-        guided = ddpm._predict_noise(unet, x, t, torch.cat([labels, null]), 3.0)
+        guided = ddpm_steps.predict_noise(unet, x, t, torch.cat([labels, null]), 3.0)
         conditional = unet(x, t, class_labels=labels, return_dict=False)[0]
         unconditional = unet(x, t, class_labels=null, return_dict=False)[0]
     expected = unconditional + 3.0 * (conditional - unconditional)
