@@ -129,6 +129,7 @@ def audit(
             plots.pair_png(synthetic_images[item.generated], train_images[item.train])
             for item in items
         ]
+    attacks: list[membership.AttackResult] = []
     if "membership_inference" in wanted:
         attacks = _membership(
             views,
@@ -143,9 +144,9 @@ def audit(
         )
         report.membership = [a.to_dict() for a in attacks]
         values += [_attack_value(a) for a in attacks]
-        if inputs.differential_privacy is not None:
-            report.differential_privacy = _dp_check(inputs.differential_privacy, attacks)
-    if inputs.differential_privacy is None:
+    if inputs.differential_privacy is not None:
+        report.differential_privacy = _dp_check(inputs.differential_privacy, attacks)
+    else:
         report.notes.append(
             "The model was not trained with differential privacy: no bound applies to what "
             "an attack can learn from it."

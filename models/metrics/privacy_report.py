@@ -88,7 +88,9 @@ class PrivacyReport:
         dp = self.differential_privacy
         if dp:
             verdict = (
-                "an attack exceeds it: the training was not as private as recorded"
+                "no membership attack was asked to check it"
+                if not dp["attacks"]
+                else "an attack exceeds it: the training was not as private as recorded"
                 if dp["violated"]
                 else "no attack's interval lies above it"
             )
