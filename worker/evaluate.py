@@ -17,6 +17,7 @@ from core import catalog
 from core.curves import service as curves
 from core.db import session_scope
 from core.errors import InvalidRequest
+from core.jobs import sources
 from core.jobs.orm import Job
 from core.jobs.states import JobKind
 from core.model_versions import service as model_versions
@@ -99,7 +100,7 @@ def run(ctx: JobContext) -> None:
             ctx, n, s, image_size, field="reference"
         ),
         privacy_inputs=_privacy_inputs(ctx, version, cfg, metrics, engine, trained),
-        privacy_note=_privacy_note(version, cfg, metrics),
+        privacy_note=_privacy_note(ctx, version, cfg, metrics),
     )
     _sync_up(ctx.storage, cache_dir)
 
@@ -190,16 +191,26 @@ def _privacy_inputs(
     )
 
 
-def _privacy_note(version: ModelVersion, cfg: dict[str, Any], metrics: list[str]) -> str:
-    """What the report says when the privacy audit did not run, and why."""
+def _privacy_note(
+    ctx: JobContext, version: ModelVersion, cfg: dict[str, Any], metrics: list[str]
+) -> str:
+    """What the report says when the privacy audit did not run, and why (the reasons the
+    submit left it out of a default)."""
     if set(metrics) & set(catalog.PRIVACY_METRICS):
         return ""
-    if _training_set(version, cfg) is None:
+    train = _training_set(version, cfg)
+    if train is None:
         return (
             f"Not run: the training set of {version.name}:{version.version} is unknown (an "
             "imported model), so there is nothing to audit against. Set "
             "config.train_reference to the dataset it was trained on to audit it."
         )
+    with session_scope(ctx.settings.database_url) as session:
+        blocker = sources.audit_blocker(
+            session=session, tenant_id=ctx.job.tenant_id, train_ref=train
+        )
+    if blocker is not None:
+        return f"Not run: {blocker}."
     return (
         "Not asked: add memorization and membership_inference to metrics (or leave metrics "
         "out) to audit this model against its training set."

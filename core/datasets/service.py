@@ -186,6 +186,14 @@ def settle(*, session: Session, row: Dataset) -> None:
     session.refresh(row)
 
 
+def find_ready(*, session: Session, tenant_id: str, dataset_id: str) -> Dataset | None:
+    """The tenant's dataset when it is ready for jobs, else None (no refusal)."""
+    row = session.scalar(
+        select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id)
+    )
+    return row if row is not None and row.status == DatasetStatus.ready else None
+
+
 def require_ready(*, session: Session, tenant_id: str, dataset_id: str, field: str) -> Dataset:
     """The tenant's dataset, ready for jobs; else 404 / 422 naming ``field``."""
     row = session.scalar(

@@ -70,8 +70,8 @@ def _resolve_metrics(
     *, session: Session, tenant: Tenant, job_in: EvaluateJobIn, version_id: str | None
 ) -> None:
     """Fill a left-out ``metrics`` (the privacy metrics join the default when the model's
-    training set is known) and refuse privacy metrics nobody can compute: without a
-    training set there are no members to audit against."""
+    training set is known and can be audited) and refuse privacy metrics nobody can
+    compute: without a training set there are no members to audit against."""
     version = session.get(ModelVersion, version_id) if version_id is not None else None
     known = model_versions.training_set(version)
     given = job_in.config.train_reference
@@ -86,21 +86,25 @@ def _resolve_metrics(
         if catalog.is_upload(name):
             sources.check_reference(session=session, tenant=tenant, ref=f"{name}:{split}")
         known = f"{name}:{split}"
+    blocker: str | None
+    if known is None:
+        blocker = (
+            f"model {version.name}:{version.version} is imported, so its training set is "
+            'unknown: set config.train_reference to the dataset it was trained on ("name:split")'
+            if version is not None
+            else "the source job has no model, so there is no training set to audit against"
+        )
+    else:
+        blocker = sources.audit_blocker(session=session, tenant_id=tenant.id, train_ref=known)
     if job_in.metrics is None:
-        names = catalog.DEFAULT_METRICS + (catalog.PRIVACY_METRICS if known is not None else ())
+        names = catalog.DEFAULT_METRICS + (catalog.PRIVACY_METRICS if blocker is None else ())
         job_in.metrics = [cast(Metric, name) for name in names]
         return
     asked = [m for m in job_in.metrics if m in catalog.PRIVACY_METRICS]
-    if asked and known is None:
-        what = (
-            f"model {version.name}:{version.version} is imported"
-            if version is not None
-            else "the source job has no model"
-        )
+    if asked and blocker is not None:
         raise InvalidRequest(
             f"metrics: {', '.join(asked)} compare the images with the model's training set, "
-            f"and {what}, so its training set is unknown: set config.train_reference to the "
-            'dataset it was trained on ("name:split"), or leave these metrics out',
+            f"and {blocker}; or leave these metrics out",
             field="metrics",
         )
 

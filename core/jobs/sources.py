@@ -137,3 +137,22 @@ def check_classes_in_reference(*, session: Session, tenant: Tenant, source: Job,
             "reference's by name",
             field="reference",
         )
+
+
+def audit_blocker(*, session: Session, tenant_id: str, train_ref: str) -> str | None:
+    """Why an evaluate's privacy audit cannot run against the training set ``train_ref``
+    ("name:split"), or None when it can. A built-in always can; an uploaded one must still
+    be this tenant's and ready, with images in the other split to hold out."""
+    name, split = catalog.parse_dataset_ref(train_ref, default_split="train")
+    if not catalog.is_upload(name):
+        return None
+    row = datasets.find_ready(session=session, tenant_id=tenant_id, dataset_id=name)
+    if row is None:
+        return f"the training set {name} is no longer available (deleted, or not ready)"
+    held_out = catalog.held_out_split(split)
+    if datasets.split_count(row, held_out) == 0:
+        return (
+            f"the training set {name} has no images in its {held_out} split to hold out "
+            f"(it was uploaded with test_fraction {row.test_fraction})"
+        )
+    return None

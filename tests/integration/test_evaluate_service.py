@@ -12,7 +12,7 @@ from core.db import session_scope
 from core.jobs.orm import Job
 from tests import archives
 from tests.integration.conftest import TINY_DDPM
-from tests.integration.uploads import import_archive
+from tests.integration.uploads import import_archive, upload_dataset
 
 pytestmark = pytest.mark.integration
 
@@ -333,3 +333,37 @@ def test_an_imported_model_is_audited_against_the_train_reference_it_names(model
     report, _ = _report(model, job["id"])
     assert report["privacy"]["training_set"] == "shapes:train"
     assert report["privacy"]["membership_inference"] is None
+
+
+def test_an_upload_without_a_held_out_split_is_not_audited_and_says_why(model, settings):
+    """A model trained on an upload made with test_fraction 0: nothing to hold out."""
+    tenant = model
+    images = {
+        f"{c}/{i:02d}.png": archives.png(40 + 90 * c + i, (8, 8), mode="RGB")
+        for c in range(2)
+        for i in range(6)
+    }
+    dataset = upload_dataset(
+        tenant, archives.zip_bytes(images), "zip", name="all train", test_fraction=0
+    )
+    assert dataset["status"] == "ready", dataset["error"]
+    train = tenant.submit(
+        {"kind": "train", "engine": "ddpm", "dataset": dataset["id"], "model_name": "no-holdout",
+         "config": TINY_DDPM}
+    )  # fmt: skip
+    assert tenant.wait(train["id"])["status"] == "succeeded"
+    body = {
+        "kind": "evaluate",
+        "model": "no-holdout",
+        "reference": "shapes:test",
+        "count": 10,
+        "config": {"features": "classifier", "sample_config": {"steps": 2}},
+    }
+    problem = _refused(tenant, settings, {**body, "metrics": ["memorization"]})
+    assert problem["invalid_params"][0]["name"] == "metrics"
+    assert "no images in its test split" in problem["detail"]
+    job = tenant.submit({**body, "metrics": None})
+    assert job["request"]["metrics"] == ["fid", "kid", "precision_recall"]
+    done = tenant.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    assert "no images in its test split" in done["result"]["summary"]["privacy"]["note"]
