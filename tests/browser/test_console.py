@@ -112,6 +112,7 @@ def test_the_models_page_shows_versions_lineage_and_sets_an_alias(page, console_
     page.click("text=tiny")
     page.wait_for_selector("#alias-name")
     assert page.locator(f'a[href="#/jobs/{trained["id"]}"]').count() == 1  # lineage
+    expect(page.locator("td.privacy").first).to_contain_text("not differentially private")
     page.fill("#alias-name", "prod")
     page.click("text=Set alias")
     expect(page.locator("code", has_text="tiny@prod")).to_be_visible()
@@ -120,13 +121,15 @@ def test_the_models_page_shows_versions_lineage_and_sets_an_alias(page, console_
 
 def test_an_evaluate_jobs_page_embeds_its_report(page, console_stack, trained):
     body = {"kind": "evaluate", "model": "tiny", "reference": "shapes:test", "count": 10,
-            "metrics": ["fid"], "config": {"features": "classifier"}}  # fmt: skip
+            "metrics": ["fid", "memorization"], "config": {"features": "classifier"}}  # fmt: skip
     job = api_wait(console_stack, api_submit(console_stack, body))
     assert job["status"] == "succeeded", json.dumps(job["error"])
     sign_in(page, console_stack, f"#/jobs/{job['id']}")
+    expect(page.locator("#privacy-audit")).to_contain_text("held-out real images")
     frame = page.wait_for_selector("#report-frame").content_frame()
     frame.wait_for_selector("h2:has-text('Metrics')")
     assert "Evaluation of tiny:1" in frame.locator("h1").inner_text()
+    frame.wait_for_selector("h3:has-text('The most copy-like synthetic images')")
     screenshot(page, "report")
 
 
