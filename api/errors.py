@@ -81,7 +81,7 @@ def _malformed_json(body: Any, pos: Any, error: str) -> str:
     return f"not valid JSON: {error} at line {line}, column {column} (char {pos})"
 
 
-def _param(err: dict[str, Any], body: Any) -> dict[str, str]:
+def _param(err: dict[str, Any], body: Any, content_type: str = "") -> dict[str, str]:
     loc = tuple(err.get("loc", ()))
     kind = err.get("type")
     ctx = err.get("ctx") or {}
@@ -99,13 +99,20 @@ def _param(err: dict[str, Any], body: Any) -> dict[str, str]:
     elif kind in {"model_attributes_type", "dataclass_type"}:
         got = _JSON_TYPE_NAMES.get(type(err.get("input")), "something else")
         reason = f"must be a JSON object, got {got}"
+        if loc == ("body",) and "json" not in content_type:
+            # curl -d sends a form's Content-Type: the body was never read as JSON.
+            reason += (
+                f" (the request's Content-Type is {content_type or 'missing'}; send "
+                "the JSON body with Content-Type: application/json)"
+            )
     elif kind == "missing" and loc == ("body",):
         reason = "the request needs a JSON object as its body"
     return {"name": name, "reason": reason}
 
 
 async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    params = [_param(err, exc.body) for err in exc.errors()]
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    params = [_param(err, exc.body, content_type) for err in exc.errors()]
     detail = "; ".join(f"{p['name']}: {p['reason']}" for p in params[:5])
     return problem(422, "Invalid request", detail, request, invalid_params=params)
 

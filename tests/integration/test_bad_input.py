@@ -130,6 +130,21 @@ def test_body_that_is_not_an_object_is_a_problem_naming_body(settings, tenant, c
     ]
 
 
+def test_json_sent_without_its_content_type_says_which_header_to_set(settings, tenant):
+    before = _row_counts(settings)
+    response = tenant.post(
+        "/v1/jobs",
+        content=b'{"kind": "generate", "model": "m", "count": 1}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},  # curl -d's default
+    )
+    assert response.status_code == 422
+    (param,) = response.json()["invalid_params"]
+    assert param["name"] == "body"
+    assert "Content-Type is application/x-www-form-urlencoded" in param["reason"]
+    assert "Content-Type: application/json" in param["reason"]
+    assert _row_counts(settings) == before
+
+
 def test_oversized_body_is_413_and_writes_nothing(settings, tenant):
     before = _row_counts(settings)
     body = {**GEN, "labels": [0] * 600_000, "count": 600_000}  # ~1.2 MB of JSON
