@@ -55,7 +55,6 @@ from models.engines.runtime import config as configs
 from models.engines.runtime import (
     devices,
     finetune,
-    model_files,
     numerics,
     pixels,
     sampling,
@@ -296,17 +295,10 @@ class GANEngine(RuntimeEngine[GANConfig]):
     def build_sampler(self, config: GANConfig, channels: int, num_classes: int) -> nn.Module:
         return build_generator(config, channels, num_classes if config.conditional else 0)
 
-    def load(self, directory: Path) -> Trained:
-        """The EMA generator, and D when the files hold it (for the membership attack;
-        sampling never reads it): ``modules`` as training left them."""
-        return model_files.load_trained(
-            directory,
-            self.name,
-            read_config=self.saved_config,
-            build=self.build_sampler,
-            module=self.sampler_module,
-            optional={"discriminator": self._build_discriminator},
-        )
+    def optional_modules(self) -> dict[str, Callable[[GANConfig, int, int], nn.Module]]:
+        # D when the files hold it, for the membership attack: ``modules`` as training
+        # left them.
+        return {"discriminator": self._build_discriminator}
 
     def _build_discriminator(self, config: GANConfig, channels: int, num_classes: int) -> nn.Module:
         return build_discriminator(config, channels, num_classes if config.conditional else 0)

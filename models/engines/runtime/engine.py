@@ -157,7 +157,13 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
             read_config=self.saved_config,
             build=self.build_sampler,
             module=self.sampler_module,
+            optional=self.optional_modules(),
         )
+
+    def optional_modules(self) -> dict[str, Callable[[ConfigT, int, int], torch.nn.Module]]:
+        """Other saved networks ``load`` rebuilds when the files hold them (name -> build,
+        as :meth:`build_sampler`); sampling never reads them. None by default."""
+        return {}
 
 
 def square_size(data: ImageDataset) -> int | None:
