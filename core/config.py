@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     broker_url: str = f"sqla+sqlite:///{DEFAULT_HOME}/broker.db"
     storage_url: str = f"file://{DEFAULT_HOME.resolve()}/store"
     s3_endpoint_url: str | None = None
+    # Where clients reach the same S3 server, when that differs from where the services
+    # do: in the compose stack the services talk to http://seaweedfs:8333, a name only the
+    # stack resolves, while a laptop downloads from http://localhost:8333. Presigned URLs
+    # (downloads and uploads) are signed for this address; unset, for s3_endpoint_url.
+    s3_public_endpoint_url: str | None = None
     # boto3's own variable names are honoured as well as the prefixed ones.
     aws_access_key_id: str | None = Field(
         default=None,

@@ -18,6 +18,7 @@ def from_settings(settings: Settings) -> Storage:
             bucket=bucket,
             prefix=prefix,
             endpoint_url=settings.s3_endpoint_url,
+            public_endpoint_url=settings.s3_public_endpoint_url,
             access_key_id=settings.aws_access_key_id,
             secret_access_key=settings.aws_secret_access_key,
             region=settings.aws_region,

@@ -33,6 +33,7 @@ class S3Storage:
         bucket: str,
         prefix: str = "",
         endpoint_url: str | None = None,
+        public_endpoint_url: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         region: str = "us-east-1",
@@ -42,20 +43,29 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.max_attempts = max_attempts
+        config = Config(
+            signature_version="s3v4",
+            # Standard mode retries throttling, 5xx and connection errors with
+            # exponential backoff and jitter; past the attempts, a StorageError.
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=connect_timeout_s,
+            max_pool_connections=32,
+        )
+        credentials = {
+            "aws_access_key_id": access_key_id,
+            "aws_secret_access_key": secret_access_key,
+            "region_name": region,
+        }
         self._client: Any = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            region_name=region,
-            config=Config(
-                signature_version="s3v4",
-                # Standard mode retries throttling, 5xx and connection errors with
-                # exponential backoff and jitter; past the attempts, a StorageError.
-                retries={"max_attempts": max_attempts, "mode": "standard"},
-                connect_timeout=connect_timeout_s,
-                max_pool_connections=32,
-            ),
+            "s3", endpoint_url=endpoint_url, config=config, **credentials
+        )
+        # Presigning is local arithmetic (SigV4 signs the host the URL names), so a
+        # second client for the address clients use costs no connection; the server
+        # checks the signature against the Host header the client sends.
+        self._signer: Any = (
+            boto3.client("s3", endpoint_url=public_endpoint_url, config=config, **credentials)
+            if public_endpoint_url and public_endpoint_url != endpoint_url
+            else self._client
         )
 
     def _error(self, action: str, key: str, exc: Exception) -> StorageError:
@@ -139,7 +149,7 @@ class S3Storage:
 
     def presign(self, key: str, expires_s: int) -> str:
         return str(
-            self._client.generate_presigned_url(
+            self._signer.generate_presigned_url(
                 "get_object",
                 Params={"Bucket": self.bucket, "Key": self._key(key)},
                 ExpiresIn=expires_s,
@@ -152,7 +162,7 @@ class S3Storage:
         if size is not None:
             params["ContentLength"] = size
         return str(
-            self._client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_s)
+            self._signer.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_s)
         )
 
     def start_multipart(self, key: str) -> str:
@@ -170,7 +180,7 @@ class S3Storage:
             "PartNumber": part_number,
         }
         return str(
-            self._client.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_s)
+            self._signer.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_s)
         )
 
     def complete_multipart(self, key: str, upload_id: str) -> int | None:
