@@ -69,6 +69,7 @@ def run(ctx: JobContext) -> None:
         resume_from=_download_checkpoint(ctx),
         init_from=parent_dir,
     )
+    resumed_from_step = _checkpoint_step(ctx) if hooks.resume_from is not None else None
     gpus = int(request.get("gpus", 1))
     if gpus > 1:
         trained = launch.train(
@@ -145,7 +146,14 @@ def run(ctx: JobContext) -> None:
 
     finish(
         ctx,
-        result={"metrics": train_metrics, "spec": spec, "privacy": trained.privacy},
+        result={
+            "metrics": train_metrics,
+            "spec": spec,
+            "privacy": trained.privacy,
+            # The step an earlier attempt's checkpoint let this run start from (a worker
+            # lost or preempted mid-run); null: trained from the first step.
+            "resumed_from_step": resumed_from_step,
+        },
         objects=objects,
         register=register,
     )
@@ -178,6 +186,10 @@ def _upload_checkpoint(ctx: JobContext, step: int, directory: Path) -> None:
         if path.is_file():
             ctx.storage.put_file(f"{prefix}/files/{path.name}", path)
     ctx.storage.put_bytes(f"{prefix}/step", json.dumps({"step": step}).encode(), "application/json")
+
+
+def _checkpoint_step(ctx: JobContext) -> int:
+    return int(json.loads(ctx.storage.get_bytes(f"{ctx.prefix}/checkpoint/step"))["step"])
 
 
 def _download_checkpoint(ctx: JobContext) -> Path | None:

@@ -66,6 +66,8 @@ def test_sigkilled_worker_mid_train_resumes_bit_exact_on_a_new_worker(stack: Sta
     assert done.status == "succeeded", done.error
     assert done.attempts == 2
     assert done.preemptions == 0
+    # From the last checkpoint before the kill (every 20 steps, the kill past step 45).
+    assert done.result["resumed_from_step"] >= 40 and done.result["resumed_from_step"] % 20 == 0
     assert stack.events(job_id) == ["queued", "running", "queued", "running", "succeeded"]
     assert client.get(f"/v1/jobs/{job_id}").json()["attempts"] == 2
     assert safetensors_of(stack, job_id) == reference_weights(
@@ -94,6 +96,7 @@ def test_sigterm_checkpoints_requeues_without_failure_and_worker_exits(stack: St
     assert done.status == "succeeded", done.error
     assert client.get(f"/v1/jobs/{job_id}").json()["preemptions"] == 1
     assert done.attempts == 2
+    assert done.result["resumed_from_step"] >= 30  # the checkpoint SIGTERM wrote
     assert safetensors_of(stack, job_id) == reference_weights(
         {**config, "image_size": FAULT_DDPM["image_size"]}
     )
