@@ -151,11 +151,19 @@ class GenerateJobIn(_Webhooked):
 
 
 class EvaluateConfig(Strict):
-    features: Literal["inception", "classifier"] = Field(
-        default="inception",
+    features: Literal["auto", "inception", "classifier"] = Field(
+        default="auto",
         description='where fid, kid and precision_recall are computed: "inception" (the '
-        "standard Inception-v3 features, reported as FID; needs SYNTHGEN_INCEPTION_WEIGHTS) "
-        'or "classifier" (the reference dataset\'s own classifier, reported as FD)',
+        "standard Inception-v3 features, reported as FID; needs SYNTHGEN_INCEPTION_WEIGHTS), "
+        '"classifier" (the reference dataset\'s own classifier, reported as FD) or "auto" '
+        "(the default: inception when this server has its weights, else classifier). The "
+        "job's request shows the space it ran in, and its report says how it was chosen",
+    )
+    features_auto: bool = Field(
+        default=False,
+        description='set by the service, never by a request: true when features was "auto" '
+        "and the service chose the space",
+        json_schema_extra={"readOnly": True},
     )
     seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
         default=[0, 1, 2], min_length=1, max_length=10

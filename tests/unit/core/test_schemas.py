@@ -64,9 +64,9 @@ def test_evaluate_count_defaults_to_1000_with_a_model_and_to_all_with_a_source_j
     assert adapter.validate_python({**base, "source_job": "j", "count": 20}).count == 20
 
 
-def test_evaluate_feature_space_defaults_to_inception_and_is_one_of_two():
+def test_evaluate_feature_space_defaults_to_auto_and_is_one_of_three():
     body = {"kind": "evaluate", "model": "g", "reference": "digits:test"}
-    assert adapter.validate_python(body).config.features == "inception"
+    assert adapter.validate_python(body).config.features == "auto"
     with pytest.raises(ValidationError, match="features"):
         adapter.validate_python({**body, "config": {"features": "clip"}})
 
