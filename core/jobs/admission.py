@@ -40,6 +40,7 @@ DEFAULT_BATCH_MULTIPLE = 32
 def check(*, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Settings) -> str | None:
     """Raise InvalidRequest / ModelNotFound for what the job could not do; returns the id
     of the model version it runs on (for a train job, the one it is fine-tuned from)."""
+    sources.resolve_datasets(session=session, tenant=tenant, job_in=job_in)
     if isinstance(job_in, TRAIN_TYPES):
         _check_gpus(job_in, settings)
         return sources.check_train(session=session, tenant=tenant, job_in=job_in)

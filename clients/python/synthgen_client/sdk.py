@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from synthgen_client.resources import TERMINAL, Jobs, Json, Models, PreviewImage
+from synthgen_client.resources import TERMINAL, Datasets, Jobs, Json, Models, PreviewImage
 
 __all__ = [
     "TERMINAL",
@@ -77,6 +77,7 @@ class Client:
         self.downloads = httpx.Client(timeout=60)
         self.jobs = Jobs(self)
         self.models = Models(self)
+        self.datasets = Datasets(self)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, retried with exponential backoff (or the server's Retry-After)
@@ -223,6 +224,53 @@ class Client:
         """Each engine with its train options: type, default (or the rule by image size),
         bounds, help; what a train job's ``config`` takes."""
         return list(self._call("GET", "/v1/engines"))
+
+    def pages(self, path: str, *, page_size: int = 200) -> list[Json]:
+        """Every item of a cursor-paginated listing (``items``, ``next_cursor``)."""
+        items: list[Json] = []
+        cursor = None
+        while True:
+            params: Json = {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._call("GET", path, params=params)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+    # -- uploads --------------------------------------------------------------------------
+
+    def upload(
+        self, target: Json, path: Path, *, on_bytes: Callable[[int], None] | None = None
+    ) -> None:
+        """Send ``path`` where an ``upload`` answer says: one PUT, or its parts in order.
+        The URLs are signed, so they go out without our Authorization header."""
+        parts = (
+            [(target["url"], 0, path.stat().st_size)]
+            if target["method"] == "PUT"
+            else [
+                (p["url"], (p["part_number"] - 1) * target["part_size"], target["part_size"])
+                for p in target["parts"]
+            ]
+        )
+        sent = 0
+        with path.open("rb") as source:
+            for url, offset, length in parts:
+                source.seek(offset)
+                chunk = source.read(length)
+                try:
+                    response = self.downloads.put(url, content=chunk, timeout=300)
+                except httpx.TransportError as exc:
+                    raise NetworkError(f"upload of {path.name} failed: {exc}") from exc
+                if response.status_code >= 400:
+                    raise ApiError(
+                        {"title": response.reason_phrase, "detail": f"upload of {path.name}"},
+                        response.status_code,
+                    )
+                sent += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(sent)
 
     # -- downloads ------------------------------------------------------------------------
 

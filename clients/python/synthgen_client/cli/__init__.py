@@ -13,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from synthgen_client.cli import admin, engines, jobs, models, preview
+from synthgen_client.cli import admin, datasets, engines, jobs, models, preview
 from synthgen_client.cli.errors import (
     EXIT_API,
     EXIT_BUG,
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     admin.add_parsers(sub, common)
     jobs.add_parsers(sub, common)
+    datasets.add_parsers(sub, common)
     engines.add_parsers(sub, common)
     models.add_parsers(sub, common)
     preview.add_parsers(sub, common)

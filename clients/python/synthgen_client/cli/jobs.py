@@ -68,7 +68,7 @@ def list_jobs(client: Client, args: argparse.Namespace) -> int:
     elif not jobs:
         print("no jobs" + (" match the filters" if args.status or args.kind else ""))
     else:
-        output.jobs_table(jobs)
+        output.jobs_table(jobs, client.datasets.names())
     if more:
         # Said, not silently cut: the listing has more than was shown.
         print(f"(showing the newest {limit}; more exist: pass --all or --limit N)", file=sys.stderr)
