@@ -156,8 +156,33 @@ class Client:
     # -- jobs -----------------------------------------------------------------------------
 
     def submit(self, body: Json, idempotency_key: str | None = None) -> Json:
+        return self.submit_job(body, idempotency_key)[0]
+
+    def submit_job(self, body: Json, idempotency_key: str | None = None) -> tuple[Json, bool]:
+        """The job, and whether it is one an earlier submit with the same
+        ``idempotency_key`` made (the API's ``Idempotent-Replayed: true``): no new job."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._call("POST", "/v1/jobs", json=body, headers=headers)  # type: ignore[no-any-return]
+        response = self._send("POST", "/v1/jobs", json=body, headers=headers)
+        return response.json(), response.headers.get("Idempotent-Replayed") == "true"
+
+    def estimate(self, body: Json) -> Json:
+        """``{"seconds", "basis"}``: how long the job would run, measured from this
+        tenant's finished jobs of its kind and engine (seconds null when none); the body
+        is checked as a submit checks it, and nothing is submitted."""
+        return self._call("POST", "/v1/jobs/estimate", json=body)  # type: ignore[no-any-return]
+
+    def resolve_job_id(self, ref: str) -> str:
+        """A job id from the id or its first characters (the short ids the CLI prints);
+        LookupError when none or several of this tenant's jobs start with ``ref``."""
+        if len(ref) >= 36:
+            return ref
+        found = [job["id"] for job in self.iter_jobs(page_size=200) if job["id"].startswith(ref)]
+        if len(found) == 1:
+            return str(found[0])
+        if not found:
+            raise LookupError(f"no job id starts with {ref!r} (synthgen jobs list shows yours)")
+        shown = ", ".join(found[:3]) + (" …" if len(found) > 3 else "")
+        raise LookupError(f"{ref!r} starts {len(found)} job ids ({shown}); give more of the id")
 
     def get(self, job_id: str) -> Json:
         return self._call("GET", f"/v1/jobs/{job_id}")  # type: ignore[no-any-return]

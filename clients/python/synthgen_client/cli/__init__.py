@@ -18,6 +18,7 @@ from synthgen_client.cli.errors import (
     EXIT_API,
     EXIT_BUG,
     EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
     EXIT_NETWORK,
     EXIT_USAGE,
@@ -62,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit codes: 0 ok, 1 unexpected error, 2 usage, 3 API error, "
-        "4 job failed/canceled/timed out, 5 network, 6 incomplete download",
+        "4 job failed/canceled/timed out, 5 network, 6 incomplete download, 130 interrupted "
+        "(Ctrl-C; a job keeps running)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     admin.add_parsers(sub, common)
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "(pip install 'synthgen[api,worker]'); this install has only the client",
         )
     except KeyboardInterrupt:
-        return _fail(130, "interrupted")
+        return _fail(EXIT_INTERRUPTED, "interrupted")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback
         if os.environ.get("SYNTHGEN_DEBUG"):
             traceback.print_exc()
