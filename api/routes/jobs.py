@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -16,7 +15,7 @@ from api.waiting import PreferHeader, PreferWaitDep
 from core.artifacts import service as artifacts
 from core.config import Settings
 from core.db import read_session, session_factory
-from core.jobs import estimates, presentation, queries, submission, transitions
+from core.jobs import presentation, queries, submission, transitions
 from core.jobs.schemas import AnyJobIn, ArtifactOut, ArtifactPage, JobIn, JobOut, JobPage
 from core.jobs.states import JobKind, JobStatus
 from core.telemetry import logs
@@ -80,28 +79,6 @@ def _submit(
         logs.bind(job_id=job.id)
         response.headers["Location"] = f"{base_url}/v1/jobs/{job.id}"
     return presentation.to_out(job, base_url=base_url)
-
-
-class EstimateOut(BaseModel):
-    seconds: float | None = Field(
-        description="the job's expected run time once a worker takes it; null: nothing "
-        "measured yet to estimate from (basis says why)"
-    )
-    basis: str = Field(description="what the figure was measured from")
-
-
-@router.post("/estimate", response_model=EstimateOut)
-def estimate_job(
-    job_in: Annotated[JobIn, Body()],
-    session: SessionDep,
-    settings: SettingsDep,
-    tenant: TenantDep,
-) -> EstimateOut:
-    """How long the job would run, before submitting it: the body is checked as a submit
-    checks it (the same 4xx), nothing is written."""
-    submission.check(session=session, settings=settings, tenant=tenant, job_in=job_in)
-    found = estimates.estimate(session=session, tenant=tenant, job_in=job_in)
-    return EstimateOut(seconds=found.seconds, basis=found.basis)
 
 
 @router.get("", response_model=JobPage)

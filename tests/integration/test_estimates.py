@@ -1,4 +1,4 @@
-"""POST /v1/jobs/estimate: a job's run time before it is submitted, from the speed this
+"""POST /v1/estimates: a job's run time before it is submitted, from the speed this
 tenant's finished jobs of the same kind and engine measured; none without such a job."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ TRAIN = {"kind": "train", "engine": "ddpm", "dataset": "shapes", "model_name": "
 
 
 def test_no_estimate_before_a_job_of_the_engine_has_run(tenant):
-    answer = tenant.post("/v1/jobs/estimate", json={**TRAIN, "config": TINY_DDPM})
+    answer = tenant.post("/v1/estimates", json={**TRAIN, "config": TINY_DDPM})
     assert answer.status_code == 200, answer.text
     assert answer.json()["seconds"] is None
     assert "no finished ddpm train job" in answer.json()["basis"]
@@ -27,8 +27,8 @@ def test_a_long_train_job_is_estimated_from_the_measured_speed(worker, tenant, s
     assert done["status"] == "succeeded", done["error"]
     before = _jobs(settings)
     long = {**TRAIN, "config": {**TINY_DDPM, "max_steps": 1_000_000}}
-    answer = tenant.post("/v1/jobs/estimate", json=long).json()
-    short = tenant.post("/v1/jobs/estimate", json={**TRAIN, "config": TINY_DDPM}).json()
+    answer = tenant.post("/v1/estimates", json=long).json()
+    short = tenant.post("/v1/estimates", json={**TRAIN, "config": TINY_DDPM}).json()
     assert answer["seconds"] == pytest.approx(short["seconds"] * 1_000_000 / TINY_DDPM["max_steps"])
     assert answer["seconds"] > 3600  # a million steps of anything is more than an hour
     assert "1,000,000 steps" in answer["basis"] and "last 1 ddpm train job" in answer["basis"]
@@ -36,7 +36,7 @@ def test_a_long_train_job_is_estimated_from_the_measured_speed(worker, tenant, s
 
 
 def test_an_estimate_checks_the_body_as_a_submit_does(tenant):
-    answer = tenant.post("/v1/jobs/estimate", json={**TRAIN, "dataset": "no-such-set"})
+    answer = tenant.post("/v1/estimates", json={**TRAIN, "dataset": "no-such-set"})
     assert answer.status_code == 404
     assert answer.json()["invalid_params"][0]["name"] == "dataset"
 

@@ -169,7 +169,7 @@ class Client:
         """``{"seconds", "basis"}``: how long the job would run, measured from this
         tenant's finished jobs of its kind and engine (seconds null when none); the body
         is checked as a submit checks it, and nothing is submitted."""
-        return self._call("POST", "/v1/jobs/estimate", json=body)  # type: ignore[no-any-return]
+        return self._call("POST", "/v1/estimates", json=body)  # type: ignore[no-any-return]
 
     def resolve_job_id(self, ref: str) -> str:
         """A job id from the id or its first characters (the short ids the CLI prints);
