@@ -19,6 +19,7 @@ from api.routes import (
     curves,
     datasets,
     engines,
+    estimates,
     events,
     health,
     imports,
@@ -137,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.dispatcher = dispatcher
     app.state.hub = hub
     errors.install(app)
-    routes = (health, jobs, engines, models, metrics, preview, curves, events, webhooks)
+    routes = (health, jobs, estimates, engines, models, metrics, preview, curves, events, webhooks)
     for module in (*routes, datasets, imports, uploads):
         app.include_router(module.router)
     console.mount(app)

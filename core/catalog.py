@@ -72,12 +72,41 @@ def is_upload(name: str) -> bool:
     return name.startswith(UPLOAD_PREFIX)
 
 
+# A tenant's uploaded dataset may also be named by its ``name`` (unique per tenant):
+# anything that is not a built-in's name or an id, without ":" (which starts the split)
+# or "/", and without spaces at either end. Jobs store the id it resolves to at submit.
+DATASET_NAME_PATTERN = r"^[^:/\s](?:[^:/]{0,198}[^:/\s])?$"
+
+
+def is_dataset_name(name: str) -> bool:
+    """True for a name an uploaded dataset may have (not a built-in's, not an id)."""
+    return (
+        name not in DATASET_SPLITS
+        and not is_upload(name)
+        and re.fullmatch(DATASET_NAME_PATTERN, name) is not None
+    )
+
+
+def check_dataset_ref(ref: str, *, default_split: str) -> None:
+    """What a request may send: a valid built-in or id reference (parse_dataset_ref), or
+    an uploaded dataset's name with a split an upload has (resolved at submit)."""
+    name, _, split = ref.partition(":")
+    if is_upload(name) or name in DATASET_SPLITS or not is_dataset_name(name):
+        parse_dataset_ref(ref, default_split=default_split)
+        return
+    if (split or default_split) not in UPLOAD_SPLITS:
+        raise ValueError(
+            f"an uploaded dataset has no split {split!r}; choose one of {', '.join(UPLOAD_SPLITS)}"
+        )
+
+
 def dataset_ref_pattern() -> str:
     """A regular expression matching every valid ``name`` or ``name:split``, built-in or
     uploaded (``ds_…``) (documents the field in the OpenAPI schema; parse_dataset_ref gives
     the error messages)."""
     splits = list(DATASET_SPLITS.items())
     splits.append((UPLOAD_ID_PATTERN.strip("^$"), UPLOAD_SPLITS))
+    splits.append((r"[^:/\s](?:[^:/]{0,198}[^:/\s])?", UPLOAD_SPLITS))  # a dataset's name
     refs = "|".join(f"{name}(:({'|'.join(names)}))?" for name, names in splits)
     return f"^({refs})$"
 
@@ -99,7 +128,7 @@ def parse_dataset_ref(ref: str, *, default_split: str) -> tuple[str, str]:
     if name not in DATASET_SPLITS:
         raise ValueError(
             f"unknown dataset {name!r}; choose one of {', '.join(DATASET_SPLITS)}, or an "
-            "uploaded dataset's id (ds_…)"
+            "uploaded dataset's name or id (ds_…)"
         )
     if split not in DATASET_SPLITS[name]:
         raise ValueError(

@@ -63,6 +63,13 @@ class InvalidRequest(SynthgenError, UserError):
     title = "Invalid request"
 
 
+class NameTaken(SynthgenError, UserError):
+    """A name that must be unique per tenant (a dataset's) is already used."""
+
+    status_hint = 409
+    title = "Name taken"
+
+
 class UploadMissing(SynthgenError, UserError):
     """``complete`` was called before the bytes arrived."""
 

@@ -47,7 +47,7 @@ def run(ctx: JobContext) -> None:
     request = ctx.job.request
     name, split = catalog.parse_dataset_ref(request["reference"], default_split="test")
     cfg = request.get("config") or {}
-    features = cfg.get("features", "inception")
+    features, features_note = _feature_space(ctx, cfg)
 
     # Jobs queued before the default was resolved at submit stored no list.
     metrics = list(request.get("metrics") or catalog.DEFAULT_METRICS)
@@ -101,6 +101,7 @@ def run(ctx: JobContext) -> None:
         ),
         privacy_inputs=_privacy_inputs(ctx, version, cfg, metrics, engine, trained),
         privacy_note=_privacy_note(ctx, version, cfg, metrics),
+        features_note=features_note,
     )
     _sync_up(ctx.storage, cache_dir)
 
@@ -125,6 +126,7 @@ def run(ctx: JobContext) -> None:
         "synthetic_count": count,
         "features": features,
         "feature_space": FEATURE_SPACE_NAMES[features],
+        "features_note": features_note,
         "metrics": {
             m["label"]: {
                 k: m.get(k)
@@ -147,6 +149,29 @@ def run(ctx: JobContext) -> None:
 
     finish(
         ctx, result={"summary": summary, "report": "report.html"}, objects=objects, register=attach
+    )
+
+
+def _feature_space(ctx: JobContext, cfg: dict[str, Any]) -> tuple[str, str]:
+    """The space the distances are computed in and how it was chosen, said in the summary
+    and the report. Submit resolves "auto" (``features_auto`` marks it); a job queued
+    before "auto" existed stored no choice and ran in Inception-v3 features."""
+    features = cfg.get("features", "inception")
+    weights = ctx.settings.inception_weights
+    has_weights = weights is not None and weights.is_file()
+    if features == "auto":  # not resolved at submit (a service-made job): resolve here
+        features, auto = ("inception" if has_weights else "classifier"), True
+    else:
+        auto = bool(cfg.get("features_auto"))
+    if not auto:
+        return features, f'features "{features}", as the request asked'
+    if features == "inception":
+        return features, (
+            'features "auto" (the default) chose Inception-v3: this server has its weights'
+        )
+    return features, (
+        'features "auto" (the default) chose the reference dataset\'s classifier: this server '
+        "has no Inception-v3 weights (SYNTHGEN_INCEPTION_WEIGHTS), so distances are FD, not FID"
     )
 
 

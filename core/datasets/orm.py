@@ -26,7 +26,11 @@ class Dataset(UploadColumns, Base):
     ``sha256`` (of the upload) names that content in every model's lineage."""
 
     __tablename__ = "datasets"
-    __table_args__ = (Index("ix_datasets_tenant_created", "tenant_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_datasets_tenant_created", "tenant_id", "created_at", "id"),
+        # Jobs may name a dataset by its name: one per tenant (migration 0017).
+        Index("uq_datasets_tenant_name", "tenant_id", "name", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

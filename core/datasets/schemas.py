@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from core import catalog
 from core.datasets.orm import DatasetStatus
 from core.jobs.schemas import JobError, Strict
 from core.uploads import UploadOut
@@ -25,7 +26,13 @@ FORMATS_HELP = (
 class DatasetCreate(Strict):
     """JSON types as JSON Schema has them, like job bodies (true is not 1, "5" not 5)."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=catalog.DATASET_NAME_PATTERN,
+        description="unique among this tenant's datasets; jobs may name the dataset by it "
+        '("dataset": "mnist100:train"). Not a built-in\'s name, no ":" or "/", not "ds_…"',
+    )
     format: DatasetFormat = Field(description=FORMATS_HELP)
     size: int | None = Field(
         default=None,
@@ -45,6 +52,18 @@ class DatasetCreate(Strict):
         description="leave out (and list) images that cannot be decoded instead of refusing "
         "the dataset",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_builtin(cls, value: str) -> str:
+        if value in catalog.DATASET_SPLITS:
+            raise ValueError(
+                f"{value!r} is a built-in dataset's name; a job naming it would get the "
+                "built-in: choose another name"
+            )
+        if catalog.is_upload(value):
+            raise ValueError('names starting "ds_" are kept for dataset ids: choose another')
+        return value
 
 
 class CorruptFile(BaseModel):

@@ -13,14 +13,21 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import uploads
+from core import catalog, uploads
 from core.config import Settings
 from core.datasets.orm import Dataset, DatasetStatus
 from core.datasets.schemas import DatasetCreate, DatasetOut, summary_fields
 from core.db import as_utc, utcnow
-from core.errors import DatasetNotFound, InvalidRequest, InvalidTransition, UploadMissing
+from core.errors import (
+    DatasetNotFound,
+    InvalidRequest,
+    InvalidTransition,
+    NameTaken,
+    UploadMissing,
+)
 from core.jobs import queries, submission, transitions
 from core.jobs.orm import Job
 from core.jobs.states import JobKind, JobStatus
@@ -52,6 +59,7 @@ def create(
     dataset_in: DatasetCreate,
 ) -> Dataset:
     uploads.check_declared_size(dataset_in.size, settings.dataset_max_upload_bytes, "upload")
+    _check_name_free(session, tenant.id, dataset_in.name)
     dataset_id = f"ds_{uuid.uuid4().hex}"
     key = f"{prefix_of(dataset_id)}upload/original"
     row = Dataset(
@@ -70,8 +78,50 @@ def create(
         created_at=utcnow(),
     )
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as taken:  # a concurrent create took the name first (unique index)
+        raise NameTaken(
+            f"name: this tenant already has a dataset named {dataset_in.name!r}; choose "
+            "another name",
+            field="name",
+        ) from taken
     return row
+
+
+def _check_name_free(session: Session, tenant_id: str, name: str) -> None:
+    taken = by_name(session=session, tenant_id=tenant_id, name=name)
+    if taken is not None:
+        raise NameTaken(
+            f"name: this tenant already has a dataset named {name!r} ({taken.id}, "
+            f"{taken.status}); choose another name, or delete that one first",
+            field="name",
+        )
+
+
+def by_name(*, session: Session, tenant_id: str, name: str) -> Dataset | None:
+    return session.scalar(
+        select(Dataset).where(Dataset.tenant_id == tenant_id, Dataset.name == name)
+    )
+
+
+def resolve_ref(
+    *, session: Session, tenant_id: str, ref: str, default_split: str, field: str
+) -> str:
+    """A job's dataset reference as the job stores it: a built-in or an id as sent, an
+    uploaded dataset's name as "ds_…:split" (the one resolution every job kind uses, so a
+    name deleted and used again later never changes what a stored job reads)."""
+    name, _, split = ref.partition(":")
+    if not catalog.is_dataset_name(name):
+        return ref
+    row = by_name(session=session, tenant_id=tenant_id, name=name)
+    if row is None:
+        raise DatasetNotFound(
+            f"{field}: no dataset named {name!r} for this tenant (GET /v1/datasets lists "
+            f"yours); built-in datasets: {', '.join(catalog.DATASET_SPLITS)}",
+            field=field,
+        )
+    return f"{row.id}:{split or default_split}"
 
 
 def get(*, session: Session, tenant: Tenant, dataset_id: str) -> Dataset:
@@ -119,7 +169,7 @@ def complete(
         session=session,
         tenant=tenant,
         kind=JobKind.validate_dataset,
-        request={"kind": JobKind.validate_dataset.value, "dataset": row.id},
+        request={"kind": JobKind.validate_dataset.value, "dataset": row.id, "name": row.name},
     )
     _move(
         session,

@@ -40,6 +40,7 @@ DEFAULT_BATCH_MULTIPLE = 32
 def check(*, session: Session, tenant: Tenant, job_in: AnyJobIn, settings: Settings) -> str | None:
     """Raise InvalidRequest / ModelNotFound for what the job could not do; returns the id
     of the model version it runs on (for a train job, the one it is fine-tuned from)."""
+    sources.resolve_datasets(session=session, tenant=tenant, job_in=job_in)
     if isinstance(job_in, TRAIN_TYPES):
         _check_gpus(job_in, settings)
         return sources.check_train(session=session, tenant=tenant, job_in=job_in)
@@ -151,10 +152,31 @@ def _check_gpus(job_in: TrainDDPM | TrainGAN | TrainEBM, settings: Settings) -> 
         )
 
 
+def has_inception_weights(settings: Settings) -> bool:
+    return settings.inception_weights is not None and settings.inception_weights.is_file()
+
+
+def _resolve_features(job_in: EvaluateJobIn, settings: Settings) -> None:
+    """Turn ``features: "auto"`` into the space the job will run in (Inception-v3 when
+    its weights are on disk, else the reference dataset's classifier), and mark it so the
+    report says the service chose it: the stored request is what the job runs."""
+    config = job_in.config
+    if "features_auto" in config.model_fields_set:
+        raise InvalidRequest(
+            "config.features_auto is set by the service (it says whether features was "
+            'chosen by "auto"); leave it out, and send config.features',
+            field="config.features_auto",
+        )
+    if config.features == "auto":
+        config.features = "inception" if has_inception_weights(settings) else "classifier"
+        config.features_auto = True
+
+
 def _check_features(job_in: EvaluateJobIn, settings: Settings) -> None:
     """Metrics in Inception-v3 features need its weights on disk: refuse rather than
     compute something else under the same name."""
-    if settings.inception_weights is not None and settings.inception_weights.is_file():
+    _resolve_features(job_in, settings)
+    if has_inception_weights(settings):
         return
     assert job_in.metrics is not None  # noqa: S101 - resolved by _resolve_metrics
     if "inception_score" in job_in.metrics:
@@ -167,7 +189,7 @@ def _check_features(job_in: EvaluateJobIn, settings: Settings) -> None:
     if job_in.config.features == "inception" and distances:
         raise InvalidRequest(
             f"metrics: {', '.join(distances)} in Inception-v3 features (config.features "
-            f'"inception", the default) need Inception-v3 weights, and this server has '
+            f'"inception") need Inception-v3 weights, and this server has '
             f"none: set SYNTHGEN_INCEPTION_WEIGHTS to {INCEPTION_FILE}, or send "
             'config.features: "classifier" to compute them in the reference dataset\'s '
             "classifier features (reported as FD, not FID)",

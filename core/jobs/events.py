@@ -85,7 +85,9 @@ def snapshot(job: Job) -> dict[str, Any]:
 
 
 def render(event: JobEvent, *, request: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """What users receive: the job object then, plus ``type`` and ``event_id``."""
+    """What users receive: the job object then, plus ``type``, ``event_id`` and
+    ``event_at`` (when it happened: a replayed stream's log shows the event's time, not
+    the reader's)."""
     assert event.payload is not None, "queued rows are never served"
     return {
         **event.payload,
@@ -93,6 +95,7 @@ def render(event: JobEvent, *, request: dict[str, Any], base_url: str) -> dict[s
         "urls": urls(event.job_id, base_url),
         "type": event.type,
         "event_id": public_id(event.id),
+        "event_at": db.as_utc(event.created_at).isoformat(),
     }
 
 

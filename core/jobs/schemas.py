@@ -53,7 +53,8 @@ class _Webhooked(Strict):
 class _TrainBase(_Webhooked):
     kind: Literal["train"]
     dataset: str = Field(
-        description='"digits", "digits:train" or an uploaded "ds_…:train"',
+        description='"digits", "digits:train", or an uploaded dataset by its name '
+        '("mnist100:train") or id ("ds_…:train"); a name is stored as the id it names',
         json_schema_extra={"pattern": catalog.dataset_ref_pattern()},
     )
     model_name: str = Field(pattern=MODEL_NAME_PATTERN)
@@ -70,7 +71,7 @@ class _TrainBase(_Webhooked):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        catalog.parse_dataset_ref(value, default_split="train")
+        catalog.check_dataset_ref(value, default_split="train")
         return value
 
 
@@ -151,11 +152,19 @@ class GenerateJobIn(_Webhooked):
 
 
 class EvaluateConfig(Strict):
-    features: Literal["inception", "classifier"] = Field(
-        default="inception",
+    features: Literal["auto", "inception", "classifier"] = Field(
+        default="auto",
         description='where fid, kid and precision_recall are computed: "inception" (the '
-        "standard Inception-v3 features, reported as FID; needs SYNTHGEN_INCEPTION_WEIGHTS) "
-        'or "classifier" (the reference dataset\'s own classifier, reported as FD)',
+        "standard Inception-v3 features, reported as FID; needs SYNTHGEN_INCEPTION_WEIGHTS), "
+        '"classifier" (the reference dataset\'s own classifier, reported as FD) or "auto" '
+        "(the default: inception when this server has its weights, else classifier). The "
+        "job's request shows the space it ran in, and its report says how it was chosen",
+    )
+    features_auto: bool = Field(
+        default=False,
+        description='set by the service, never by a request: true when features was "auto" '
+        "and the service chose the space",
+        json_schema_extra={"readOnly": True},
     )
     seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
         default=[0, 1, 2], min_length=1, max_length=10
@@ -180,7 +189,7 @@ class EvaluateConfig(Strict):
     @classmethod
     def _known_train_reference(cls, value: str | None) -> str | None:
         if value is not None:
-            catalog.parse_dataset_ref(value, default_split="train")
+            catalog.check_dataset_ref(value, default_split="train")
         return value
 
 
@@ -201,7 +210,8 @@ class EvaluateJobIn(_Webhooked):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     source_job: str | None = Field(default=None, min_length=1, max_length=64)
     reference: str = Field(
-        description='"name:split", e.g. "digits:test" or "ds_…:test"',
+        description='"name:split", e.g. "digits:test", or an uploaded dataset by its name '
+        '("mnist100:test") or id ("ds_…:test"); a name is stored as the id it names',
         json_schema_extra={"pattern": catalog.dataset_ref_pattern()},
     )
     count: int | None = Field(
@@ -227,7 +237,7 @@ class EvaluateJobIn(_Webhooked):
     @field_validator("reference")
     @classmethod
     def _known_reference(cls, value: str) -> str:
-        catalog.parse_dataset_ref(value, default_split="test")
+        catalog.check_dataset_ref(value, default_split="test")
         return value
 
     @model_validator(mode="after")

@@ -10,10 +10,39 @@ from core import catalog
 from core.datasets import service as datasets
 from core.errors import InvalidRequest
 from core.jobs.orm import Job
-from core.jobs.schemas import TrainDDPM, TrainEBM, TrainGAN, Txt2ImgJobIn
+from core.jobs.schemas import (
+    TRAIN_TYPES,
+    AnyJobIn,
+    EvaluateJobIn,
+    TrainDDPM,
+    TrainEBM,
+    TrainGAN,
+    Txt2ImgJobIn,
+)
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from core.tenants.orm import Tenant
+
+
+def resolve_datasets(*, session: Session, tenant: Tenant, job_in: AnyJobIn) -> None:
+    """Replace uploaded datasets' names in the job (train ``dataset``, evaluate
+    ``reference`` and ``config.train_reference``) by their ids: the stored request reads
+    the same data whatever is named so later."""
+
+    def resolve(ref: str, default_split: str, field: str) -> str:
+        if not catalog.is_dataset_name(ref.partition(":")[0]):
+            return ref  # a built-in or an id: nothing to look up
+        return datasets.resolve_ref(
+            session=session, tenant_id=tenant.id, ref=ref, default_split=default_split, field=field
+        )
+
+    if isinstance(job_in, TRAIN_TYPES):
+        job_in.dataset = resolve(job_in.dataset, "train", "dataset")
+    elif isinstance(job_in, EvaluateJobIn):
+        job_in.reference = resolve(job_in.reference, "test", "reference")
+        given = job_in.config.train_reference
+        if given is not None:
+            job_in.config.train_reference = resolve(given, "train", "config.train_reference")
 
 
 def check_train(

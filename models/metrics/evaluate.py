@@ -125,6 +125,7 @@ def evaluate(
     load_dataset: Loader = datasets.load,
     privacy_inputs: PrivacyInputs | None = None,
     privacy_note: str = "",
+    features_note: str = "",
 ) -> EvaluationReport:
     """Evaluate ``synthetic`` against ``reference`` ("name:split"; a bare name means test).
 
@@ -139,7 +140,8 @@ def evaluate(
     load_dataset(name, split, image_size=...) defaults to :func:`models.datasets.load`.
     privacy_inputs: the model's training set and a held-out split (and its white-box
     attack), needed by "memorization" and "membership_inference"; privacy_note: why the
-    audit was not asked, said in the report when it was not.
+    audit was not asked, said in the report when it was not. features_note: how the
+    feature space was chosen (a service's "auto"), said beside it in the report.
     """
     config = config or EvaluationConfig()
     wanted = _check_request(metrics, seeds, synthetic.count, features)
@@ -353,6 +355,7 @@ def evaluate(
         seeds=list(seeds),
         metrics=values,
         feature_space=features,
+        features_note=features_note,
         features=[describe(e) for e in extractors],
         reference_classifier={
             "name": ref_classifier.name,

@@ -104,6 +104,8 @@ class EvaluationReport:
     metrics: list[MetricValue]
     feature_space: str
     """Where FD, KID and precision/recall were computed: "inception" or "classifier"."""
+    features_note: str
+    """How that space was chosen, e.g. the service's "auto" without Inception weights."""
     features: list[FeatureInfo]
     reference_classifier: dict[str, Any]
     generator: GeneratorInfo
@@ -129,6 +131,7 @@ class EvaluationReport:
             },
             "seeds": self.seeds,
             "feature_space": self.feature_space,
+            "features_note": self.features_note or None,
             "metrics": [asdict(m) for m in self.metrics],
             "features": [asdict(f) for f in self.features],
             "reference_classifier": self.reference_classifier,
@@ -160,7 +163,8 @@ class EvaluationReport:
                 f"{html.escape(g.engine)} model {html.escape(g.name)}{version}, trained on "
                 f"{html.escape(str(g.training_data))}. {self.synthetic_count} synthetic and "
                 f"{self.reference_count} reference images; seeds {self.seeds}. "
-                f"Distances in {_SPACES.get(self.feature_space, self.feature_space)}."
+                f"Distances in {_SPACES.get(self.feature_space, self.feature_space)}"
+                + (f" ({html.escape(self.features_note)})." if self.features_note else ".")
             ),
             floor_pair=html.escape(self.floor_pair),
             metrics_table=self._metrics_html(),

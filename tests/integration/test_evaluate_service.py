@@ -167,12 +167,40 @@ def test_sampling_options_with_a_source_job_are_422_naming_them(model, generated
 def test_distances_in_inception_features_without_weights_are_422_naming_metrics(
     model, settings, metrics
 ):
-    body = {"kind": "evaluate", "model": "ev", "reference": "shapes:test", "metrics": metrics}
+    body = {
+        "kind": "evaluate",
+        "model": "ev",
+        "reference": "shapes:test",
+        "metrics": metrics,
+        "config": {"features": "inception"},
+    }
     problem = _refused(model, settings, body)
     assert problem["invalid_params"][0]["name"] == "metrics"
     reason = problem["invalid_params"][0]["reason"]
     assert "SYNTHGEN_INCEPTION_WEIGHTS" in reason
     assert 'config.features: "classifier"' in reason
+
+
+def test_evaluate_by_default_runs_in_the_classifier_features_and_says_so(model, generated):
+    """No Inception weights on this server: features "auto" (left out) is the classifier,
+    in the stored request, the summary and both reports."""
+    job = model.submit(_from_source(generated, config={"classifier_epochs": 1}))
+    assert job["request"]["config"]["features"] == "classifier"
+    assert job["request"]["config"]["features_auto"] is True
+    done = model.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    summary = done["result"]["summary"]
+    assert summary["features"] == "classifier"
+    assert 'features "auto"' in summary["features_note"]
+    assert "no Inception-v3 weights" in summary["features_note"]
+    urls = {
+        a["name"]: a["url"] for a in model.get(f"/v1/jobs/{job['id']}/artifacts").json()["items"]
+    }
+    assert (
+        json.loads(httpx.get(urls["report.json"]).content)["features_note"]
+        == summary["features_note"]
+    )
+    assert "features &quot;auto&quot; (the default) chose" in httpx.get(urls["report.html"]).text
 
 
 def test_source_job_that_is_not_a_finished_generate_job_is_422(model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -74,6 +75,10 @@ def test_stream_resumes_after_last_event_id(api_url, worker, tenant):
     assert [m["event"] for m in everything][0] == "start"
     assert [m["id"] for m in rest] == [m["id"] for m in everything[1:]]
     assert rest[-1]["event"] == "completed"
+    # Each event says when it happened, so a replay shows the job's times, not the reader's.
+    times = [datetime.fromisoformat(m["data"]["event_at"]) for m in everything]
+    assert times == sorted(times) and all(t.tzinfo is not None for t in times)
+    assert times[-1] >= datetime.fromisoformat(everything[-1]["data"]["started_at"])
 
 
 def test_events_of_another_tenants_job_are_not_found(api_url, make_tenant):

@@ -4,6 +4,7 @@ the parts of a multipart upload), complete, and poll until the work is done."""
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -37,9 +38,11 @@ def poll(tenant: TenantClient, path: str, done: set[str], timeout_s: float = 240
 
 
 def upload_dataset(
-    tenant: TenantClient, data: bytes, fmt: str, name: str = "set", **fields: Any
+    tenant: TenantClient, data: bytes, fmt: str, name: str | None = None, **fields: Any
 ) -> dict[str, Any]:
-    """Create, upload, complete and wait: the dataset once ready or invalid."""
+    """Create, upload, complete and wait: the dataset once ready or invalid. Names are
+    unique per tenant: left out, each upload gets one of its own."""
+    name = name or f"set-{uuid.uuid4().hex[:8]}"
     created = tenant.post("/v1/datasets", json={"name": name, "format": fmt, **fields})
     assert created.status_code == 201, created.text
     body = created.json()

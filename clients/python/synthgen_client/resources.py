@@ -128,3 +128,110 @@ class Models:
 
     def delete_alias(self, name: str, alias: str) -> None:
         self._client._call("DELETE", f"/v1/models/{name}/aliases/{alias}")
+
+
+class Datasets:
+    """Uploaded datasets: ``upload`` (create, send, complete, wait), ``list``, ``get``,
+    ``delete``. Jobs name a dataset by its name (unique per tenant) or its id."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, name: str, fmt: str, *, size: int | None = None, **options: Any) -> Json:
+        """A dataset awaiting its upload: the answer's ``upload`` says where to send it."""
+        body: Json = {"name": name, "format": fmt, **options}
+        if size is not None:
+            body["size"] = size
+        return self._client._call("POST", "/v1/datasets", json=body)  # type: ignore[no-any-return]
+
+    def upload(
+        self,
+        path: Path,
+        *,
+        name: str,
+        fmt: str | None = None,
+        wait: bool = True,
+        timeout_s: float = 3600,
+        on_progress: Callable[[str, int, int], None] | None = None,
+        **options: Any,
+    ) -> Json:
+        """Create the dataset, send ``path``, complete it and (``wait``) return it once
+        validated (``ready`` or ``invalid``). ``fmt`` defaults from the file's suffix.
+        ``on_progress(stage, done, total)``: "upload" in bytes, then "validate"."""
+        fmt = fmt or guess_format(path)
+        size = path.stat().st_size
+        created = self.create(name, fmt, size=size, **options)
+        self._client.upload(
+            created["upload"],
+            path,
+            on_bytes=((lambda done: on_progress("upload", done, size)) if on_progress else None),
+        )
+        self._client._call("POST", f"/v1/datasets/{created['id']}/complete")
+        if not wait:
+            return self.get(created["id"])
+        return self.wait(created["id"], timeout_s=timeout_s, on_progress=on_progress)
+
+    def wait(
+        self,
+        dataset_id: str,
+        *,
+        timeout_s: float = 3600,
+        on_progress: Callable[[str, int, int], None] | None = None,
+    ) -> Json:
+        """The dataset once its validation ended (``ready`` or ``invalid``)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            dataset = self.get(dataset_id)
+            if dataset["status"] in {"ready", "invalid"}:
+                return dataset
+            job_id = dataset.get("validation_job")
+            if on_progress is not None and job_id:
+                progress = self._client.get(job_id).get("progress") or {}
+                on_progress(
+                    "validate", int(progress.get("step") or 0), int(progress.get("total") or 0)
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"dataset {dataset_id} still {dataset['status']} after {timeout_s:g} s"
+                )
+            time.sleep(0.5)
+
+    def list(self) -> list[Json]:
+        """Every dataset of this tenant, newest first (all pages)."""
+        return self._client.pages("/v1/datasets")
+
+    def get(self, ref: str) -> Json:
+        """A dataset by its id or its name."""
+        return self._client._call("GET", f"/v1/datasets/{self.resolve(ref)}")  # type: ignore[no-any-return]
+
+    def delete(self, ref: str) -> None:
+        self._client._call("DELETE", f"/v1/datasets/{self.resolve(ref)}")
+
+    def resolve(self, ref: str) -> str:
+        """The id of the dataset named ``ref`` (an id is returned as given)."""
+        if ref.startswith("ds_"):
+            return ref
+        for dataset in self.list():
+            if dataset["name"] == ref:
+                return str(dataset["id"])
+        raise LookupError(f"no dataset named {ref!r} (synthgen datasets ls lists yours)")
+
+    def names(self) -> dict[str, str]:
+        """id → name of this tenant's datasets (for showing jobs' datasets by name)."""
+        return {d["id"]: d["name"] for d in self.list()}
+
+
+SUFFIX_FORMATS = {".zip": "zip", ".npz": "npz", ".bin": "cifar"}
+
+
+def guess_format(path: Path) -> str:
+    """The upload format a file's name says (zip, tar and its compressions, npz, bin)."""
+    name = path.name.lower()
+    if any(name.endswith(s) for s in (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+        return "tar"
+    if path.suffix.lower() in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[path.suffix.lower()]
+    raise ValueError(
+        f"cannot tell the format of {path.name} from its name; pass the format "
+        "(zip, tar, npz or cifar)"
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from synthgen_client.resources import TERMINAL, Jobs, Json, Models, PreviewImage
+from synthgen_client.resources import TERMINAL, Datasets, Jobs, Json, Models, PreviewImage
 
 __all__ = [
     "TERMINAL",
@@ -77,6 +77,7 @@ class Client:
         self.downloads = httpx.Client(timeout=60)
         self.jobs = Jobs(self)
         self.models = Models(self)
+        self.datasets = Datasets(self)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, retried with exponential backoff (or the server's Retry-After)
@@ -155,8 +156,33 @@ class Client:
     # -- jobs -----------------------------------------------------------------------------
 
     def submit(self, body: Json, idempotency_key: str | None = None) -> Json:
+        return self.submit_job(body, idempotency_key)[0]
+
+    def submit_job(self, body: Json, idempotency_key: str | None = None) -> tuple[Json, bool]:
+        """The job, and whether it is one an earlier submit with the same
+        ``idempotency_key`` made (the API's ``Idempotent-Replayed: true``): no new job."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._call("POST", "/v1/jobs", json=body, headers=headers)  # type: ignore[no-any-return]
+        response = self._send("POST", "/v1/jobs", json=body, headers=headers)
+        return response.json(), response.headers.get("Idempotent-Replayed") == "true"
+
+    def estimate(self, body: Json) -> Json:
+        """``{"seconds", "basis"}``: how long the job would run, measured from this
+        tenant's finished jobs of its kind and engine (seconds null when none); the body
+        is checked as a submit checks it, and nothing is submitted."""
+        return self._call("POST", "/v1/estimates", json=body)  # type: ignore[no-any-return]
+
+    def resolve_job_id(self, ref: str) -> str:
+        """A job id from the id or its first characters (the short ids the CLI prints);
+        LookupError when none or several of this tenant's jobs start with ``ref``."""
+        if len(ref) >= 36:
+            return ref
+        found = [job["id"] for job in self.iter_jobs(page_size=200) if job["id"].startswith(ref)]
+        if len(found) == 1:
+            return str(found[0])
+        if not found:
+            raise LookupError(f"no job id starts with {ref!r} (synthgen jobs list shows yours)")
+        shown = ", ".join(found[:3]) + (" …" if len(found) > 3 else "")
+        raise LookupError(f"{ref!r} starts {len(found)} job ids ({shown}); give more of the id")
 
     def get(self, job_id: str) -> Json:
         return self._call("GET", f"/v1/jobs/{job_id}")  # type: ignore[no-any-return]
@@ -223,6 +249,53 @@ class Client:
         """Each engine with its train options: type, default (or the rule by image size),
         bounds, help; what a train job's ``config`` takes."""
         return list(self._call("GET", "/v1/engines"))
+
+    def pages(self, path: str, *, page_size: int = 200) -> list[Json]:
+        """Every item of a cursor-paginated listing (``items``, ``next_cursor``)."""
+        items: list[Json] = []
+        cursor = None
+        while True:
+            params: Json = {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._call("GET", path, params=params)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+    # -- uploads --------------------------------------------------------------------------
+
+    def upload(
+        self, target: Json, path: Path, *, on_bytes: Callable[[int], None] | None = None
+    ) -> None:
+        """Send ``path`` where an ``upload`` answer says: one PUT, or its parts in order.
+        The URLs are signed, so they go out without our Authorization header."""
+        parts = (
+            [(target["url"], 0, path.stat().st_size)]
+            if target["method"] == "PUT"
+            else [
+                (p["url"], (p["part_number"] - 1) * target["part_size"], target["part_size"])
+                for p in target["parts"]
+            ]
+        )
+        sent = 0
+        with path.open("rb") as source:
+            for url, offset, length in parts:
+                source.seek(offset)
+                chunk = source.read(length)
+                try:
+                    response = self.downloads.put(url, content=chunk, timeout=300)
+                except httpx.TransportError as exc:
+                    raise NetworkError(f"upload of {path.name} failed: {exc}") from exc
+                if response.status_code >= 400:
+                    raise ApiError(
+                        {"title": response.reason_phrase, "detail": f"upload of {path.name}"},
+                        response.status_code,
+                    )
+                sent += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(sent)
 
     # -- downloads ------------------------------------------------------------------------
 

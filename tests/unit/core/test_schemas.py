@@ -64,9 +64,9 @@ def test_evaluate_count_defaults_to_1000_with_a_model_and_to_all_with_a_source_j
     assert adapter.validate_python({**base, "source_job": "j", "count": 20}).count == 20
 
 
-def test_evaluate_feature_space_defaults_to_inception_and_is_one_of_two():
+def test_evaluate_feature_space_defaults_to_auto_and_is_one_of_three():
     body = {"kind": "evaluate", "model": "g", "reference": "digits:test"}
-    assert adapter.validate_python(body).config.features == "inception"
+    assert adapter.validate_python(body).config.features == "auto"
     with pytest.raises(ValidationError, match="features"):
         adapter.validate_python({**body, "config": {"features": "clip"}})
 
@@ -84,8 +84,20 @@ def test_evaluate_takes_the_privacy_metrics_by_name():
     assert adapter.validate_python({**body, "metrics": asked}).metrics == asked
 
 
-@pytest.mark.parametrize("ref", ["digits:valid", "faces", "ds_123"])
+@pytest.mark.parametrize("ref", ["digits:valid", "faces:valid", "ds_123", "a:b:c"])
 def test_train_reference_must_name_a_dataset_split(ref):
     body = {"kind": "evaluate", "model": "g", "reference": "digits:test"}
     with pytest.raises(ValidationError, match="train_reference"):
         adapter.validate_python({**body, "config": {"train_reference": ref}})
+
+
+@pytest.mark.parametrize("field", ["dataset", "reference"])
+def test_an_uploaded_datasets_name_is_taken_as_a_reference_and_resolved_at_submit(field):
+    body = (
+        {"kind": "train", "engine": "ddpm", "dataset": "mnist100", "model_name": "m"}
+        if field == "dataset"
+        else {"kind": "evaluate", "model": "g", "reference": "mnist100:test"}
+    )
+    assert getattr(adapter.validate_python(body), field).startswith("mnist100")
+    with pytest.raises(ValidationError, match="no split 'valid'"):
+        adapter.validate_python({**body, field: "mnist100:valid"})

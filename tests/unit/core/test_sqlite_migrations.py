@@ -45,3 +45,37 @@ def test_upgrade_to_lineage_keeps_versions_and_their_aliases(tmp_path: Path):
         ]
         assert conn.execute(text("SELECT alias FROM model_aliases")).scalars().all() == ["prod"]
     engine.dispose()
+
+
+def test_upgrade_to_unique_dataset_names_renames_later_duplicates(tmp_path: Path):
+    url = f"sqlite:///{tmp_path}/embedded.db"
+    upgrade(url, "0016")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', '2026-01-01')")
+        )
+        for i, (dataset_id, name) in enumerate(
+            [("ds_" + "a" * 32, "set"), ("ds_" + "b" * 32, "set"), ("ds_" + "c" * 32, "other")]
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO datasets (id, tenant_id, name, format, status, test_fraction, "
+                    "skip_corrupt, created_at, upload_key) VALUES (:id, 't', :name, 'zip', "
+                    "'ready', 0.2, 0, :at, 'k')"
+                ),
+                {"id": dataset_id, "name": name, "at": f"2026-01-0{i + 1}"},
+            )
+    engine.dispose()
+
+    upgrade(url)
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        names = dict(conn.execute(text("SELECT id, name FROM datasets")).all())
+    engine.dispose()
+    assert names == {
+        "ds_" + "a" * 32: "set",
+        "ds_" + "b" * 32: "set-bbbbbbbb",
+        "ds_" + "c" * 32: "other",
+    }

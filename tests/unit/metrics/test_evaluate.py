@@ -62,6 +62,7 @@ def report_and_stages(digits_train, tmp_path_factory):
         progress=lambda stage, done, total: stages.append((stage, done, total)),
         load_dataset=load,
         privacy_inputs=PrivacyInputs(train="digits:train", holdout="digits:test"),
+        features_note='features "auto" chose the classifier',
     )
     return report, stages
 
@@ -90,6 +91,12 @@ def test_classifier_feature_space_is_recorded_and_every_value_has_a_unit(report_
     kid = next(m for m in report.metrics if m.key == "kid")
     assert "raw" in kid.unit and "× 10³" in kid.unit
     assert "FD, not FID" in report.to_html()
+
+
+def test_how_the_feature_space_was_chosen_is_said_in_json_and_html(report_and_stages):
+    report, _ = report_and_stages
+    assert report.to_dict()["features_note"] == 'features "auto" chose the classifier'
+    assert "(features &quot;auto&quot; chose the classifier)." in report.to_html()
 
 
 @pytest.mark.parametrize(

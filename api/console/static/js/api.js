@@ -20,18 +20,39 @@ export class ApiError extends Error {
   }
 }
 
+// A GET answered 429 (the key's rate limit) is tried again after the server's
+// Retry-After (else 1, 2, 4... s), up to RETRIES times: a page that reads a lot backs off
+// instead of failing. Other methods are not repeated (a POST may have done its work).
+const RETRIES = 5;
+
+function backoffMs(response, attempt) {
+  const after = Number(response.headers.get("Retry-After"));
+  return Number.isFinite(after) && after > 0 ? after * 1000 : Math.min(30_000, 1000 * 2 ** attempt);
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+}
+
 export async function call(path, { method = "GET", body, key, signal, accept } = {}) {
   const headers = { Authorization: `Bearer ${key || auth.key}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (accept) headers.Accept = accept;
   let response;
-  try {
-    response = await fetch(path, {
-      method, headers, cache: "no-store", signal,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new ApiError(0, { title: "Network error", detail: `the API cannot be reached (${err})` });
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      response = await fetch(path, {
+        method, headers, cache: "no-store", signal,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError(0, { title: "Network error", detail: `the API cannot be reached (${err})` });
+    }
+    if (response.status !== 429 || method !== "GET" || attempt >= RETRIES || signal?.aborted) break;
+    await sleep(backoffMs(response, attempt), signal);
   }
   if (response.status === 401 && !key) {
     auth.clear();

@@ -5,7 +5,8 @@
 import { auth, json } from "./api.js";
 import { announce, clear, errorBox } from "./dom.js";
 import { renderSubmit } from "./forms.js";
-import { renderJob, renderJobs } from "./jobs.js";
+import { renderJob } from "./job.js";
+import { renderJobs } from "./jobs.js";
 import { renderModel, renderModels, renderPlayground } from "./models.js";
 
 const view = document.getElementById("view");

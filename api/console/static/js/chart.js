@@ -31,7 +31,8 @@ function order(key) {
 }
 
 export function lineChart(points, key) {
-  const data = points.filter((p) => Number.isFinite(p[key])).map((p) => [p.step, p[key]]);
+  const data = points.filter((p) => Number.isFinite(p[key])).map((p) => [p.step, p[key]])
+    .sort((a, b) => a[0] - b[0]); // a line through points out of step order is a scribble
   const figure = document.createElement("figure");
   figure.className = "chart";
   figure.dataset.key = key;

@@ -1,20 +1,36 @@
-// The jobs list (live status and progress) and the job page (progress, ETA, curves,
-// log, sample grid, artifacts, the evaluation report).
+// The jobs list (live status and progress) and what each job is about, in words.
 
 import { all, json } from "./api.js";
-import { keysOf, lineChart } from "./chart.js";
-import {
-  append, badge, bytes, clear, errorBox, h, heading, number, progressBar, seconds, shortId,
-  table, when,
-} from "./dom.js";
-import { every, isTerminal, watchJob } from "./live.js";
-import { auditText } from "./privacy.js";
+import { append, badge, clear, h, heading, progressBar, seconds, shortId, when } from "./dom.js";
+import { every, isTerminal } from "./live.js";
 
-export function subject(job) {
+// The tenant's uploaded datasets, id → name, read once per page (a job stores the id
+// its dataset's name resolved to; a person knows the name).
+export async function datasetNames() {
+  try {
+    return Object.fromEntries((await all("/v1/datasets")).map((d) => [d.id, d.name]));
+  } catch {
+    return {}; // the ids still say which dataset it is
+  }
+}
+
+// "mnist100:train" for an uploaded dataset with a name, else the reference as stored.
+function dataset(ref, names) {
+  const [id, split] = String(ref || "").split(":");
+  return names[id] ? `${names[id]}${split ? `:${split}` : ""}` : ref;
+}
+
+export function subject(job, names = {}) {
   const r = job.request || {};
-  if (job.kind === "train") return `${r.engine} on ${r.dataset} → ${r.model_name}`;
+  if (job.kind === "train") return `${r.engine} on ${dataset(r.dataset, names)} → ${r.model_name}`;
   if (job.kind === "generate") return `${r.count} images (${r.output_format || "png"}) from ${r.model}`;
-  return `${r.model || `job ${shortId(r.source_job || "")}`} vs ${r.reference}`;
+  if (job.kind === "evaluate") {
+    return `${r.model || `job ${shortId(r.source_job || "")}`} vs ${dataset(r.reference, names)}`;
+  }
+  if (job.kind === "validate_dataset") return `validate dataset ${r.name || names[r.dataset] || r.dataset}`;
+  if (job.kind === "import_model") return `import model ${r.import || ""}`;
+  if (job.kind === "txt2img") return `${Object.keys(r.prompts || {}).length} classes from ${r.model}`;
+  return job.kind;
 }
 
 function progressCell(job) {
@@ -30,6 +46,7 @@ export function renderJobs(view) {
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Load more");
   const empty = h("p", { hidden: true }, "No jobs yet. ", h("a", { href: "#/submit" }, "Submit one"), ".");
   let cursor = null;
+  let names = {};
   append(view, [
     heading("Jobs"),
     empty,
@@ -47,7 +64,7 @@ export function renderJobs(view) {
       row = h("tr", { dataset: { jobId: job.id } },
         h("td", { class: "mono" }, h("a", { href: `#/jobs/${job.id}`, title: job.id }, shortId(job.id))),
         h("td", {}, job.kind), h("td"), h("td"),
-        h("td", { class: "hide-narrow" }, when(job.created_at)), h("td", {}, subject(job)));
+        h("td", { class: "hide-narrow" }, when(job.created_at)), h("td", {}, subject(job, names)));
       rows.set(job.id, row);
       if (atEnd) tbody.append(row); else tbody.prepend(row);
     }
@@ -57,6 +74,7 @@ export function renderJobs(view) {
   };
 
   const load = async () => {
+    if (cursor === null) names = await datasetNames();
     const page = await json("/v1/jobs?limit=25");
     for (const job of [...page.items].reverse()) update(job, false);
     if (cursor === null) { cursor = page.next_cursor; more.hidden = !cursor; }
@@ -70,116 +88,4 @@ export function renderJobs(view) {
     more.hidden = !cursor;
   });
   return every(2000, load);
-}
-
-function facts(pairs) {
-  return h("dl", { class: "facts" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
-}
-
-export function renderJob(view, id) {
-  const head = h("div", { class: "job-head" });
-  const actions = h("div", { class: "row" });
-  const curves = h("div", { class: "panels", id: "curves" });
-  const log = h("pre", { class: "log", id: "job-log", tabindex: "0", "aria-label": "job log" });
-  const samples = h("div", { id: "samples" }, h("p", {}, "The sample grid appears when the job has finished."));
-  const report = h("div", { id: "report" });
-  const artifacts = h("div", { id: "artifacts" }, h("p", {}, "Artifacts are listed when the job has finished."));
-  const request = h("pre", { class: "log" });
-  const curvesSection = h("section", { hidden: true }, h("h2", {}, "Training curves"), curves);
-  append(view, [
-    heading(`Job ${shortId(id)}`), head, actions, curvesSection,
-    h("section", {}, h("h2", {}, "Log"), log),
-    h("section", {}, h("h2", {}, "Samples"), samples),
-    h("section", {}, report),
-    h("section", {}, h("h2", {}, "Artifacts"), artifacts),
-    h("section", {}, h("h2", {}, "Request"), request),
-  ]);
-
-  const points = [];
-  let every_ = null;
-  let after = null;
-  let last = {};
-  const say = (text) => {
-    log.append(`${new Date().toLocaleTimeString()}  ${text}\n`);
-    log.scrollTop = log.scrollHeight;
-  };
-
-  const loadCurves = async (job) => {
-    const total = job.progress?.total || job.request?.config?.max_steps || 0;
-    if (!total) return;
-    every_ ??= Math.max(1, Math.ceil(total / 400));
-    for (;;) {
-      const q = `every=${every_}&limit=1000${after !== null ? `&after=${after}` : ""}`;
-      const page = await json(`/v1/jobs/${id}/metrics?${q}`);
-      points.push(...page.items);
-      if (page.items.length) after = page.items[page.items.length - 1].step;
-      if (!page.next_cursor) break;
-    }
-    if (!points.length) return;
-    curvesSection.hidden = false;
-    append(clear(curves), keysOf(points).map((k) => lineChart(points, k)));
-  };
-
-  const finished = async (job) => {
-    const items = await all(`/v1/jobs/${id}/artifacts`);
-    const grid = items.find((a) => a.name === "grid.png");
-    append(clear(samples), [grid
-      ? h("img", { src: grid.url, alt: `sample grid of job ${shortId(id)}, one row per class`, class: "pixelated", id: "grid-image" })
-      : h("p", {}, "This job wrote no sample grid.")]);
-    const html = items.find((a) => a.name === "report.html");
-    if (html) {
-      append(clear(report), [h("h2", {}, "Evaluation report"),
-        h("p", {}, h("a", { href: html.url, target: "_blank", rel: "noopener" }, "Open the report in a new tab")),
-        // sandbox: the report is static HTML; it gets no script and no access to this tab.
-        h("iframe", { src: html.url, title: "evaluation report", class: "report", sandbox: "", id: "report-frame" })]);
-    }
-    append(clear(artifacts), [items.length ? table(["Name", "Size", "Type"], items.map((a) => [
-      h("a", { href: a.url, download: a.name.split("/").pop() }, a.name),
-      h("td", { class: "num" }, bytes(a.size)), a.content_type,
-    ]), "Artifacts") : h("p", {}, "No artifacts.")]);
-  };
-
-  const show = (job) => {
-    const p = job.progress || {};
-    if (job.status !== last.status) say(`status ${job.status}`);
-    if (p.stage && p.stage !== last.stage) say(`stage ${p.stage}`);
-    const tenth = Math.floor((p.fraction || 0) * 10);
-    if (job.status === "running" && tenth !== last.tenth && p.step) {
-      const m = Object.entries(p.metrics || {}).slice(0, 4).map(([k, v]) => `${k}=${number(v)}`).join(" ");
-      say(`step ${p.step}/${p.total} ${m}`);
-    }
-    const version = job.result?.model_version;
-    append(clear(head), [
-      h("p", {}, badge(job.status), " ", subject(job)),
-      progressBar(job, "job progress"),
-      facts([
-        ["Job id", h("span", { class: "mono" }, job.id)],
-        ["Kind", job.kind],
-        ["Stage", p.stage || "-"],
-        ["Step", p.total ? `${p.step} / ${p.total}` : "-"],
-        ["ETA", job.status === "running" ? seconds(p.eta_seconds) : "-"],
-        ["Created", when(job.created_at)],
-        ["Started", when(job.started_at)],
-        ["Completed", when(job.completed_at)],
-        ["Model", version ? h("a", { href: `#/models/${encodeURIComponent(version.name)}` }, `${version.name}:${version.version}`) : "-"],
-        ...(job.result?.summary?.privacy ? [["Privacy audit", h("span", { id: "privacy-audit" }, auditText(job.result.summary.privacy))]] : []),
-      ]),
-      job.error ? errorBox(`${job.error.type}: ${job.error.message}`) : null,
-    ]);
-    clear(actions);
-    if (!isTerminal(job.status)) {
-      actions.append(h("button", { type: "button", class: "secondary", onclick: async () => {
-        try { await json(`/v1/jobs/${id}/cancel`, { method: "POST" }); } catch (err) { say(`cancel failed: ${err.message}`); }
-      } }, "Cancel job"));
-    }
-    if (version && job.status === "succeeded") {
-      actions.append(h("a", { class: "button", href: `#/playground?model=${encodeURIComponent(`${version.name}:${version.version}`)}` }, "Preview this model"));
-    }
-    request.textContent = JSON.stringify(job.request, null, 2);
-    if (job.kind === "train" && job.status !== "queued") loadCurves(job).catch((err) => say(`curves: ${err.message}`));
-    if (isTerminal(job.status) && !isTerminal(last.status || "")) finished(job).catch((err) => say(`artifacts: ${err.message}`));
-    if (job.error && job.error.message !== last.error) say(`error ${job.error.type}: ${job.error.message}`);
-    last = { status: job.status, stage: p.stage, tenth, error: job.error?.message };
-  };
-  return watchJob(id, show, (err) => say(`could not refresh: ${err.message}`));
 }

@@ -13,11 +13,12 @@ import sys
 import traceback
 from pathlib import Path
 
-from synthgen_client.cli import admin, engines, jobs, models, preview
+from synthgen_client.cli import admin, datasets, engines, jobs, models, preview
 from synthgen_client.cli.errors import (
     EXIT_API,
     EXIT_BUG,
     EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
     EXIT_NETWORK,
     EXIT_USAGE,
@@ -62,11 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit codes: 0 ok, 1 unexpected error, 2 usage, 3 API error, "
-        "4 job failed/canceled/timed out, 5 network, 6 incomplete download",
+        "4 job failed/canceled/timed out, 5 network, 6 incomplete download, 130 interrupted "
+        "(Ctrl-C; a job keeps running)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     admin.add_parsers(sub, common)
     jobs.add_parsers(sub, common)
+    datasets.add_parsers(sub, common)
     engines.add_parsers(sub, common)
     models.add_parsers(sub, common)
     preview.add_parsers(sub, common)
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "(pip install 'synthgen[api,worker]'); this install has only the client",
         )
     except KeyboardInterrupt:
-        return _fail(130, "interrupted")
+        return _fail(EXIT_INTERRUPTED, "interrupted")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback
         if os.environ.get("SYNTHGEN_DEBUG"):
             traceback.print_exc()

@@ -25,9 +25,7 @@ def demo(args: argparse.Namespace) -> int:
     from synthgen_client import embedded
 
     try:
-        return demo_mod.run(
-            Path(args.home), args.port, max_seconds=args.max_seconds, count=args.count
-        )
+        return demo_mod.run(Path(args.home), args.port, steps=args.steps, count=args.count)
     except embedded.PortInUse as exc:
         raise NetworkUnavailable(str(exc)) from exc
 
@@ -116,7 +114,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--home", default=".synthgen")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-seconds", type=float, default=180.0, help="training budget")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=1500,
+        help="training steps (default 1500: the same model on every machine)",
+    )
     p.add_argument("--count", type=int, default=1000, help="digits to generate")
     p.set_defaults(run_local=demo)
 

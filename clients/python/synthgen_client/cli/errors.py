@@ -10,6 +10,7 @@ EXIT_API = 3  # the API refused the request (its problem+json, in one line)
 EXIT_JOB_FAILED = 4  # the job ended failed or canceled, or was still running at --timeout
 EXIT_NETWORK = 5  # the API could not be reached, or `up` could not listen on its port
 EXIT_INCOMPLETE = 6  # a download does not match the artifact listing
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT): the command stopped; a job keeps running
 
 
 class UsageError(Exception):

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from synthgen_client.cli import events, output
-from synthgen_client.cli.errors import EXIT_JOB_FAILED, UsageError
-from synthgen_client.sdk import TERMINAL, Client
+from synthgen_client.cli.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, UsageError
+from synthgen_client.sdk import TERMINAL, ApiError, Client
 
 Json = dict[str, Any]
 
@@ -37,18 +37,63 @@ def read_job_body(target: str | None) -> Json:
     return body
 
 
+def job_id(client: Client, ref: str) -> str:
+    """The job a full or short id (as ``jobs list`` prints) names; a usage error if none
+    or several do."""
+    try:
+        return client.resolve_job_id(ref)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+LONG_JOB_S = 3600  # past this the CLI asks before submitting (--yes does not ask)
+
+
+def confirm_duration(client: Client, body: Json, args: argparse.Namespace) -> None:
+    """Say how long the job will take; ask before one over an hour unless ``--yes``.
+    With the body on stdin, or no terminal, there is no one to ask: --yes is needed."""
+    try:
+        found = client.estimate(body)
+    except ApiError:
+        return  # the submit itself answers with what is wrong
+    seconds = found.get("seconds")
+    if seconds is None:
+        return
+    text = f"estimated run time {output.format_seconds(seconds)} ({found.get('basis')})"
+    if seconds <= LONG_JOB_S or args.yes:
+        if not args.quiet:
+            print(text, file=sys.stderr)
+        return
+    if args.file == "-" or not sys.stdin.isatty():
+        raise UsageError(
+            f"{text}: over an hour; pass --yes to submit it (there is no terminal to ask on)"
+        )
+    answer = input(f"{text}: over an hour. Submit it? [y/N] ")
+    if answer.strip().lower() not in {"y", "yes"}:
+        raise UsageError("not submitted (answered no); --yes submits without asking")
+
+
 def submit(client: Client, args: argparse.Namespace) -> int:
-    job = client.submit(read_job_body(args.file), idempotency_key=args.idempotency_key)
+    body = read_job_body(args.file)
+    confirm_duration(client, body, args)
+    job, replayed = client.submit_job(body, idempotency_key=args.idempotency_key)
     if args.json:
         output.print_json(job)
+    elif replayed:
+        # Not "submitted": this key already made a job, and nothing new was queued.
+        print(
+            f"existing {job['kind']} job {job['id']} ({job['status']}): idempotency key "
+            f"{args.idempotency_key!r} already made it; nothing new was submitted"
+        )
     else:
         print(f"submitted {job['kind']} job {job['id']} ({job['status']})")
-        print(f"follow it with: synthgen jobs wait {job['id']}")
+    if not args.json:
+        print(f"follow it with: synthgen jobs wait {job['id'][:8]}")
     return 0
 
 
 def get(client: Client, args: argparse.Namespace) -> int:
-    job = client.get(args.id)
+    job = client.get(job_id(client, args.id))
     output.print_json(job) if args.json else output.job_summary(job)
     return 0
 
@@ -68,7 +113,7 @@ def list_jobs(client: Client, args: argparse.Namespace) -> int:
     elif not jobs:
         print("no jobs" + (" match the filters" if args.status or args.kind else ""))
     else:
-        output.jobs_table(jobs)
+        output.jobs_table(jobs, client.datasets.names())
     if more:
         # Said, not silently cut: the listing has more than was shown.
         print(f"(showing the newest {limit}; more exist: pass --all or --limit N)", file=sys.stderr)
@@ -76,7 +121,7 @@ def list_jobs(client: Client, args: argparse.Namespace) -> int:
 
 
 def cancel(client: Client, args: argparse.Namespace) -> int:
-    job = client.cancel(args.id)
+    job = client.cancel(job_id(client, args.id))
     if args.json:
         output.print_json(job)
     else:
@@ -86,13 +131,24 @@ def cancel(client: Client, args: argparse.Namespace) -> int:
 
 def wait(client: Client, args: argparse.Namespace) -> int:
     line = output.ProgressLine()
+    target = job_id(client, args.id)
     try:
         job = client.wait(
-            args.id,
+            target,
             poll_s=args.poll,
             timeout_s=args.timeout,
             on_update=None if args.quiet else line,
         )
+    except KeyboardInterrupt:
+        line.close()
+        # Ctrl-C stops the waiting, not the job: say so, and how to stop the job.
+        print(
+            f"\nstopped waiting; job {target} keeps running on the server "
+            f"(synthgen jobs wait {target[:8]} to follow it again, "
+            f"synthgen jobs cancel {target[:8]} to stop it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     finally:
         line.close()
     if args.json:
@@ -104,7 +160,7 @@ def wait(client: Client, args: argparse.Namespace) -> int:
 
 def artifacts(client: Client, args: argparse.Namespace) -> int:
     if not args.download:
-        items = client.artifacts(args.id)
+        items = client.artifacts(job_id(client, args.id))
         if args.json:
             output.print_json(items)
         else:
@@ -116,7 +172,7 @@ def artifacts(client: Client, args: argparse.Namespace) -> int:
         return 0
     directory = Path(args.download)
     with output.FilesBar(quiet=args.quiet) as shown:
-        saved = client.download_artifacts(args.id, directory, on_file=shown)
+        saved = client.download_artifacts(job_id(client, args.id), directory, on_file=shown)
     total = sum(p.stat().st_size for p in saved)
     if args.json:
         output.print_json({"directory": str(directory), "files": len(saved), "bytes": total})
@@ -148,13 +204,14 @@ def logs(client: Client, args: argparse.Namespace) -> int:
     """The job's status and its recorded training steps; -f follows until it ends."""
     after: int | None = None
     shown = None
+    target = job_id(client, args.id)
     while True:
-        job = client.get(args.id)
+        job = client.get(target)
         line = _status_line(job)
         if line != shown and not args.json:
             print(line, flush=True)
             shown = line
-        for point in client.jobs.metrics(args.id, every=args.every, after=after):
+        for point in client.jobs.metrics(target, every=args.every, after=after):
             print(json.dumps(point) if args.json else _point_line(point), flush=True)
             after = int(point["step"])
         if not args.follow or job["status"] in TERMINAL:
@@ -177,11 +234,17 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("file", nargs="?", help="JSON file with the job body, or - for stdin")
     p.add_argument("--idempotency-key", help="a retried submit with this key returns the same job")
+    p.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="submit a job estimated over an hour without asking",
+    )
     p.set_defaults(run=submit)
 
     for name, func, text in (("get", get, "show a job"), ("cancel", cancel, "cancel a job")):
         p = actions.add_parser(name, help=text, parents=[common])
-        p.add_argument("id", help="job id")
+        p.add_argument("id", help="job id, or its first characters")
         p.set_defaults(run=func)
 
     p = actions.add_parser("list", help="list jobs, newest first", parents=[common])
@@ -194,7 +257,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = actions.add_parser(
         "wait", help="follow a job until it ends (exit 4 unless it succeeded)", parents=[common]
     )
-    p.add_argument("id", help="job id")
+    p.add_argument("id", help="job id, or its first characters")
     p.add_argument("--timeout", type=float, default=24 * 3600, help="give up after N seconds")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
     p.set_defaults(run=wait)
@@ -202,7 +265,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = actions.add_parser(
         "artifacts", help="list a job's artifacts, or download them all", parents=[common]
     )
-    p.add_argument("id", help="job id")
+    p.add_argument("id", help="job id, or its first characters")
     p.add_argument(
         "--download",
         metavar="DIR",
@@ -213,7 +276,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = actions.add_parser(
         "logs", help="a job's status and training steps; -f to follow it", parents=[common]
     )
-    p.add_argument("id", help="job id")
+    p.add_argument("id", help="job id, or its first characters")
     p.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
     p.add_argument("--every", type=int, default=1, help="every Nth training step")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between polls with -f")

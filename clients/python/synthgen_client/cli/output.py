@@ -42,16 +42,36 @@ def short_time(value: str | None) -> str:
     return value.replace("T", " ")[:19] if value else "-"
 
 
-def subject(job: Json) -> str:
-    """What a job is about, in a few words: the model it trains or reads."""
+def dataset_ref(ref: Any, names: dict[str, str] | None = None) -> str:
+    """ "mnist100:train" for an uploaded dataset whose name is known, else the reference."""
+    dataset_id, _, split = str(ref).partition(":")
+    name = (names or {}).get(dataset_id)
+    return f"{name}:{split}" if name and split else name or str(ref)
+
+
+def subject(job: Json, names: dict[str, str] | None = None) -> str:
+    """What a job is about, in a few words: the model it trains or reads; ``names``
+    (dataset id → name) shows uploaded datasets by their names."""
     request = job.get("request") or {}
-    if job["kind"] == "train":
-        return f"{request.get('engine')} on {request.get('dataset')} → {request.get('model_name')}"
-    if job["kind"] == "generate":
+    kind = job["kind"]
+    if kind == "train":
+        dataset = dataset_ref(request.get("dataset"), names)
+        return f"{request.get('engine')} on {dataset} → {request.get('model_name')}"
+    if kind == "generate":
         fmt = request.get("output_format", "png")
         return f"{request.get('count')} images ({fmt}) from {request.get('model')}"
-    source = request.get("model") or f"job {str(request.get('source_job'))[:8]}"
-    return f"{source} vs {request.get('reference')}"
+    if kind == "evaluate":
+        source = request.get("model") or f"job {str(request.get('source_job'))[:8]}"
+        return f"{source} vs {dataset_ref(request.get('reference'), names)}"
+    if kind == "validate_dataset":
+        dataset = request.get("dataset")
+        name = request.get("name") or (names or {}).get(str(dataset))
+        return f"validate dataset {name} ({dataset})" if name else f"validate dataset {dataset}"
+    if kind == "import_model":
+        return f"import model ({request.get('import')})"
+    if kind == "txt2img":
+        return f"{len(request.get('prompts') or {})} classes from {request.get('model')}"
+    return str(kind)
 
 
 def progress_text(job: Json) -> str:
@@ -75,7 +95,7 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def jobs_table(jobs: Sequence[Json]) -> None:
+def jobs_table(jobs: Sequence[Json], names: dict[str, str] | None = None) -> None:
     table(
         ["ID", "KIND", "STATUS", "PROGRESS", "CREATED", "WHAT"],
         [
@@ -85,7 +105,7 @@ def jobs_table(jobs: Sequence[Json]) -> None:
                 j["status"],
                 progress_text(j),
                 short_time(j["created_at"]),
-                subject(j),
+                subject(j, names),
             ]
             for j in jobs
         ],
