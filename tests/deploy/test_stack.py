@@ -70,7 +70,9 @@ def test_a_user_trains_generates_evaluates_previews_and_downloads_from_the_host(
         evaluated = stack.wait_job(
             submit(client, {"kind": "evaluate", "model": "stack", "reference": "shapes:test",
                             "count": 40, "metrics": ["fid", "class_coverage"],
-                            "config": {"steps": 2, "features": "classifier"}}),
+                            "config": {"features": "classifier", "seeds": [0],
+                                       "subset_sizes": [10], "classifier_epochs": 1,
+                                       "sample_config": {"steps": 2}}}),
             {"succeeded", "failed"},
         )  # fmt: skip
         assert evaluated["status"] == "succeeded", evaluated["error"]
