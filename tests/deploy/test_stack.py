@@ -76,7 +76,7 @@ def test_a_user_trains_generates_evaluates_previews_and_downloads_from_the_host(
             {"succeeded", "failed"},
         )  # fmt: skip
         assert evaluated["status"] == "succeeded", evaluated["error"]
-        preview = client.post("/v1/models/stack/preview", json={"count": 4, "config": {"steps": 2}})
+        preview = client.post("/v1/models/stack/preview", json={"count": 10, "config": {"steps": 2}})
         assert preview.status_code == 200 and preview.content.startswith(b"\x89PNG"), preview.text
 
         # Every artifact of every job, through its URL, from the host, no /etc/hosts edit.
