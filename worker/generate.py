@@ -33,7 +33,15 @@ def run(ctx: JobContext) -> None:
     writer = formats.writer(
         request["output_format"],
         formats.Target(
-            ctx.storage, ctx.prefix, ctx.workdir, count, trained.image_shape, class_names
+            ctx.storage,
+            ctx.prefix,
+            ctx.workdir,
+            count,
+            trained.image_shape,
+            class_names,
+            model_version=version.id,
+            shard_bytes=ctx.settings.output_shard_bytes,
+            shard_samples=ctx.settings.output_shard_samples,
         ),
     )
     grid = GridCollector(trained.num_classes if plan is not None else 1)
@@ -59,7 +67,7 @@ def run(ctx: JobContext) -> None:
             ).numpy()
             cache.put(shard.number, images)
         labels = shard.labels if shard.labels is not None else np.zeros(n, np.int64)
-        writer.add(images, labels)
+        writer.add(images, labels, np.full(n, shard.seed, dtype=np.int64))
         grid.add(images, labels)
         ctx.progress(start + n, count, images=start + n)
         ctx.output(shard=shard.number, images=start + n, total=count)

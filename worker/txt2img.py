@@ -69,7 +69,15 @@ def run(ctx: JobContext) -> None:
     writer = formats.writer(
         request.output_format,
         formats.Target(
-            ctx.storage, ctx.prefix, ctx.workdir, len(plan), (3, height, width), classes
+            ctx.storage,
+            ctx.prefix,
+            ctx.workdir,
+            len(plan),
+            (3, height, width),
+            classes,
+            model_version=version.id,
+            shard_bytes=ctx.settings.output_shard_bytes,
+            shard_samples=ctx.settings.output_shard_samples,
         ),
     )
     grid = GridCollector(len(classes))
@@ -88,7 +96,7 @@ def run(ctx: JobContext) -> None:
                 ctx, pipe, request, part, seeds, (height, width), device, batch, total
             )
             labels = np.array([label for label, _ in part], dtype=np.int64)
-            writer.add(images, labels)
+            writer.add(images, labels, np.asarray(seeds, dtype=np.int64))
             grid.add(images, labels)
             for offset, ((label, prompt), seed) in enumerate(zip(part, seeds, strict=True)):
                 record.writerow(

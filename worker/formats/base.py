@@ -53,10 +53,19 @@ class Manifest:
         return storage.put_file(key, self.path, "text/csv")
 
 
+DEFAULT_SHARD_BYTES = 256 * 2**20
+DEFAULT_SHARD_SAMPLES = 10_000
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a writer puts a job's images: ``{prefix}/...`` in ``storage``, via files in
-    ``workdir``, for images of ``shape`` (c, h, w) named by ``class_names``."""
+    ``workdir``, for images of ``shape`` (c, h, w) named by ``class_names``.
+
+    model_version is the id of the version that made them (a column of the sharded
+    formats); shard_bytes and shard_samples bound one shard of those formats (parquet,
+    webdataset): a shard is closed, uploaded and deleted once either is reached, so a job
+    holds one shard on disk."""
 
     storage: Storage
     prefix: str
@@ -64,6 +73,9 @@ class Target:
     count: int
     shape: tuple[int, int, int]
     class_names: list[str]
+    model_version: str | None = None
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    shard_samples: int = DEFAULT_SHARD_SAMPLES
 
 
 @dataclass(frozen=True)
@@ -81,12 +93,17 @@ class Source:
 
 
 class OutputWriter(ABC):
-    """Base: ``add(images, labels)`` per shard, then ``finish() -> [(name, object)]``."""
+    """Base: ``add(images, labels, seeds)`` per shard, then ``finish() -> [(name, object)]``.
+
+    seeds, when given, is each image's sampling seed (generate: its shard's seed, with
+    which the engine drew the shard's images in order; txt2img: the image's own), kept by
+    the formats that hold per-image columns."""
 
     location: str
     """Where the images are, for the job's result: "images/*.png", "images.npz", ..."""
 
     def __init__(self, target: Target) -> None:
+        self.target = target
         self.storage = target.storage
         self.prefix = target.prefix
         self.workdir = target.workdir
@@ -95,7 +112,9 @@ class OutputWriter(ABC):
         self.manifest = Manifest(target.workdir / MANIFEST, target.class_names)
 
     @abstractmethod
-    def add(self, images: np.ndarray, labels: np.ndarray) -> None: ...
+    def add(
+        self, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray | None = None
+    ) -> None: ...
 
     @abstractmethod
     def _close(self) -> list[tuple[str, StoredObject]]:
@@ -127,6 +146,103 @@ class ZipWriter(OutputWriter):
         self.zip.close()
         key = f"{self.prefix}/{self.location}"
         return [(self.location, self.storage.put_file(key, self.path, self.content_type))]
+
+
+class ShardedWriter(OutputWriter):
+    """A format written as numbered shard files, ``{folder}/train-{n}{suffix}``: a shard
+    is closed when it holds ``target.shard_samples`` images or ``target.shard_bytes`` of
+    encoded images, then uploaded and deleted, so the disk holds one shard at a time.
+    ``location`` is the shards' brace pattern ("shards/train-{000000..000003}.tar"),
+    known once the last shard is closed."""
+
+    folder: str
+    suffix: str
+    digits: int
+    content_type: str
+    default_location: str
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self.location = self.default_location
+        self.shards: list[tuple[str, StoredObject]] = []
+        self.in_shard = 0  # images in the open shard (0: none is open)
+        self.shard_bytes = 0  # their encoded bytes
+
+    def shard_name(self, number: int) -> str:
+        return f"{self.folder}/train-{number:0{self.digits}d}{self.suffix}"
+
+    @property
+    def current(self) -> str:
+        return self.shard_name(len(self.shards))
+
+    def _local(self) -> Path:
+        return self.workdir / self.current.replace("/", "-")
+
+    @abstractmethod
+    def _open_shard(self, path: Path) -> None: ...
+
+    @abstractmethod
+    def _close_shard(self) -> None:
+        """Finish the open shard's file (it is uploaded next)."""
+
+    def _before_sample(self) -> None:
+        if self.in_shard == 0:
+            self._open_shard(self._local())
+
+    def _after_sample(self, encoded: int) -> None:
+        self.in_shard += 1
+        self.shard_bytes += encoded
+        full = self.in_shard >= self.target.shard_samples
+        if full or self.shard_bytes >= self.target.shard_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        if self.in_shard == 0:
+            return
+        self._close_shard()
+        path, name = self._local(), self.current
+        self.shards.append(
+            (name, self.storage.put_file(f"{self.prefix}/{name}", path, self.content_type))
+        )
+        path.unlink()
+        self.in_shard = self.shard_bytes = 0
+
+    def _close(self) -> list[tuple[str, StoredObject]]:
+        self._rotate()
+        last = len(self.shards) - 1
+        if last > 0:
+            first = f"{0:0{self.digits}d}"
+            self.location = self.shard_name(0).replace(
+                first, f"{{{first}..{last:0{self.digits}d}}}", 1
+            )
+        elif self.shards:
+            self.location = self.shards[0][0]
+        return list(self.shards)
+
+
+def shard_names(source: Source, folder: str, suffix: str) -> list[str]:
+    """The stored shards of a sharded format, in order (names from the job's folder)."""
+    start = f"{source.prefix}/{folder}/"
+    keys = sorted(o.key for o in source.storage.list(start) if o.key.endswith(suffix))
+    return [k[len(source.prefix) + 1 :] for k in keys]
+
+
+def rebatched(parts: Batches, batch: int) -> Batches:
+    """The images of ``parts`` (batches of any size, such as a shard's rows) in batches of
+    exactly ``batch`` (the last one shorter)."""
+    images: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    held = 0
+    for part_images, part_labels in parts:
+        images.append(part_images)
+        labels.append(part_labels)
+        held += len(part_labels)
+        while held >= batch:
+            all_images, all_labels = np.concatenate(images), np.concatenate(labels)
+            yield all_images[:batch], all_labels[:batch]
+            images, labels, held = [all_images[batch:]], [all_labels[batch:]], held - batch
+    if held:
+        yield np.concatenate(images), np.concatenate(labels)
 
 
 def in_batches(items: list[str], size: int) -> Iterator[list[str]]:
