@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from core.storage import Storage, StoredObject
+from worker.lineage import sha256_file
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ["index", "file", "member", "label", "class_name", "sha256", "size"]
@@ -43,13 +44,18 @@ class Manifest:
         self.file = path.open("w", newline="")
         self.csv = csv.writer(self.file)
         self.csv.writerow(MANIFEST_COLUMNS)
+        self.counts = [0] * len(class_names)
+        """Images per class, in class order (the dataset card's counts)."""
+        self.sha256 = ""
 
     def add(self, index: int, file: str, member: str, label: int, data: bytes) -> None:
         digest = hashlib.sha256(data).hexdigest()
         self.csv.writerow([index, file, member, label, self.class_names[label], digest, len(data)])
+        self.counts[label] += 1
 
     def upload(self, storage: Storage, key: str) -> StoredObject:
         self.file.close()
+        self.sha256 = sha256_file(self.path)
         return storage.put_file(key, self.path, "text/csv")
 
 
@@ -110,6 +116,10 @@ class OutputWriter(ABC):
         self.class_names = target.class_names
         self.count = 0
         self.manifest = Manifest(target.workdir / MANIFEST, target.class_names)
+        self.sha256: dict[str, str] = {}
+        """SHA-256 of the format's files that are not one image each (archives, shards,
+        the manifest), taken from the local file before upload (croissant.json lists
+        them)."""
 
     @abstractmethod
     def add(
@@ -123,6 +133,7 @@ class OutputWriter(ABC):
     def finish(self) -> list[tuple[str, StoredObject]]:
         objects = self._close()
         manifest = self.manifest.upload(self.storage, f"{self.prefix}/{MANIFEST}")
+        self.sha256[MANIFEST] = self.manifest.sha256
         return [*objects, (MANIFEST, manifest)]
 
 
@@ -145,6 +156,7 @@ class ZipWriter(OutputWriter):
         self._complete()
         self.zip.close()
         key = f"{self.prefix}/{self.location}"
+        self.sha256[self.location] = sha256_file(self.path)
         return [(self.location, self.storage.put_file(key, self.path, self.content_type))]
 
 
@@ -201,6 +213,7 @@ class ShardedWriter(OutputWriter):
             return
         self._close_shard()
         path, name = self._local(), self.current
+        self.sha256[name] = sha256_file(path)
         self.shards.append(
             (name, self.storage.put_file(f"{self.prefix}/{name}", path, self.content_type))
         )
