@@ -80,9 +80,7 @@ def test_a_parquet_with_a_string_label_column_gets_sorted_classes(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table(
-        {"image": [archives.png(5), archives.png(9)], "label": ["zebra", "ant"]}
-    )
+    table = pa.table({"image": [archives.png(5), archives.png(9)], "label": ["zebra", "ant"]})
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     images = read_upload(tmp_path, "parquet", buffer.getvalue())
@@ -140,6 +138,4 @@ def test_a_webdataset_sample_without_a_label_is_refused(tmp_path):
 
 def test_a_webdataset_image_over_the_file_limit_is_refused(tmp_path):
     with pytest.raises(FileTooLarge):
-        read_upload(
-            tmp_path, "webdataset", wds_shard([0]), limits=Limits(10**8, 2**20, 100, 10)
-        )
+        read_upload(tmp_path, "webdataset", wds_shard([0]), limits=Limits(10**8, 2**20, 100, 10))
