@@ -132,7 +132,7 @@ OutputFormat = Annotated[
         description="png: images/000000.png and labels.csv; npz: images.npz (images, labels, "
         "class_names); imagefolder: images.zip as class_name/000000.png; parquet: Hugging Face "
         "datasets Parquet shards data/train-NNNNN.parquet (image, label as a ClassLabel, index, "
-        "seed, model_version); webdataset: tar shards shards/train-NNNNNN.tar of "
+        "seed, model_version); webdataset: tar shards webdataset/train-NNNNNN.tar of "
         "{key}.png, {key}.cls, {key}.json. Every format also writes manifest.csv, grid.png, "
         "README.md (a dataset card) and croissant.json"
     ),

@@ -164,7 +164,7 @@ class ShardedWriter(OutputWriter):
     """A format written as numbered shard files, ``{folder}/train-{n}{suffix}``: a shard
     is closed when it holds ``target.shard_samples`` images or ``target.shard_bytes`` of
     encoded images, then uploaded and deleted, so the disk holds one shard at a time.
-    ``location`` is the shards' brace pattern ("shards/train-{000000..000003}.tar"),
+    ``location`` is the shards' brace pattern ("webdataset/train-{000000..000003}.tar"),
     known once the last shard is closed."""
 
     folder: str

@@ -141,6 +141,7 @@ def _images(d: Description) -> tuple[list[dict[str, Any]], dict[str, Any] | None
                     },
                     "the class's folder (its name, path-unsafe characters replaced)",
                 ),
+                _field(rs, "file", "sc:Text", {**node, "extract": {"fileProperty": "fullpath"}}),
             ],
         )
     if fmt == "webdataset":

@@ -30,6 +30,7 @@ FOLDER = "data"
 SUFFIX = ".parquet"
 LOCATION = f"{FOLDER}/train-*{SUFFIX}"
 CONTENT_TYPE = "application/vnd.apache.parquet"
+ROW_LISTS = ("bytes", "label", "index", "seed")  # the open row group, column by column
 
 
 def features(class_names: list[str]) -> dict[str, Any]:
@@ -68,7 +69,7 @@ class Writer(ShardedWriter):
         super().__init__(target)
         self.schema = schema(self.class_names)
         self.file: pq.ParquetWriter | None = None
-        self.rows: dict[str, list[Any]] = {name: [] for name in self.schema.names}
+        self.rows: dict[str, list[Any]] = {name: [] for name in ROW_LISTS}
 
     def _open_shard(self, path: Path) -> None:
         # PNG bytes do not compress; the small columns do, and snappy is what datasets
@@ -82,20 +83,35 @@ class Writer(ShardedWriter):
             self._before_sample()
             label, data = int(labels[i]), png_bytes(images[i])
             self.manifest.add(self.count, self.current, str(self.in_shard), label, data)
-            self.rows["image"].append({"bytes": data, "path": f"{self.count:06d}.png"})
+            self.rows["bytes"].append(data)
             self.rows["label"].append(label)
             self.rows["index"].append(self.count)
             self.rows["seed"].append(None if seeds is None else int(seeds[i]))
-            self.rows["model_version"].append(self.target.model_version)
             self.count += 1
             self._after_sample(len(data))
         self._flush()
 
     def _flush(self) -> None:
-        """The rows so far as a row group of the open shard."""
-        if self.file is not None and self.rows["index"]:
-            self.file.write_table(pa.Table.from_pydict(self.rows, schema=self.schema))
-            self.rows = {name: [] for name in self.schema.names}
+        """The rows so far as a row group of the open shard (columns built whole: a dict
+        per row would cost as much as encoding the PNGs)."""
+        rows = self.rows
+        if self.file is None or not rows["index"]:
+            return
+        paths = pa.array([f"{i:06d}.png" for i in rows["index"]], pa.string())
+        image = pa.StructArray.from_arrays(
+            [pa.array(rows["bytes"], pa.binary()), paths],
+            fields=list(self.schema.field("image").type),
+        )
+        n = len(rows["index"])
+        columns = [
+            image,
+            pa.array(rows["label"], pa.int64()),
+            pa.array(rows["index"], pa.int64()),
+            pa.array(rows["seed"], pa.int64()),
+            pa.array([self.target.model_version] * n, pa.string()),
+        ]
+        self.file.write_table(pa.Table.from_arrays(columns, schema=self.schema))
+        self.rows = {name: [] for name in ROW_LISTS}
 
     def _close_shard(self) -> None:
         self._flush()

@@ -1,11 +1,11 @@
-"""The ``webdataset`` format: tar shards ``shards/train-000000.tar``, ... of at most
+"""The ``webdataset`` format: tar shards ``webdataset/train-000000.tar``, ... of at most
 ``shard_samples`` samples (and about ``shard_bytes``), for streaming with the
 ``webdataset`` library from the shards' presigned URLs.
 
 A sample is three members under one key, the image's index (``000042``): ``000042.png``,
 ``000042.cls`` (the label as decimal text, what ``wds`` decodes to an int) and
 ``000042.json`` (index, label, class_name, seed, model_version). The job's result gives
-the shards' brace pattern ("shards/train-{000000..000005}.tar"), the form ``wds``
+the shards' brace pattern ("webdataset/train-{000000..000005}.tar"), the form ``wds``
 expands. The tars are written with the standard library: the layout is plain tar, and
 fixed member headers (mtime 0, no owner) make a shard's bytes depend only on its images.
 """
@@ -21,10 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from worker.formats.base import Batches, ShardedWriter, Source, rebatched, shard_names
+from worker.formats.base import (
+    MANIFEST,
+    Batches,
+    ShardedWriter,
+    Source,
+    rebatched,
+    shard_names,
+)
 from worker.images import decode_png, png_bytes
 
-FOLDER = "shards"
+FOLDER = "webdataset"  # not shards/: a generate job keeps its sampled shards there
 SUFFIX = ".tar"
 LOCATION = f"{FOLDER}/train-*{SUFFIX}"
 CONTENT_TYPE = "application/x-tar"
@@ -102,13 +109,13 @@ def samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
 def read(source: Source) -> tuple[Batches, int]:
     names = shard_names(source, FOLDER, SUFFIX)
     paths = []
-    stored = 0
     for name in names:
         path = source.workdir / f"source-{name.replace('/', '-')}"
         source.storage.get_file(f"{source.prefix}/{name}", path)
         paths.append(path)
-        with tarfile.open(path) as tar:
-            stored += sum(1 for m in tar.getmembers() if m.name.endswith(".png"))
+    # The manifest counts the samples: a second pass over the tar headers would cost as
+    # much as reading the shards.
+    stored = len(source.storage.get_bytes(f"{source.prefix}/{MANIFEST}").splitlines()) - 1
     total = stored if source.count is None else min(source.count, stored)
 
     def parts() -> Batches:

@@ -70,7 +70,7 @@ def test_webdataset_shards_stream_through_the_webdataset_pipeline(store, tmp_pat
     import webdataset as wds
 
     writer, objects, images, labels = _write(store, tmp_path, "webdataset", shape=(3, 5, 6))
-    assert writer.location == "shards/train-{000000..000002}.tar"
+    assert writer.location == "webdataset/train-{000000..000002}.tar"
     root = store.path_of("jobs/j")
     pipeline = (
         wds.WebDataset(f"{root}/{writer.location}", shardshuffle=False, empty_check=False)
@@ -92,7 +92,7 @@ def test_webdataset_shards_hold_at_most_shard_samples(store, tmp_path):
 
     _, objects, _, _ = _write(store, tmp_path, "webdataset")
     counts = []
-    for name in sorted(n for n in objects if n.startswith("shards/")):
+    for name in sorted(n for n in objects if n.startswith("webdataset/")):
         with tarfile.open(store.path_of(objects[name].key)) as tar:
             counts.append(sum(m.name.endswith(".png") for m in tar.getmembers()))
     assert counts == [10, 10, 5]
