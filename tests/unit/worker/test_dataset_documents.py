@@ -46,8 +46,20 @@ def store(tmp_path):
     return LocalStorage(root=tmp_path / "store", public_url="http://h", signing_secret="s")
 
 
-def _job(store, workdir, fmt, *, dataset="mnist:train", metrics=None, privacy=None, total=12):
-    target = formats.Target(store, "jobs/j", workdir, total, (1, 8, 8), CLASSES, "mv-1", 2**30, 5)
+def _job(
+    store,
+    workdir,
+    fmt,
+    *,
+    dataset="mnist:train",
+    metrics=None,
+    privacy=None,
+    total=12,
+    shard_samples=5,
+):
+    target = formats.Target(
+        store, "jobs/j", workdir, total, (1, 8, 8), CLASSES, "mv-1", 2**30, shard_samples
+    )
     writer = formats.writer(fmt, target)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (total, 1, 8, 8), dtype=np.uint8)
@@ -185,3 +197,32 @@ def test_size_categories_follow_the_hubs_bounds():
         "10K<n<100K",
         "1M<n<10M",
     ]
+
+
+def _readme_snippets() -> list[str]:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    section = readme.split("## Loading a generated set", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_the_readmes_three_line_snippets_load_a_generated_set(store, tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    snippets = _readme_snippets()
+    assert len(snippets) == 3 and all(len(s.strip().splitlines()) == 3 for s in snippets)
+    parquet, webdataset, croissant = snippets
+    for fmt, snippet in (("parquet", parquet), ("webdataset", webdataset)):
+        home = tmp_path / fmt
+        store = LocalStorage(root=home / "store", public_url="http://h", signing_secret="s")
+        (home / "work").mkdir(parents=True)
+        folder, images = _job(store, home / "work", fmt, total=12, shard_samples=2)
+        (home / "store" / "jobs" / "j").rename(home / "set")
+        monkeypatch.chdir(home)
+        for code in (snippet, croissant):
+            scope: dict = {}
+            exec(code, scope)  # noqa: S102 - the README's own lines
+            image = scope["image"] if "image" in scope else scope["record"]["images/image"]
+            assert image.size == (8, 8)
