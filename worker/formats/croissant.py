@@ -118,7 +118,7 @@ def _images(d: Description) -> tuple[list[dict[str, Any]], dict[str, Any] | None
     if fmt == "imagefolder":
         archive = _file(d, d.location, "application/zip")
         node = {"fileSet": "zip-members"}
-        members = {
+        members: dict[str, Any] = {
             "@type": "cr:FileSet",
             "@id": "zip-members",
             "name": "zip-members",
@@ -167,7 +167,7 @@ def _images(d: Description) -> tuple[list[dict[str, Any]], dict[str, Any] | None
             ],
         )
     if fmt == "parquet":
-        shards = {
+        parquet_files: dict[str, Any] = {
             "@type": "cr:FileSet",
             "@id": "parquet-shards",
             "name": "parquet-shards",
@@ -175,7 +175,7 @@ def _images(d: Description) -> tuple[list[dict[str, Any]], dict[str, Any] | None
             "includes": "data/*.parquet",
         }
         node = {"fileSet": "parquet-shards"}
-        return [shards], _record_set(
+        return [parquet_files], _record_set(
             rs,
             [
                 _field(rs, "index", "sc:Integer", _column(node, "index")),

@@ -85,7 +85,8 @@ class Writer(ShardedWriter):
 def samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {extension: bytes}) of a tar shard, a sample's members being adjacent (the
     WebDataset convention: the key is the name up to the first dot of its last part)."""
-    key, sample = None, {}
+    key: str | None = None
+    sample: dict[str, bytes] = {}
     with tarfile.open(path, "r:*") as tar:
         for info in tar:
             if not info.isfile():
