@@ -103,7 +103,8 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> None:
     """What the server enforces beyond the models' static bounds, so a schema-valid
     request is one the server accepts (issue 27): the configured upload limits on the
     declared ``size`` of datasets and imports, each engine's image sizes, and the event
-    stream described in OpenAPI 3.1 terms (FastAPI writes 3.2's ``itemSchema`` there)."""
+    stream described in OpenAPI 3.1 terms (FastAPI writes 3.2's ``itemSchema`` there,
+    which 3.1 validators refuse)."""
     components = schema.get("components", {}).get("schemas", {})
     for name, limit in (
         ("DatasetCreate", settings.dataset_max_upload_bytes),
@@ -129,11 +130,12 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> None:
             for response in operation.get("responses", {}).values():
                 stream = response.get("content", {}).get("text/event-stream")
                 if stream is not None and "itemSchema" in stream:
-                    del stream["itemSchema"]
+                    # One event's fields (id, event, data, retry) under 3.1's ``schema``:
+                    # what schemathesis checks each event of the stream against.
                     stream["schema"] = {
-                        "type": "string",
-                        "description": "Server-sent events: each has an id, an event (the "
-                        "event type) and data, the event as JSON",
+                        **stream.pop("itemSchema"),
+                        "description": "each server-sent event: id, event (its type) and "
+                        "data (the event as JSON)",
                     }
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.model_versions.service import IMPORTED_DATASET
+
 EVALUATION_PREFIX = "evaluation "
 """How an evaluate job files its summary in a version's metrics ("evaluation mnist:test")."""
 
@@ -56,7 +58,9 @@ class Description:
     def training_set(self) -> str | None:
         """The training set's name ("mnist", "ds_…"); None when unknown (imports)."""
         ref = ((self.lineage or {}).get("dataset") or {}).get("ref") or self.model.get("dataset")
-        return str(ref).partition(":")[0] or None if ref else None
+        if not ref or ref == IMPORTED_DATASET:
+            return None
+        return str(ref).partition(":")[0] or None
 
     @property
     def license(self) -> tuple[str, str]:

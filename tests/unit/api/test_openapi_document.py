@@ -70,4 +70,4 @@ def test_the_event_stream_is_described_without_openapi_32_keywords(document):
     content = document["paths"]["/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"]
     stream = content["text/event-stream"]
     assert "itemSchema" not in stream
-    assert stream["schema"]["type"] == "string"
+    assert set(stream["schema"]["properties"]) == {"id", "event", "data", "retry"}

@@ -226,3 +226,10 @@ def test_the_readmes_three_line_snippets_load_a_generated_set(store, tmp_path, m
             exec(code, scope)  # noqa: S102 - the README's own lines
             image = scope["image"] if "image" in scope else scope["record"]["images/image"]
             assert image.size == (8, 8)
+
+
+def test_an_imported_models_card_says_its_training_data_is_unknown(store, tmp_path):
+    meta, body = _card(_job(store, tmp_path, "png", dataset="imported")[0])
+    assert meta["license"] == "other"
+    assert meta["source_datasets"] == ["original"]
+    assert "not known to synthgen (an imported model)" in body
