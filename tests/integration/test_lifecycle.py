@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests import croissant_cache
 from tests.integration.conftest import TINY_DDPM, TenantClient
 
 pytestmark = pytest.mark.integration
@@ -240,12 +241,15 @@ def _download(tenant: TenantClient, job_id: str, folder) -> dict[str, dict]:
     return items
 
 
-def test_generate_parquet_and_webdataset_load_in_their_libraries(trained_model, tmp_path):
+def test_generate_parquet_and_webdataset_load_in_their_libraries(
+    trained_model, tmp_path, monkeypatch
+):
     import datasets
     import mlcroissant as mlc
     import webdataset as wds
     import yaml
 
+    croissant_cache.isolate(monkeypatch, tmp_path / "croissant-extract")
     tenant, _ = trained_model
     body = {"kind": "generate", "model": "shapes-ddpm", "count": 9, "config": {"steps": 2}}
     parquet = tenant.submit({**body, "output_format": "parquet", "seed": 4})

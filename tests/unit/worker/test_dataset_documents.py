@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from core.storage import LocalStorage
+from tests import croissant_cache
 from worker import formats
 from worker.formats import card, documents
 from worker.formats.description import Description, evaluations_of
@@ -39,6 +40,11 @@ EVALUATION = {
     "steps": 100,  # not an evaluation: left out
 }
 DP = {"epsilon": 8.0, "delta": 1e-5, "noise_multiplier": 1.1, "steps": 300, "max_grad_norm": 1.0}
+
+
+@pytest.fixture(autouse=True)
+def _croissant_cache(monkeypatch, tmp_path):
+    croissant_cache.isolate(monkeypatch, tmp_path / "croissant-extract")
 
 
 @pytest.fixture()
