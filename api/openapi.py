@@ -19,6 +19,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from core.config import Settings
+from core.jobs.engine_configs import CONFIGS
+
 PROBLEM_REF = "#/components/schemas/Problem"
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -79,12 +82,61 @@ def install(app: FastAPI) -> None:
                 routes=app.routes,
             )
             name_inline_mappings(schema)
+            document_limits(schema, app.state.settings)
             document_errors(schema)
             add_links(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _integer_branch(prop: dict[str, Any]) -> dict[str, Any]:
+    """The integer schema of a field declared ``int | None`` (or the field itself)."""
+    for branch in prop.get("anyOf", []):
+        if branch.get("type") == "integer":
+            return dict(branch)
+    return prop
+
+
+def document_limits(schema: dict[str, Any], settings: Settings) -> None:
+    """What the server enforces beyond the models' static bounds, so a schema-valid
+    request is one the server accepts (issue 27): the configured upload limits on the
+    declared ``size`` of datasets and imports, each engine's image sizes, and the event
+    stream described in OpenAPI 3.1 terms (FastAPI writes 3.2's ``itemSchema`` there,
+    which 3.1 validators refuse)."""
+    components = schema.get("components", {}).get("schemas", {})
+    for name, limit in (
+        ("DatasetCreate", settings.dataset_max_upload_bytes),
+        ("ImportCreate", settings.import_max_bytes),
+    ):
+        size = components.get(name, {}).get("properties", {}).get("size")
+        if size is not None:
+            integer = _integer_branch(size)
+            integer["maximum"] = limit
+            size["anyOf"] = [integer, {"type": "null"}]
+            size["description"] = f"{size.get('description', '')} (at most {limit} bytes)"
+    for options in CONFIGS.values():
+        field = components.get(options.__name__, {}).get("properties", {}).get("image_size")
+        if field is None or not options.IMAGE_SIZES:
+            continue
+        sizes = list(options.IMAGE_SIZES)
+        field["anyOf"] = [{"type": "integer", "enum": sizes}, {"type": "null"}]
+        field["description"] = (
+            f"{field.get('description', '')}. The {options.ENGINE} engine takes {sizes}"
+        )
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                stream = response.get("content", {}).get("text/event-stream")
+                if stream is not None and "itemSchema" in stream:
+                    # One event's fields (id, event, data, retry) under 3.1's ``schema``:
+                    # what schemathesis checks each event of the stream against.
+                    stream["schema"] = {
+                        **stream.pop("itemSchema"),
+                        "description": "each server-sent event: id, event (its type) and "
+                        "data (the event as JSON)",
+                    }
 
 
 def name_inline_mappings(schema: dict[str, Any]) -> None:

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     requeue_after_s: float = 60.0
     max_attempts: int = 3
     shard_size: int = 1000
+    # One file of the sharded output formats (parquet, webdataset: worker/formats/): closed
+    # at whichever bound it reaches first (issue 27: a few hundred MB at most).
+    output_shard_bytes: int = Field(default=256 * 2**20, ge=2**20)
+    output_shard_samples: int = Field(default=10_000, ge=1)
     queue_prefix: str = ""
     reconcile_interval_s: float = 30.0
     # Object storage: attempts per request (boto3's standard retry mode backs off

@@ -11,7 +11,10 @@ import numpy as np
 import torch
 
 from worker import formats
+from worker.formats import documents
+from worker.formats.description import Description, evaluations_of, model_of
 from worker.images import GridCollector
+from worker.lineage import code_version
 from worker.runner import JobContext, finish
 from worker.sampling import SAMPLE_BATCH, label_plan, shards
 from worker.shards import ShardCache
@@ -33,7 +36,15 @@ def run(ctx: JobContext) -> None:
     writer = formats.writer(
         request["output_format"],
         formats.Target(
-            ctx.storage, ctx.prefix, ctx.workdir, count, trained.image_shape, class_names
+            ctx.storage,
+            ctx.prefix,
+            ctx.workdir,
+            count,
+            trained.image_shape,
+            class_names,
+            model_version=version.id,
+            shard_bytes=ctx.settings.output_shard_bytes,
+            shard_samples=ctx.settings.output_shard_samples,
         ),
     )
     grid = GridCollector(trained.num_classes if plan is not None else 1)
@@ -59,12 +70,38 @@ def run(ctx: JobContext) -> None:
             ).numpy()
             cache.put(shard.number, images)
         labels = shard.labels if shard.labels is not None else np.zeros(n, np.int64)
-        writer.add(images, labels)
+        writer.add(images, labels, np.full(n, shard.seed, dtype=np.int64))
         grid.add(images, labels)
         ctx.progress(start + n, count, images=start + n)
         ctx.output(shard=shard.number, images=start + n, total=count)
     objects = writer.finish()
     objects.append(("grid.png", ctx.storage.put_bytes(f"{ctx.prefix}/grid.png", grid.png())))
+    description = Description(
+        job_id=ctx.job.id,
+        kind="generate",
+        created_at=ctx.job.created_at,
+        output_format=request["output_format"],
+        location=writer.location,
+        count=writer.count,
+        image_shape=trained.image_shape,
+        class_names=class_names,
+        counts=writer.manifest.counts,
+        files={name: obj.size for name, obj in objects if not name.startswith("images/")},
+        sha256=writer.sha256,
+        sampling={
+            "seed": int(request["seed"]),
+            "count": count,
+            "labels": _labels_said(request.get("labels")),
+            "config": options,
+            "shard_size": shard_size,
+            "conditional": plan is not None,
+        },
+        model=model_of(version),
+        lineage=version.lineage,
+        evaluations=evaluations_of(version.metrics),
+        code_version=code_version(),
+    )
+    objects += documents.write(ctx.storage, ctx.prefix, description)
     cache.clear()
     ctx.progress.flush()
     finish(
@@ -86,6 +123,13 @@ def run(ctx: JobContext) -> None:
         },
         objects=objects,
     )
+
+
+def _labels_said(labels: list[int] | None) -> object:
+    """The request's labels for the dataset card: a long per-image list is summarised."""
+    if labels is None or len(labels) <= 100:
+        return labels
+    return f"one class per image as the request listed them ({len(labels)} entries)"
 
 
 def _within_shard(ctx: JobContext, start: int, n: int, count: int) -> Callable[[int, int], None]:

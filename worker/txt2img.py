@@ -23,7 +23,10 @@ import torch
 from core.jobs.schemas import Txt2ImgJobIn
 from models.errors import Stopped
 from worker import formats, pipelines
+from worker.formats import documents
+from worker.formats.description import Description, evaluations_of, model_of
 from worker.images import GridCollector
+from worker.lineage import code_version
 from worker.runner import JobContext, finish
 from worker.storage_io import download_prefix
 from worker.versions import get_version
@@ -69,7 +72,15 @@ def run(ctx: JobContext) -> None:
     writer = formats.writer(
         request.output_format,
         formats.Target(
-            ctx.storage, ctx.prefix, ctx.workdir, len(plan), (3, height, width), classes
+            ctx.storage,
+            ctx.prefix,
+            ctx.workdir,
+            len(plan),
+            (3, height, width),
+            classes,
+            model_version=version.id,
+            shard_bytes=ctx.settings.output_shard_bytes,
+            shard_samples=ctx.settings.output_shard_samples,
         ),
     )
     grid = GridCollector(len(classes))
@@ -88,7 +99,7 @@ def run(ctx: JobContext) -> None:
                 ctx, pipe, request, part, seeds, (height, width), device, batch, total
             )
             labels = np.array([label for label, _ in part], dtype=np.int64)
-            writer.add(images, labels)
+            writer.add(images, labels, np.asarray(seeds, dtype=np.int64))
             grid.add(images, labels)
             for offset, ((label, prompt), seed) in enumerate(zip(part, seeds, strict=True)):
                 record.writerow(
@@ -106,6 +117,33 @@ def run(ctx: JobContext) -> None:
     objects.append(
         (PROMPTS, ctx.storage.put_file(f"{ctx.prefix}/{PROMPTS}", record_path, "text/csv"))
     )
+    description = Description(
+        job_id=ctx.job.id,
+        kind="txt2img",
+        created_at=ctx.job.created_at,
+        output_format=request.output_format,
+        location=writer.location,
+        count=writer.count,
+        image_shape=(3, height, width),
+        class_names=classes,
+        counts=writer.manifest.counts,
+        files={name: obj.size for name, obj in objects if not name.startswith("images/")},
+        sha256=writer.sha256,
+        sampling={
+            **request.model_dump(
+                include={"prompts", "templates", "negative_prompt", "steps", "guidance_scale"}
+            ),
+            "seed": f"{request.seed} + the image's index",
+            "scheduler": type(pipe.scheduler).__name__,
+            "precision": precision,
+            "size": [height, width],
+        },
+        model=model_of(version),
+        lineage=version.lineage,
+        evaluations=evaluations_of(version.metrics),
+        code_version=code_version(),
+    )
+    objects += documents.write(ctx.storage, ctx.prefix, description)
     ctx.progress.flush()
     finish(
         ctx,

@@ -12,14 +12,18 @@ from core.datasets.orm import DatasetStatus
 from core.jobs.schemas import JobError, Strict
 from core.uploads import UploadOut
 
-DatasetFormat = Literal["zip", "tar", "npz", "cifar"]
+DatasetFormat = Literal["zip", "tar", "npz", "cifar", "parquet", "webdataset"]
 FORMATS_HELP = (
     "zip or tar (plain, .gz, .bz2 or .xz): an ImageFolder, one folder per class holding "
     "its images (class_name/image.png; one enclosing folder is fine); npz: arrays images "
     "(uint8, (n, h, w), (n, h, w, c) or (n, c, h, w)), labels (integers) and optionally "
     "classes (names); cifar: CIFAR-10 binary batches (*.bin, records of one label byte and "
     "3072 bytes of 32x32 RGB) as one .bin or in a zip/tar, with batches.meta.txt naming "
-    "the classes"
+    "the classes; parquet: a Parquet file (or a zip/tar of them) with an image column (the "
+    "Hugging Face datasets Image feature, or bytes in a column named image) and a label "
+    "(a ClassLabel, or a column named label); webdataset: a tar shard (or a zip/tar of .tar "
+    "shards) of samples key.png with key.cls (the class number) and optionally key.json "
+    "(its class_name). Every format has the same limits"
 )
 
 

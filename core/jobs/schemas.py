@@ -127,6 +127,19 @@ def check_sample_work(count: int, config: SampleConfig) -> None:
         )
 
 
+OutputFormat = Annotated[
+    Literal["png", "npz", "imagefolder", "parquet", "webdataset"],
+    Field(
+        description="png: images/000000.png and labels.csv; npz: images.npz (images, labels, "
+        "class_names); imagefolder: images.zip as class_name/000000.png; parquet: Hugging Face "
+        "datasets Parquet shards data/train-NNNNN.parquet (image, label as a ClassLabel, index, "
+        "seed, model_version); webdataset: tar shards webdataset/train-NNNNNN.tar of "
+        "{key}.png, {key}.cls, {key}.json. Every format also writes manifest.csv, grid.png, "
+        "README.md (a dataset card) and croissant.json"
+    ),
+]
+
+
 class GenerateJobIn(_Webhooked):
     kind: Literal["generate"]
     model: str = Field(min_length=1, max_length=200)
@@ -139,7 +152,7 @@ class GenerateJobIn(_Webhooked):
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     config: SampleConfig = Field(default_factory=SampleConfig)
-    output_format: Literal["png", "npz", "imagefolder"] = "png"
+    output_format: OutputFormat = "png"
     webhook: AnyHttpUrl | None = None
     webhook_events_filter: WebhookFilter | None = None
 
@@ -291,7 +304,7 @@ class Txt2ImgJobIn(_Webhooked):
         default="auto", description="auto: fp16 on a GPU; on a CPU every run is fp32"
     )
     attention_slicing: bool = Field(default=True, description="on a GPU: less memory, slower")
-    output_format: Literal["imagefolder", "png", "npz"] = "imagefolder"
+    output_format: OutputFormat = "imagefolder"
     webhook: AnyHttpUrl | None = None
     webhook_events_filter: WebhookFilter | None = None
 

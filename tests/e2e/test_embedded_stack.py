@@ -39,7 +39,7 @@ def test_embedded_stack_trains_and_generates(stack):
     done = client.wait(gen["id"], poll_s=0.3, timeout_s=240)
     assert done["status"] == "succeeded", done["error"]
     items = {a["name"]: a for a in client.artifacts(gen["id"])}
-    assert set(items) == {"images.npz", "grid.png", "manifest.csv"}
+    assert set(items) == {"images.npz", "grid.png", "manifest.csv", "README.md", "croissant.json"}
     body = httpx.get(items["grid.png"]["url"]).content  # signed URL, no key
     assert body[:8] == b"\x89PNG\r\n\x1a\n"
     assert (home / "store" / "jobs" / gen["id"] / "images.npz").is_file()

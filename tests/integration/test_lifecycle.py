@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests import croissant_cache
 from tests.integration.conftest import TINY_DDPM, TenantClient
 
 pytestmark = pytest.mark.integration
+DOCUMENTS = ("README.md", "croissant.json")  # written beside every generated set
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,7 @@ def test_generate_npz_returns_requested_images(trained_model):
     done = tenant.wait(job["id"])
     assert done["status"] == "succeeded", done["error"]
     items = {a["name"]: a for a in tenant.get(f"/v1/jobs/{job['id']}/artifacts").json()["items"]}
-    assert set(items) == {"images.npz", "manifest.csv", "grid.png"}
+    assert set(items) == {"images.npz", "manifest.csv", "grid.png", *DOCUMENTS}
     assert done["result"]["images_at"] == "images.npz"
     data = np.load(io.BytesIO(httpx.get(items["images.npz"]["url"]).content))
     assert data["images"].shape == (70, 3, 8, 8)
@@ -116,7 +118,7 @@ def test_generate_png_and_imagefolder_layouts(trained_model):
 
     items = {a["name"]: a for a in tenant.get(f"/v1/jobs/{png['id']}/artifacts").json()["items"]}
     pngs = {f"images/{i:06d}.png" for i in range(5)}
-    assert pngs | {"labels.csv", "manifest.csv", "grid.png"} == set(items)
+    assert pngs | {"labels.csv", "manifest.csv", "grid.png", *DOCUMENTS} == set(items)
     rows = list(csv.DictReader(io.StringIO(httpx.get(items["labels.csv"]["url"]).text)))
     assert [r["file"] for r in rows] == [f"images/{i:06d}.png" for i in range(5)]
 
@@ -126,7 +128,7 @@ def test_generate_png_and_imagefolder_layouts(trained_model):
     assert len(names) == 6
     assert all(name.count("/") == 1 and name.endswith(".png") for name in names)
     assert len({name.split("/")[0] for name in names}) > 1  # classes drawn evenly
-    assert set(items) == {"images.zip", "manifest.csv", "grid.png"}
+    assert set(items) == {"images.zip", "manifest.csv", "grid.png", *DOCUMENTS}
     manifest = list(csv.DictReader(io.StringIO(httpx.get(items["manifest.csv"]["url"]).text)))
     assert sorted(r["member"] for r in manifest) == sorted(names)
 
@@ -164,8 +166,8 @@ def test_generate_png_beyond_one_shard_lists_every_image_in_result_and_manifest(
     assert result["output_format"] == "png"
     assert result["images_at"] == "images/*.png"
     assert result["manifest"] == "manifest.csv"
-    assert result["files"] == ["grid.png", "labels.csv", "manifest.csv"]
-    assert result["artifacts"] == count + 3
+    assert result["files"] == sorted(["grid.png", "labels.csv", "manifest.csv", *DOCUMENTS])
+    assert result["artifacts"] == count + 5
 
     listed = _all_artifacts(tenant, job["id"], limit=40)
     names = [a["name"] for a in listed]
@@ -225,3 +227,59 @@ def test_a_failed_job_says_why_without_a_traceback(worker, make_tenant):
     assert "cifar-10-batches-bin" in done["error"]["message"]
     assert "Traceback" not in done["error"]["message"]
     assert tenant.get("/v1/models").json() == []
+
+
+def _download(tenant: TenantClient, job_id: str, folder) -> dict[str, dict]:
+    """Every artifact into ``folder`` under its name, as `synthgen jobs artifacts` does."""
+    items = {a["name"]: a for a in tenant.get(f"/v1/jobs/{job_id}/artifacts").json()["items"]}
+    for name, item in items.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        response = httpx.get(item["url"])
+        assert len(response.content) == item["size"], (name, response.headers)
+        target.write_bytes(response.content)
+    return items
+
+
+def test_generate_parquet_and_webdataset_load_in_their_libraries(
+    trained_model, tmp_path, monkeypatch
+):
+    import datasets
+    import mlcroissant as mlc
+    import webdataset as wds
+    import yaml
+
+    croissant_cache.isolate(monkeypatch, tmp_path / "croissant-extract")
+    tenant, _ = trained_model
+    body = {"kind": "generate", "model": "shapes-ddpm", "count": 9, "config": {"steps": 2}}
+    parquet = tenant.submit({**body, "output_format": "parquet", "seed": 4})
+    shards = tenant.submit({**body, "output_format": "webdataset", "seed": 4})
+    done = tenant.wait(parquet["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["images_at"] == "data/train-00000.parquet"
+    items = _download(tenant, parquet["id"], tmp_path / "p")
+    assert set(items) == {"data/train-00000.parquet", "manifest.csv", "grid.png", *DOCUMENTS}
+    assert items["data/train-00000.parquet"]["content_type"] == "application/vnd.apache.parquet"
+    ds = datasets.load_dataset(str(tmp_path / "p"), split="train", cache_dir=str(tmp_path / "c"))
+    version = done["result"]["model_version"]["id"]
+    assert len(ds) == 9 and set(ds["model_version"]) == {version}
+    assert ds.features["label"].names == done["result"]["class_names"]
+    front = yaml.safe_load((tmp_path / "p" / "README.md").read_text().split("---\n")[1])
+    assert front["source_datasets"] == ["shapes"] and front["size_categories"] == ["n<1K"]
+    record = mlc.Dataset(jsonld=str(tmp_path / "p" / "croissant.json"))
+    assert len(list(record.records("images"))) == 9
+
+    done = tenant.wait(shards["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["images_at"] == "webdataset/train-000000.tar"
+    _download(tenant, shards["id"], tmp_path / "w")
+    pipeline = wds.WebDataset(
+        str(tmp_path / "w" / done["result"]["images_at"]), shardshuffle=False
+    ).decode("pil")
+    samples = list(pipeline.to_tuple("png", "cls", "json"))
+    assert [meta["index"] for _, _, meta in samples] == list(range(9))
+    # The same request in another format: the same images, in the same order.
+    np.testing.assert_array_equal(
+        np.stack([np.asarray(image) for image, _, _ in samples]),
+        np.stack([np.asarray(row["image"].convert("RGB")) for row in ds]),
+    )

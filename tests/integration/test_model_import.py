@@ -106,6 +106,11 @@ def test_txt2img_makes_a_labelled_imagefolder_with_prompts_per_image(imported):
     ]
     assert {r["negative_prompt"] for r in rows} == {"blurry"}
     assert [int(r["seed"]) for r in rows] == list(range(5, 11))
+    card = httpx.get(items["README.md"]["url"]).text
+    assert f"txt2img job `{job['id']}`" in card and "| 1 | yield sign | 3 |" in card
+    assert "license: other" in card  # an imported pipeline's training data is unknown
+    croissant = httpx.get(items["croissant.json"]["url"]).json()
+    assert croissant["conformsTo"] == "http://mlcommons.org/croissant/1.0"
     lineage = tenant.get("/v1/models/tiny-sd/versions/1/lineage").json()
     assert job["id"] in [u["job_id"] for u in lineage["used_by"]]
 

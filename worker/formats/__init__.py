@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from worker.formats import imagefolder, npz, png
+from worker.formats import imagefolder, npz, parquet, png, webdataset
 from worker.formats.base import MANIFEST, Batches, OutputWriter, Source, Target
 
-FORMATS: dict[str, ModuleType] = {"png": png, "npz": npz, "imagefolder": imagefolder}
+FORMATS: dict[str, ModuleType] = {
+    "png": png,
+    "npz": npz,
+    "imagefolder": imagefolder,
+    "parquet": parquet,
+    "webdataset": webdataset,
+}
 
 
 def writer(fmt: str, target: Target) -> OutputWriter:

@@ -22,7 +22,7 @@ def folder_name(class_name: str) -> str:
 class Writer(ZipWriter):
     location = LOCATION
 
-    def add(self, images: np.ndarray, labels: np.ndarray) -> None:
+    def add(self, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray | None = None) -> None:
         for i in range(images.shape[0]):
             label = int(labels[i])
             member = f"{folder_name(self.class_names[label])}/{self.count:06d}.png"

@@ -30,7 +30,7 @@ class Writer(ZipWriter):
         self.labels_path = target.workdir / "labels.bin"
         self.labels_file = self.labels_path.open("wb")
 
-    def add(self, images: np.ndarray, labels: np.ndarray) -> None:
+    def add(self, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray | None = None) -> None:
         images = np.ascontiguousarray(images, dtype=np.uint8)
         self.images_member.write(images.tobytes())
         self.labels_file.write(np.asarray(labels, dtype="<i8").tobytes())

@@ -30,7 +30,7 @@ class Writer(OutputWriter):
         self.csv = csv.writer(self.csv_file)
         self.csv.writerow(["file", "label", "class_name"])
 
-    def add(self, images: np.ndarray, labels: np.ndarray) -> None:
+    def add(self, images: np.ndarray, labels: np.ndarray, seeds: np.ndarray | None = None) -> None:
         for i in range(images.shape[0]):
             name = f"images/{self.count:06d}.png"
             label = int(labels[i])
