@@ -221,11 +221,12 @@ class Datasets:
         return {d["id"]: d["name"] for d in self.list()}
 
 
-SUFFIX_FORMATS = {".zip": "zip", ".npz": "npz", ".bin": "cifar"}
+SUFFIX_FORMATS = {".zip": "zip", ".npz": "npz", ".bin": "cifar", ".parquet": "parquet"}
 
 
 def guess_format(path: Path) -> str:
-    """The upload format a file's name says (zip, tar and its compressions, npz, bin)."""
+    """The upload format a file's name says (zip, tar and its compressions, npz, bin,
+    parquet). WebDataset shards are tars too: their format is said, never guessed."""
     name = path.name.lower()
     if any(name.endswith(s) for s in (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
         return "tar"
@@ -233,5 +234,5 @@ def guess_format(path: Path) -> str:
         return SUFFIX_FORMATS[path.suffix.lower()]
     raise ValueError(
         f"cannot tell the format of {path.name} from its name; pass the format "
-        "(zip, tar, npz or cifar)"
+        "(zip, tar, npz, cifar, parquet or webdataset)"
     )

@@ -86,7 +86,8 @@ def test_a_dataset_is_found_by_name_or_id(api):
 
 @pytest.mark.parametrize(
     ("name", "fmt"),
-    [("a.zip", "zip"), ("a.tar.gz", "tar"), ("a.TGZ", "tar"), ("a.npz", "npz"), ("b.bin", "cifar")],
+    [("a.zip", "zip"), ("a.tar.gz", "tar"), ("a.TGZ", "tar"), ("a.npz", "npz"), ("b.bin", "cifar"),
+     ("train-00000.parquet", "parquet")],  # fmt: skip
 )
 def test_the_format_is_read_from_the_files_name(name, fmt):
     assert guess_format(Path(name)) == fmt
@@ -94,4 +95,4 @@ def test_the_format_is_read_from_the_files_name(name, fmt):
 
 def test_an_unknown_suffix_asks_for_the_format():
     with pytest.raises(ValueError, match="pass the format"):
-        guess_format(Path("data.parquet"))
+        guess_format(Path("data.csv"))

@@ -146,7 +146,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("file", help="zip or tar ImageFolder, .npz, or CIFAR .bin")
     p.add_argument("--name", help="unique among your datasets (default: the file's name)")
-    p.add_argument("--format", choices=["zip", "tar", "npz", "cifar"], help="default: by suffix")
+    p.add_argument(
+        "--format",
+        choices=["zip", "tar", "npz", "cifar", "parquet", "webdataset"],
+        help="default: by suffix (.zip, .tar*, .npz, .bin, .parquet); webdataset shards: say so",
+    )
     p.add_argument("--test-fraction", type=float, help="share held out as test (default 0.2)")
     p.add_argument("--skip-corrupt", action="store_true", help="leave out undecodable images")
     p.add_argument("--no-wait", action="store_true", help="return once the upload is sent")
