@@ -5,9 +5,11 @@ taken down (volumes too) at the end, the engine stopped, its layer cache kept.""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,13 @@ from tests.deploy.engine import Engine
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[compose.Stack]:
     engine = Engine()
     engine.start()
+    if os.environ.get("SYNTHGEN_TEST_STACK_REUSE") == "1":
+        # For working on these tests only (never in CI): take the stack a previous run left
+        # up as it is (no build, no `up`), and leave it up at the end.
+        running = compose.Stack(env_file=Path(os.environ["SYNTHGEN_TEST_STACK_ENV"]))
+        running.key = running.create_key("me")
+        yield running
+        return
     started = time.monotonic()
     made = standins.ensure()
     standins_s = round(time.monotonic() - started, 1)

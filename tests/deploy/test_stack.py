@@ -87,9 +87,8 @@ def test_a_user_trains_generates_evaluates_previews_and_downloads_from_the_host(
             for item in items:
                 assert urlsplit(item["url"]).netloc == "localhost:8333", item["url"]
                 got = httpx.get(item["url"], timeout=30)
-                assert got.status_code == 200, (item["key"], got.text[:200])
-                if item.get("size") is not None:
-                    assert len(got.content) == item["size"], item["key"]
+                assert got.status_code == 200, (item["name"], got.text[:200])
+                assert len(got.content) == item["size"], item["name"]
                 fetched += 1
         assert fetched >= 12 + 3
 
@@ -100,7 +99,10 @@ def test_a_user_trains_generates_evaluates_previews_and_downloads_from_the_host(
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(list(tmp_path.rglob("*.png"))) == 12
+    assert len(list((tmp_path / "images").glob("*.png"))) == 12
+    # The set's documents travel with it (issue 27): a dataset card and a Croissant record.
+    assert (tmp_path / "README.md").read_text().startswith("---")
+    assert (tmp_path / "croissant.json").exists()
 
 
 def test_api_and_every_worker_serve_metrics_and_prometheus_scrapes_them_all(stack: Stack):
@@ -145,5 +147,5 @@ def test_down_then_up_keeps_jobs_models_keys_and_files(stack: Stack):
         assert after == before
         assert "stack" in {m["name"] for m in client.get("/v1/models").json()}
         items = client.get(f"/v1/jobs/{generate['id']}/artifacts").json()["items"]
-    png = next(i for i in items if i["key"].endswith(".png"))
+    png = next(i for i in items if i["name"].endswith(".png"))
     assert httpx.get(png["url"], timeout=30).content.startswith(b"\x89PNG")

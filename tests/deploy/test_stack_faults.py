@@ -118,7 +118,7 @@ def test_s3_stopped_mid_generate_fails_cleanly_or_succeeds_whole(stack: Stack):
     with stack.client() as client:
         items = client.get(f"/v1/jobs/{job_id}/artifacts", params={"limit": 1000}).json()["items"]
     if done["status"] == "succeeded":
-        assert len([i for i in items if i["key"].endswith(".png")]) == count
+        assert len([i for i in items if i["name"].endswith(".png")]) == count
     else:
         assert done["status"] == "failed" and done["error"]["type"] == "StorageError", done
         assert items == []  # nothing half-written left behind
