@@ -16,14 +16,23 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import catalog, uploads
+from core import uploads
 from core.config import Settings
+from core.datasets.lookup import (
+    by_name,
+    data_key,
+    find_ready,
+    prefix_of,
+    preview_key,
+    require_ready,
+    resolve_ref,
+    split_count,
+)
 from core.datasets.orm import Dataset, DatasetStatus
 from core.datasets.schemas import DatasetCreate, DatasetOut, summary_fields
 from core.db import as_utc, utcnow
 from core.errors import (
     DatasetNotFound,
-    InvalidRequest,
     InvalidTransition,
     NameTaken,
     UploadMissing,
@@ -34,20 +43,30 @@ from core.jobs.states import JobKind, JobStatus
 from core.storage import Storage
 from core.tenants.orm import Tenant
 
+# What jobs read of a dataset, and where it is stored, live in core/datasets/lookup.py;
+# named here too for the callers that hold this module.
+__all__ = [
+    "by_name",
+    "complete",
+    "create",
+    "data_key",
+    "delete",
+    "find_ready",
+    "get",
+    "list_datasets",
+    "mark_invalid",
+    "mark_ready",
+    "prefix_of",
+    "preview_key",
+    "purge",
+    "require_ready",
+    "resolve_ref",
+    "settle",
+    "split_count",
+    "to_out",
+]
+
 SPLIT_SEED = 0
-
-
-def prefix_of(dataset_id: str) -> str:
-    return f"datasets/{dataset_id}/"
-
-
-def data_key(dataset_id: str) -> str:
-    """The validated dataset: images, labels, class names and the split in one .npz."""
-    return f"datasets/{dataset_id}/data.npz"
-
-
-def preview_key(dataset_id: str) -> str:
-    return f"datasets/{dataset_id}/preview.png"
 
 
 def create(
@@ -97,31 +116,6 @@ def _check_name_free(session: Session, tenant_id: str, name: str) -> None:
             f"{taken.status}); choose another name, or delete that one first",
             field="name",
         )
-
-
-def by_name(*, session: Session, tenant_id: str, name: str) -> Dataset | None:
-    return session.scalar(
-        select(Dataset).where(Dataset.tenant_id == tenant_id, Dataset.name == name)
-    )
-
-
-def resolve_ref(
-    *, session: Session, tenant_id: str, ref: str, default_split: str, field: str
-) -> str:
-    """A job's dataset reference as the job stores it: a built-in or an id as sent, an
-    uploaded dataset's name as "ds_…:split" (the one resolution every job kind uses, so a
-    name deleted and used again later never changes what a stored job reads)."""
-    name, _, split = ref.partition(":")
-    if not catalog.is_dataset_name(name):
-        return ref
-    row = by_name(session=session, tenant_id=tenant_id, name=name)
-    if row is None:
-        raise DatasetNotFound(
-            f"{field}: no dataset named {name!r} for this tenant (GET /v1/datasets lists "
-            f"yours); built-in datasets: {', '.join(catalog.DATASET_SPLITS)}",
-            field=field,
-        )
-    return f"{row.id}:{split or default_split}"
 
 
 def get(*, session: Session, tenant: Tenant, dataset_id: str) -> Dataset:
@@ -234,33 +228,6 @@ def settle(*, session: Session, row: Dataset) -> None:
     if mark_invalid(session=session, dataset_id=row.id, error=error):
         session.commit()
     session.refresh(row)
-
-
-def find_ready(*, session: Session, tenant_id: str, dataset_id: str) -> Dataset | None:
-    """The tenant's dataset when it is ready for jobs, else None (no refusal)."""
-    row = session.scalar(
-        select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id)
-    )
-    return row if row is not None and row.status == DatasetStatus.ready else None
-
-
-def require_ready(*, session: Session, tenant_id: str, dataset_id: str, field: str) -> Dataset:
-    """The tenant's dataset, ready for jobs; else 404 / 422 naming ``field``."""
-    row = session.scalar(
-        select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id)
-    )
-    if row is None:
-        raise DatasetNotFound(f"{field}: no dataset {dataset_id} for this tenant", field=field)
-    if row.status != DatasetStatus.ready:
-        raise InvalidRequest(
-            f"{field}: dataset {dataset_id} is {row.status}; jobs can use it once it is ready",
-            field=field,
-        )
-    return row
-
-
-def split_count(row: Dataset, split: str) -> int:
-    return sum(((row.summary or {}).get("split") or {}).get(split, {}).values())
 
 
 def to_out(row: Dataset, *, storage: Storage, settings: Settings, base_url: str = "") -> DatasetOut:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from core import catalog
-from core.datasets import service as datasets
+from core.datasets import lookup as datasets
 from core.db import session_scope
 from models import datasets as builtin
 from models import uploads
 from models.datasets import ImageDataset
-from worker.runner import JobContext
+from worker.context import JobContext
 
 
 def load(

@@ -8,26 +8,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from synthgen_client import events
+from synthgen_client.answers import TERMINAL, Json, PreviewImage
+
 if TYPE_CHECKING:
+    # For annotations only, never at run time: the client imports this module.
     from synthgen_client.sdk import Client
 
-Json = dict[str, Any]
-TERMINAL = {"succeeded", "failed", "canceled"}
-
-
-@dataclass(frozen=True)
-class PreviewImage:
-    """A preview grid: the PNG, which model version drew it, and whether the worker had
-    that model loaded already."""
-
-    png: bytes
-    model_version: str
-    cache_hit: bool
-    preview_id: str
+__all__ = ["TERMINAL", "Artifacts", "Datasets", "Jobs", "Json", "Models", "PreviewImage"]
 
 
 class Artifacts:
@@ -74,8 +65,6 @@ class Jobs:
     def stream(self, job_id: str, *, poll_s: float = 1.0) -> Iterator[Json]:
         """The job at each of its events (start, progress, output, completed), read from
         the event stream; polls every ``poll_s`` when the stream cannot be read."""
-        from synthgen_client import events
-
         try:
             for event in events.iter_events(self._client.http, job_id):
                 yield event.job

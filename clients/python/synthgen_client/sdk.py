@@ -13,7 +13,10 @@ from typing import Any
 
 import httpx
 
-from synthgen_client.resources import TERMINAL, Datasets, Jobs, Json, Models, PreviewImage
+from synthgen_client import events
+from synthgen_client.answers import TERMINAL, Json, PreviewImage
+from synthgen_client.errors import ApiError, IncompleteDownload, NetworkError, SynthgenClientError
+from synthgen_client.resources import Datasets, Jobs, Models
 
 __all__ = [
     "TERMINAL",
@@ -22,35 +25,8 @@ __all__ = [
     "IncompleteDownload",
     "NetworkError",
     "PreviewImage",
+    "SynthgenClientError",
 ]
-
-
-class SynthgenClientError(Exception):
-    """Base of the errors this client raises; ``str()`` is one line a person can act on."""
-
-
-class ApiError(SynthgenClientError):
-    """The API answered with an error (problem+json): ``status``, ``problem``."""
-
-    def __init__(self, problem: Json, status: int) -> None:
-        self.problem = problem
-        self.status = status
-        params = problem.get("invalid_params") or []
-        fields = "; ".join(_param_text(p) for p in params[:5])
-        detail = fields or problem.get("detail") or ""
-        super().__init__(f"{status} {problem.get('title', '')}: {detail}".rstrip(": "))
-
-
-class NetworkError(SynthgenClientError):
-    """The API could not be reached (refused, timed out, name not found)."""
-
-
-class IncompleteDownload(SynthgenClientError):
-    """What was saved does not match the artifact listing (count or sizes)."""
-
-    def __init__(self, message: str, *, missing: list[str]) -> None:
-        super().__init__(message)
-        self.missing = missing
 
 
 class Client:
@@ -232,8 +208,6 @@ class Client:
         """The job once it has ended. Follows the job's event stream (``on_update`` sees
         the job at each event: start, progress, output, completed) and polls every
         ``poll_s`` when the stream cannot be read. TimeoutError after ``timeout_s``."""
-        from synthgen_client import events  # it imports this module
-
         try:
             return events.wait_for_job(self.http, job_id, timeout_s, on_update, poll_s=poll_s)
         except httpx.TransportError as exc:
@@ -365,11 +339,6 @@ class Client:
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After", "")
     return min(float(value), 60.0) if value.replace(".", "", 1).isdigit() else None
-
-
-def _param_text(param: Json) -> str:
-    name, reason = str(param.get("name")), str(param.get("reason"))
-    return reason if reason.startswith(f"{name}:") else f"{name}: {reason}"
 
 
 def _safe_relative(name: str) -> Path:
