@@ -1,12 +1,11 @@
 """The SDK's resource namespaces: ``client.jobs``, ``client.jobs.artifacts`` and
 ``client.models``, and the preview result. Each call goes through ``Client._call``, which
-retries 429/503 with backoff; ``jobs.create`` sets an Idempotency-Key itself, so a retried
-submit never makes a second job."""
+retries 429/503 with backoff; a submit always carries an Idempotency-Key (``Client.submit_job``),
+so a retried submit never makes a second job."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,8 +45,9 @@ class Jobs:
         self.artifacts = Artifacts(client)
 
     def create(self, body: Json, *, idempotency_key: str | None = None) -> Json:
-        """Submit a job; a key is made when none is given, so retries are safe."""
-        return self._client.submit(body, idempotency_key=idempotency_key or str(uuid.uuid4()))
+        """Submit a job; a key is made when none is given, so retries are safe
+        (``Client.submit_job``, the one path every surface takes)."""
+        return self._client.submit(body, idempotency_key=idempotency_key)
 
     def get(self, job_id: str) -> Json:
         return self._client.get(job_id)

@@ -7,6 +7,7 @@ saved against the listing: a partial result raises, it is never returned as comp
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -132,14 +133,22 @@ class Client:
     # -- jobs -----------------------------------------------------------------------------
 
     def submit(self, body: Json, idempotency_key: str | None = None) -> Json:
+        """Submit a job (``client.jobs.create`` is the same call): see :meth:`submit_job`."""
         return self.submit_job(body, idempotency_key)[0]
 
     def submit_job(self, body: Json, idempotency_key: str | None = None) -> tuple[Json, bool]:
-        """The job, and whether it is one an earlier submit with the same
-        ``idempotency_key`` made (the API's ``Idempotent-Replayed: true``): no new job."""
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        response = self._send("POST", "/v1/jobs", json=body, headers=headers)
-        return response.json(), response.headers.get("Idempotent-Replayed") == "true"
+        """The job, and whether an earlier submit with the caller's ``idempotency_key``
+        made it (the API's ``Idempotent-Replayed: true``): no new job.
+
+        Every submit carries an Idempotency-Key, one made here when none is given, so a
+        submit retried after a dropped connection (``_send`` repeats a keyed POST) never
+        makes a second job. The one path every surface takes: ``jobs.create``,
+        ``submit`` and the CLI's ``jobs submit``. A replay of a key made here is this
+        call's own retry, so it is not reported as an earlier submit's job."""
+        key = idempotency_key or str(uuid.uuid4())
+        response = self._send("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": key})
+        replayed = response.headers.get("Idempotent-Replayed") == "true"
+        return response.json(), replayed and idempotency_key is not None
 
     def estimate(self, body: Json) -> Json:
         """``{"seconds", "basis"}``: how long the job would run, measured from this
