@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -32,6 +33,9 @@ class JobContext:
     workdir: Path
     progress: JobProgress
     should_stop: CancelCheck
+    # The uploaded datasets this job has read, by id (worker/datasets/load.py): a job
+    # reads each dataset's row once, however many of its facts it needs.
+    datasets: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
