@@ -2,9 +2,10 @@
 queue), read, list, delete, and what jobs need of them (``require_ready``).
 
 The status moves awaiting_upload → validating → ready | invalid, each step a conditional
-UPDATE. The validation job writes ready (with its summary) or invalid; a validation job
-that ended without doing so (canceled, failed by the reconciler) is settled to invalid
-when the dataset is next read, so no dataset stays ``validating`` for ever.
+UPDATE (core/upload_lifecycle.py, shared with model imports). The validation job writes
+ready (with its summary); a validation job that ends otherwise (failed, canceled, given up
+by the reconciler) makes the dataset invalid in the transaction that ends it, so no
+dataset stays ``validating`` for ever and reading one never writes.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import uploads
+from core import upload_lifecycle, uploads
 from core.config import Settings
 from core.datasets.lookup import (
     by_name,
@@ -61,7 +62,6 @@ __all__ = [
     "purge",
     "require_ready",
     "resolve_ref",
-    "settle",
     "split_count",
     "to_out",
 ]
@@ -124,7 +124,6 @@ def get(*, session: Session, tenant: Tenant, dataset_id: str) -> Dataset:
     )
     if row is None:
         raise DatasetNotFound(f"no dataset {dataset_id} for this tenant")
-    settle(session=session, row=row)
     return row
 
 
@@ -132,16 +131,13 @@ def list_datasets(
     *, session: Session, tenant: Tenant, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Dataset], str | None]:
     """The tenant's datasets, newest first, with the jobs' cursor pagination."""
-    rows, next_cursor = queries.newest_first(
+    return queries.newest_first(
         session=session,
         query=select(Dataset).where(Dataset.tenant_id == tenant.id),
         model=Dataset,
         cursor=cursor,
         limit=limit,
     )
-    for row in rows:
-        settle(session=session, row=row)
-    return rows, next_cursor
 
 
 def complete(
@@ -208,26 +204,7 @@ def mark_ready(*, session: Session, dataset_id: str, sha256: str, summary: dict[
 
 
 def mark_invalid(*, session: Session, dataset_id: str, error: dict[str, str]) -> bool:
-    return _move(
-        session,
-        dataset_id,
-        DatasetStatus.validating,
-        DatasetStatus.invalid,
-        error=error,
-        completed_at=utcnow(),
-    )
-
-
-def settle(*, session: Session, row: Dataset) -> None:
-    """A validating dataset whose job ended without saying ready or invalid is invalid."""
-    if row.status != DatasetStatus.validating or row.job_id is None:
-        return
-    error = queries.failure_of(session=session, job_id=row.job_id)
-    if error is None:
-        return
-    if mark_invalid(session=session, dataset_id=row.id, error=error):
-        session.commit()
-    session.refresh(row)
+    return upload_lifecycle.fail(session, Dataset, dataset_id, error)
 
 
 def to_out(row: Dataset, *, storage: Storage, settings: Settings, base_url: str = "") -> DatasetOut:
@@ -269,13 +246,7 @@ def _move(
     target: DatasetStatus,
     **values: Any,
 ) -> bool:
-    result = session.execute(
-        update(Dataset)
-        .where(Dataset.id == dataset_id, Dataset.status == source)
-        .values(status=target, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not upload_lifecycle.move(session, Dataset, dataset_id, source, target, **values):
         if target == DatasetStatus.validating:
             raise InvalidTransition(f"dataset {dataset_id} is no longer awaiting its upload")
         return False
