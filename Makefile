@@ -47,6 +47,7 @@ test-integration: install services
 lint: install
 	$(BIN)/ruff check api core worker clients models tests bench
 	$(BIN)/mypy
+	PYTHONPATH=.:clients/python $(BIN)/lint-imports --no-cache
 
 bench: install services
 	$(BIN)/python bench/submission.py

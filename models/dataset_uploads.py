@@ -1,5 +1,5 @@
 """Uploaded datasets read from a file: an ``.npz`` or an ImageFolder zip (split from
-models/datasets.py, which re-exports both loaders)."""
+models/datasets.py, which re-exports both loaders; both build on models/image_data.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from models.datasets import (
-    _IMAGE_SUFFIXES,
-    DatasetError,
-    ImageDataset,
-    _from_numpy,
-    resize,
-)
+from models.image_data import IMAGE_SUFFIXES, DatasetError, ImageDataset, from_numpy, resize
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,7 +47,7 @@ def load_npz(path: str | Path, image_size: int | None = None) -> ImageDataset:
         raise DatasetError(
             f"labels must lie in [0, {len(class_names)}), got [{labels.min()}, {labels.max()}]"
         )
-    data = _from_numpy(path.stem, "all", images, labels, class_names)
+    data = from_numpy(path.stem, "all", images, labels, class_names)
     if image_size is not None:
         data.images = resize(data.images, image_size)
     return data
@@ -121,7 +115,7 @@ def load_imagefolder_zip(path: str | Path, image_size: int | None = None) -> Ima
         )
     arrays = [np.asarray(p.convert(mode), dtype=np.uint8) for p in pictures]
     images = _to_nchw(np.stack(arrays), path.name)
-    return _from_numpy(path.stem, "all", images, np.asarray(labels), class_names)
+    return from_numpy(path.stem, "all", images, np.asarray(labels), class_names)
 
 
 def _image_members(archive: zipfile.ZipFile, source: str) -> list[tuple[str, str]]:
@@ -130,7 +124,7 @@ def _image_members(archive: zipfile.ZipFile, source: str) -> list[tuple[str, str
         (PurePosixPath(info.filename).parts, info.filename)
         for info in archive.infolist()
         if not info.is_dir()
-        and info.filename.lower().endswith(_IMAGE_SUFFIXES)
+        and info.filename.lower().endswith(IMAGE_SUFFIXES)
         and "__MACOSX" not in info.filename
     ]
     if entries and all(len(parts) == 3 for parts, _ in entries):

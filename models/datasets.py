@@ -16,11 +16,38 @@ when a dataset does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from errors import UserError
+# The dataset type and its errors live below this module and the loaders beside it
+# (models/dataset_uploads.py, models/idx.py); they are part of this module's interface.
+from models import idx
+from models.dataset_uploads import load_imagefolder_zip, load_npz
+from models.image_data import (
+    ChecksumMismatch,
+    DatasetError,
+    ImageDataset,
+    UnknownDataset,
+    UnknownSplit,
+    from_numpy,
+    resize,
+)
+
+__all__ = [
+    "BUILTIN_SPLITS",
+    "ChecksumMismatch",
+    "DatasetError",
+    "ImageDataset",
+    "UnknownDataset",
+    "UnknownSplit",
+    "check",
+    "load",
+    "load_imagefolder_zip",
+    "load_npz",
+    "names",
+    "parse_reference",
+    "resize",
+]
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,44 +70,6 @@ SHAPES_DEFAULT_COUNT = {"train": 2000, "test": 500}
 _SHAPES_SEED = {"train": 0, "test": 1}
 _SPLIT_SEED = 0  # the stratified train/test split of digits and mnist_t10k
 _TRAIN_FRACTION = 0.8
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-
-
-class DatasetError(UserError):
-    """A dataset cannot be loaded; the message says how to fix the call or the files."""
-
-
-class UnknownDataset(DatasetError):  # noqa: N818 - reads as the condition it reports
-    """The name is not a built-in dataset."""
-
-
-class UnknownSplit(DatasetError):  # noqa: N818
-    """The dataset has no such split."""
-
-
-class ChecksumMismatch(DatasetError):  # noqa: N818
-    """A file does not match the MD5 listed next to it."""
-
-
-@dataclass
-class ImageDataset:
-    """images: uint8 (n, c, h, w); labels: int64 (n,) in [0, num_classes)."""
-
-    name: str
-    split: str
-    images: torch.Tensor
-    labels: torch.Tensor
-    num_classes: int
-    class_names: list[str]
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(c, h, w) of every image."""
-        c, h, w = self.images.shape[1:]
-        return int(c), int(h), int(w)
 
 
 # --------------------------------------------------------------------------- names
@@ -147,22 +136,6 @@ def load(
     return data
 
 
-def resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (n, c, h, w) -> uint8 (n, c, size, size), antialiased bilinear."""
-    import torch
-    import torch.nn.functional as F  # noqa: N812 - the conventional alias
-
-    if tuple(images.shape[-2:]) == (size, size):
-        return images
-    out = torch.empty((*images.shape[:2], size, size), dtype=torch.uint8)
-    # Chunks bound the float copy to a few MB whatever the dataset size.
-    for start in range(0, images.shape[0], 2048):
-        chunk = images[start : start + 2048].float()
-        scaled = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True)
-        out[start : start + 2048] = scaled.round_().clamp_(0, 255).to(torch.uint8)
-    return out
-
-
 def _stratified_split(
     labels: np.ndarray,
     split: str,
@@ -183,22 +156,6 @@ def _stratified_split(
     return np.sort(np.concatenate(chosen))
 
 
-def _from_numpy(
-    name: str, split: str, images: np.ndarray, labels: np.ndarray, class_names: list[str]
-) -> ImageDataset:
-    """uint8 (n, c, h, w) and integer (n,) arrays -> ImageDataset."""
-    import torch
-
-    return ImageDataset(
-        name=name,
-        split=split,
-        images=torch.from_numpy(images),
-        labels=torch.from_numpy(labels.astype("int64")),
-        num_classes=len(class_names),
-        class_names=class_names,
-    )
-
-
 # --------------------------------------------------------------------------- digits
 
 
@@ -211,7 +168,7 @@ def _digits(split: str) -> ImageDataset:
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     labels = bunch.target
     keep = _stratified_split(labels, split)
-    return _from_numpy("digits", split, images[keep], labels[keep], [str(d) for d in range(10)])
+    return from_numpy("digits", split, images[keep], labels[keep], [str(d) for d in range(10)])
 
 
 # --------------------------------------------------------------------------- shapes
@@ -291,7 +248,7 @@ _TORCHVISION_DIR = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 
 def _idx_dataset(name: str, split: str, root: Path) -> ImageDataset:
     images, labels = _read_idx_pair(name, split, root, download=True)
-    return _from_numpy(name, split, images, labels, _IDX_CLASSES[name])
+    return from_numpy(name, split, images, labels, _IDX_CLASSES[name])
 
 
 def _mnist_t10k(split: str, root: str | Path | None) -> ImageDataset:
@@ -302,15 +259,13 @@ def _mnist_t10k(split: str, root: str | Path | None) -> ImageDataset:
         )
     images, labels = _read_idx_pair("mnist", "test", Path(root), download=False)
     keep = _stratified_split(labels, split)
-    return _from_numpy("mnist_t10k", split, images[keep], labels[keep], _IDX_CLASSES["mnist"])
+    return from_numpy("mnist_t10k", split, images[keep], labels[keep], _IDX_CLASSES["mnist"])
 
 
 def _read_idx_pair(
     name: str, split: str, root: Path, *, download: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 (n, 1, 28, 28), uint8 (n,)) from the idx files of ``split``."""
-    from models import idx  # it imports this module's errors
-
     stems = _IDX_FILES[split]
     raw = root / _TORCHVISION_DIR[name] / "raw"
     files = [idx.find(stem, root, raw) for stem in stems]
@@ -377,7 +332,7 @@ def _cifar10(split: str, root: Path) -> ImageDataset:
             ]
         )
         images, labels = records[:, 1:].reshape(-1, 3, 32, 32).copy(), records[:, 0].copy()
-        return _from_numpy("cifar10", split, images, labels, list(_CIFAR10_CLASSES))
+        return from_numpy("cifar10", split, images, labels, list(_CIFAR10_CLASSES))
     try:
         import torchvision.datasets as tv
     except ImportError:
@@ -393,8 +348,4 @@ def _cifar10(split: str, root: Path) -> ImageDataset:
             "cifar10", root, "the binary release's cifar-10-batches-bin/", exc
         ) from exc
     images = np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2))
-    return _from_numpy("cifar10", split, images, np.asarray(dataset.targets), list(dataset.classes))
-
-
-# The file loaders live in their own module and are part of this one's interface.
-from models.dataset_uploads import load_imagefolder_zip, load_npz  # noqa: E402, F401
+    return from_numpy("cifar10", split, images, np.asarray(dataset.targets), list(dataset.classes))

@@ -8,7 +8,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.datasets import ChecksumMismatch, DatasetError
+from models.image_data import ChecksumMismatch, DatasetError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -13,14 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.datasets import (
-    DatasetError,
-    ImageDataset,
-    UnknownSplit,
-    _from_numpy,
-    _stratified_split,
-    resize,
-)
+from models.datasets import _stratified_split
+from models.image_data import DatasetError, ImageDataset, UnknownSplit, from_numpy, resize
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,7 +50,7 @@ def load(path: str | Path, name: str, split: str, image_size: int | None = None)
         raise DatasetError(f"{name} is not a stored dataset: {error}") from None
     if len(keep) == 0:
         raise DatasetError(f"dataset {name} has no images in its {split} split")
-    data = _from_numpy(name, split, images, labels, classes)
+    data = from_numpy(name, split, images, labels, classes)
     if image_size is not None:
         data.images = resize(data.images, image_size)
     return data

@@ -12,7 +12,7 @@ from pathlib import Path
 from core.curves import service as curves
 from core.db import session_scope
 from core.storage import StoredObject
-from worker.runner import JobContext
+from worker.context import JobContext
 
 log = logging.getLogger("synthgen.worker")
 

@@ -29,9 +29,9 @@ from models.metrics.privacy import PrivacyInputs
 from models.metrics.report import GeneratorInfo
 from models.metrics.utility import DataDescription, UtilityConfig
 from worker import formats
+from worker.context import JobContext, finish
 from worker.datasets import load as dataset_loader
 from worker.lineage import code_version
-from worker.runner import JobContext, finish
 from worker.sampling import label_plan, shards
 from worker.versions import get_version, load_version
 

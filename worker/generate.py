@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from worker import formats
+from worker.context import JobContext, finish
 from worker.formats import documents
 from worker.formats.description import Description, evaluations_of, model_of
 from worker.images import GridCollector
 from worker.lineage import code_version
-from worker.runner import JobContext, finish
 from worker.sampling import SAMPLE_BATCH, label_plan, shards
 from worker.shards import ShardCache
 from worker.versions import load_version

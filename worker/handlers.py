@@ -12,7 +12,8 @@ function-per-kind table.)
 
 Handlers never import one another: what two of them share lives in a neutral module
 (worker/sampling.py, worker/versions.py, worker/storage_io.py, worker/formats/,
-worker/images.py); a test checks both that and that every :class:`JobKind` is here.
+worker/images.py); the import-linter contract "handlers-apart" (pyproject.toml) checks that,
+and a test that every :class:`JobKind` is here.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from collections.abc import Callable
 
 from core.jobs.states import JobKind
 from worker import evaluate, generate, model_import, train, txt2img
+from worker.context import JobContext
 from worker.datasets import validate
-from worker.runner import JobContext
 
 Handler = Callable[[JobContext], None]
 

@@ -33,6 +33,7 @@ from models import engines
 from models.engines.base import EngineError
 from models.engines.runtime.model_files import MODEL_CONFIG, MODEL_WEIGHTS
 from worker import pipelines
+from worker.context import JobContext, finish
 from worker.datasets.archive import (
     Archive,
     ArchiveTooLarge,
@@ -45,7 +46,6 @@ from worker.datasets.archive import (
 )
 from worker.lineage import code_version, sha256_file
 from worker.pipelines import BadModel
-from worker.runner import JobContext, finish
 from worker.service_jobs import removed_on_failure, waiting_row
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")

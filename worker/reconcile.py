@@ -7,6 +7,8 @@ messages, so anything a lost message or a dead worker left behind is repaired fr
 - ``running`` jobs whose heartbeat stopped go back to ``queued`` (resuming from their
   last checkpoint), or to ``failed`` (their partial outputs deleted) after
   ``max_attempts`` lost workers (runs handed back on a warm shutdown do not count);
+- datasets and model imports an older server left working after their job ended are
+  made invalid (core/upload_lifecycle.py: today a job's end settles its row at once);
 - webhook deliveries left due with nobody sending them (their message was lost, or the
   process died between committing an event and publishing its delivery) are sent.
 """
@@ -18,7 +20,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core import queue
+from core import queue, upload_lifecycle
 from core.config import Settings
 from core.db import session_scope, utcnow
 from core.jobs import events, idempotency, outbox, transitions
@@ -35,7 +37,7 @@ WEBHOOK_GRACE_S = 5.0
 
 
 def reconcile(settings: Settings) -> dict[str, int]:
-    counts = {"published": 0, "requeued": 0, "failed": 0, "webhook_jobs": 0}
+    counts = {"published": 0, "requeued": 0, "failed": 0, "webhook_jobs": 0, "settled": 0}
     now = utcnow()
     with events.session_scope(settings) as session:
         stale_outbox = session.scalars(
@@ -100,6 +102,7 @@ def reconcile(settings: Settings) -> dict[str, int]:
         counts["published"] += 1
     with session_scope(settings.database_url) as session:
         idempotency.purge_expired_idempotency_keys(session=session)
+        counts["settled"] = upload_lifecycle.settle_stale(session=session)
         stale_previews = previews.purge(session=session, ttl_s=settings.preview_ttl_s)
         due = webhooks.due_jobs(session=session, older_than_s=WEBHOOK_GRACE_S)
     for job_id in due:

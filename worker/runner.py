@@ -16,8 +16,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -32,36 +30,17 @@ from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
 from core.model_versions.orm import ModelVersion
 from core.queue import QUEUE_FOR_KIND, RUN_JOB, queue_for
-from core.storage import Storage, StoredObject
+from core.storage import Storage
 from core.storage import from_settings as storage_from_settings
 from core.telemetry import logs
 from worker import failures, preemption
+from worker.context import JobContext
 from worker.metrics import JobMeter
 from worker.progress import CancelCheck, Heartbeat, JobProgress
 
+__all__ = ["JobContext", "claim", "discard_outputs", "engine_of", "run_job"]
+
 log = logging.getLogger("synthgen.worker")
-
-
-@dataclass
-class JobContext:
-    settings: Settings
-    storage: Storage
-    job: Job
-    workdir: Path
-    progress: JobProgress
-    should_stop: CancelCheck
-
-    @property
-    def prefix(self) -> str:
-        return f"jobs/{self.job.id}"
-
-    def output(self, **what: object) -> None:
-        """Emit an ``output`` event saying what was just written (while still running)."""
-        with events.session_scope(self.settings) as session:
-            if transitions.heartbeat(session=session, job_id=self.job.id):
-                events.record(
-                    session=session, job_id=self.job.id, type=events.EventType.output, output=what
-                )
 
 
 def claim(settings: Settings, job_id: str) -> Job | None:
@@ -197,37 +176,3 @@ def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:
             session=session, job_id=job_id, target=JobStatus.failed, error=failure.as_error()
         ):
             log.info("job %s ended before its failure could be stored", job_id)
-
-
-def finish(
-    ctx: JobContext,
-    *,
-    result: dict[str, object],
-    objects: list[tuple[str, StoredObject]],
-    register: Callable[..., dict[str, object]] | None = None,
-) -> None:
-    """Record artifacts (already in storage), run ``register`` (e.g. add a model version)
-    and mark the job succeeded, all in one transaction: a job canceled meanwhile records
-    and registers nothing (its objects are deleted as it ends), and a run whose job was
-    taken back and claimed again (``attempts`` moved on) leaves the ending to that run."""
-    from core.artifacts import service as artifacts
-
-    with events.session_scope(ctx.settings) as session:
-        attempts = session.scalar(
-            select(Job.attempts).where(Job.id == ctx.job.id).with_for_update()
-        )
-        if attempts != ctx.job.attempts:
-            log.info("job %s was taken back while it finished; its new run ends it", ctx.job.id)
-            return
-        artifacts.record(session=session, job_id=ctx.job.id, objects=objects)
-        if register is not None:
-            result = {**result, **register(session)}
-        if not transitions.try_transition(
-            session=session,
-            job_id=ctx.job.id,
-            target=JobStatus.succeeded,
-            result=result,
-            progress={**(ctx.progress.last or {}), "fraction": 1.0, "eta_seconds": 0.0},
-        ):
-            session.rollback()
-            log.info("job %s was canceled before it could succeed", ctx.job.id)

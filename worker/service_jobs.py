@@ -11,7 +11,7 @@ from typing import Any, Protocol, TypeVar
 from core.db import session_scope
 from core.errors import InvalidRequest, NotFound
 from core.storage import Storage
-from worker.runner import JobContext
+from worker.context import JobContext
 
 
 class ServiceRow(Protocol):

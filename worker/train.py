@@ -20,10 +20,10 @@ from models import engine_options, engines
 from models.engines.base import Hooks
 from models.engines.runtime.resume import RESUMABLE_CHANGES
 from worker import curves, launch
+from worker.context import JobContext, finish
 from worker.datasets import load as dataset_loader
 from worker.images import grid_png
 from worker.lineage import code_version
-from worker.runner import JobContext, finish
 from worker.storage_io import download_prefix
 
 

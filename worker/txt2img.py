@@ -23,11 +23,11 @@ import torch
 from core.jobs.schemas import Txt2ImgJobIn
 from models.errors import Stopped
 from worker import formats, pipelines
+from worker.context import JobContext, finish
 from worker.formats import documents
 from worker.formats.description import Description, evaluations_of, model_of
 from worker.images import GridCollector
 from worker.lineage import code_version
-from worker.runner import JobContext, finish
 from worker.storage_io import download_prefix
 from worker.versions import get_version
 

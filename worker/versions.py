@@ -11,7 +11,7 @@ from worker.storage_io import download_prefix
 
 if TYPE_CHECKING:
     from models.engines.base import Engine, Trained
-    from worker.runner import JobContext
+    from worker.context import JobContext
 
 
 def get_version(ctx: JobContext, version_id: str | None) -> ModelVersion:

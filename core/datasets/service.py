@@ -2,9 +2,10 @@
 queue), read, list, delete, and what jobs need of them (``require_ready``).
 
 The status moves awaiting_upload → validating → ready | invalid, each step a conditional
-UPDATE. The validation job writes ready (with its summary) or invalid; a validation job
-that ended without doing so (canceled, failed by the reconciler) is settled to invalid
-when the dataset is next read, so no dataset stays ``validating`` for ever.
+UPDATE (core/upload_lifecycle.py, shared with model imports). The validation job writes
+ready (with its summary); a validation job that ends otherwise (failed, canceled, given up
+by the reconciler) makes the dataset invalid in the transaction that ends it, so no
+dataset stays ``validating`` for ever and reading one never writes.
 """
 
 from __future__ import annotations
@@ -12,18 +13,27 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import catalog, uploads
+from core import upload_lifecycle, uploads
 from core.config import Settings
+from core.datasets.lookup import (
+    by_name,
+    data_key,
+    find_ready,
+    prefix_of,
+    preview_key,
+    require_ready,
+    resolve_ref,
+    split_count,
+)
 from core.datasets.orm import Dataset, DatasetStatus
 from core.datasets.schemas import DatasetCreate, DatasetOut, summary_fields
 from core.db import as_utc, utcnow
 from core.errors import (
     DatasetNotFound,
-    InvalidRequest,
     InvalidTransition,
     NameTaken,
     UploadMissing,
@@ -34,20 +44,29 @@ from core.jobs.states import JobKind, JobStatus
 from core.storage import Storage
 from core.tenants.orm import Tenant
 
+# What jobs read of a dataset, and where it is stored, live in core/datasets/lookup.py;
+# named here too for the callers that hold this module.
+__all__ = [
+    "by_name",
+    "complete",
+    "create",
+    "data_key",
+    "delete",
+    "find_ready",
+    "get",
+    "list_datasets",
+    "mark_invalid",
+    "mark_ready",
+    "prefix_of",
+    "preview_key",
+    "purge",
+    "require_ready",
+    "resolve_ref",
+    "split_count",
+    "to_out",
+]
+
 SPLIT_SEED = 0
-
-
-def prefix_of(dataset_id: str) -> str:
-    return f"datasets/{dataset_id}/"
-
-
-def data_key(dataset_id: str) -> str:
-    """The validated dataset: images, labels, class names and the split in one .npz."""
-    return f"datasets/{dataset_id}/data.npz"
-
-
-def preview_key(dataset_id: str) -> str:
-    return f"datasets/{dataset_id}/preview.png"
 
 
 def create(
@@ -99,38 +118,12 @@ def _check_name_free(session: Session, tenant_id: str, name: str) -> None:
         )
 
 
-def by_name(*, session: Session, tenant_id: str, name: str) -> Dataset | None:
-    return session.scalar(
-        select(Dataset).where(Dataset.tenant_id == tenant_id, Dataset.name == name)
-    )
-
-
-def resolve_ref(
-    *, session: Session, tenant_id: str, ref: str, default_split: str, field: str
-) -> str:
-    """A job's dataset reference as the job stores it: a built-in or an id as sent, an
-    uploaded dataset's name as "ds_…:split" (the one resolution every job kind uses, so a
-    name deleted and used again later never changes what a stored job reads)."""
-    name, _, split = ref.partition(":")
-    if not catalog.is_dataset_name(name):
-        return ref
-    row = by_name(session=session, tenant_id=tenant_id, name=name)
-    if row is None:
-        raise DatasetNotFound(
-            f"{field}: no dataset named {name!r} for this tenant (GET /v1/datasets lists "
-            f"yours); built-in datasets: {', '.join(catalog.DATASET_SPLITS)}",
-            field=field,
-        )
-    return f"{row.id}:{split or default_split}"
-
-
 def get(*, session: Session, tenant: Tenant, dataset_id: str) -> Dataset:
     row = session.scalar(
         select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant.id)
     )
     if row is None:
         raise DatasetNotFound(f"no dataset {dataset_id} for this tenant")
-    settle(session=session, row=row)
     return row
 
 
@@ -138,16 +131,13 @@ def list_datasets(
     *, session: Session, tenant: Tenant, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Dataset], str | None]:
     """The tenant's datasets, newest first, with the jobs' cursor pagination."""
-    rows, next_cursor = queries.newest_first(
+    return queries.newest_first(
         session=session,
         query=select(Dataset).where(Dataset.tenant_id == tenant.id),
         model=Dataset,
         cursor=cursor,
         limit=limit,
     )
-    for row in rows:
-        settle(session=session, row=row)
-    return rows, next_cursor
 
 
 def complete(
@@ -214,53 +204,7 @@ def mark_ready(*, session: Session, dataset_id: str, sha256: str, summary: dict[
 
 
 def mark_invalid(*, session: Session, dataset_id: str, error: dict[str, str]) -> bool:
-    return _move(
-        session,
-        dataset_id,
-        DatasetStatus.validating,
-        DatasetStatus.invalid,
-        error=error,
-        completed_at=utcnow(),
-    )
-
-
-def settle(*, session: Session, row: Dataset) -> None:
-    """A validating dataset whose job ended without saying ready or invalid is invalid."""
-    if row.status != DatasetStatus.validating or row.job_id is None:
-        return
-    error = queries.failure_of(session=session, job_id=row.job_id)
-    if error is None:
-        return
-    if mark_invalid(session=session, dataset_id=row.id, error=error):
-        session.commit()
-    session.refresh(row)
-
-
-def find_ready(*, session: Session, tenant_id: str, dataset_id: str) -> Dataset | None:
-    """The tenant's dataset when it is ready for jobs, else None (no refusal)."""
-    row = session.scalar(
-        select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id)
-    )
-    return row if row is not None and row.status == DatasetStatus.ready else None
-
-
-def require_ready(*, session: Session, tenant_id: str, dataset_id: str, field: str) -> Dataset:
-    """The tenant's dataset, ready for jobs; else 404 / 422 naming ``field``."""
-    row = session.scalar(
-        select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id)
-    )
-    if row is None:
-        raise DatasetNotFound(f"{field}: no dataset {dataset_id} for this tenant", field=field)
-    if row.status != DatasetStatus.ready:
-        raise InvalidRequest(
-            f"{field}: dataset {dataset_id} is {row.status}; jobs can use it once it is ready",
-            field=field,
-        )
-    return row
-
-
-def split_count(row: Dataset, split: str) -> int:
-    return sum(((row.summary or {}).get("split") or {}).get(split, {}).values())
+    return upload_lifecycle.fail(session, Dataset, dataset_id, error)
 
 
 def to_out(row: Dataset, *, storage: Storage, settings: Settings, base_url: str = "") -> DatasetOut:
@@ -302,13 +246,7 @@ def _move(
     target: DatasetStatus,
     **values: Any,
 ) -> bool:
-    result = session.execute(
-        update(Dataset)
-        .where(Dataset.id == dataset_id, Dataset.status == source)
-        .values(status=target, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not upload_lifecycle.move(session, Dataset, dataset_id, source, target, **values):
         if target == DatasetStatus.validating:
             raise InvalidTransition(f"dataset {dataset_id} is no longer awaiting its upload")
         return False

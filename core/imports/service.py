@@ -1,5 +1,7 @@
 """Model imports: create (an s3:// source starts the import job at once; an upload first
 answers where to send the archive), complete, read, list; the import job's outcome.
+Its statuses move as a dataset's do (core/upload_lifecycle.py): an import whose job ends
+without registering is invalid from the transaction that ends the job; reads never write.
 
 Imports read s3:// URLs with the service's own credentials, so only prefixes the operator
 lists in ``SYNTHGEN_IMPORT_ALLOWED_URLS`` may be read: a tenant must not be able to
@@ -9,12 +11,11 @@ import another tenant's files, or any bucket the service happens to reach.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import uploads
+from core import upload_lifecycle, uploads
 from core.config import Settings
 from core.db import as_utc, utcnow
 from core.errors import ImportNotFound, InvalidRequest, InvalidTransition, UploadMissing
@@ -94,13 +95,15 @@ def _start(session: Session, tenant: Tenant, row: ModelImport) -> Job:
         kind=JobKind.import_model,
         request={"kind": JobKind.import_model.value, "import": row.id},
     )
-    moved = session.execute(
-        update(ModelImport)
-        .where(ModelImport.id == row.id, ModelImport.status == ImportStatus.awaiting_upload)
-        .values(status=ImportStatus.importing, job_id=job.id, size=row.size)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if not upload_lifecycle.move(
+        session,
+        ModelImport,
+        row.id,
+        ImportStatus.awaiting_upload,
+        ImportStatus.importing,
+        job_id=job.id,
+        size=row.size,
+    ):
         raise InvalidTransition(f"import {row.id} is no longer awaiting its upload")
     session.refresh(row)
     return job
@@ -112,12 +115,6 @@ def get(*, session: Session, tenant: Tenant, import_id: str) -> ModelImport:
     )
     if row is None:
         raise ImportNotFound(f"no import {import_id} for this tenant")
-    if row.status == ImportStatus.importing and row.job_id is not None:
-        # The job ended without registering or refusing (canceled, failed by the reconciler).
-        error = queries.failure_of(session=session, job_id=row.job_id)
-        if error is not None and mark_invalid(session=session, import_id=row.id, error=error):
-            session.commit()
-            session.refresh(row)
     return row
 
 
@@ -135,23 +132,19 @@ def list_imports(
 
 
 def mark_registered(*, session: Session, import_id: str, model_version_id: str) -> bool:
-    return _finish(
-        session, import_id, status=ImportStatus.registered, model_version_id=model_version_id
+    return upload_lifecycle.move(
+        session,
+        ModelImport,
+        import_id,
+        ImportStatus.importing,
+        ImportStatus.registered,
+        model_version_id=model_version_id,
+        completed_at=utcnow(),
     )
 
 
 def mark_invalid(*, session: Session, import_id: str, error: dict[str, str]) -> bool:
-    return _finish(session, import_id, status=ImportStatus.invalid, error=error)
-
-
-def _finish(session: Session, import_id: str, **values: Any) -> bool:
-    result = session.execute(
-        update(ModelImport)
-        .where(ModelImport.id == import_id, ModelImport.status == ImportStatus.importing)
-        .values(completed_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return upload_lifecycle.fail(session, ModelImport, import_id, error)
 
 
 def to_out(

@@ -37,18 +37,6 @@ def status_of(*, session: Session, job_id: str) -> JobStatus | None:
     return JobStatus(value) if value is not None else None
 
 
-def failure_of(*, session: Session, job_id: str) -> dict[str, str] | None:
-    """Why a job ended without succeeding ({type, message}), or None while it is queued
-    or running, or once it succeeded. For rows a service job was to finish (a dataset
-    being validated, a model being imported) whose job can no longer do so."""
-    job = session.get(Job, job_id)
-    if job is not None and job.status not in (JobStatus.failed, JobStatus.canceled):
-        return None
-    if job is not None and job.status == JobStatus.failed and job.error:
-        return {"type": str(job.error["type"]), "message": str(job.error["message"])}
-    return {"type": "Canceled", "message": f"job {job_id} was canceled before it finished"}
-
-
 class Listed(Protocol):
     """A row listed newest first with cursor pagination (jobs, datasets, imports)."""
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from core import catalog
-from core.datasets import service as datasets
+from core.datasets import lookup as datasets
 from core.errors import InvalidRequest
 from core.jobs.orm import Job
 from core.jobs.schemas import (

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core import upload_lifecycle
 from core.db import utcnow
 from core.errors import InvalidTransition, JobNotFound
 from core.jobs import events
@@ -48,6 +49,11 @@ def transition(*, session: Session, job_id: str, target: JobStatus, **fields: An
             raise JobNotFound(f"job {job_id} does not exist")
         raise InvalidTransition(f"job {job_id} is {current}; it cannot become {target}")
     events.record(session=session, job_id=job_id, type=events.for_status(target))
+    if target in upload_lifecycle.ENDED_WITHOUT_SUCCESS:
+        # A validation or import job's end settles its row in this same transaction.
+        upload_lifecycle.job_ended(
+            session=session, job_id=job_id, status=target, error=fields.get("error")
+        )
 
 
 def try_transition(*, session: Session, job_id: str, target: JobStatus, **fields: Any) -> bool:

@@ -26,11 +26,11 @@ from core.datasets.orm import Dataset, DatasetStatus
 from core.errors import DatasetNotFound
 from models.errors import Stopped
 from models.uploads import split_mask
+from worker.context import JobContext, finish
 from worker.datasets.archive import ArchiveTooLarge, Limits
 from worker.datasets.formats import Images, Options, read
 from worker.images import grid_png
 from worker.lineage import sha256_file
-from worker.runner import JobContext, finish
 from worker.service_jobs import removed_on_failure, waiting_row
 
 PREVIEW_PER_CLASS = 8

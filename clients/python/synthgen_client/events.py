@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from synthgen_client.sdk import TERMINAL, ApiError
+from synthgen_client.answers import TERMINAL
+from synthgen_client.errors import ApiError
 
 OnUpdate = Callable[[dict[str, Any]], None]
 

@@ -1,33 +1,23 @@
 """The SDK's resource namespaces: ``client.jobs``, ``client.jobs.artifacts`` and
 ``client.models``, and the preview result. Each call goes through ``Client._call``, which
-retries 429/503 with backoff; ``jobs.create`` sets an Idempotency-Key itself, so a retried
-submit never makes a second job."""
+retries 429/503 with backoff; a submit always carries an Idempotency-Key (``Client.submit_job``),
+so a retried submit never makes a second job."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from synthgen_client import events
+from synthgen_client.answers import TERMINAL, Json, PreviewImage
+
 if TYPE_CHECKING:
+    # For annotations only, never at run time: the client imports this module.
     from synthgen_client.sdk import Client
 
-Json = dict[str, Any]
-TERMINAL = {"succeeded", "failed", "canceled"}
-
-
-@dataclass(frozen=True)
-class PreviewImage:
-    """A preview grid: the PNG, which model version drew it, and whether the worker had
-    that model loaded already."""
-
-    png: bytes
-    model_version: str
-    cache_hit: bool
-    preview_id: str
+__all__ = ["TERMINAL", "Artifacts", "Datasets", "Jobs", "Json", "Models", "PreviewImage"]
 
 
 class Artifacts:
@@ -55,8 +45,9 @@ class Jobs:
         self.artifacts = Artifacts(client)
 
     def create(self, body: Json, *, idempotency_key: str | None = None) -> Json:
-        """Submit a job; a key is made when none is given, so retries are safe."""
-        return self._client.submit(body, idempotency_key=idempotency_key or str(uuid.uuid4()))
+        """Submit a job; a key is made when none is given, so retries are safe
+        (``Client.submit_job``, the one path every surface takes)."""
+        return self._client.submit(body, idempotency_key=idempotency_key)
 
     def get(self, job_id: str) -> Json:
         return self._client.get(job_id)
@@ -74,8 +65,6 @@ class Jobs:
     def stream(self, job_id: str, *, poll_s: float = 1.0) -> Iterator[Json]:
         """The job at each of its events (start, progress, output, completed), read from
         the event stream; polls every ``poll_s`` when the stream cannot be read."""
-        from synthgen_client import events
-
         try:
             for event in events.iter_events(self._client.http, job_id):
                 yield event.job

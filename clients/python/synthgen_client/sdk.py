@@ -7,13 +7,17 @@ saved against the listing: a partial result raises, it is never returned as comp
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
 
-from synthgen_client.resources import TERMINAL, Datasets, Jobs, Json, Models, PreviewImage
+from synthgen_client import events
+from synthgen_client.answers import TERMINAL, Json, PreviewImage
+from synthgen_client.errors import ApiError, IncompleteDownload, NetworkError, SynthgenClientError
+from synthgen_client.resources import Datasets, Jobs, Models
 
 __all__ = [
     "TERMINAL",
@@ -22,35 +26,8 @@ __all__ = [
     "IncompleteDownload",
     "NetworkError",
     "PreviewImage",
+    "SynthgenClientError",
 ]
-
-
-class SynthgenClientError(Exception):
-    """Base of the errors this client raises; ``str()`` is one line a person can act on."""
-
-
-class ApiError(SynthgenClientError):
-    """The API answered with an error (problem+json): ``status``, ``problem``."""
-
-    def __init__(self, problem: Json, status: int) -> None:
-        self.problem = problem
-        self.status = status
-        params = problem.get("invalid_params") or []
-        fields = "; ".join(_param_text(p) for p in params[:5])
-        detail = fields or problem.get("detail") or ""
-        super().__init__(f"{status} {problem.get('title', '')}: {detail}".rstrip(": "))
-
-
-class NetworkError(SynthgenClientError):
-    """The API could not be reached (refused, timed out, name not found)."""
-
-
-class IncompleteDownload(SynthgenClientError):
-    """What was saved does not match the artifact listing (count or sizes)."""
-
-    def __init__(self, message: str, *, missing: list[str]) -> None:
-        super().__init__(message)
-        self.missing = missing
 
 
 class Client:
@@ -156,14 +133,22 @@ class Client:
     # -- jobs -----------------------------------------------------------------------------
 
     def submit(self, body: Json, idempotency_key: str | None = None) -> Json:
+        """Submit a job (``client.jobs.create`` is the same call): see :meth:`submit_job`."""
         return self.submit_job(body, idempotency_key)[0]
 
     def submit_job(self, body: Json, idempotency_key: str | None = None) -> tuple[Json, bool]:
-        """The job, and whether it is one an earlier submit with the same
-        ``idempotency_key`` made (the API's ``Idempotent-Replayed: true``): no new job."""
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        response = self._send("POST", "/v1/jobs", json=body, headers=headers)
-        return response.json(), response.headers.get("Idempotent-Replayed") == "true"
+        """The job, and whether an earlier submit with the caller's ``idempotency_key``
+        made it (the API's ``Idempotent-Replayed: true``): no new job.
+
+        Every submit carries an Idempotency-Key, one made here when none is given, so a
+        submit retried after a dropped connection (``_send`` repeats a keyed POST) never
+        makes a second job. The one path every surface takes: ``jobs.create``,
+        ``submit`` and the CLI's ``jobs submit``. A replay of a key made here is this
+        call's own retry, so it is not reported as an earlier submit's job."""
+        key = idempotency_key or str(uuid.uuid4())
+        response = self._send("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": key})
+        replayed = response.headers.get("Idempotent-Replayed") == "true"
+        return response.json(), replayed and idempotency_key is not None
 
     def estimate(self, body: Json) -> Json:
         """``{"seconds", "basis"}``: how long the job would run, measured from this
@@ -232,8 +217,6 @@ class Client:
         """The job once it has ended. Follows the job's event stream (``on_update`` sees
         the job at each event: start, progress, output, completed) and polls every
         ``poll_s`` when the stream cannot be read. TimeoutError after ``timeout_s``."""
-        from synthgen_client import events  # it imports this module
-
         try:
             return events.wait_for_job(self.http, job_id, timeout_s, on_update, poll_s=poll_s)
         except httpx.TransportError as exc:
@@ -365,11 +348,6 @@ class Client:
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After", "")
     return min(float(value), 60.0) if value.replace(".", "", 1).isdigit() else None
-
-
-def _param_text(param: Json) -> str:
-    name, reason = str(param.get("name")), str(param.get("reason"))
-    return reason if reason.startswith(f"{name}:") else f"{name}: {reason}"
 
 
 def _safe_relative(name: str) -> Path:

@@ -1,0 +1,80 @@
+"""What jobs need of uploaded datasets, read-only: where a dataset's objects are stored,
+a name resolved to the id a job stores, the dataset when it is ready, how many images a
+split holds. Job admission (core/jobs/sources.py) and the worker read datasets through
+this module; it imports nothing of the job service, so submission → admission → sources
+never comes back round to submission through core/datasets/service.py (which makes
+validation jobs)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import catalog
+from core.datasets.orm import Dataset, DatasetStatus
+from core.errors import DatasetNotFound, InvalidRequest
+
+
+def prefix_of(dataset_id: str) -> str:
+    return f"datasets/{dataset_id}/"
+
+
+def data_key(dataset_id: str) -> str:
+    """The validated dataset: images, labels, class names and the split in one .npz."""
+    return f"datasets/{dataset_id}/data.npz"
+
+
+def preview_key(dataset_id: str) -> str:
+    return f"datasets/{dataset_id}/preview.png"
+
+
+def by_name(*, session: Session, tenant_id: str, name: str) -> Dataset | None:
+    return session.scalar(
+        select(Dataset).where(Dataset.tenant_id == tenant_id, Dataset.name == name)
+    )
+
+
+def resolve_ref(
+    *, session: Session, tenant_id: str, ref: str, default_split: str, field: str
+) -> str:
+    """A job's dataset reference as the job stores it: a built-in or an id as sent, an
+    uploaded dataset's name as "ds_…:split" (the one resolution every job kind uses, so a
+    name deleted and used again later never changes what a stored job reads)."""
+    name, _, split = ref.partition(":")
+    if not catalog.is_dataset_name(name):
+        return ref
+    row = by_name(session=session, tenant_id=tenant_id, name=name)
+    if row is None:
+        raise DatasetNotFound(
+            f"{field}: no dataset named {name!r} for this tenant (GET /v1/datasets lists "
+            f"yours); built-in datasets: {', '.join(catalog.DATASET_SPLITS)}",
+            field=field,
+        )
+    return f"{row.id}:{split or default_split}"
+
+
+def find_ready(*, session: Session, tenant_id: str, dataset_id: str) -> Dataset | None:
+    """The tenant's dataset when it is ready for jobs, else None (no refusal)."""
+    row = session.scalar(
+        select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id)
+    )
+    return row if row is not None and row.status == DatasetStatus.ready else None
+
+
+def require_ready(*, session: Session, tenant_id: str, dataset_id: str, field: str) -> Dataset:
+    """The tenant's dataset, ready for jobs; else 404 / 422 naming ``field``."""
+    row = session.scalar(
+        select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id)
+    )
+    if row is None:
+        raise DatasetNotFound(f"{field}: no dataset {dataset_id} for this tenant", field=field)
+    if row.status != DatasetStatus.ready:
+        raise InvalidRequest(
+            f"{field}: dataset {dataset_id} is {row.status}; jobs can use it once it is ready",
+            field=field,
+        )
+    return row
+
+
+def split_count(row: Dataset, split: str) -> int:
+    return sum(((row.summary or {}).get("split") or {}).get(split, {}).values())
