@@ -153,8 +153,10 @@ def test_import_and_dataset_lists_walk_to_the_end_through_equal_timestamps(
     table = {"ModelImport": ModelImport, "Dataset": Dataset}[model]
     before = {item["id"] for item in _walk(tenant, path, limit=200)}
     created = []
-    for _ in range(5):  # more than a page of 2, fewer than the old fixed cap
-        response = tenant.post(path, json=body)
+    for i in range(5):  # more than a page of 2, fewer than the old fixed cap
+        # Dataset names are unique per tenant (issue 31); an import's model name need not be.
+        named = {**body, "name": f"{body['name']}-{i}"} if "name" in body else body
+        response = tenant.post(path, json=named)
         assert response.status_code == 201, response.text
         created.append(response.json()["id"])
     with session_scope(settings.database_url) as session:
