@@ -25,7 +25,14 @@ TRAIN = {
     "engine": "ddpm",
     "dataset": "shapes",
     "model_name": "stack",
-    "config": {"max_steps": 8, "batch_size": 8, "image_size": 16, "base_channels": 16},
+    # Milliseconds a step: the faults' runs need hundreds of steps to stop in the middle of.
+    "config": {
+        "max_steps": 8,
+        "batch_size": 8,
+        "image_size": 8,
+        "base_channels": 8,
+        "num_train_timesteps": 10,
+    },  # fmt: skip
 }
 
 
@@ -76,7 +83,9 @@ def test_a_user_trains_generates_evaluates_previews_and_downloads_from_the_host(
             {"succeeded", "failed"},
         )  # fmt: skip
         assert evaluated["status"] == "succeeded", evaluated["error"]
-        preview = client.post("/v1/models/stack/preview", json={"count": 10, "config": {"steps": 2}})
+        preview = client.post(
+            "/v1/models/stack/preview", json={"count": 10, "config": {"steps": 2}}
+        )
         assert preview.status_code == 200 and preview.content.startswith(b"\x89PNG"), preview.text
 
         # Every artifact of every job, through its URL, from the host, no /etc/hosts edit.
