@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routes = (health, jobs, estimates, engines, models, metrics, preview, curves, events, webhooks)
     for module in (*routes, datasets, imports, uploads):
         app.include_router(module.router)
-    console.mount(app)
+    console.mount(app, upload_origin=app.state.storage.url_origin())
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, exempt=uploads.PREFIX)
     app.add_middleware(RequestTelemetry)  # outermost: rejected bodies are counted too
     openapi.install(app)

@@ -30,11 +30,21 @@ def decode_png(data: bytes) -> np.ndarray:
     return img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
 
 
+GUTTER = 2  # px between a grid's images and around them, before scaling
+
+
+def grid_shape(n: int, nrow: int, h: int, w: int) -> tuple[int, int]:
+    """(height, width) in px of the grid of ``n`` h×w images, ``nrow`` a row, unscaled."""
+    rows = (n + nrow - 1) // nrow
+    return rows * (h + GUTTER) + GUTTER, nrow * (w + GUTTER) + GUTTER
+
+
 def grid_png(images: np.ndarray, nrow: int, scale: int = 1) -> bytes:
-    """images: uint8 (n, c, h, w) → one PNG with ``nrow`` images per row and 2px gutters."""
+    """images: uint8 (n, c, h, w) → one PNG with ``nrow`` images per row and 2px gutters,
+    each pixel drawn ``scale``×``scale`` (nearest neighbour)."""
     n, c, h, w = images.shape
     rows = (n + nrow - 1) // nrow
-    pad = 2
+    pad = GUTTER
     canvas = np.zeros((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.uint8)
     for i in range(n):
         r, col = divmod(i, nrow)

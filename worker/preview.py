@@ -9,6 +9,7 @@ version id: a version never changes, so a cached model is never stale.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 import threading
@@ -24,13 +25,14 @@ from core.db import session_scope
 from core.model_versions.orm import ModelVersion
 from core.previews import service as previews
 from core.previews.orm import Preview
+from core.previews.schemas import AUTO_SHORT_SIDE, MAX_PREVIEW_SCALE
 from core.previews.service import Plan
 from core.storage import Storage
 from core.storage import from_settings as storage_from_settings
 from models import engines
 from models.engines.base import Engine, Trained
 from worker import failures
-from worker.images import grid_png
+from worker.images import grid_png, grid_shape
 from worker.storage_io import download_prefix
 
 log = logging.getLogger("synthgen.worker")
@@ -90,7 +92,17 @@ def draw(engine: Engine, trained: Trained, plan: Plan) -> bytes:
     for row, n in enumerate(counts):
         cells[row * columns : row * columns + n] = images[start : start + n].numpy()
         start += n
-    return grid_png(cells, nrow=columns)
+    return grid_png(cells, nrow=columns, scale=grid_scale(plan, cells.shape[0], h, w))
+
+
+def grid_scale(plan: Plan, cells: int, h: int, w: int) -> int:
+    """The plan's scale; "auto": the smallest bringing the grid's short side to
+    AUTO_SHORT_SIDE px (the samples themselves may be 8 px: a grid a person can see)."""
+    scale = plan.get("scale", 1)  # rows planned before scale existed are drawn unscaled
+    if scale != "auto":
+        return int(scale)
+    short = min(grid_shape(cells, plan["columns"], h, w))
+    return min(MAX_PREVIEW_SCALE, max(1, math.ceil(AUTO_SHORT_SIDE / short)))
 
 
 def run_preview(preview_id: str, *, settings: Settings, storage: Storage | None = None) -> str:

@@ -13,27 +13,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-# Scripts only from the console itself; images and the report frame may come from the
-# object store's presigned URLs (another origin when storage is S3).
-POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: *; "
-    "frame-src 'self' *; connect-src 'self'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
+
+def policy(upload_origin: str) -> str:
+    """Scripts only from the console itself; images and the report frame may come from the
+    object store's presigned URLs (another origin when storage is S3); requests go to the
+    API and to the store's upload URLs (the datasets page PUTs files there), nowhere else."""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: *; "
+        f"frame-src 'self' *; connect-src 'self' {upload_origin}; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 class _Hardened:
     """Security headers on every console response."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, policy: str) -> None:
         self.app = app
+        self.policy = policy.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 message["headers"] += [
-                    (b"content-security-policy", POLICY.encode()),
+                    (b"content-security-policy", self.policy),
                     (b"referrer-policy", b"no-referrer"),
                     (b"x-content-type-options", b"nosniff"),
                 ]
@@ -42,9 +46,13 @@ class _Hardened:
         await self.app(scope, receive, send_with_headers)
 
 
-def mount(app: FastAPI) -> None:
+def mount(app: FastAPI, *, upload_origin: str) -> None:
     @app.get("/console", include_in_schema=False)
     def console_root() -> RedirectResponse:
         return RedirectResponse("/console/")
 
-    app.mount("/console/", _Hardened(StaticFiles(directory=STATIC, html=True)), name="console")
+    app.mount(
+        "/console/",
+        _Hardened(StaticFiles(directory=STATIC, html=True), policy(upload_origin)),
+        name="console",
+    )

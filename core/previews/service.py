@@ -33,6 +33,7 @@ class Plan(TypedDict):
     columns: int
     count: int
     seed: int
+    scale: int | str  # pixels per sample pixel, or "auto"; rows planned before it: 1
     options: dict[str, Any]  # sampling options (steps, guidance_scale, ...)
 
 
@@ -80,6 +81,7 @@ def _planned(
         "columns": columns,
         "count": sum(counts),
         "seed": preview_in.seed,
+        "scale": preview_in.scale,
         "options": preview_in.config.options(),
     }
 

@@ -47,6 +47,11 @@ class Storage(Protocol):
         (S3 cannot, so the reader of an upload checks its size again)."""
         ...
 
+    def url_origin(self) -> str:
+        """``scheme://host[:port]`` of the URLs ``presign``/``presign_put`` name: where a
+        browser page (the console) sends uploads, so its Content-Security-Policy allows it."""
+        ...
+
     def check(self) -> None:
         """Raise StorageError when the store cannot be reached (for /readyz)."""
         ...

@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from core.errors import StorageError
 from core.storage.base import StoredObject, guess_content_type
@@ -110,6 +110,10 @@ class LocalStorage:
             f"{self.public_url}/v1/uploads/{quote(key)}?expires={expires}{sized}"
             f"&max_bytes={max_bytes}&signature={sig}"
         )
+
+    def url_origin(self) -> str:
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def verify_put(
         self, key: str, expires: int, size: int | None, max_bytes: int, signature: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from boto3.exceptions import Boto3Error
@@ -43,6 +44,7 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.max_attempts = max_attempts
+        self._public_endpoint = public_endpoint_url or endpoint_url
         config = Config(
             signature_version="s3v4",
             # Standard mode retries throttling, 5xx and connection errors with
@@ -155,6 +157,24 @@ class S3Storage:
                 ExpiresIn=expires_s,
             )
         )
+
+    def url_origin(self) -> str:
+        # The host a presigned URL names depends on the addressing style botocore picks
+        # (virtual host or path, which an unsigned client picks differently): presign
+        # with throwaway credentials, so the answer needs none configured.
+        probe: Any = boto3.client(
+            "s3",
+            endpoint_url=self._public_endpoint,
+            region_name=self._signer.meta.region_name,
+            config=self._signer.meta.config,
+            aws_access_key_id="origin-probe",
+            aws_secret_access_key="origin-probe",  # noqa: S106 - signs nothing that is sent
+        )
+        url = probe.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": self._key("probe")}
+        )
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def presign_put(self, key: str, expires_s: int, *, size: int | None, max_bytes: int) -> str:
         # A declared size is signed as Content-Length, so S3 refuses any other body.

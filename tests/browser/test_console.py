@@ -155,7 +155,8 @@ def test_keyboard_alone_signs_in_and_moves_between_pages(page, console_stack):
 def test_pages_fit_a_narrow_screen(page, console_stack, trained):
     page.set_viewport_size({"width": 375, "height": 740})
     sign_in(page, console_stack)
-    for route in ("#/jobs", f"#/jobs/{trained['id']}", "#/submit", "#/models", "#/playground"):
+    routes = ("#/jobs", f"#/jobs/{trained['id']}", "#/submit", "#/datasets", "#/models")
+    for route in (*routes, "#/playground"):
         page.goto(f"{console_stack.url}/console/{route}")
         page.wait_for_selector("#view h1")
         page.wait_for_load_state("networkidle")

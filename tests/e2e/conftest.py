@@ -45,18 +45,28 @@ class Stack:
         """The directory `up` ran in: its `.synthgen` is ``home``."""
         return self.home.parent
 
+    @property
+    def output(self) -> str:
+        """What `up` printed so far (stdout and stderr), as a terminal would show it."""
+        return output_of(self.home)
+
+
+def output_of(home: Path) -> str:
+    return (home.parent / "up.log").read_text(errors="replace")
+
 
 def start_stack(base: Path, env: dict[str, str] | None = None) -> Stack:
     port = free_port()
     home = base / ".synthgen"
     base.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [SYNTHGEN, "up", "--port", str(port)],
-        cwd=base,
-        env={**clean_env(), **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    with (base / "up.log").open("wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [SYNTHGEN, "up", "--port", str(port)],
+            cwd=base,
+            env={**clean_env(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:

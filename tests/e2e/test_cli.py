@@ -49,7 +49,10 @@ def new_key(stack: Stack) -> str:
 
 
 def submit(stack: Stack, body: dict, key: str | None = None) -> str:
-    done = cli("jobs", "submit", "-", "--json", stack=stack, key=key, stdin=json.dumps(body))
+    # --yes: a long job after a finished one is estimated over an hour, and without a
+    # terminal the CLI then refuses to ask (test_cli_newcomer tests that refusal).
+    args = ("jobs", "submit", "-", "--json", "--yes")
+    done = cli(*args, stack=stack, key=key, stdin=json.dumps(body))
     assert done.returncode == 0, done.stderr
     return str(json.loads(done.stdout)["id"])
 

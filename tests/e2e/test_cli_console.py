@@ -23,8 +23,26 @@ def test_preview_saves_a_grid_with_a_row_per_label(shared_stack, model, tmp_path
     done = cli("preview", "clip", "--labels", "1,3", "--count", "4", "--steps", "2",
                "--out", str(out), stack=shared_stack)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert f"saved {out}" in done.stdout and "clip:1" in done.stdout
-    assert Image.open(out).size == (2 * 10 + 2, 2 * 10 + 2)
+    assert f"saved {out} (264×264 px" in done.stdout and "clip:1" in done.stdout
+    # 8 px samples make a 22 px grid; the CLI asks for it scaled to at least 256 px.
+    assert Image.open(out).size == (264, 264)
+
+
+def test_preview_scale_draws_the_grid_n_times_larger_or_at_its_own_size(
+    shared_stack, model, tmp_path
+):
+    args = ("preview", "clip", "--labels", "1,3", "--count", "4", "--steps", "2", "--json")
+    sizes = {}
+    for scale in ("1", "5"):
+        out = tmp_path / f"x{scale}.png"
+        done = cli(*args, "--scale", scale, "--out", str(out), stack=shared_stack)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        sizes[scale] = Image.open(out).size
+        assert (report["width"], report["height"]) == sizes[scale]
+    assert sizes == {"1": (22, 22), "5": (110, 110)}
+    bad = cli(*args, "--scale", "0", "--out", str(tmp_path / "no.png"), stack=shared_stack)
+    assert bad.returncode == 2 and "--scale" in bad.stderr
 
 
 def test_preview_json_reports_the_file_and_the_version(shared_stack, model, tmp_path):

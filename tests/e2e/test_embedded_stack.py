@@ -9,7 +9,8 @@ import sys
 
 import httpx
 
-from tests.e2e.conftest import ROOT, free_port
+from tests.e2e.conftest import ROOT, free_port, output_of
+from tests.e2e.test_cli import TINY_TRAIN
 
 
 def test_embedded_stack_trains_and_generates(stack):
@@ -45,6 +46,21 @@ def test_embedded_stack_trains_and_generates(stack):
     assert (home / "store" / "jobs" / gen["id"] / "images.npz").is_file()
     tampered = items["grid.png"]["url"].replace("signature=", "signature=0")
     assert httpx.get(tampered).status_code == 404
+
+
+def test_up_says_once_that_it_runs_as_root_instead_of_celerys_warning_per_worker(stack):
+    from synthgen_client.embedded import ROOT_NOTE
+    from synthgen_client.sdk import Client
+
+    url, key, home = stack
+    client = Client(url, key)
+    train = client.submit({**TINY_TRAIN, "model_name": "root"})
+    assert client.wait(train["id"], poll_s=0.3, timeout_s=240)["status"] == "succeeded"
+    client.preview("root", steps=2)  # both workers (jobs; previews) are up by now
+    printed = output_of(home)
+    assert "superuser privileges" not in printed  # Celery's warning, once per worker
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    assert printed.count(ROOT_NOTE) == (1 if as_root else 0), printed
 
 
 def test_up_stops_with_the_workers_status_when_the_worker_dies(tmp_path):

@@ -58,6 +58,25 @@ def test_without_labels_every_class_gets_a_row(owner):
     assert image.size[1] == 5 * 10 + 2  # shapes has 5 classes
 
 
+def test_scale_draws_each_sample_pixel_as_a_square_of_pixels(owner):
+    body = {"labels": [1, 3], "count": 6, "seed": 3, **FAST}
+    native = grid_of(owner.post("/v1/models/pv/preview", json=body))
+    scaled = grid_of(owner.post("/v1/models/pv/preview", json={**body, "scale": 3}))
+    assert scaled.size == (native.width * 3, native.height * 3)
+    # Nearest neighbour: the centre of each 3×3 square is the sample's own pixel.
+    assert scaled.resize(native.size, Image.Resampling.NEAREST).tobytes() == native.tobytes()
+
+
+def test_scale_auto_brings_the_grids_short_side_to_at_least_256_px(owner):
+    response = owner.post(
+        "/v1/models/pv/preview", json={"labels": [1, 3], "count": 6, "scale": "auto", **FAST}
+    )
+    # 32×22 px unscaled: the smallest whole scale taking 22 px to 256 or more is 12.
+    assert grid_of(response).size == (32 * 12, 22 * 12)
+    preview = owner.get(f"/v1/previews/{response.headers['X-Preview-Id']}").json()
+    assert preview["request"]["scale"] == "auto"
+
+
 def test_the_second_preview_of_a_version_uses_the_cached_model(owner):
     owner.post("/v1/models/pv:1/preview", json=FAST)
     again = owner.post("/v1/models/pv:1/preview", json=FAST)
@@ -79,6 +98,10 @@ def test_same_seed_same_grid(owner):
         ("pv", {"labels": [1, 1]}, 422, "labels"),
         ("pv", {"labels": [0, 1, 2], "count": 2}, 422, "count"),
         ("pv", {"config": {"step_size": 1.0}}, 422, "config.step_size"),
+        ("pv", {"scale": 0}, 422, "scale"),
+        ("pv", {"scale": 17}, 422, "scale"),
+        ("pv", {"scale": "big"}, 422, "scale"),
+        ("pv", {"scale": True}, 422, "scale"),
     ],
 )
 def test_bad_previews_are_problems_naming_the_field(owner, ref, body, status, field):

@@ -48,6 +48,24 @@ EMBEDDED_THREADS = {
 }
 
 
+# Celery warns in every worker process that runs as root, a dozen lines pointing at an
+# option (--uid) `up` does not have; `up` starts two workers, so it came twice. The
+# children leave it out and `up` says it once, in a line of its own (ROOT_NOTE). Celery
+# refuses root outright only when pickle is accepted; our workers accept JSON only.
+SILENCE_ROOT_WARNING = "ignore:You're running the worker with superuser privileges"
+ROOT_NOTE = (
+    "synthgen: running as root; the workers accept JSON messages only (never pickle), "
+    "but an ordinary user is safer where you can use one"
+)
+
+
+def worker_env(env: dict[str, str], threads: dict[str, str]) -> dict[str, str]:
+    """A worker child's environment: ``threads`` (unless the user set them), ``env``, and
+    Celery's root warning silenced (after the user's own PYTHONWARNINGS, so it wins)."""
+    filters = [f for f in (env.get("PYTHONWARNINGS"), SILENCE_ROOT_WARNING) if f]
+    return {**threads, **env, "PYTHONWARNINGS": ",".join(filters)}
+
+
 def embedded_env(home: Path, port: int) -> dict[str, str]:
     home = home.resolve()
     return {
@@ -136,7 +154,7 @@ def run(home: Path, host: str, port: int) -> int:
         )
     )
     workers = [
-        subprocess.Popen(command, env={**threads, **env})  # noqa: S603 - our own module
+        subprocess.Popen(command, env=worker_env(env, threads))  # noqa: S603 - our own module
         for command, threads in (
             (worker_command(home), EMBEDDED_THREADS["worker"]),
             (preview_worker_command(home), EMBEDDED_THREADS["preview"]),
@@ -167,6 +185,8 @@ def run(home: Path, host: str, port: int) -> int:
     try:
         print(f"synthgen API on http://{host}:{port}  (data in {home})", flush=True)
         print(f"console on http://{host}:{port}/console/", flush=True)
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            print(ROOT_NOTE, file=sys.stderr, flush=True)
         server.run()
     except KeyboardInterrupt:
         pass

@@ -95,15 +95,20 @@ class Client:
         labels: list[int] | None = None,
         count: int | None = None,
         seed: int = 0,
+        scale: int | str | None = None,
         timeout_s: float = 300,
         **options: Any,
     ) -> PreviewImage:
         """A grid PNG of ``model`` (one row per class), e.g.
-        ``client.preview("digits-ddpm@prod", labels=[3, 7], steps=20)``. When the API
-        answers 202 (a busy worker) this polls the preview until it is drawn."""
+        ``client.preview("digits-ddpm@prod", labels=[3, 7], steps=20)``. ``scale``: each
+        pixel drawn scale×scale, or "auto" (short side at least 256 px); None: the
+        samples' own size. When the API answers 202 (a busy worker) this polls the
+        preview until it is drawn."""
         body: Json = {"labels": labels, "seed": seed, "config": options}
         if count is not None:
             body["count"] = count
+        if scale is not None:
+            body["scale"] = scale
         response = self._send("POST", f"/v1/models/{model}/preview", json=body)
         if response.status_code == 200:
             return PreviewImage(

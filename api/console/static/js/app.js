@@ -1,9 +1,10 @@
 // The console's shell: sign-in (the key lives in this tab's sessionStorage only), and a
-// hash router (#/jobs, #/jobs/ID, #/submit, #/models, #/models/NAME, #/playground) that
+// hash router (#/jobs, #/jobs/ID, #/submit, #/datasets, #/models, #/models/NAME, #/playground) that
 // gives each page a fresh view and stops the previous page's polling.
 
 import { auth, json } from "./api.js";
 import { announce, clear, errorBox } from "./dom.js";
+import { renderDatasets } from "./datasets.js";
 import { renderSubmit } from "./forms.js";
 import { renderJob } from "./job.js";
 import { renderJobs } from "./jobs.js";
@@ -20,6 +21,7 @@ function route() {
   const params = new URLSearchParams(query || "");
   if (parts[0] === "jobs" && parts[1]) return { page: "jobs", run: (v) => renderJob(v, parts[1]) };
   if (parts[0] === "submit") return { page: "submit", run: renderSubmit };
+  if (parts[0] === "datasets") return { page: "datasets", run: renderDatasets };
   if (parts[0] === "models" && parts[1]) return { page: "models", run: (v) => renderModel(v, parts[1]) };
   if (parts[0] === "models") return { page: "models", run: renderModels };
   if (parts[0] === "playground") return { page: "playground", run: (v) => renderPlayground(v, params) };

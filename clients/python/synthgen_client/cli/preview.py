@@ -1,11 +1,14 @@
-"""``synthgen preview MODEL [--labels 3,7] [--out grid.png]``: a grid in seconds, saved to
-a file and, on a terminal that shows images (iTerm2, WezTerm, kitty), drawn inline."""
+"""``synthgen preview MODEL [--labels 3,7] [--scale N] [--out grid.png]``: a grid in
+seconds, saved to a file and, on a terminal that shows images (iTerm2, WezTerm, kitty),
+drawn inline. The server scales it (nearest neighbour): by default until its short side
+is at least 256 px, since samples of 8 to 32 px make a grid too small to look at."""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import os
+import struct
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,27 @@ def _labels(text: str | None) -> list[int] | None:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError as exc:
         raise UsageError(f"--labels takes class numbers like 3,7, not {text!r}") from exc
+
+
+def _scale(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        scale = int(text)
+    except ValueError:
+        scale = 0
+    if not 1 <= scale <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"takes auto or a whole number 1 to {MAX_SCALE}")
+    return scale
+
+
+MAX_SCALE = 16  # the API's bound (core/previews/schemas.py)
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk (bytes 16 to 24)."""
+    width, height = struct.unpack(">II", png[16:24])
+    return int(width), int(height)
 
 
 def inline_image(png: bytes) -> str | None:
@@ -49,7 +73,12 @@ def run(client: Client, args: argparse.Namespace) -> int:
         if v is not None
     }
     image = client.preview(
-        args.model, labels=_labels(args.labels), count=args.count, seed=args.seed, **options
+        args.model,
+        labels=_labels(args.labels),
+        count=args.count,
+        seed=args.seed,
+        scale=args.scale,
+        **options,
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +88,8 @@ def run(client: Client, args: argparse.Namespace) -> int:
             {
                 "path": str(out),
                 "bytes": len(image.png),
+                "width": png_size(image.png)[0],
+                "height": png_size(image.png)[1],
                 "model_version": image.model_version,
                 "cache_hit": image.cache_hit,
                 "preview_id": image.preview_id,
@@ -69,7 +100,9 @@ def run(client: Client, args: argparse.Namespace) -> int:
     if drawn:
         print(drawn)
     cached = "model was loaded" if image.cache_hit else "model loaded now"
-    print(f"saved {out} ({output.human_size(len(image.png))}) from {image.model_version}; {cached}")
+    width, height = png_size(image.png)
+    size = output.human_size(len(image.png))
+    print(f"saved {out} ({width}×{height} px, {size}) from {image.model_version}; {cached}")
     return 0
 
 
@@ -81,6 +114,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", help="classes, one row each: 3,7 (default: every class)")
     p.add_argument("--count", type=int, help="images in the grid, at most 64")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--scale",
+        type=_scale,
+        default="auto",
+        help="draw each pixel N×N (nearest neighbour), 1 for the samples' own size "
+        "(default auto: the grid's short side at least 256 px)",
+    )
     p.add_argument("--steps", type=int, help="sampling steps (ddpm, ebm)")
     p.add_argument("--guidance", type=float, help="guidance scale (ddpm)")
     p.add_argument("--sampler", choices=["ddim", "ddpm"], help="sampler (ddpm)")
