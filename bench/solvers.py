@@ -4,8 +4,9 @@ count, sampling and training speed against diffusers, on one trained MNIST model
 Subcommands (each a separate run of well under 15 minutes on the 2-core machine; all use
 the model ``train`` saved, so every figure comes from the same weights and seeds):
 
-- ``train``: the 28 px default ddpm (32 channels, class-conditional) on MNIST t10k for
-  ``--train-seconds``, saved to ``--model``.
+- ``train``: the default ddpm at ``--image-size`` (32 channels, class-conditional) on
+  ``--dataset`` (digits at 16 px by default: guided sampling at scale 2, its default; or
+  MNIST t10k at 28 px) for ``--train-seconds``, saved to ``--model``.
 - ``quality``: the judge (``bench/quality.py``'s: the dataset classifier's label agreement
   and FD in its 128-d features against the test split). The reference is diffusers'
   ``DDIMPipeline`` at 50 steps (fp32, stock) on ``--ref-seeds`` seeds: its run-to-run
@@ -24,7 +25,7 @@ the model ``train`` saved, so every figure comes from the same weights and seeds
   ``plain_diffusers_rate``), and the engine's step with bf16 autocast, channels_last and
   torch.compile each on its own.
 
-    python bench/solvers.py train --train-seconds 600
+    python bench/solvers.py train                # digits 16 px, 300 s
     python bench/solvers.py quality
     python bench/solvers.py speed
     python bench/solvers.py train-speed
@@ -154,16 +155,20 @@ def write(name: str, payload: dict[str, Any]) -> None:
     print(f"wrote {path}")
 
 
-def mnist(args: argparse.Namespace, split: str) -> datasets.ImageDataset:
-    return datasets.load("mnist_t10k", split, 28, args.root)
+def load_data(args: argparse.Namespace, split: str) -> datasets.ImageDataset:
+    root = args.root if args.dataset == "mnist_t10k" else None
+    return datasets.load(args.dataset, split, args.image_size, root)
 
 
 # --------------------------------------------------------------------------- train
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    data = mnist(args, "train")
-    config = {"image_size": 28, "seed": 0, "max_steps": 100_000, "max_seconds": args.train_seconds}
+    data = load_data(args, "train")
+    config = {
+        "image_size": args.image_size, "seed": 0, "max_steps": 100_000,
+        "max_seconds": args.train_seconds,
+    }  # fmt: skip
     started = time.perf_counter()
     trained = engine.train(data, config)
     seconds = time.perf_counter() - started
@@ -180,7 +185,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_quality(args: argparse.Namespace) -> None:
     trained = engine.load(args.model)
-    train, test = mnist(args, "train"), mnist(args, "test")
+    train, test = load_data(args, "train"), load_data(args, "test")
     reference = dataset_classifier(train, test, OUT / "classifiers", seed=0)
     test_features = reference(test.images)
     labels = torch.arange(10).repeat_interleave(args.per_class)
@@ -296,7 +301,10 @@ def cmd_speed(args: argparse.Namespace) -> None:
         }
         for name in runs
     }
-    print(f"{n} images 28x28 per call, best of {args.rounds}, {torch.get_num_threads()} thread(s)")
+    print(
+        f"{n} images {trained.image_shape} per call, best of {args.rounds}, "
+        f"{torch.get_num_threads()} thread(s)"
+    )
     for name, row in table.items():
         print(
             f"  {name:40s} {row['images_per_s']:8.2f} img/s  "
@@ -312,8 +320,8 @@ def cmd_speed(args: argparse.Namespace) -> None:
 def cmd_train_speed(args: argparse.Namespace) -> None:
     from train_throughput import plain_diffusers_rate
 
-    data = mnist(args, "train")
-    config = {"image_size": 28, "seed": 0}
+    data = load_data(args, "train")
+    config = {"image_size": args.image_size, "seed": 0}
     warmup, steps = args.warmup, args.steps
 
     def engine_rate(patch: Callable[[], contextlib.AbstractContextManager[Any]]) -> float:
@@ -384,9 +392,13 @@ def cmd_train_speed(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["train", "quality", "speed", "train-speed"])
-    parser.add_argument("--root", default="/work/shared/data/mnist-t10k")
-    parser.add_argument("--model", type=Path, default=OUT / "solvers-model")
-    parser.add_argument("--train-seconds", type=float, default=600)
+    parser.add_argument("--dataset", default="digits", choices=["digits", "mnist_t10k"])
+    parser.add_argument("--image-size", type=int, default=16)
+    parser.add_argument("--root", default="/work/shared/data/mnist-t10k", help="mnist_t10k's")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="default: bench/out/solvers-DATASET-SIZE"
+    )
+    parser.add_argument("--train-seconds", type=float, default=300)
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--ref-seeds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64)
@@ -397,6 +409,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="train-speed: also compiled")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    args.model = args.model or OUT / f"solvers-{args.dataset}-{args.image_size}"
     torch.set_num_threads(args.threads)
     {"train": cmd_train, "quality": cmd_quality, "speed": cmd_speed,
      "train-speed": cmd_train_speed}[args.command](args)  # fmt: skip
