@@ -193,3 +193,17 @@ def test_bf16_images_stay_within_the_stated_tolerance_of_fp32(conditional, name,
     assert not torch.equal(bf16, fp32)  # auto did sample in bf16 here
     assert levels.mean() <= BF16_MEAN_LEVELS
     assert levels.flatten().quantile(0.99) <= BF16_P99_LEVELS
+
+
+def test_compiling_is_decided_by_the_images_the_caller_plans_not_one_call(conditional, monkeypatch):
+    # A generate job samples shard by shard; whether compiling on CPU pays is the job's.
+    seen: list[int | None] = []
+
+    def record(module, device, work=None):
+        seen.append(work)
+        return module
+
+    monkeypatch.setattr(accel, "compiled", record)
+    engine.sample(conditional, 2, steps=3, sampler="unipc")
+    engine.sample(conditional, 2, steps=3, sampler="unipc", planned_images=60_000)
+    assert seen == [2 * 3, 60_000 * 3]
