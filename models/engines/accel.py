@@ -44,11 +44,12 @@ SAMPLE_MEMORY_FRACTION = 0.5
 """Sampling batches are sized to use at most this share of the free memory."""
 SAMPLE_BATCH_CAP = 1024
 CPU_SAMPLE_BATCH = 256
-CPU_COMPILE_MIN_WORK = 500_000
+CPU_COMPILE_MIN_WORK = 100_000
 """Image-steps (images × denoising steps) a CPU sampling run must plan before it is
-compiled: compiling one batch shape takes ~45 s on a 2-core CPU and saves ~15 % of a bf16
-forward (BENCHMARKS.md, issue 28), so it repays itself from a few hundred thousand
-image-steps of the 28 px UNet (a 60,000-image generate job at 15 steps is 900,000)."""
+compiled. Compiling took 45 s (quiet) to 200-290 s (loaded) on the 2-core CPU and made
+the bf16 forward 1.2× (28 px) to 1.9× (16 px, guided) faster (BENCHMARKS.md, issue 28):
+from ~100,000 image-steps (~15 minutes of eager bf16 sampling at 16 px) it repays itself.
+A 60,000-image generate job at the default 5 steps is 300,000; a preview is a few hundred."""
 PRECISIONS = ("auto", "fp32")
 """A sample request's ``precision``: auto (bf16 where it is native) or fp32."""
 
