@@ -17,11 +17,17 @@ requirement "peak RSS while generating 60,000 16x16 images < 2 GB", shards strea
     .venv/bin/python bench/generate_memory.py                          # 60,000 images, npz
     .venv/bin/python bench/generate_memory.py --format imagefolder
     .venv/bin/python bench/generate_memory.py --count 2000             # a quick check
+
+``--model DIR`` generates from a saved model instead of the tiny one (e.g. the 28 px MNIST
+model of bench/solvers.py) and ``--config JSON`` sends that sample config instead of DDIM
+at ``--steps``: the wall time of a generate job through the service, before and after a
+sampler change (issue 28).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import resource
@@ -125,6 +131,11 @@ def train_and_save(directory: str) -> None:
     Path(directory, "train_examples").write_text(str(len(data)))
 
 
+def train_examples(model_dir: Path) -> int:
+    marker = model_dir / "train_examples"
+    return int(marker.read_text()) if marker.exists() else 0
+
+
 def setup_stack(
     root: Path, model_dir: Path, count: int, fmt: str, sample_config: dict[str, object]
 ) -> tuple[Settings, str]:
@@ -164,7 +175,7 @@ def setup_stack(
                 "class_names": trained.class_names,
                 "image_shape": list(trained.image_shape),
                 "conditional": True,
-                "train_examples": int((model_dir / "train_examples").read_text()),
+                "train_examples": train_examples(model_dir),
             },
             metrics={},
             checkpoint_uri="models/mem/",
@@ -210,25 +221,34 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--model", type=Path, default=None, help="a saved ddpm model directory")
+    parser.add_argument(
+        "--config", type=json.loads, default=None, help="the sample config (JSON) to send"
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench-generate-memory-"))
     model_dir = root / "model"
-    start = time.perf_counter()
-    spawn = multiprocessing.get_context("spawn")
-    child = spawn.Process(target=train_and_save, args=(str(model_dir),))
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        sys.exit(f"training the tiny model failed (exit code {child.exitcode})")
-    seconds = time.perf_counter() - start
-    print(f"trained a tiny ddpm on digits 16x16 in {seconds:.1f} s (child process)")
+    if args.model is not None:
+        shutil.copytree(args.model, model_dir)
+    else:
+        start = time.perf_counter()
+        spawn = multiprocessing.get_context("spawn")
+        child = spawn.Process(target=train_and_save, args=(str(model_dir),))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            sys.exit(f"training the tiny model failed (exit code {child.exitcode})")
+        seconds = time.perf_counter() - start
+        print(f"trained a tiny ddpm on digits 16x16 in {seconds:.1f} s (child process)")
 
     if args.threads:
         torch.set_num_threads(args.threads)
     sample_config: dict[str, object] = {"sampler": "ddim", "steps": args.steps}
     if args.guidance_scale is not None:
         sample_config["guidance_scale"] = args.guidance_scale
+    if args.config is not None:
+        sample_config = args.config
     settings, job_id = setup_stack(root, model_dir, args.count, args.format, sample_config)
 
     rss_before, peak_before = current_rss_mib(), peak_rss_mib()

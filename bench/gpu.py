@@ -12,6 +12,9 @@ side by side in this process, same UNet, same weights; prints the ratios, writes
 2. sample: img/s of ``ddpm.ENGINE.sample`` (DDIM, 50 steps) against diffusers'
    ``DDIMPipeline`` (fp32, ``output_type="np"``), one unconditional UNet with the same
    random weights (a forward costs the same whatever the weights), same batch. Target >= 3.
+   Beside it (issue 28) our multistep solvers, DPM-Solver++ 2M and UniPC, at
+   ``solver_steps`` (the step count bench/solvers.py found within DDIM 50's quality on
+   CPU), each with its ratio against the same ``DDIMPipeline`` at 50 steps.
 3. fid: img/s of Inception-v3 pool3 features, ours (``InceptionFeatures``) against
    pytorch-fid's ``InceptionV3`` as its ``get_activations`` runs it, same images, same
    batch, and the FID of both. No weights can be downloaded on a lent GPU host, so both
@@ -80,20 +83,23 @@ from models.engines import accel, ddpm  # noqa: E402
 from models.engines.base import Hooks, Trained  # noqa: E402
 from models.engines.runtime import devices, pixels  # noqa: E402
 
+SOLVER_STEPS = ddpm.DEFAULT_STEPS["dpm_solver_multistep"]
+SOLVERS = ("dpm_solver_multistep", "unipc")
 # name: (image size, channels, batch, dataset size, our warmup, timed steps, rounds,
-#        sample images, sample steps, sample repeats, fid images, fid batch, UNet overrides)
+#        sample images, sample steps, sample repeats, fid images, fid batch, steps of the
+#        multistep solvers, UNet overrides)
 MODES: dict[str, dict[str, Any]] = {
     "full": dict(size=32, channels=3, batch=256, data=50_000, warmup=15, steps=60, rounds=2,
                  ablate=True,
                  sample_n=256, sample_steps=50, sample_repeats=5, fid_n=10_000, fid_batch=50,
-                 unet={}),
+                 solver_steps=SOLVER_STEPS, unet={}),
     "quick": dict(size=32, channels=3, batch=256, data=20_000, warmup=15, steps=30, rounds=1,
                   sample_n=256, sample_steps=50, sample_repeats=3, fid_n=2_000, fid_batch=50,
-                  unet={}),
+                  solver_steps=SOLVER_STEPS, unet={}),
     "smoke": dict(size=8, channels=3, batch=4, data=16, warmup=2, steps=2, rounds=1,
                   ablate=True,
                   sample_n=4, sample_steps=3, sample_repeats=1, fid_n=4, fid_batch=2,
-                  unet={"base_channels": 8, "layers_per_block": 1}),
+                  solver_steps=2, unet={"base_channels": 8, "layers_per_block": 1}),
 }  # fmt: skip
 TARGETS = {"train": 2.0, "sample": 3.0, "fid": 1.0}
 
@@ -215,30 +221,42 @@ def bench_sample(m: dict, device: torch.device) -> dict[str, Any]:
     pipeline = DDIMPipeline(unet=unet, scheduler=DDIMScheduler(cfg.num_train_timesteps))
     pipeline.set_progress_bar_config(disable=True)
 
-    def ours() -> None:
-        ddpm.ENGINE.sample(trained, n, seed=0, steps=steps, batch_size=n)
+    def ours(sampler: str = "ddim", steps: int = steps) -> Callable[[], None]:
+        def run() -> None:
+            ddpm.ENGINE.sample(trained, n, seed=0, sampler=sampler, steps=steps, batch_size=n)
+
+        return run
 
     def theirs() -> None:
         generator = torch.Generator(device=device).manual_seed(0)
         pipeline(batch_size=n, generator=generator, num_inference_steps=steps, output_type="np")
 
-    runs: dict[str, list[Figure]] = {"ours": [], "diffusers": []}
+    contenders = {"ours": ours(), "diffusers": theirs}
+    contenders.update({solver: ours(solver, m["solver_steps"]) for solver in SOLVERS})
+    runs: dict[str, list[Figure]] = {name: [] for name in contenders}
     with Utilisation(device) as util:
-        ours()  # warm-up: compile, kernels, allocator
-        theirs()
+        for run in contenders.values():  # warm-up: compile, kernels, allocator
+            run()
         for _ in range(m["sample_repeats"]):
-            for name, run in (("ours", ours), ("diffusers", theirs)):
+            for name, run in contenders.items():
                 runs[name].append(timed(run, n, util))
         if m.get("ablate"):  # what compiling buys: our sampler once more, eager
             with compile_setting("off"):
-                runs["ours_eager"] = [timed(ours, n, util) for _ in range(2)]
-    best, base, *eager = (max(r, key=lambda f: f.images_per_s) for r in runs.values())
+                runs["ours_eager"] = [timed(ours(), n, util) for _ in range(2)]
+    best = {name: max(r, key=lambda f: f.images_per_s) for name, r in runs.items()}
+    base = best["diffusers"]
     return {
         "settings": {"image_size": size, "channels": m["channels"], "images": n, "batch": n,
-                     "steps": steps, "sampler": "ddim eta 0", "repeats": m["sample_repeats"]},
-        "ours": best.as_dict(), "diffusers": base.as_dict(),
-        "ratio": ratio(best.images_per_s, base.images_per_s),
-        **({"ours_eager": eager[0].as_dict()} if eager else {}),
+                     "steps": steps, "sampler": "ddim eta 0", "repeats": m["sample_repeats"],
+                     "solver_steps": m["solver_steps"]},
+        "ours": best["ours"].as_dict(), "diffusers": base.as_dict(),
+        "ratio": ratio(best["ours"].images_per_s, base.images_per_s),
+        "solvers": {
+            solver: {**best[solver].as_dict(),
+                     "ratio_vs_ddimpipeline": ratio(best[solver].images_per_s, base.images_per_s)}
+            for solver in SOLVERS
+        },
+        **({"ours_eager": best["ours_eager"].as_dict()} if "ours_eager" in best else {}),
     }  # fmt: skip
 
 
@@ -322,6 +340,10 @@ def report(name: str, result: dict[str, Any]) -> None:
     for key in (BASELINE[name], "ours_eager"):
         if key in result:
             print(f"{'':6s} {key:11s} {Figure(**_figure(result[key])).line()}")
+    for solver, figure in result.get("solvers", {}).items():
+        steps = result["settings"]["solver_steps"]
+        print(f"{'':6s} {solver} {steps} steps {Figure(**_figure(figure)).line()} "
+              f"ratio {figure['ratio_vs_ddimpipeline']:.2f} vs DDIMPipeline 50")  # fmt: skip
     verdict = "meets" if result["ratio"] >= TARGETS[name] else "MISSES"
     line = f"{'':6s} ratio {result['ratio']:.2f} ({verdict} the target {TARGETS[name]:g}x)"
     if name == "fid":

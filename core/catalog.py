@@ -51,10 +51,16 @@ SPACE_METRICS: frozenset[str] = DISTANCE_METRICS | frozenset(PRIVACY_METRICS)
 
 # Sampling options each engine's ``sample`` accepts (generate job ``config``).
 SAMPLE_OPTIONS: dict[str, frozenset[str]] = {
-    "ddpm": frozenset({"sampler", "steps", "guidance_scale", "eta"}),
+    "ddpm": frozenset({"sampler", "steps", "guidance_scale", "eta", "precision"}),
     "gan": frozenset(),
     "ebm": frozenset({"steps", "step_size", "noise"}),
 }
+
+DDPM_SAMPLERS: tuple[str, ...] = ("ddim", "ddpm", "dpm_solver_multistep", "unipc")
+"""ddpm's ``sampler`` choices: its own DDIM and ancestral loops, and diffusers' DPM-Solver++
+2M and UniPC multistep solvers (models/engines/ddpm_solvers.py)."""
+SAMPLE_PRECISIONS: tuple[str, ...] = ("auto", "fp32")
+"""ddpm's ``precision``: auto (bf16 autocast on a GPU and on a CPU with native bf16) or fp32."""
 
 
 # An uploaded dataset is named by its id, "ds_" and 32 hex digits; it has the two splits

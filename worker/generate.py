@@ -66,6 +66,7 @@ def run(ctx: JobContext) -> None:
                 should_stop=ctx.should_stop,
                 progress=_within_shard(ctx, start, n, count),
                 batch_size=SAMPLE_BATCH,
+                planned_images=count,  # the whole job: whether compiling on CPU pays
                 **options,
             ).numpy()
             cache.put(shard.number, images)

@@ -106,13 +106,40 @@ TrainJobIn = Annotated[TrainDDPM | TrainGAN | TrainEBM, Field(discriminator="eng
 TRAIN_TYPES = (TrainDDPM, TrainGAN, TrainEBM)
 
 
+SamplerName = Literal["ddim", "ddpm", "dpm_solver_multistep", "unipc"]
+SolverName = Literal["dpm_solver_multistep", "unipc"]
+
+
 class SampleConfig(Strict):
-    sampler: Literal["ddpm", "ddim"] | None = None
-    steps: int | None = Field(default=None, ge=1, le=5000)
+    sampler: SamplerName | None = Field(
+        default=None,
+        description="ddpm: ddim, ddpm (ancestral), dpm_solver_multistep (DPM-Solver++ 2M) or "
+        "unipc; null: the engine's default (ddim when eta is set)",
+    )
+    steps: int | None = Field(
+        default=None, ge=1, le=5000, description="denoising steps; null: the sampler's default"
+    )
     guidance_scale: float | None = Field(default=None, ge=0, le=100)
-    eta: float | None = Field(default=None, ge=0, le=1)
+    eta: float | None = Field(default=None, ge=0, le=1, description="ddim only")
+    precision: Literal["auto", "fp32"] | None = Field(
+        default=None,
+        description="ddpm: auto (bf16 autocast on a GPU and on a CPU with native bf16) or "
+        "fp32; null: auto",
+    )
     step_size: float | None = Field(default=None, gt=0, le=1000)
     noise: float | None = Field(default=None, ge=0, le=10)
+
+    @field_validator("eta")
+    @classmethod
+    def _eta_is_ddims(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # ``sampler`` is declared before eta, so it is validated already.
+        sampler = info.data.get("sampler")
+        if value and sampler in get_args(SolverName):
+            raise ValueError(
+                f"applies to sampler ddim only; {sampler} is deterministic (leave eta out, "
+                "or pick ddim)"
+            )
+        return value
 
     def options(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

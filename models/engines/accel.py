@@ -1,8 +1,12 @@
-"""What makes the engines fast on a GPU and changes nothing on a CPU (torch only).
+"""What makes the engines fast: on a GPU, and where it pays on a CPU (torch only).
 
-- :func:`compiled`: a module's forward through ``torch.compile`` on CUDA, falling back to
-  eager (logged once, process-wide) when compiling fails, in the forward or the backward;
-  ``SYNTHGEN_COMPILE`` = ``auto`` (CUDA only, the default), ``on`` or ``off``.
+- :func:`compiled`: a module's forward through ``torch.compile`` on CUDA, and on CPU for
+  a sampling run long enough to repay compiling (:data:`CPU_COMPILE_MIN_WORK`), falling
+  back to eager (logged once, process-wide) when compiling fails, in the forward or the
+  backward; ``SYNTHGEN_COMPILE`` = ``auto`` (the default), ``on`` or ``off``.
+- :func:`sample_precision` / :func:`autocast`: sampling in bf16 autocast on CUDA, and on a
+  CPU that computes bf16 natively (:func:`cpu_has_bf16`, detected: AVX-512 BF16 or AMX);
+  fp32 elsewhere, or when the caller asks for ``"fp32"``.
 - :func:`place_dataset` / :func:`gather`: a training set small enough lives on the GPU
   for the whole run, so a step reads its batch without a host-to-device copy; a larger
   one sits in pinned memory, from which :func:`gather` copies each batch asynchronously
@@ -10,16 +14,20 @@
 - :func:`sample_batch_size`: the sampling batch the free GPU memory allows, for callers
   that name none (an explicit batch size is never changed).
 
-On CPU every function here returns its input unchanged (or the CPU default), so CPU runs
-stay bitwise identical to runs without this module.
+Training on CPU stays fp32, contiguous and eager: bf16 autocast, channels_last and
+compiling did not pay for the small UNets a CPU trains (BENCHMARKS.md, issue 28), and fp32
+keeps CPU training runs bitwise reproducible.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import weakref
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -36,6 +44,14 @@ SAMPLE_MEMORY_FRACTION = 0.5
 """Sampling batches are sized to use at most this share of the free memory."""
 SAMPLE_BATCH_CAP = 1024
 CPU_SAMPLE_BATCH = 256
+CPU_COMPILE_MIN_WORK = 100_000
+"""Image-steps (images × denoising steps) a CPU sampling run must plan before it is
+compiled. Compiling took 45 s (quiet) to 200-290 s (loaded) on the 2-core CPU and made
+the bf16 forward 1.2× (28 px) to 1.9× (16 px, guided) faster (BENCHMARKS.md, issue 28):
+from ~100,000 image-steps (~15 minutes of eager bf16 sampling at 16 px) it repays itself.
+A 60,000-image generate job at the default 5 steps is 300,000; a preview is a few hundred."""
+PRECISIONS = ("auto", "fp32")
+"""A sample request's ``precision``: auto (bf16 where it is native) or fp32."""
 
 _failures: list[str] = []
 """Why compiling failed in this process, first failure first; once one failed, no module
@@ -46,15 +62,18 @@ _wrappers: weakref.WeakKeyDictionary[torch.nn.Module, _Compiled] = weakref.WeakK
 # --------------------------------------------------------------------------- compile
 
 
-def compile_enabled(device: torch.device) -> bool:
-    """Whether :func:`compiled` compiles on ``device``: ``SYNTHGEN_COMPILE`` (auto: CUDA
-    only, where it pays; CPU runs stay eager and bitwise reproducible)."""
+def compile_enabled(device: torch.device, work: int | None = None) -> bool:
+    """Whether :func:`compiled` compiles on ``device``: ``SYNTHGEN_COMPILE`` (auto: CUDA,
+    and CPU for a sampling run of at least :data:`CPU_COMPILE_MIN_WORK` image-steps;
+    ``work`` None, as training passes, stays eager on CPU)."""
     setting = os.environ.get(COMPILE_ENV, "auto").strip().lower() or "auto"
     if setting not in COMPILE_CHOICES:
         raise EngineError(f"{COMPILE_ENV} must be one of {list(COMPILE_CHOICES)}, got {setting!r}")
     if setting == "off" or _failures:
         return False
-    return setting == "on" or device.type == "cuda"
+    if setting == "on" or device.type == "cuda":
+        return True
+    return work is not None and work >= CPU_COMPILE_MIN_WORK
 
 
 def compile_failures() -> list[str]:
@@ -62,13 +81,16 @@ def compile_failures() -> list[str]:
     return list(_failures)
 
 
-def compiled(module: torch.nn.Module, device: torch.device) -> Callable[..., Any]:
-    """``module``'s forward, compiled when :func:`compile_enabled`, else ``module`` itself.
+def compiled(
+    module: torch.nn.Module, device: torch.device, work: int | None = None
+) -> Callable[..., Any]:
+    """``module``'s forward, compiled when :func:`compile_enabled` (``work``: the
+    image-steps a sampling run plans), else ``module`` itself.
 
     The same module gets the same wrapper back, so repeated calls (one per ``sample``)
     reuse one compilation. Parameters stay ``module``'s: train it, save its state_dict.
     """
-    if not compile_enabled(device):
+    if not compile_enabled(device, work):
         return module
     wrapper = _wrappers.get(module)
     if wrapper is None:
@@ -134,6 +156,54 @@ def _fall_back(module: torch.nn.Module, error: BaseException) -> None:
             reason,
         )
     _failures.append(reason)
+
+
+# --------------------------------------------------------------------------- precision
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX tiles), as torch's
+    own checks say, else the ``avx512_bf16``/``amx_bf16`` flags of /proc/cpuinfo. Without
+    them oneDNN emulates bf16, slower than fp32, so the answer is fp32."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in _TORCH_BF16_CHECKS]
+    if any(check is not None for check in checks):
+        return any(bool(check()) for check in checks if check is not None)
+    return bool(_cpuinfo_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+_TORCH_BF16_CHECKS = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+
+
+def _cpuinfo_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split()}
+
+
+def sample_precision(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype of a sampling run, None for fp32: ``precision`` "auto" is bf16 on
+    CUDA and on a CPU where :func:`cpu_has_bf16`, "fp32" is fp32 everywhere."""
+    if precision not in PRECISIONS:
+        raise EngineError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return None
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):
+        return torch.bfloat16
+    return None
+
+
+def autocast(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to ``dtype`` on ``device``; a no-op for None (fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 # --------------------------------------------------------------------------- data

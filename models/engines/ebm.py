@@ -257,7 +257,9 @@ class EBMEngine(RuntimeEngine[EBMConfig]):
     options = EBMConfig
     run_class = _Run
     sampler_module = "energy"
-    sample_options = ("steps", "step_size", "noise", "batch_size", "progress", "should_stop")
+    sample_options = (
+        "steps", "step_size", "noise", "batch_size", "planned_images", "progress", "should_stop",
+    )  # fmt: skip
 
     def trained_modules(self, run: _Run) -> dict[str, nn.Module]:
         return {"energy": run.ema.averaged}

@@ -40,6 +40,13 @@ CASES = [
     ("absurd count", {**GEN, "count": 10**12}, 422, "count"),
     ("mistyped count", {**GEN, "count": "ten"}, 422, "count"),
     ("unknown sampler", {**GEN, "config": {"sampler": "euler"}}, 422, "config.sampler"),
+    (
+        "eta with a deterministic solver",
+        {**GEN, "config": {"sampler": "unipc", "eta": 0.5}},
+        422,
+        "config.eta",
+    ),
+    ("unknown precision", {**GEN, "config": {"precision": "fp16"}}, 422, "config.precision"),
     ("bad output format", {**GEN, "output_format": "gif"}, 422, "output_format"),
     ("unknown model", GEN, 404, "model"),
     (

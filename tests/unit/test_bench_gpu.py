@@ -36,6 +36,12 @@ def test_smoke_mode_measures_every_section_and_writes_json(tmp_path: Path) -> No
     assert results["fid"]["fid_relative_difference"] < 1e-6
     fid = results["fid"]
     assert fid["features_max_abs_difference"] <= 1e-4 * fid["features_max_abs"]
+    # The multistep solvers are timed beside DDIM, each with its ratio against the pipeline.
+    for solver in ("dpm_solver_multistep", "unipc"):
+        figure = results["sample"]["solvers"][solver]
+        assert figure["images_per_s"] > 0
+        expected = figure["images_per_s"] / results["sample"]["diffusers"]["images_per_s"]
+        assert math.isclose(figure["ratio_vs_ddimpipeline"], expected, rel_tol=1e-2)
     # Smoke mode also takes the eager (uncompiled) figures, as full mode does.
     assert results["train"]["ours_eager"]["images_per_s"] > 0
     assert results["sample"]["ours_eager"]["images_per_s"] > 0

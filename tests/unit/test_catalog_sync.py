@@ -1,11 +1,13 @@
 """What the API validates against (core/, no torch) equals what models/ implements."""
 
+from typing import get_args
+
 import pytest
 
 from core import catalog
-from core.jobs import engine_configs
+from core.jobs import engine_configs, schemas
 from models import datasets, engines
-from models.engines import ddpm, ebm, gan
+from models.engines import accel, ddpm, ddpm_solvers, ebm, gan
 from models.metrics.evaluate import DISTANCES, FEATURE_SPACES, METRICS, PRIVACY
 
 EDGE = {
@@ -14,7 +16,7 @@ EDGE = {
     "ebm": (engine_configs.EBMConfig, ebm.EBMConfig, ebm.ENGINE.sample_options),
 }
 # Sampling knobs the worker sets itself; users do not send them.
-WORKER_OPTIONS = {"batch_size", "progress", "should_stop"}
+WORKER_OPTIONS = {"batch_size", "planned_images", "progress", "should_stop"}
 
 
 def test_engines_are_the_same_set():
@@ -32,6 +34,14 @@ def test_submit_validates_with_the_class_the_engine_runs_with(engine):
 def test_sample_options_match_the_engine(engine):
     _, _, options = EDGE[engine]
     assert catalog.SAMPLE_OPTIONS[engine] == set(options) - WORKER_OPTIONS
+
+
+def test_ddpm_samplers_and_precisions_match():
+    assert catalog.DDPM_SAMPLERS == ddpm_solvers.SAMPLERS
+    assert get_args(schemas.SamplerName) == catalog.DDPM_SAMPLERS
+    assert set(get_args(schemas.SolverName)) == set(ddpm_solvers.SOLVERS)
+    precision = schemas.SampleConfig.model_fields["precision"].annotation
+    assert get_args(get_args(precision)[0]) == catalog.SAMPLE_PRECISIONS == accel.PRECISIONS
 
 
 def test_datasets_and_splits_match():

@@ -36,7 +36,9 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
     run_class: type[TrainingRun[Any]]
     sampler_module: str
     """The network ``load`` rebuilds and ``draw`` samples from."""
-    sample_options: tuple[str, ...] = ("batch_size", "progress", "should_stop")
+    sample_options: tuple[str, ...] = ("batch_size", "planned_images", "progress", "should_stop")
+    """What ``sample`` takes; ``planned_images`` (how many images the caller samples in
+    all, a generate job's count) is a hint an engine may use to pick its arithmetic."""
     white_box_attack: str = ""
     """What :meth:`membership_scores` measures, one line for the report; "" when nothing."""
 

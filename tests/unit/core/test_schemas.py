@@ -101,3 +101,28 @@ def test_an_uploaded_datasets_name_is_taken_as_a_reference_and_resolved_at_submi
     assert getattr(adapter.validate_python(body), field).startswith("mnist100")
     with pytest.raises(ValidationError, match="no split 'valid'"):
         adapter.validate_python({**body, field: "mnist100:valid"})
+
+
+def test_generate_takes_the_multistep_solvers_and_a_precision():
+    job = adapter.validate_python(
+        {
+            "kind": "generate",
+            "model": "g",
+            "count": 3,
+            "config": {"sampler": "dpm_solver_multistep", "steps": 15, "precision": "fp32"},
+        }
+    )
+    assert job.config.options() == {
+        "sampler": "dpm_solver_multistep",
+        "steps": 15,
+        "precision": "fp32",
+    }
+
+
+@pytest.mark.parametrize("sampler", ["dpm_solver_multistep", "unipc"])
+def test_eta_with_a_deterministic_solver_is_refused_naming_eta(sampler):
+    body = {"kind": "generate", "model": "g", "count": 3, "config": {"sampler": sampler}}
+    with pytest.raises(ValidationError, match=r"config\.eta\n.*applies to sampler ddim only"):
+        adapter.validate_python({**body, "config": {"sampler": sampler, "eta": 0.3}})
+    adapter.validate_python({**body, "config": {"sampler": sampler, "eta": 0.0}})  # η 0: theirs
+    adapter.validate_python({**body, "config": {"sampler": "ddim", "eta": 0.3}})

@@ -74,6 +74,20 @@ def test_compile_setting_decides_per_device(monkeypatch, setting, device, expect
     assert accel.compile_enabled(torch.device(device)) is expected
 
 
+@pytest.mark.parametrize(
+    ("work", "expected"),
+    [(None, False), (accel.CPU_COMPILE_MIN_WORK - 1, False), (accel.CPU_COMPILE_MIN_WORK, True)],
+)
+def test_on_cpu_auto_compiles_only_a_sampling_run_long_enough_to_repay_it(work, expected):
+    # None is training's call: CPU training stays eager.
+    assert accel.compile_enabled(torch.device("cpu"), work) is expected
+
+
+def test_compile_off_keeps_even_a_long_cpu_sampling_run_eager(monkeypatch):
+    monkeypatch.setenv(accel.COMPILE_ENV, "off")
+    assert accel.compile_enabled(torch.device("cpu"), 10 * accel.CPU_COMPILE_MIN_WORK) is False
+
+
 def test_a_bad_compile_setting_names_the_variable_and_the_choices(monkeypatch):
     monkeypatch.setenv(accel.COMPILE_ENV, "yes")
     with pytest.raises(EngineError, match=r"SYNTHGEN_COMPILE must be one of .*'auto'.*'yes'"):

@@ -123,7 +123,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--steps", type=int, help="sampling steps (ddpm, ebm)")
     p.add_argument("--guidance", type=float, help="guidance scale (ddpm)")
-    p.add_argument("--sampler", choices=["ddim", "ddpm"], help="sampler (ddpm)")
+    p.add_argument(
+        "--sampler",
+        choices=["ddim", "ddpm", "dpm_solver_multistep", "unipc"],
+        help="sampler (ddpm)",
+    )
     p.add_argument("--out", default="preview.png", help="where to save the PNG")
     p.add_argument("--no-inline", action="store_true", help="never draw it in the terminal")
     p.set_defaults(run=run)
