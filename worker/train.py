@@ -17,6 +17,7 @@ from core.errors import ModelNotFound
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from models import engine_options, engines
+from models.engine_options.base import SELECTION_OPTIONS
 from models.engines.base import Hooks
 from models.engines.runtime.resume import RESUMABLE_CHANGES
 from worker import curves, launch
@@ -39,7 +40,7 @@ def run(ctx: JobContext) -> None:
         # for its own data), is the new job's own business. A parent saved before an
         # option existed is read as it was built (options.saved).
         saved = engine_options.CONFIGS[engine.name].saved(parent.config)
-        own = RESUMABLE_CHANGES | {"privacy"}
+        own = RESUMABLE_CHANGES | SELECTION_OPTIONS | {"privacy"}
         inherited = {k: v for k, v in saved.items() if k not in own}
         config = {**inherited, **config}
     if "image_size" not in config:

@@ -156,7 +156,7 @@ class DDPMConfig(TrainOptions):
     @classmethod
     def saved(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         # Models saved before norm_groups was an option were built with gcd(32, base).
-        out = dict(values)
+        out = super().saved(values)
         if "norm_groups" not in out and isinstance(out.get("base_channels"), int):
             out["norm_groups"] = legacy_norm_groups(out["base_channels"])
         out.setdefault("sample_guidance_scale", LEGACY_GUIDANCE)  # sampled at 2 before

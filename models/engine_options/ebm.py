@@ -110,7 +110,7 @@ class EBMConfig(TrainOptions):
     @classmethod
     def saved(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         # Models and checkpoints from before ema_decay sampled the last weights.
-        return {"ema_decay": 0.0, **values}
+        return {"ema_decay": 0.0, **super().saved(values)}
 
     def check(self) -> None:
         if self.buffer_size is not None and self.buffer_size < self.batch_size:
