@@ -181,7 +181,7 @@ class TrainOptions:
         help="steps between scorings of the sampling weights on a held-out part of the "
         "data (FD in the dataset classifier's features, label agreement when conditional), "
         "and at the last step; 0: off; null: by image size, so scoring costs about a tenth "
-        "of the training time (off for a private run)",
+        "of the training time (off for a private run, and for a run shorter than that)",
     )
     keep: Literal["best", "last"] | None = option(
         None,
@@ -295,6 +295,7 @@ class TrainOptions:
         values = {**dataclasses.asdict(self), "image_size": image_size}
         if values["privacy"] is not None and values["eval_every"] is None:
             values["eval_every"] = 0  # its held-out images would be outside ε: asked only
+        scoring_by_default = values["eval_every"] is None
         for name, info in type(self).__pydantic_fields__.items():  # type: ignore[attr-defined]
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             if values[name] is not None:
@@ -305,6 +306,10 @@ class TrainOptions:
                 rule: Any = extra[BY_OPTION]
                 value = rule["values"][values[rule["option"]]]
                 values[name] = list(value) if isinstance(value, list | tuple) else value
+        if scoring_by_default and values["max_steps"] < values["eval_every"]:
+            # One evaluation, at the end, could choose nothing and would cost more than
+            # such a short run: scoring is on by default only for runs it can serve.
+            values["eval_every"] = 0
         if values["keep"] is None:
             values["keep"] = "best" if values["eval_every"] and values["privacy"] is None else "last"
         return type(self)(**self.derive(values))

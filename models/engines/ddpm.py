@@ -232,6 +232,11 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
         # Guidance needs labels: an unconditional model has nothing to choose.
         return super().tunes(named, trained) if trained.config["conditional"] else {}
 
+    def scoring_options(self, cfg: DDPMConfig) -> dict[str, Any]:
+        # 20 DDIM steps, not the 50 a generate job takes: an evaluation costs 2.5x less
+        # (BENCHMARKS.md, "Keep-best") and the weights and scales rank alike.
+        return {"steps": min(20, cfg.num_train_timesteps)}
+
     def trained_modules(self, run: _Run) -> dict[str, torch.nn.Module]:
         return {"unet": run.ema.averaged}
 

@@ -18,6 +18,18 @@ from models.metrics.features import FeatureExtractor
 from models.metrics.frechet import frechet_distance
 
 
+SAMPLES = ((16, 200), (None, 100))
+"""Generated images per evaluation by image size (up to 16 px, else): few enough that
+drawing them stays a small part of training (ddpm's 500 at 16 px cost 800 training steps,
+BENCHMARKS.md, "Keep-best"); label agreement's sampling error near 0.98 is then 0.01
+(200) to 0.014 (100), about the tolerance within which FD decides."""
+
+
+def sample_count(image_size: int) -> int:
+    """Images each evaluation draws at ``image_size`` (:data:`SAMPLES`)."""
+    return next(n for up_to, n in SAMPLES if up_to is None or image_size <= up_to)
+
+
 class HeldOutScore:
     """Scores ``count`` generated images against ``held_out`` in ``extractor``'s features.
 

@@ -148,7 +148,8 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
             )
 
         def draw(n: int, labels: torch.Tensor | None, opts: Mapping[str, Any]) -> torch.Tensor:
-            return self.draw(now(), cfg, sampling.Draw(n, labels, EVAL_SEED, opts))
+            want = sampling.Draw(n, labels, EVAL_SEED, {**self.scoring_options(cfg), **opts})
+            return self.draw(now(), cfg, want)
 
         labels = torch.arange(scorer.count) % data.num_classes if cfg.conditional else None
         return Selection(
@@ -180,6 +181,10 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         report["sampling_defaults"] = tuned
         report["scoring_seconds"] = round(selection.seconds, 3)
         return report
+
+    def scoring_options(self, cfg: ConfigT) -> dict[str, Any]:
+        """Sample options every held-out evaluation draws with (a cheaper sampler, say)."""
+        return {}
 
     def tunes(self, named: ConfigT, trained: Trained) -> dict[str, tuple[str, tuple[float, ...]]]:
         """The :attr:`tuned_defaults` to choose for this run: those the config left out
