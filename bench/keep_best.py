@@ -60,7 +60,10 @@ def scoring(extractor: ClassifierFeatures, size: int) -> Scoring:
 
 
 def fresh_score(
-    engine: Any, trained: Trained, extractor: ClassifierFeatures, test: datasets.ImageDataset,
+    engine: Any,
+    trained: Trained,
+    extractor: ClassifierFeatures,
+    test: datasets.ImageDataset,
     **opts: Any,
 ) -> dict[str, float]:
     """Label agreement and FD of 1,000 new images (seed 1) against the test split."""

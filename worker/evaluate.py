@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,6 @@ from core.jobs.orm import Job
 from core.jobs.states import JobKind
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
-from core.storage import Storage
 from models.metrics.classifier import ClassifierConfig
 from models.metrics.evaluate import EvaluationConfig, SyntheticSource, evaluate
 from models.metrics.privacy import PrivacyInputs
@@ -320,5 +318,3 @@ def _generator_info(ctx: JobContext, version: ModelVersion, source_name: str) ->
         config=version.config,
         training_curve=curve,
     )
-
-

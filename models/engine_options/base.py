@@ -47,8 +47,29 @@ SELECTION_OPTIONS = frozenset({"eval_every", "keep", "early_stop_patience"})
 trains: a fine-tuning job does not inherit them from its parent."""
 
 EVAL_EVERY: Steps = [(16, 250), (None, 500)]
-"""Steps between scorings by image size, unless an engine declares its own (measured:
-BENCHMARKS.md, "Keep-best"): scoring then costs about a tenth of the training time."""
+"""Steps between scorings by image size, unless an engine declares its own: scoring then
+costs about a tenth of the training time or less. Measured on CPU (BENCHMARKS.md,
+"Keep-best"): gan's evaluation costs 2 (16 px) to 19 (28 px) training steps."""
+
+EVAL_EVERY_SLOW_SAMPLER: Steps = [(None, 500)]
+"""For engines whose sampler takes many network passes: an ebm evaluation (60 to 400
+Langevin steps) costs 39 (16 px) to 40 (28 px) training steps, a ddpm one (20 DDIM
+steps) 48 (16 px) to 23 (28 px); at 500 it costs under a tenth."""
+
+
+def eval_every_option(steps: Steps) -> Any:
+    """The ``eval_every`` field with the default ``steps`` (an engine's own table)."""
+    return option(
+        ge=0,
+        le=1_000_000,
+        by_size=steps,
+        help="steps between scorings of the sampling weights on a held-out part of the "
+        "data (FD in the dataset classifier's features, label agreement when conditional), "
+        "and at the last step; 0: off; null: by image size, so scoring costs about a tenth "
+        "of the training time (off for a private run, and for a run shorter than that)",
+    )
+
+
 OptionsT = TypeVar("OptionsT", bound="TrainOptions")
 CONFIG = ConfigDict(extra="forbid", validate_default=False)
 """Every options class: unknown keys refused (strictness is per type, see Int/Float/Bool,
@@ -174,15 +195,7 @@ class TrainOptions:
         help="steps between resumable checkpoints (a re-queued job resumes from the last "
         "one, bit-exact); 0: off",
     )
-    eval_every: Int | None = option(
-        ge=0,
-        le=1_000_000,
-        by_size=EVAL_EVERY,
-        help="steps between scorings of the sampling weights on a held-out part of the "
-        "data (FD in the dataset classifier's features, label agreement when conditional), "
-        "and at the last step; 0: off; null: by image size, so scoring costs about a tenth "
-        "of the training time (off for a private run, and for a run shorter than that)",
-    )
+    eval_every: Int | None = eval_every_option(EVAL_EVERY)
     keep: Literal["best", "last"] | None = option(
         None,
         help='the weights the model version keeps: "best", those of the best-scoring '
@@ -311,7 +324,9 @@ class TrainOptions:
             # such a short run: scoring is on by default only for runs it can serve.
             values["eval_every"] = 0
         if values["keep"] is None:
-            values["keep"] = "best" if values["eval_every"] and values["privacy"] is None else "last"
+            values["keep"] = (
+                "best" if values["eval_every"] and values["privacy"] is None else "last"
+            )
         return type(self)(**self.derive(values))
 
     def derive(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from models.datasets import ImageDataset
 from models.metrics.features import FeatureExtractor
 from models.metrics.frechet import frechet_distance
 
-
 SAMPLES = ((16, 200), (None, 100))
 """Generated images per evaluation by image size (up to 16 px, else): few enough that
 drawing them stays a small part of training (ddpm's 500 at 16 px cost 800 training steps,
@@ -47,7 +46,9 @@ class HeldOutScore:
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
         features, logits = self.extractor.with_logits(images)
-        fd = frechet_distance(features.mean(axis=0), np.cov(features, rowvar=False), self.mu, self.sigma)
+        fd = frechet_distance(
+            features.mean(axis=0), np.cov(features, rowvar=False), self.mu, self.sigma
+        )
         scores = {"fd": float(fd)}
         if labels is not None:
             agree = logits.argmax(axis=1) == labels.cpu().numpy()

@@ -19,7 +19,10 @@ GAN = {"max_steps": 4, "batch_size": 16, "image_size": 8, "width": 16, "eval_eve
 def scored(worker, make_tenant_module):
     tenant = make_tenant_module()
     jobs = {}
-    for name, extra in (("labelled", {"early_stop_patience": 5}), ("unlabelled", {"conditional": False})):
+    for name, extra in (
+        ("labelled", {"early_stop_patience": 5}),
+        ("unlabelled", {"conditional": False}),
+    ):
         job = tenant.submit(
             {"kind": "train", "engine": "gan", "dataset": "shapes", "model_name": name,
              "config": {**GAN, **extra}}

@@ -110,8 +110,9 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         images = resize(data.images, cfg.image_size)
         run = self.run_class(cfg, data, images, devices.pick_device())
         if scoring is not None and held_out is not None:
-            run.selection = self._selection(run, cfg, data, scoring.make_scorer(
-                _at_size(held_out, cfg.image_size)), hooks)
+            run.selection = self._selection(
+                run, cfg, data, scoring.make_scorer(_at_size(held_out, cfg.image_size)), hooks
+            )
         if hooks.init_from is not None:
             self.start_from(run, hooks.init_from, data)
         loop.resume_and_train(self.name, run, hooks, cfg.checkpoint_every, run.selection)

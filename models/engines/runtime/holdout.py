@@ -25,7 +25,9 @@ FEWEST = 2
 
 
 def _subset(data: ImageDataset, index: torch.Tensor, split: str) -> ImageDataset:
-    return dataclasses.replace(data, split=split, images=data.images[index], labels=data.labels[index])
+    return dataclasses.replace(
+        data, split=split, images=data.images[index], labels=data.labels[index]
+    )
 
 
 def held_out(
@@ -40,13 +42,17 @@ def held_out(
     generator = torch.Generator().manual_seed(seed)
     if own is not None:
         order = torch.randperm(len(own), generator=generator)[:MOST]
-        return data, _subset(own, order.sort().values, own.split), {
-            "source": "split",
-            "split": own.split,
-            "count": int(order.numel()),
-            "of": len(own),
-            "seed": seed,
-        }
+        return (
+            data,
+            _subset(own, order.sort().values, own.split),
+            {
+                "source": "split",
+                "split": own.split,
+                "count": int(order.numel()),
+                "of": len(own),
+                "seed": seed,
+            },
+        )
     count = min(MOST, int(len(data) * SHARE))
     if count < FEWEST or len(data) - count < 1:
         raise EngineError(
@@ -55,10 +61,14 @@ def held_out(
         )
     order = torch.randperm(len(data), generator=generator)
     held, kept = order[:count].sort().values, order[count:].sort().values
-    return _subset(data, kept, data.split), _subset(data, held, data.split), {
-        "source": "slice",
-        "split": data.split,
-        "count": count,
-        "of": len(data),
-        "seed": seed,
-    }
+    return (
+        _subset(data, kept, data.split),
+        _subset(data, held, data.split),
+        {
+            "source": "slice",
+            "split": data.split,
+            "count": count,
+            "of": len(data),
+            "seed": seed,
+        },
+    )

@@ -103,7 +103,9 @@ def test_every_evaluation_draws_the_classes_in_turn(tiny_shapes):
 
 
 def test_scoring_leaves_the_training_run_as_it_was(tiny_shapes):
-    scored = MEAN.train(tiny_shapes, {**BASE, "keep": "last"}, Hooks(scoring=scripted([1.0] * 5)[0]))
+    scored = MEAN.train(
+        tiny_shapes, {**BASE, "keep": "last"}, Hooks(scoring=scripted([1.0] * 5)[0])
+    )
     kept, _, _ = holdout.held_out(tiny_shapes, None, 3)
     plain = MEAN.train(kept, {**BASE, "eval_every": 0})
     assert torch.equal(means(scored), means(plain))
@@ -247,3 +249,34 @@ def test_a_run_without_a_scorer_says_it_was_not_scored(tiny_shapes):
     trained = MEAN.train(tiny_shapes, {**BASE, "max_steps": 2})
     assert trained.selection == {"eval_every": 0, "keep": "last", "scored": False}
     assert np.isfinite(trained.metrics["loss"])
+
+
+@pytest.mark.parametrize(
+    ("engine", "values", "size", "eval_every", "keep"),
+    [
+        ("gan", {}, 16, 250, "best"),
+        ("gan", {}, 28, 500, "best"),
+        ("ebm", {}, 16, 500, "best"),
+        ("ddpm", {}, 28, 500, "best"),
+        # A run shorter than the default interval is not scored unless asked.
+        ("ddpm", {"max_steps": 100}, 16, 0, "last"),
+        ("ddpm", {"max_steps": 100, "eval_every": 200}, 16, 200, "best"),
+        # A private run is not scored unless asked, and then keeps its last weights.
+        ("ddpm", {"privacy": {"epsilon": 5.0}}, 16, 0, "last"),
+        ("ddpm", {"privacy": {"epsilon": 5.0}, "eval_every": 100}, 16, 100, "last"),
+        ("gan", {"eval_every": 0}, 16, 0, "last"),
+    ],
+)
+def test_scoring_defaults(engine, values, size, eval_every, keep):
+    from models.engine_options import CONFIGS
+
+    resolved = CONFIGS[engine](**values).resolved(size)
+    assert (resolved.eval_every, resolved.keep) == (eval_every, keep)
+
+
+def test_a_model_saved_before_scoring_existed_reads_as_unscored():
+    from models.engine_options import CONFIGS
+
+    for options in CONFIGS.values():
+        saved = options.saved({"max_steps": 10})
+        assert saved["eval_every"] == 0 and saved["keep"] == "last"
