@@ -87,7 +87,15 @@ def train(
     engine = engines.get(engine_name)
     stamps: list[float] = []
     started = time.monotonic()
-    hooks = Hooks(progress=lambda step, total, **m: stamps.append(time.monotonic()), scoring=score)
+    hooks = Hooks(
+        progress=lambda step, total, **m: stamps.append(time.monotonic()),
+        scoring=score,
+        # Each evaluation as it comes, so a run cut short still says what it saw.
+        evaluated=lambda step, scores: print(
+            json.dumps({"evaluation": scores, "seconds": round(time.monotonic() - started, 1)}),
+            flush=True,
+        ),
+    )
     trained = engine.train(data, config, hooks)
     return trained, time.monotonic() - started, stamps
 

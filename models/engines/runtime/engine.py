@@ -107,12 +107,15 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
             )
             where["ref"] = scoring.held_out_ref or f"{data.name}:{data.split}"
         cfg = configs.with_delta(cfg, len(data))
+        # Made before the run starts its clock: a dataset classifier trained for it is
+        # not training time.
+        scorer = None
+        if scoring is not None and held_out is not None:
+            scorer = scoring.make_scorer(_at_size(held_out, cfg.image_size))
         images = resize(data.images, cfg.image_size)
         run = self.run_class(cfg, data, images, devices.pick_device())
-        if scoring is not None and held_out is not None:
-            run.selection = self._selection(
-                run, cfg, data, scoring.make_scorer(_at_size(held_out, cfg.image_size)), hooks
-            )
+        if scorer is not None:
+            run.selection = self._selection(run, cfg, data, scorer, hooks)
         if hooks.init_from is not None:
             self.start_from(run, hooks.init_from, data)
         loop.resume_and_train(self.name, run, hooks, cfg.checkpoint_every, run.selection)
