@@ -160,3 +160,18 @@ def held_out_split(split: str) -> str:
     """The split of the same dataset a model trained on ``split`` never saw: the privacy
     audit's non-members and its real-vs-real floor (every dataset here has train and test)."""
     return "test" if split == "train" else "train"
+
+
+EVALUATE_REFERENCE_SPLIT = "test"
+"""The split an evaluate job judges a model on when its ``reference`` names none."""
+
+
+def scoring_split(name: str, split: str) -> str | None:
+    """The split a train job on ``name:split`` scores its weights against while training
+    (keep-best): another split of the dataset that is not the one evaluate judges on by
+    default, so the choice of weights never looks at the images the user judges them by;
+    None: there is none (a model trained on ``train``), and a seeded slice of the training
+    split is held out instead."""
+    splits = UPLOAD_SPLITS if is_upload(name) else DATASET_SPLITS[name]
+    others = [s for s in splits if s not in (split, EVALUATE_REFERENCE_SPLIT)]
+    return others[0] if others else None

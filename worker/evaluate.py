@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,20 +21,18 @@ from core.jobs.orm import Job
 from core.jobs.states import JobKind
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
-from core.storage import Storage
 from models.metrics.classifier import ClassifierConfig
 from models.metrics.evaluate import EvaluationConfig, SyntheticSource, evaluate
 from models.metrics.privacy import PrivacyInputs
 from models.metrics.report import GeneratorInfo
 from models.metrics.utility import DataDescription, UtilityConfig
-from worker import formats
+from worker import formats, metrics_cache
 from worker.context import JobContext, finish
 from worker.datasets import load as dataset_loader
 from worker.lineage import code_version
 from worker.sampling import label_plan, shards
 from worker.versions import get_version, load_version
 
-CACHE_PREFIX = "cache/metrics"
 FEATURE_SPACE_NAMES = {
     "inception": "Inception-v3 pool3 (FID)",
     "classifier": "reference dataset classifier (FD, not FID)",
@@ -82,7 +79,7 @@ def run(ctx: JobContext) -> None:
         ),
     )
     cache_dir = ctx.settings.work_dir / "metrics-cache"
-    _sync_down(ctx.storage, cache_dir)
+    metrics_cache.sync_down(ctx.storage, cache_dir)
     report = evaluate(
         synthetic=SyntheticSource(batches=batches, count=count),
         reference=f"{name}:{split}",
@@ -103,7 +100,7 @@ def run(ctx: JobContext) -> None:
         privacy_note=_privacy_note(ctx, version, cfg, metrics),
         features_note=features_note,
     )
-    _sync_up(ctx.storage, cache_dir)
+    metrics_cache.sync_up(ctx.storage, cache_dir)
 
     body = report.to_dict()
     objects = [
@@ -346,20 +343,3 @@ def _generator_info(ctx: JobContext, version: ModelVersion, source_name: str) ->
         config=version.config,
         training_curve=curve,
     )
-
-
-def _sync_down(storage: Storage, directory: Path) -> None:
-    """The reference classifiers trained by earlier evaluations, shared by all workers."""
-    for obj in storage.list(f"{CACHE_PREFIX}/"):
-        target = directory / obj.key[len(CACHE_PREFIX) + 1 :]
-        if not target.exists():
-            storage.get_file(obj.key, target)
-
-
-def _sync_up(storage: Storage, directory: Path) -> None:
-    if not directory.exists():
-        return
-    for path in directory.rglob("*"):
-        key = f"{CACHE_PREFIX}/{path.relative_to(directory).as_posix()}"
-        if path.is_file() and not storage.exists(key):
-            storage.put_file(key, path)

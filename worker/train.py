@@ -17,9 +17,10 @@ from core.errors import ModelNotFound
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from models import engine_options, engines
+from models.engine_options.base import SELECTION_OPTIONS
 from models.engines.base import Hooks
 from models.engines.runtime.resume import RESUMABLE_CHANGES
-from worker import curves, launch
+from worker import curves, launch, scoring
 from worker.context import JobContext, finish
 from worker.datasets import load as dataset_loader
 from worker.images import grid_png
@@ -39,9 +40,15 @@ def run(ctx: JobContext) -> None:
         # for its own data), is the new job's own business. A parent saved before an
         # option existed is read as it was built (options.saved).
         saved = engine_options.CONFIGS[engine.name].saved(parent.config)
-        own = RESUMABLE_CHANGES | {"privacy"}
+        # The sampling defaults are chosen again for the new weights (keep-best tunes them).
+        options = engine_options.CONFIGS[engine.name]
+        own = RESUMABLE_CHANGES | SELECTION_OPTIONS | options.SAMPLING_DEFAULTS | {"privacy"}
         inherited = {k: v for k, v in saved.items() if k not in own}
         config = {**inherited, **config}
+    if int(request.get("gpus", 1)) > 1:
+        # Held-out scoring runs in one process: a data-parallel run keeps its last weights
+        # (submit refuses the scoring options with gpus > 1).
+        config["eval_every"] = 0
     if "image_size" not in config:
         size = dataset_loader.default_image_size(ctx, name)
         if size is not None:
@@ -68,6 +75,8 @@ def run(ctx: JobContext) -> None:
         checkpoint=lambda step, directory: _upload_checkpoint(ctx, step, directory),
         resume_from=_download_checkpoint(ctx),
         init_from=parent_dir,
+        scoring=scoring.scoring(ctx, name, split, config.get("image_size")),
+        evaluated=scoring.evaluated(ctx),
     )
     resumed_from_step = _checkpoint_step(ctx) if hooks.resume_from is not None else None
     gpus = int(request.get("gpus", 1))
@@ -86,6 +95,10 @@ def run(ctx: JobContext) -> None:
     # What a private run spent (ε, δ, noise, sampling rate, steps, C, accountant); null:
     # not differentially private.
     lineage["privacy"] = trained.privacy
+    # Which weights were kept and by what measure, and the held-out images it used (a
+    # slice of the training split is not in the model's training set); null: not scored.
+    selection = scoring.summary(trained.selection)
+    lineage["selection"] = selection
 
     ctx.progress.set_stage("save")
     ctx.progress.max_seconds = None
@@ -120,7 +133,7 @@ def run(ctx: JobContext) -> None:
         "class_names": trained.class_names,
         "image_shape": list(trained.image_shape),
         "conditional": bool(trained.config.get("conditional", True)),
-        "train_examples": len(data),
+        "train_examples": len(data) - _sliced(selection),
         "dataset_split": split,
     }
     train_metrics = {k: float(v) for k, v in trained.metrics.items()}
@@ -134,7 +147,7 @@ def run(ctx: JobContext) -> None:
             dataset=f"{name}:{split}",
             config=trained.config,
             spec=spec,
-            metrics={"training": train_metrics},
+            metrics={"training": train_metrics, "selection": selection},
             checkpoint_uri=f"{ctx.prefix}/model/",
             train_job_id=ctx.job.id,
             parent_id=parent.id if parent is not None else None,
@@ -153,10 +166,17 @@ def run(ctx: JobContext) -> None:
             # The step an earlier attempt's checkpoint let this run start from (a worker
             # lost or preempted mid-run); null: trained from the first step.
             "resumed_from_step": resumed_from_step,
+            "selection": selection,
         },
         objects=objects,
         register=register,
     )
+
+
+def _sliced(selection: dict[str, Any] | None) -> int:
+    """Training images held out for scoring (a slice of the training split), not trained on."""
+    held_out = (selection or {}).get("held_out") or {}
+    return int(held_out["count"]) if held_out.get("source") == "slice" else 0
 
 
 def _parent(ctx: JobContext) -> tuple[ModelVersion | None, Path | None]:

@@ -113,8 +113,8 @@ def _resolve_metrics(
 def _check_gpus(job_in: TrainDDPM | TrainGAN | TrainEBM, settings: Settings) -> None:
     """A multi-GPU train job must be one some worker could take (``gpu.N`` is consumed
     only by workers with N GPUs: a job no worker takes would stay queued forever), of an
-    engine that trains data-parallel, with a batch that splits evenly over the GPUs, and
-    not private."""
+    engine that trains data-parallel, with a batch that splits evenly over the GPUs, not
+    private, and not scored (keep-best runs in one process)."""
     gpus = job_in.gpus
     if gpus == 1:
         return
@@ -124,6 +124,15 @@ def _check_gpus(job_in: TrainDDPM | TrainGAN | TrainEBM, settings: Settings) -> 
             "clipping and Poisson batches are one process's; send gpus: 1",
             field="gpus",
         )
+    for option in ("eval_every", "keep", "early_stop_patience"):
+        value = getattr(job_in.config, option)
+        if value is not None and not (option == "eval_every" and value == 0) and value != "last":
+            # Held-out scoring runs in one process; data-parallel runs keep their last weights.
+            raise InvalidRequest(
+                f"config.{option}: a data-parallel run (gpus > 1) is not scored on held-out "
+                "images and keeps its last weights; leave it out, or send gpus: 1",
+                field=f"config.{option}",
+            )
     if gpus > settings.max_job_gpus:
         raise InvalidRequest(
             f"gpus: {gpus} GPUs asked, and this service's workers have at most "

@@ -8,6 +8,8 @@ Written once at registration (``ModelVersion.lineage``) by the train or import j
      "parent": {"id", "name", "version"} | None,          # fine-tuned from (init_from)
      "privacy": {"epsilon", "delta", "noise_multiplier", "sample_rate", "steps",
                  "max_grad_norm", "accountant", ...} | None,  # None: not private
+     "selection": {"keep", "eval_every", "chosen", "last", "held_out", ...} | None,
+                                                          # None: not scored (keep-best)
      "import": {"id", "source", "format", "archive_sha256", "checksums": {path: sha256}}}
 
 and read here together with what the registry knows around it: the chain of ancestors,
@@ -66,6 +68,13 @@ class LineageOut(BaseModel):
         "noise_multiplier, sample_rate, steps, max_grad_norm, accountant, ...; null: the "
         "version was not trained with differential privacy"
     )
+    selection: dict[str, Any] | None = Field(
+        default=None,
+        description="how the weights were chosen while training (keep-best): keep, "
+        "eval_every, the chosen and the last evaluation's step and scores, an early stop, "
+        "the held-out images (a slice of the training split, not trained on, or another "
+        "split) and the feature space; null: the run was not scored",
+    )
     used_by: list[MadeWith]
 
 
@@ -112,6 +121,7 @@ def lineage_of(*, session: Session, tenant: Tenant, name: str, version: str) -> 
         children=[_ref(child) for child in children],
         imported=recorded.get("import"),
         privacy=recorded.get("privacy"),
+        selection=recorded.get("selection"),
         used_by=[
             MadeWith(
                 job_id=job.id,

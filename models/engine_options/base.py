@@ -14,9 +14,9 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import ConfigDict, Field, Strict, ValidationInfo, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic_core import ArgsKwargs
 
@@ -41,6 +41,35 @@ MAX_STEPS = 5000
 never more: an unresolved ``max_steps`` counts as this in the work limit."""
 
 Steps = Sequence[tuple[int | None, Any]]
+
+SELECTION_OPTIONS = frozenset({"eval_every", "keep", "early_stop_patience"})
+"""Options that choose which weights a run keeps (scoring on held-out images), not how it
+trains: a fine-tuning job does not inherit them from its parent."""
+
+EVAL_EVERY: Steps = [(16, 250), (None, 500)]
+"""Steps between scorings by image size, unless an engine declares its own: scoring then
+costs about a tenth of the training time or less. Measured on CPU (BENCHMARKS.md,
+"Keep-best"): gan's evaluation costs 2 (16 px) to 19 (28 px) training steps."""
+
+EVAL_EVERY_SLOW_SAMPLER: Steps = [(None, 500)]
+"""For engines whose sampler takes many network passes: an ebm evaluation (60 to 400
+Langevin steps) costs 39 (16 px) to 40 (28 px) training steps, a ddpm one (20 DDIM
+steps) 48 (16 px) to 23 (28 px); at 500 it costs under a tenth."""
+
+
+def eval_every_option(steps: Steps) -> Any:
+    """The ``eval_every`` field with the default ``steps`` (an engine's own table)."""
+    return option(
+        ge=0,
+        le=1_000_000,
+        by_size=steps,
+        help="steps between scorings of the sampling weights on a held-out part of the "
+        "data (FD in the dataset classifier's features, label agreement when conditional), "
+        "and at the last step; 0: off; null: by image size, so scoring costs about a tenth "
+        "of the training time (off for a private run, and for a run shorter than that)",
+    )
+
+
 OptionsT = TypeVar("OptionsT", bound="TrainOptions")
 CONFIG = ConfigDict(extra="forbid", validate_default=False)
 """Every options class: unknown keys refused (strictness is per type, see Int/Float/Bool,
@@ -166,6 +195,19 @@ class TrainOptions:
         help="steps between resumable checkpoints (a re-queued job resumes from the last "
         "one, bit-exact); 0: off",
     )
+    eval_every: Int | None = eval_every_option(EVAL_EVERY)
+    keep: Literal["best", "last"] | None = option(
+        None,
+        help='the weights the model version keeps: "best", those of the best-scoring '
+        'evaluation; "last", those of the last step; null: "best" when scoring is on',
+    )
+    early_stop_patience: Int | None = option(
+        None,
+        ge=1,
+        le=10_000,
+        help="end the run after this many evaluations without a better score (needs "
+        "eval_every > 0); null: off",
+    )
 
     privacy: PrivacyOptions | None = option(
         None,
@@ -194,6 +236,36 @@ class TrainOptions:
             raise ValueError(
                 f"image_size {value} is not supported by the {cls.ENGINE} engine; "
                 f"use one of {list(cls.IMAGE_SIZES)}"
+            )
+        return value
+
+    # Rules between the selection options, each on the later field so a refusal names it
+    # (fields are validated in their order: info.data holds the earlier ones).
+    @field_validator("keep")
+    @classmethod
+    def _keep_needs_scoring(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "best" and info.data.get("eval_every") == 0:
+            raise ValueError('"best" needs scoring: set eval_every > 0, or keep "last"')
+        return value
+
+    @field_validator("early_stop_patience")
+    @classmethod
+    def _patience_needs_scoring(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("eval_every") == 0:
+            raise ValueError("needs scoring: set eval_every > 0, or leave it null")
+        return value
+
+    @field_validator("privacy")
+    @classmethod
+    def _private_keeps_last(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and (
+            info.data.get("keep") == "best" or info.data.get("early_stop_patience") is not None
+        ):
+            # Choosing weights by held-out images would let those images, outside the
+            # private training set and its ε, decide what is published.
+            raise ValueError(
+                'keep "best" and early_stop_patience choose the weights by held-out images '
+                'that ε does not cover; use keep "last" and no early stop'
             )
         return value
 
@@ -234,6 +306,9 @@ class TrainOptions:
         """A copy for ``image_size`` with every left-out (None) option derived from its
         declared default by image size or by another option; validated again."""
         values = {**dataclasses.asdict(self), "image_size": image_size}
+        if values["privacy"] is not None and values["eval_every"] is None:
+            values["eval_every"] = 0  # its held-out images would be outside ε: asked only
+        scoring_by_default = values["eval_every"] is None
         for name, info in type(self).__pydantic_fields__.items():  # type: ignore[attr-defined]
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             if values[name] is not None:
@@ -244,6 +319,14 @@ class TrainOptions:
                 rule: Any = extra[BY_OPTION]
                 value = rule["values"][values[rule["option"]]]
                 values[name] = list(value) if isinstance(value, list | tuple) else value
+        if scoring_by_default and values["max_steps"] < values["eval_every"]:
+            # One evaluation, at the end, could choose nothing and would cost more than
+            # such a short run: scoring is on by default only for runs it can serve.
+            values["eval_every"] = 0
+        if values["keep"] is None:
+            values["keep"] = (
+                "best" if values["eval_every"] and values["privacy"] is None else "last"
+            )
         return type(self)(**self.derive(values))
 
     def derive(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -254,8 +337,9 @@ class TrainOptions:
     def saved(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         """A config saved with a model by an earlier version, with the options added since
         set to what that model was built with (override where a new option's default
-        differs from the old behaviour), so a saved model rebuilds as it was trained."""
-        return dict(values)
+        differs from the old behaviour), so a saved model rebuilds as it was trained.
+        Runs from before scoring existed were not scored and kept their last weights."""
+        return {"eval_every": 0, "keep": "last", **values}
 
 
 def _integral(cls: type, key: str, value: Any) -> Any:

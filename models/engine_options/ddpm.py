@@ -11,10 +11,12 @@ from pydantic.dataclasses import dataclass
 
 from models.engine_options.base import (
     CONFIG,
+    EVAL_EVERY_SLOW_SAMPLER,
     Bool,
     Float,
     Int,
     TrainOptions,
+    eval_every_option,
     option,
     steps_text,
 )
@@ -90,6 +92,7 @@ class DDPMConfig(TrainOptions):
     IMAGE_SIZES = IMAGE_SIZES
     SAMPLING_DEFAULTS = frozenset({"sample_guidance_scale"})
 
+    eval_every: Int | None = eval_every_option(EVAL_EVERY_SLOW_SAMPLER)
     batch_size: Int | None = option(
         ge=1, le=4096, by_size=[(SMALL, 32), (None, 128)], help="images per step"
     )
@@ -156,7 +159,7 @@ class DDPMConfig(TrainOptions):
     @classmethod
     def saved(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         # Models saved before norm_groups was an option were built with gcd(32, base).
-        out = dict(values)
+        out = super().saved(values)
         if "norm_groups" not in out and isinstance(out.get("base_channels"), int):
             out["norm_groups"] = legacy_norm_groups(out["base_channels"])
         out.setdefault("sample_guidance_scale", LEGACY_GUIDANCE)  # sampled at 2 before

@@ -9,7 +9,16 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from models.engine_options import convnets
-from models.engine_options.base import CONFIG, MAX_STEPS, Float, Int, TrainOptions, option
+from models.engine_options.base import (
+    CONFIG,
+    EVAL_EVERY_SLOW_SAMPLER,
+    MAX_STEPS,
+    Float,
+    Int,
+    TrainOptions,
+    eval_every_option,
+    option,
+)
 
 Beta = Annotated[float, Field(strict=True, ge=0, lt=1)]
 
@@ -44,6 +53,7 @@ class EBMConfig(TrainOptions):
         help="optimiser steps to train (the run's length); from 28 px the samples are best "
         "near 2,000 steps and drift after",
     )
+    eval_every: Int | None = eval_every_option(EVAL_EVERY_SLOW_SAMPLER)
     batch_size: Int = option(64, ge=1, le=4096, help="images per step")
     width: Int | None = option(
         ge=4,
@@ -110,7 +120,7 @@ class EBMConfig(TrainOptions):
     @classmethod
     def saved(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         # Models and checkpoints from before ema_decay sampled the last weights.
-        return {"ema_decay": 0.0, **values}
+        return {"ema_decay": 0.0, **super().saved(values)}
 
     def check(self) -> None:
         if self.buffer_size is not None and self.buffer_size < self.batch_size:

@@ -45,6 +45,38 @@ def _never_stop() -> bool:
     return False
 
 
+class Scorer(Protocol):
+    """Scores a fixed sample of generated images against held-out real ones (built by
+    :attr:`Scoring.make_scorer`; :class:`models.metrics.heldout.HeldOutScore` is one)."""
+
+    count: int
+    """How many images each evaluation draws."""
+    features: str
+    """Where the distances are measured, for the report ("mnist_t10k classifier (28px)")."""
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor | None) -> dict[str, float]:
+        """uint8 (count, c, h, w) drawn for ``labels`` int64 (count,) (None: unconditional)
+        → {"fd": …} and, with labels, {"label_agreement": …}."""
+        ...
+
+
+@dataclass
+class Scoring:
+    """How a run scores its sampling weights every ``eval_every`` steps (keep-best,
+    :mod:`.runtime.selection`).
+
+    make_scorer(held_out): the scorer for the held-out images (uint8 (m, c, s, s) at the
+        training size, labels int64 (m,)), called once per run.
+    held_out: real images of the same dataset the user will not judge the model on (a
+        split of its own); None: a seeded slice of the training data, which the optimiser
+        then never sees. ``held_out_ref`` names it for the lineage ("digits:train").
+    """
+
+    make_scorer: Callable[[ImageDataset], Scorer]
+    held_out: ImageDataset | None = None
+    held_out_ref: str = ""
+
+
 @dataclass
 class Hooks:
     """Callbacks the runner passes into ``train``/``sample``.
@@ -61,6 +93,10 @@ class Hooks:
         networks start from its weights instead of random ones, with a fresh optimiser;
         the config must keep the saved model's architecture and its number of classes.
         Engines that cannot start from saved weights raise EngineError.
+    scoring: held-out scoring for keep-best and early stopping (:class:`Scoring`), used
+        when the config's ``eval_every`` is above 0; None: the run is not scored.
+    evaluated(step, scores): called after each evaluation with its figures and the best
+        so far (the runner records them as events).
     """
 
     progress: Callable[..., None] = _no_progress
@@ -68,6 +104,8 @@ class Hooks:
     checkpoint: Callable[[int, Path], None] | None = None
     resume_from: Path | None = None
     init_from: Path | None = None
+    scoring: Scoring | None = None
+    evaluated: Callable[[int, dict[str, Any]], None] | None = None
 
 
 @dataclass
@@ -78,7 +116,10 @@ class Trained:
     ``config`` is the engine's resolved config as a plain dict; ``metrics`` the final
     training figures (last losses, steps run, seconds, ε spent when private);
     ``privacy`` what a differentially private run spent and how (ε, δ, noise multiplier,
-    sampling rate, steps, max_grad_norm, accountant), None when it was not private.
+    sampling rate, steps, max_grad_norm, accountant), None when it was not private;
+    ``selection`` how the weights were chosen (:meth:`.runtime.selection.Selection.report`:
+    the evaluations, the chosen and last step's scores, an early stop, tuned sampling
+    defaults), None when the run was not scored.
     """
 
     engine: str
@@ -89,6 +130,7 @@ class Trained:
     modules: dict[str, torch.nn.Module]
     metrics: dict[str, float] = field(default_factory=dict)
     privacy: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None
 
 
 @runtime_checkable

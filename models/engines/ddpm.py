@@ -214,6 +214,10 @@ class _Run(TrainingRun[DDPMConfig]):
         return {"model": self.model, "ema": self.ema, "optimizer": self.optimizer}
 
 
+GUIDANCE_CANDIDATES = (1.0, 1.5, 2.0, 3.0)
+"""The guidance scales a scored run tries on its kept weights (1: none)."""
+
+
 class DDPMEngine(RuntimeEngine[DDPMConfig]):
     """The "ddpm" engine (see the module docstring for the maths).
 
@@ -226,6 +230,20 @@ class DDPMEngine(RuntimeEngine[DDPMConfig]):
     run_class = _Run
     sampler_module = "unet"
     sample_options = _SAMPLE_OPTIONS
+    # A scored run chooses its guidance on its kept weights: the best scale was found only
+    # by sweeping after training before (BENCHMARKS.md, "ddpm at 28 px").
+    tuned_defaults = {"sample_guidance_scale": ("guidance_scale", GUIDANCE_CANDIDATES)}
+
+    def tunes(
+        self, named: DDPMConfig, trained: Trained
+    ) -> dict[str, tuple[str, tuple[float, ...]]]:
+        # Guidance needs labels: an unconditional model has nothing to choose.
+        return super().tunes(named, trained) if trained.config["conditional"] else {}
+
+    def scoring_options(self, cfg: DDPMConfig) -> dict[str, Any]:
+        # 20 DDIM steps, not the 50 a generate job takes: an evaluation costs 2.5x less
+        # (BENCHMARKS.md, "Keep-best") and the weights and scales rank alike.
+        return {"steps": min(20, cfg.num_train_timesteps)}
 
     def trained_modules(self, run: _Run) -> dict[str, torch.nn.Module]:
         return {"unet": run.ema.averaged}

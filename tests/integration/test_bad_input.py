@@ -31,6 +31,38 @@ CASES = [
     ("unknown config key", {**TRAIN, "config": {"warp": 9}}, 422, "config.warp"),
     ("unknown top-level field", {**TRAIN, "colour": "red"}, 422, "colour"),
     ("bad model name", {**TRAIN, "model_name": "a b/c"}, 422, "model_name"),
+    (
+        "keep best unscored",
+        {**TRAIN, "config": {"eval_every": 0, "keep": "best"}},
+        422,
+        "config.keep",
+    ),
+    ("unknown keep", {**TRAIN, "config": {"keep": "first"}}, 422, "config.keep"),
+    (
+        "zero patience",
+        {**TRAIN, "config": {"early_stop_patience": 0}},
+        422,
+        "config.early_stop_patience",
+    ),
+    (
+        "patience unscored",
+        {**TRAIN, "config": {"eval_every": 0, "early_stop_patience": 3}},
+        422,
+        "config.early_stop_patience",
+    ),
+    ("negative eval_every", {**TRAIN, "config": {"eval_every": -1}}, 422, "config.eval_every"),
+    (
+        "private keep best",
+        {**TRAIN, "config": {"keep": "best", "privacy": {"epsilon": 5}}},
+        422,
+        "config.privacy",
+    ),
+    (
+        "scored on two gpus",
+        {**TRAIN, "gpus": 2, "config": {"eval_every": 100}},
+        422,
+        "config.eval_every",
+    ),
     ("zero gpus", {**TRAIN, "gpus": 0}, 422, "gpus"),
     # The test workers have two GPUs at most (SYNTHGEN_MAX_JOB_GPUS=2).
     ("more gpus than any worker has", {**TRAIN, "gpus": 4}, 422, "gpus"),

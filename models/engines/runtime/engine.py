@@ -21,8 +21,9 @@ import torch
 from models.datasets import ImageDataset, resize
 from models.engines.base import EngineError, Hooks, Trained
 from models.engines.runtime import config as configs
-from models.engines.runtime import devices, loop, model_files, resume, sampling
+from models.engines.runtime import devices, holdout, loop, model_files, resume, sampling
 from models.engines.runtime.run import TrainingRun
+from models.engines.runtime.selection import EVAL_SEED, Selection
 
 ConfigT = TypeVar("ConfigT", bound=Any)
 
@@ -41,6 +42,9 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
     all, a generate job's count) is a hint an engine may use to pick its arithmetic."""
     white_box_attack: str = ""
     """What :meth:`membership_scores` measures, one line for the report; "" when nothing."""
+    tuned_defaults: dict[str, tuple[str, tuple[float, ...]]] = {}
+    """Sampling defaults a scored run chooses when the config leaves them out: option →
+    (the sample option it sets, the values tried on the kept weights); see :meth:`tunes`."""
 
     # ------------------------------------------------------------------ the engine's parts
 
@@ -94,14 +98,30 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         if hooks.resume_from is not None:
             config = resume.config_to_resume(self.options, config, hooks.resume_from)
         options = configs.make_config(self.options, config, engine=self.name)
-        cfg = configs.with_delta(self.resolve(options, square_size(data)), len(data))
+        cfg = self.resolve(options, square_size(data))
         check_training_labels(cfg.conditional, data)
+        scoring = hooks.scoring if cfg.eval_every else None
+        held_out, where = None, {}
+        if scoring is not None:
+            # The slice comes out before anything counts the data (δ, the privacy's n).
+            data, held_out, where = holdout.held_out(
+                data, _at_size(scoring.held_out, cfg.image_size), cfg.seed
+            )
+            where["ref"] = scoring.held_out_ref or f"{data.name}:{data.split}"
+        cfg = configs.with_delta(cfg, len(data))
+        # Made before the run starts its clock: a dataset classifier trained for it is
+        # not training time.
+        scorer = None
+        if scoring is not None and held_out is not None:
+            scorer = scoring.make_scorer(_at_size(held_out, cfg.image_size))
         images = resize(data.images, cfg.image_size)
         run = self.run_class(cfg, data, images, devices.pick_device())
+        if scorer is not None:
+            run.selection = self._selection(run, cfg, data, scorer, hooks)
         if hooks.init_from is not None:
             self.start_from(run, hooks.init_from, data)
-        loop.resume_and_train(self.name, run, hooks, cfg.checkpoint_every)
-        return Trained(
+        loop.resume_and_train(self.name, run, hooks, cfg.checkpoint_every, run.selection)
+        trained = Trained(
             engine=self.name,
             config=dataclasses.asdict(cfg),
             num_classes=data.num_classes,
@@ -111,6 +131,75 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
             metrics=run.metrics(),
             privacy=run.privacy_report(),
         )
+        if run.selection is not None:
+            trained.selection = self._choose(run.selection, run.step, options, trained)
+            trained.selection["held_out"] = where
+        elif cfg.eval_every:
+            trained.selection = {"eval_every": 0, "keep": "last", "scored": False}
+        return trained
+
+    def _selection(
+        self, run: Any, cfg: ConfigT, data: ImageDataset, scorer: Any, hooks: Hooks
+    ) -> Selection:
+        """Scoring of ``run``'s sampling weights as they are at each evaluation."""
+
+        def now() -> Trained:
+            return Trained(
+                engine=self.name,
+                config=dataclasses.asdict(cfg),
+                num_classes=data.num_classes,
+                image_shape=(data.image_shape[0], cfg.image_size, cfg.image_size),
+                class_names=list(data.class_names),
+                modules=self.trained_modules(run),
+            )
+
+        def draw(n: int, labels: torch.Tensor | None, opts: Mapping[str, Any]) -> torch.Tensor:
+            want = sampling.Draw(n, labels, EVAL_SEED, {**self.scoring_options(cfg), **opts})
+            return self.draw(now(), cfg, want)
+
+        labels = torch.arange(scorer.count) % data.num_classes if cfg.conditional else None
+        return Selection(
+            eval_every=cfg.eval_every,
+            keep=cfg.keep,
+            patience=cfg.early_stop_patience,
+            scorer=scorer,
+            draw=draw,
+            snapshot=lambda: self.trained_modules(run),
+            labels=labels,
+            evaluated=hooks.evaluated,
+        )
+
+    def _choose(
+        self, selection: Selection, step: int, named: ConfigT, trained: Trained
+    ) -> dict[str, Any]:
+        """Keep the best weights (keep "best"), then choose the sampling defaults the
+        config left out from :attr:`tuned_defaults` on them; the report says both."""
+        selection.restore_best()
+        report = selection.report(step)
+        tuned = []
+        chosen = selection.chosen()
+        for option, (sample_option, values) in self.tunes(named, trained).items():
+            # The chosen evaluation scored these very weights at the resolved default.
+            known = {float(trained.config[option]): chosen} if chosen is not None else {}
+            choice = selection.tune(option, sample_option, values, known)
+            trained.config[option] = choice["chosen"]
+            tuned.append(choice)
+        report["sampling_defaults"] = tuned
+        report["scoring_seconds"] = round(selection.seconds, 3)
+        return report
+
+    def scoring_options(self, cfg: ConfigT) -> dict[str, Any]:
+        """Sample options every held-out evaluation draws with (a cheaper sampler, say)."""
+        return {}
+
+    def tunes(self, named: ConfigT, trained: Trained) -> dict[str, tuple[str, tuple[float, ...]]]:
+        """The :attr:`tuned_defaults` to choose for this run: those the config left out
+        (``named`` holds None there) that matter for ``trained`` (override to narrow)."""
+        return {
+            option: choice
+            for option, choice in self.tuned_defaults.items()
+            if getattr(named, option, None) is None
+        }
 
     def sample(
         self,
@@ -166,6 +255,13 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         """Other saved networks ``load`` rebuilds when the files hold them (name -> build,
         as :meth:`build_sampler`); sampling never reads them. None by default."""
         return {}
+
+
+def _at_size(data: ImageDataset | None, size: int) -> ImageDataset | None:
+    """``data`` with its images resized to ``size`` (what the model draws)."""
+    if data is None or data.images.shape[-1] == size == data.images.shape[-2]:
+        return data
+    return dataclasses.replace(data, images=resize(data.images, size))
 
 
 def square_size(data: ImageDataset) -> int | None:

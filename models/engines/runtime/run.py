@@ -24,6 +24,7 @@ from models.engines.runtime.budget import Budget
 from models.engines.runtime.data_order import DataOrder
 from models.engines.runtime.privacy import PoissonOrder, Private
 from models.engines.runtime.resume import check_resume
+from models.engines.runtime.selection import Selection
 
 
 class RunConfig(Protocol):
@@ -88,6 +89,8 @@ class TrainingRun(ABC, Generic[ConfigT]):
             self._make_private(config.privacy, len(images))
         self.budget = Budget(config.max_steps, config.max_seconds)
         self.step = 0
+        self.selection: Selection | None = None
+        """Held-out scoring and the best weights so far (set by the engine; keep-best)."""
         self.recent: collections.deque[dict[str, float]] = collections.deque(maxlen=RECENT_STEPS)
 
     def private_steps(self) -> int:
@@ -146,7 +149,8 @@ class TrainingRun(ABC, Generic[ConfigT]):
         """The whole checkpoint: who wrote it with which config (what
         :func:`.resume.check_resume` reads), the step, all that decides the next batch and
         noise draw (the run's generator, the global RNGs, the data order), the time spent,
-        the recent loss terms and the engine's networks."""
+        the recent loss terms, the engine's networks and, on a scored run, its evaluations
+        and best weights so far."""
         return {
             "engine": self.engine,
             "config": dataclasses.asdict(self.config),  # type: ignore[call-overload]
@@ -158,6 +162,7 @@ class TrainingRun(ABC, Generic[ConfigT]):
             "recent": list(self.recent),
             **self.networks_state(),
             **({"privacy": self.private.state_dict()} if self.private is not None else {}),
+            **({"selection": self.selection.state_dict()} if self.selection is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -177,6 +182,8 @@ class TrainingRun(ABC, Generic[ConfigT]):
         self.load_networks_state(state)
         if self.private is not None:
             self.private.load_state_dict(state["privacy"])
+        if self.selection is not None:
+            self.selection.load_state_dict(state["selection"])
 
     def progress_terms(self) -> dict[str, float]:
         """What the progress reports beside the step's own terms: the ε spent (private

@@ -82,3 +82,16 @@ def test_a_multi_gpu_job_goes_to_the_queue_of_workers_with_that_many_gpus() -> N
 def test_a_worker_takes_the_queues_of_every_gpu_count_up_to_its_own() -> None:
     assert gpu_queues(1) == ["gpu"]
     assert gpu_queues(4) == ["gpu", "gpu.2", "gpu.3", "gpu.4"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("eval_every", 100), ("keep", "best"), ("early_stop_patience", 3)]
+)
+def test_a_data_parallel_run_refuses_the_scoring_options_naming_them(option, value) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        _check(_train(gpus=2, config={option: value}))
+    assert refused.value.field == f"config.{option}"
+
+
+def test_a_data_parallel_run_takes_the_scoring_options_that_switch_it_off() -> None:
+    _check(_train(gpus=2, config={"eval_every": 0, "keep": "last"}))

@@ -61,7 +61,7 @@ class MeanEngine(RuntimeEngine[MeanOptions]):
     sampler_module = "net"
 
     def trained_modules(self, run: _Run) -> dict[str, torch.nn.Module]:
-        return {"net": run.net.requires_grad_(False)}
+        return {"net": run.net}
 
     def build_sampler(self, config: MeanOptions, channels: int, num_classes: int) -> MeanNet:
         assert config.image_size is not None
