@@ -86,8 +86,14 @@ def test_a_dataset_is_found_by_name_or_id(api):
 
 @pytest.mark.parametrize(
     ("name", "fmt"),
-    [("a.zip", "zip"), ("a.tar.gz", "tar"), ("a.TGZ", "tar"), ("a.npz", "npz"), ("b.bin", "cifar"),
-     ("train-00000.parquet", "parquet")],  # fmt: skip
+    [
+        ("a.zip", "zip"),
+        ("a.tar.gz", "tar"),
+        ("a.TGZ", "tar"),
+        ("a.npz", "npz"),
+        ("b.bin", "cifar"),
+        ("train-00000.parquet", "parquet"),
+    ],  # fmt: skip
 )
 def test_the_format_is_read_from_the_files_name(name, fmt):
     assert guess_format(Path(name)) == fmt
