@@ -40,7 +40,12 @@ def test_a_wrong_key_is_refused_beside_the_field(page, console_stack):
 def test_a_train_job_from_the_form_shows_live_progress_then_its_grid(page, console_stack):
     sign_in(page, console_stack, "#/submit")
     for field, value in TRAIN_FIELDS.items():
-        page.fill(f'[id="{field}"]', value)
+        control = page.locator(f'[id="{field}"]')
+        # A field whose schema lists its values (an engine's image sizes) is a <select>.
+        if control.evaluate("el => el.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
     page.click("#job-form button[type=submit]")
     page.wait_for_url("**/console/#/jobs/*")
     # Live: while it runs the bar moves between 0 and 100.
