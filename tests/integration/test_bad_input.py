@@ -24,7 +24,8 @@ CASES = [
         "config.variant",
     ),
     ("missing dataset", {k: v for k, v in TRAIN.items() if k != "dataset"}, 422, "dataset"),
-    ("unknown dataset", {**TRAIN, "dataset": "imagenet"}, 422, "dataset"),
+    # Not a built-in and no dataset of the tenant's by that name: not found, as a model is.
+    ("unknown dataset", {**TRAIN, "dataset": "imagenet"}, 404, "dataset"),
     ("unknown split", {**TRAIN, "dataset": "digits:valid"}, 422, "dataset"),
     ("mistyped max_steps", {**TRAIN, "config": {"max_steps": "many"}}, 422, "config.max_steps"),
     ("negative max_steps", {**TRAIN, "config": {"max_steps": -5}}, 422, "config.max_steps"),
