@@ -66,7 +66,9 @@ def test_the_scores_are_curve_rows_and_events(scored, settings):
     assert {"eval_label_agreement", "best_step", "loss_d"} <= set(scored_rows[4])
     with session_scope(settings.database_url) as session:
         payloads = session.scalars(
-            select(JobEvent.payload).where(JobEvent.job_id == job_id, JobEvent.type == "output")
+            select(JobEvent.payload)
+            .where(JobEvent.job_id == job_id, JobEvent.type == "output")
+            .order_by(JobEvent.id)  # without it Postgres may answer in any order
         ).all()
     evaluations = [p["output"]["evaluation"] for p in payloads if "evaluation" in p["output"]]
     assert [e["step"] for e in evaluations] == [2, 4]
