@@ -126,11 +126,23 @@ class Stack:
         done = self.compose("exec", "-T", "api", "synthgen", "keys", "create", "--tenant", tenant)
         return done.stdout.strip().splitlines()[-1]
 
+    @staticmethod
+    def get_json(client: httpx.Client, url: str, **kw: object) -> dict:
+        """GET as a careful client does: a 503 (each API process's first statement on a
+        dead pooled connection after a database restart) is retried after Retry-After."""
+        for _ in range(3):
+            response = client.get(url, **kw)  # type: ignore[arg-type]
+            if response.status_code != 503:
+                break
+            time.sleep(int(response.headers["Retry-After"]))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
     def wait_job(self, job_id: str, statuses: set[str], timeout_s: float = 600) -> dict:
         deadline = time.monotonic() + timeout_s
         with self.client() as client:
             while time.monotonic() < deadline:
-                job = client.get(f"/v1/jobs/{job_id}").json()
+                job = self.get_json(client, f"/v1/jobs/{job_id}")
                 if job["status"] in statuses:
                     return job
                 time.sleep(1)
@@ -141,7 +153,7 @@ class Stack:
         deadline = time.monotonic() + timeout_s
         with self.client() as client:
             while time.monotonic() < deadline:
-                job = client.get(f"/v1/jobs/{job_id}").json()
+                job = self.get_json(client, f"/v1/jobs/{job_id}")
                 done = (job.get("progress") or {}).get("step") or 0
                 if done >= step or job["status"] in {"succeeded", "failed", "canceled"}:
                     return job

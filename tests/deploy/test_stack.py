@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,8 +37,17 @@ TRAIN = {
 }
 
 
-def submit(client: httpx.Client, body: dict) -> str:
-    response = client.post("/v1/jobs", json=body)
+def submit(client: httpx.Client, body: dict, key: str | None = None) -> str:
+    """POST a job as a careful client does: a 503 is retried after its Retry-After with the
+    same Idempotency-Key. After a database restart each API process answers its first
+    statement on a dead pooled connection with one 503 (core/db.py: no pre-ping on the hot
+    path), so the first submit after test_stack_faults' Postgres restart may meet one."""
+    headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+    for _ in range(3):
+        response = client.post("/v1/jobs", json=body, headers=headers)
+        if response.status_code != 503:
+            break
+        time.sleep(int(response.headers["Retry-After"]))
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 

@@ -93,14 +93,15 @@ def test_postgres_restarted_under_submissions_answers_503_and_loses_nothing(stac
         assert int(refused.headers["Retry-After"]) > 0
         assert refused.headers["content-type"].startswith("application/problem+json")
     accepted = {r.json()["id"] for _, r in answers if r.status_code == 201}
-    with stack.client() as client:
-        listed = {j["id"] for j in client.get("/v1/jobs", params={"limit": 200}).json()["items"]}
-        assert accepted <= listed
-        # Retrying a refused submission with its key makes exactly one job.
+    with stack.client() as client:  # a new connection: maybe the other API process
+        listed = stack.get_json(client, "/v1/jobs", params={"limit": 200})["items"]
+        assert accepted <= {j["id"] for j in listed}
+        # A refused submission wrote nothing: retried with its key, it makes one new job.
         key, _ = next((k, r) for k, r in answers if r.status_code == 503)
-        again = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": key})
-        assert again.status_code == 201
-        for job_id in accepted | {again.json()["id"]}:  # leave the worker free
+        again = submit(client, body, key=key)
+        assert again not in accepted
+        assert submit(client, body, key=key) == again  # and its replay is that job
+        for job_id in accepted | {again}:  # leave the worker free
             client.post(f"/v1/jobs/{job_id}/cancel")
 
 
@@ -117,7 +118,7 @@ def test_s3_stopped_mid_generate_fails_cleanly_or_succeeds_whole(stack: Stack):
     done = stack.wait_job(job_id, TERMINAL, timeout_s=600)
     with stack.client() as client:
         # One page holds them all (3,000 images and the job's other files; a page is ≤ 10,000).
-        page = client.get(f"/v1/jobs/{job_id}/artifacts", params={"limit": 10_000}).json()
+        page = stack.get_json(client, f"/v1/jobs/{job_id}/artifacts", params={"limit": 10_000})
     assert page["next_cursor"] is None
     items = page["items"]
     if done["status"] == "succeeded":
