@@ -3,12 +3,10 @@ unknown fields rejected) and the job object returned to users."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AnyHttpUrl,
-    BaseModel,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -18,9 +16,18 @@ from pydantic import (
 )
 
 from core import catalog
+
+# The response models live in answers.py; re-exported so existing imports keep working.
+from core.jobs.answers import ArtifactOut as ArtifactOut
+from core.jobs.answers import ArtifactPage as ArtifactPage
+from core.jobs.answers import JobError as JobError
+from core.jobs.answers import JobOut as JobOut
+from core.jobs.answers import JobPage as JobPage
+from core.jobs.answers import ModelOut as ModelOut
+from core.jobs.answers import ModelVersionOut as ModelVersionOut
+from core.jobs.answers import Progress as Progress
 from core.jobs.engine_configs import DDPMConfig, EBMConfig, GANConfig
 from core.jobs.numbers import JsonNumbers
-from core.jobs.states import JobKind, JobStatus
 
 MAX_COUNT = 1_000_000
 MAX_SAMPLE_WORK = 200_000_000
@@ -371,80 +378,3 @@ _job_adapter: TypeAdapter[AnyJobIn] = TypeAdapter(JobIn)
 def parse_job(body: object) -> AnyJobIn:
     """Validate a job body as the API does (for the CLI, tests and tools)."""
     return _job_adapter.validate_python(body)
-
-
-class Progress(BaseModel):
-    step: int = 0
-    total: int = 0
-    fraction: float = 0.0
-    eta_seconds: float | None = None
-    stage: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
-
-
-class JobError(BaseModel):
-    type: str
-    message: str
-
-
-class JobOut(BaseModel):
-    id: str
-    kind: JobKind
-    status: JobStatus
-    request: dict[str, Any]
-    progress: Progress | None
-    result: dict[str, Any] | None
-    error: JobError | None
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    attempts: int = Field(description="runs started (a resumed or retried job counts each)")
-    preemptions: int = Field(
-        description="runs handed back on a worker's shutdown (not failures; they resume)"
-    )
-    urls: dict[str, str]
-
-
-class JobPage(BaseModel):
-    items: list[JobOut]
-    next_cursor: str | None
-
-
-class ArtifactOut(BaseModel):
-    name: str
-    size: int
-    content_type: str
-    url: str
-
-
-class ArtifactPage(BaseModel):
-    items: list[ArtifactOut]
-    next_cursor: str | None
-
-
-class ModelVersionOut(BaseModel):
-    id: str
-    name: str
-    version: int
-    aliases: list[str]
-    engine: str
-    dataset: str
-    config: dict[str, Any]
-    spec: dict[str, Any]
-    metrics: dict[str, Any]
-    checkpoint_uri: str
-    train_job_id: str | None
-    parent_id: str | None = Field(description="the version this one was fine-tuned from")
-    privacy: dict[str, Any] | None = Field(
-        default=None,
-        description="its differential-privacy record (epsilon, delta, noise multiplier, "
-        "sampling rate, steps, accountant) when it was trained with DP; null: not private",
-    )
-    created_at: datetime
-
-
-class ModelOut(BaseModel):
-    name: str
-    latest_version: ModelVersionOut
-    versions: int
-    aliases: dict[str, int] = Field(default_factory=dict, description="alias → version")
