@@ -1,7 +1,13 @@
 """How long a job will take before it is submitted: its work (train steps, or generated
 images × sampling steps) times the seconds per unit this tenant's finished jobs of the
-same kind and engine measured on this service's workers. No earlier job, no estimate: a
-guess from nothing would be a number that does not say what it measured."""
+same kind and engine measured on the same worker queue (``gpu``, or ``gpu.N`` for a train
+job on N GPUs: core/queue.py), since a job on 4 GPUs runs at another speed than one on
+one. No earlier job, no estimate: a guess from nothing would be a number that does not
+say what it measured.
+
+The queue is the worker class the service records: which device served it is not kept, so
+a ``gpu`` queue served by CPU workers (Compose's ``worker-gpu-on-cpu``) is measured as it
+runs, and a mix of GPU and CPU workers on one queue gives a mixed rate."""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from core.jobs.schemas import TRAIN_TYPES, AnyJobIn, GenerateJobIn
 from core.jobs.states import JobKind, JobStatus
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
+from core.queue import queue_for
 from core.tenants.orm import Tenant
 from models.engine_options.base import MAX_STEPS
 
@@ -37,9 +44,10 @@ class Estimate:
 def estimate(*, session: Session, tenant: Tenant, job_in: AnyJobIn) -> Estimate:
     if isinstance(job_in, TRAIN_TYPES):
         steps = job_in.config.max_steps or MAX_STEPS
-        rate = _rate(session, tenant, JobKind.train, job_in.engine, _train_units)
+        queue = queue_for(JobKind.train, {"gpus": job_in.gpus})
+        rate = _rate(session, tenant, JobKind.train, job_in.engine, queue, _train_units)
         if rate is None:
-            return _unknown("train", job_in.engine)
+            return _unknown("train", job_in.engine, queue)
         seconds = steps * rate.per_unit
         if job_in.config.max_seconds is not None:
             seconds = min(seconds, job_in.config.max_seconds)
@@ -49,9 +57,10 @@ def estimate(*, session: Session, tenant: Tenant, job_in: AnyJobIn) -> Estimate:
         if engine is None:
             return Estimate(None, f"no model {job_in.model!r} to estimate from")
         units = job_in.count * (job_in.config.steps or DEFAULT_SAMPLE_STEPS)
-        rate = _rate(session, tenant, JobKind.generate, engine, _generate_units)
+        queue = queue_for(JobKind.generate, {})
+        rate = _rate(session, tenant, JobKind.generate, engine, queue, _generate_units)
         if rate is None:
-            return _unknown("generate", engine)
+            return _unknown("generate", engine, queue)
         return Estimate(
             units * rate.per_unit,
             f"{job_in.count:,} images × {units // job_in.count:,} sampling steps at "
@@ -66,6 +75,7 @@ class _Rate:
     jobs: int
     engine: str
     kind: str
+    queue: str
 
     @property
     def text(self) -> str:
@@ -73,12 +83,17 @@ class _Rate:
 
     @property
     def source(self) -> str:
-        return f"measured on this tenant's last {self.jobs} {self.engine} {self.kind} job(s)"
+        return (
+            f"measured on this tenant's last {self.jobs} {self.engine} {self.kind} job(s) "
+            f"on the {self.queue} queue's workers"
+        )
 
 
-def _unknown(kind: str, engine: str) -> Estimate:
+def _unknown(kind: str, engine: str, queue: str) -> Estimate:
     return Estimate(
-        None, f"no finished {engine} {kind} job of this tenant to measure the speed from yet"
+        None,
+        f"no finished {engine} {kind} job of this tenant on the {queue} queue's workers to "
+        "measure the speed from yet",
     )
 
 
@@ -92,8 +107,11 @@ def _generate_units(job: Job) -> float:
     return float(int(request.get("count") or 0) * int(steps))
 
 
-def _rate(session: Session, tenant: Tenant, kind: JobKind, engine: str, units: Any) -> _Rate | None:
-    """Seconds per unit of work over the newest finished jobs of this kind and engine."""
+def _rate(
+    session: Session, tenant: Tenant, kind: JobKind, engine: str, queue: str, units: Any
+) -> _Rate | None:
+    """Seconds per unit of work over the newest finished jobs of this kind and engine that
+    ran on ``queue`` (the queue a job ran on follows from its kind and request)."""
     query = (
         select(Job)
         .where(Job.tenant_id == tenant.id, Job.kind == kind, Job.status == JobStatus.succeeded)
@@ -105,7 +123,9 @@ def _rate(session: Session, tenant: Tenant, kind: JobKind, engine: str, units: A
     for job in session.scalars(query):
         if jobs == MEASURED_JOBS:
             break
-        if _job_engine(session, job) != engine or not (job.started_at and job.completed_at):
+        if queue_for(kind, job.request) != queue or _job_engine(session, job) != engine:
+            continue
+        if not (job.started_at and job.completed_at):
             continue
         done = units(job)
         if done <= 0:
@@ -113,7 +133,7 @@ def _rate(session: Session, tenant: Tenant, kind: JobKind, engine: str, units: A
         seconds += (job.completed_at - job.started_at).total_seconds()
         work += done
         jobs += 1
-    return _Rate(seconds / work, jobs, engine, kind.value) if jobs else None
+    return _Rate(seconds / work, jobs, engine, kind.value, queue) if jobs else None
 
 
 def _job_engine(session: Session, job: Job) -> str | None:
