@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import catalog
 from core.curves import service as curves
+from core.datasets import lookup as datasets
 from core.db import session_scope
 from core.errors import InvalidRequest
 from core.jobs import sources
@@ -101,6 +102,10 @@ def run(ctx: JobContext) -> None:
         features_note=features_note,
     )
     metrics_cache.sync_up(ctx.storage, cache_dir)
+    with session_scope(ctx.settings.database_url) as session:  # uploads by name, id beside
+        report.dataset_names = datasets.names_in(
+            session=session, tenant_id=ctx.job.tenant_id, text=report.to_json()
+        )
 
     body = report.to_dict()
     objects = [

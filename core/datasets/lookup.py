@@ -7,6 +7,8 @@ validation jobs)."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -78,3 +80,16 @@ def require_ready(*, session: Session, tenant_id: str, dataset_id: str, field: s
 
 def split_count(row: Dataset, split: str) -> int:
     return sum(((row.summary or {}).get("split") or {}).get(split, {}).values())
+
+
+def names_in(*, session: Session, tenant_id: str, text: str) -> dict[str, str]:
+    """The names of the tenant's uploaded datasets whose ids ``text`` mentions, by id (for
+    a report that would otherwise name them only by id). Names are unique per tenant; a
+    dataset deleted since has no row and keeps its id alone."""
+    ids = set(re.findall(catalog.UPLOAD_ID_PATTERN.strip("^$"), text))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Dataset.id, Dataset.name).where(Dataset.tenant_id == tenant_id, Dataset.id.in_(ids))
+    )
+    return {row.id: row.name for row in rows if row.name}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -27,6 +28,9 @@ _SPACES = {
 REPORT_FORMAT_VERSION = 3
 """2: distances in one chosen feature space (``feature_space``), units, no ``skipped``.
 3: the privacy audit (``privacy``, ``privacy_note``) and 95 % intervals on metrics."""
+
+# An uploaded dataset's id (core/catalog.py UPLOAD_ID_PATTERN) and the split after it.
+_UPLOAD_REF = re.compile(r"\b(ds_[0-9a-f]{32})(:[a-z]+)?")
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,9 @@ class EvaluationReport:
     privacy: Section | None = None
     privacy_note: str = ""
     """Why the privacy audit did not run, when it did not."""
+    dataset_names: dict[str, str] = field(default_factory=dict)
+    """Uploaded datasets' names by id: the HTML shows "signs:test (ds_…)" where the
+    figures say "ds_…:test", and report.json lists them under ``datasets``."""
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the figures, as JSON types (report.json)."""
@@ -146,6 +153,7 @@ class EvaluationReport:
             },
             "privacy": self.privacy.to_dict() if self.privacy else None,
             "privacy_note": self.privacy_note or None,
+            "datasets": [{"id": k, "name": v} for k, v in sorted(self.dataset_names.items())],
             "code_version": self.code_version,
             "config": self.config,
         }
@@ -157,37 +165,51 @@ class EvaluationReport:
         template = Template(resources.files(__package__).joinpath("report.html").read_text())
         g = self.generator
         version = f" (version {html.escape(g.version_id)})" if g.version_id else ""
-        return template.substitute(
-            title=html.escape(f"Evaluation of {g.name} against {self.reference}"),
-            meta=(
-                f"{html.escape(g.engine)} model {html.escape(g.name)}{version}, trained on "
-                f"{html.escape(str(g.training_data))}. {self.synthetic_count} synthetic and "
-                f"{self.reference_count} reference images; seeds {self.seeds}. "
-                f"Distances in {_SPACES.get(self.feature_space, self.feature_space)}"
-                + (f" ({html.escape(self.features_note)})." if self.features_note else ".")
-            ),
-            floor_pair=html.escape(self.floor_pair),
-            metrics_table=self._metrics_html(),
-            coverage=self._coverage_html(),
-            utility=self._utility_html(),
-            grid=_figure(
-                self.figures.sample_grid_png,
-                "Synthetic samples, one row per conditioned class.",
-                "No samples were kept.",
-            ),
-            tsne=_figure(
-                self.figures.tsne_png,
-                f"t-SNE of {html.escape(self.figures.tsne_features)} features; blue real "
-                f"({html.escape(self.reference)}), orange synthetic.",
-                "t-SNE was not computed.",
-            ),
-            curves=self.figures.training_curves_svg
-            or "<p>No training curve was recorded for this model version.</p>",
-            provenance=self._provenance_html(),
-            privacy=self.privacy.to_html()
-            if self.privacy
-            else f"<p>{html.escape(self.privacy_note or 'Not requested.')}</p>",
+        return self._named(
+            template.substitute(
+                title=html.escape(f"Evaluation of {g.name} against {self.reference}"),
+                meta=(
+                    f"{html.escape(g.engine)} model {html.escape(g.name)}{version}, trained on "
+                    f"{html.escape(str(g.training_data))}. {self.synthetic_count} synthetic and "
+                    f"{self.reference_count} reference images; seeds {self.seeds}. "
+                    f"Distances in {_SPACES.get(self.feature_space, self.feature_space)}"
+                    + (f" ({html.escape(self.features_note)})." if self.features_note else ".")
+                ),
+                floor_pair=html.escape(self.floor_pair),
+                metrics_table=self._metrics_html(),
+                coverage=self._coverage_html(),
+                utility=self._utility_html(),
+                grid=_figure(
+                    self.figures.sample_grid_png,
+                    "Synthetic samples, one row per conditioned class.",
+                    "No samples were kept.",
+                ),
+                tsne=_figure(
+                    self.figures.tsne_png,
+                    f"t-SNE of {html.escape(self.figures.tsne_features)} features; blue real "
+                    f"({html.escape(self.reference)}), orange synthetic.",
+                    "t-SNE was not computed.",
+                ),
+                curves=self.figures.training_curves_svg
+                or "<p>No training curve was recorded for this model version.</p>",
+                provenance=self._provenance_html(),
+                privacy=self.privacy.to_html()
+                if self.privacy
+                else f"<p>{html.escape(self.privacy_note or 'Not requested.')}</p>",
+            )
         )
+
+    def _named(self, page: str) -> str:
+        """``page`` with each uploaded dataset's name where its id stood and the id beside
+        it: a tenant knows its datasets by the names it gave them."""
+
+        def named(found: re.Match[str]) -> str:
+            name = self.dataset_names.get(found.group(1))
+            if name is None:
+                return found.group(0)
+            return f"{html.escape(name)}{found.group(2) or ''} ({found.group(1)})"
+
+        return _UPLOAD_REF.sub(named, page) if self.dataset_names else page
 
     def _metrics_html(self) -> str:
         if not self.metrics:
