@@ -104,14 +104,13 @@ def _summary(d: Json) -> None:
 
 
 def list_datasets(client: Client, args: argparse.Namespace) -> int:
-    items = client.datasets.list()
-    if args.json:
-        output.print_json(items)
-    elif not items:
-        print("no datasets; upload one with: synthgen datasets upload FILE --name NAME")
-    else:
-        output.table(HEADERS, [_row(d) for d in items])
-    return 0
+    return output.listing(
+        args.json,
+        client.datasets.list(),
+        HEADERS,
+        _row,
+        empty="no datasets; upload one with: synthgen datasets upload FILE --name NAME",
+    )
 
 
 def _get(client: Client, ref: str) -> Json:

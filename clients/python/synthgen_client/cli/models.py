@@ -43,71 +43,54 @@ def run(client: Client, args: argparse.Namespace) -> int:
 
 
 def _list(client: Client, args: argparse.Namespace) -> int:
-    rows = client.models.list()
-    if args.json:
-        output.print_json(rows)
-    elif not rows:
-        print("no models yet for this key's tenant (train one, or use the key `make run` printed)")
-    else:
-        output.table(
-            ["NAME", "VERSIONS", "LATEST", "ALIASES", "ENGINE", "DATASET", "CREATED"],
-            [
-                [
-                    m["name"],
-                    m["versions"],
-                    m["latest_version"]["version"],
-                    ",".join(f"{a}→{v}" for a, v in (m.get("aliases") or {}).items()) or "-",
-                    m["latest_version"]["engine"],
-                    m["latest_version"]["dataset"],
-                    output.short_time(m["latest_version"]["created_at"]),
-                ]
-                for m in rows
-            ],
-        )
-    return 0
+    return output.listing(
+        args.json,
+        client.models.list(),
+        ["NAME", "VERSIONS", "LATEST", "ALIASES", "ENGINE", "DATASET", "CREATED"],
+        lambda m: [
+            m["name"],
+            m["versions"],
+            m["latest_version"]["version"],
+            ",".join(f"{a}→{v}" for a, v in (m.get("aliases") or {}).items()) or "-",
+            m["latest_version"]["engine"],
+            m["latest_version"]["dataset"],
+            output.short_time(m["latest_version"]["created_at"]),
+        ],
+        empty="no models yet for this key's tenant (train one, or use the key `make run` printed)",
+    )
 
 
 def _versions(client: Client, args: argparse.Namespace, name: str) -> int:
-    versions = client.models.versions(name)
-    if args.json:
-        output.print_json(versions)
-        return 0
-    output.table(
+    return output.listing(
+        args.json,
+        client.models.versions(name),
         ["VERSION", "ALIASES", "ENGINE", "DATASET", "DP", "CREATED", "TRAIN JOB"],
-        [
-            [
-                v["version"],
-                ",".join(v.get("aliases") or []) or "-",
-                v["engine"],
-                v["dataset"],
-                output.dp_text(v.get("privacy")),
-                output.short_time(v["created_at"]),
-                v.get("train_job_id") or "-",
-            ]
-            for v in versions
+        lambda v: [
+            v["version"],
+            ",".join(v.get("aliases") or []) or "-",
+            v["engine"],
+            v["dataset"],
+            output.dp_text(v.get("privacy")),
+            output.short_time(v["created_at"]),
+            v.get("train_job_id") or "-",
         ],
     )
-    return 0
 
 
 def _aliases(client: Client, args: argparse.Namespace, name: str) -> int:
-    listing = client.models.aliases(name)
-    if args.json:
-        output.print_json(listing)
-        return 0
-    output.table(
+    found = client.models.aliases(name)
+    return output.listing(
+        args.json,
+        found["items"],
         ["ALIAS", "VERSION", "SET BY", "WHEN"],
-        [
-            [
-                f"{name}@{a['alias']}",
-                a["version"],
-                a["updated_by"] or "-",
-                output.short_time(a["updated_at"]),
-            ]
-            for a in listing["items"]
+        lambda a: [
+            f"{name}@{a['alias']}",
+            a["version"],
+            a["updated_by"] or "-",
+            output.short_time(a["updated_at"]),
         ],
+        body=found,
     )
-    return 0
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,6 +26,27 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | N
     for row in [list(headers), *cells]:
         line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         print(line, file=out or sys.stdout)
+
+
+def listing(
+    as_json: bool,
+    items: Sequence[Json],
+    headers: Sequence[str],
+    row: Callable[[Json], Sequence[Any]],
+    *,
+    empty: str = "",
+    body: Any = None,
+) -> int:
+    """A list as every listing command prints it: ``body`` (default: the items), the API's
+    JSON, with --json; else ``empty`` when there is nothing to list (when given), else a
+    table of ``row(item)`` under ``headers``. Returns the exit code, 0."""
+    if as_json:
+        print_json(items if body is None else body)
+    elif not items and empty:
+        print(empty)
+    else:
+        table(headers, [row(item) for item in items])
+    return 0
 
 
 def human_size(n: int) -> str:
