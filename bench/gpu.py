@@ -66,12 +66,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fid import random_weights  # noqa: E402
 from gpu_support import (  # noqa: E402
+    TARGETS,
     Figure,
     Utilisation,
     compile_setting,
     moments,
     peak_memory,
     ratio,
+    report,
     smooth_images,
     sync,
     timed,
@@ -101,7 +103,6 @@ MODES: dict[str, dict[str, Any]] = {
                   sample_n=4, sample_steps=3, sample_repeats=1, fid_n=4, fid_batch=2,
                   solver_steps=2, unet={"base_channels": 8, "layers_per_block": 1}),
 }  # fmt: skip
-TARGETS = {"train": 2.0, "sample": 3.0, "fid": 1.0}
 
 
 # --------------------------------------------------------------------------- train
@@ -329,33 +330,6 @@ def bench_fid(m: dict, device: torch.device) -> dict[str, Any]:
 SECTIONS: dict[str, Callable[[dict, torch.device], dict[str, Any]]] = {
     "train": bench_train, "sample": bench_sample, "fid": bench_fid,
 }  # fmt: skip
-BASELINE = {"train": "diffusers", "sample": "diffusers", "fid": "pytorch-fid"}
-
-
-def report(name: str, result: dict[str, Any]) -> None:
-    if "error" in result:
-        print(f"{name:6s} FAILED: {result['error']}", flush=True)
-        return
-    print(f"{name:6s} ours        {Figure(**_figure(result['ours'])).line()}")
-    for key in (BASELINE[name], "ours_eager"):
-        if key in result:
-            print(f"{'':6s} {key:11s} {Figure(**_figure(result[key])).line()}")
-    for solver, figure in result.get("solvers", {}).items():
-        steps = result["settings"]["solver_steps"]
-        print(f"{'':6s} {solver} {steps} steps {Figure(**_figure(figure)).line()} "
-              f"ratio {figure['ratio_vs_ddimpipeline']:.2f} vs DDIMPipeline 50")  # fmt: skip
-    verdict = "meets" if result["ratio"] >= TARGETS[name] else "MISSES"
-    line = f"{'':6s} ratio {result['ratio']:.2f} ({verdict} the target {TARGETS[name]:g}x)"
-    if name == "fid":
-        line += (f"; FID ours {result['ours']['fid']:.6g}, pytorch-fid "
-                 f"{result['pytorch-fid']['fid']:.6g} (relative difference "
-                 f"{result['fid_relative_difference']:.1e})")  # fmt: skip
-    print(line, flush=True)
-
-
-def _figure(values: dict[str, Any]) -> dict[str, Any]:
-    keys = ("images_per_s", "seconds", "gpu_util_pct", "peak_mib")
-    return {key: values[key] for key in keys}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """What bench/gpu.py measures with, apart from the measurements themselves: GPU
-utilisation sampled in a thread, peak memory, synthetic images and weights, the figures.
+utilisation sampled in a thread, peak memory, synthetic images and weights, the figures
+and the lines that report them.
 
 diffusers and pytorch-fid (the baselines) are imported only by the sections that use
 them (and by :func:`versions`, guarded), so a host without one still runs the others.
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -162,3 +164,35 @@ def timed(run: Callable[[], object], images: int, util: Utilisation) -> Figure:
         sync(util.device)
         end = time.perf_counter()
     return Figure(images / (end - start), end - start, util.mean(start, end), memory["peak_mib"])
+
+
+# What bench/gpu.py aims for (ours / the baseline's throughput) and which baseline each
+# section measures against.
+TARGETS = {"train": 2.0, "sample": 3.0, "fid": 1.0}
+BASELINE = {"train": "diffusers", "sample": "diffusers", "fid": "pytorch-fid"}
+
+
+def report(name: str, result: dict[str, Any]) -> None:
+    if "error" in result:
+        print(f"{name:6s} FAILED: {result['error']}", flush=True)
+        return
+    print(f"{name:6s} ours        {Figure(**_figure(result['ours'])).line()}")
+    for key in (BASELINE[name], "ours_eager"):
+        if key in result:
+            print(f"{'':6s} {key:11s} {Figure(**_figure(result[key])).line()}")
+    for solver, figure in result.get("solvers", {}).items():
+        steps = result["settings"]["solver_steps"]
+        print(f"{'':6s} {solver} {steps} steps {Figure(**_figure(figure)).line()} "
+              f"ratio {figure['ratio_vs_ddimpipeline']:.2f} vs DDIMPipeline 50")  # fmt: skip
+    verdict = "meets" if result["ratio"] >= TARGETS[name] else "MISSES"
+    line = f"{'':6s} ratio {result['ratio']:.2f} ({verdict} the target {TARGETS[name]:g}x)"
+    if name == "fid":
+        line += (f"; FID ours {result['ours']['fid']:.6g}, pytorch-fid "
+                 f"{result['pytorch-fid']['fid']:.6g} (relative difference "
+                 f"{result['fid_relative_difference']:.1e})")  # fmt: skip
+    print(line, flush=True)
+
+
+def _figure(values: dict[str, Any]) -> dict[str, Any]:
+    keys = ("images_per_s", "seconds", "gpu_util_pct", "peak_mib")
+    return {key: values[key] for key in keys}

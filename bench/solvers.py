@@ -38,20 +38,19 @@ import argparse
 import contextlib
 import copy
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from diffusers import DDIMPipeline, DDIMScheduler  # noqa: E402
+from ddim_pipeline import diffusers_ddim  # noqa: E402
+from gpu_support import compile_setting  # noqa: E402
 from quality import fd  # noqa: E402
 
 from models import datasets, engines  # noqa: E402
@@ -73,64 +72,6 @@ SETTINGS: list[tuple[str, int]] = [
 # --------------------------------------------------------------------------- helpers
 
 
-class LabelledUNet(torch.nn.Module):
-    """Our class-conditional UNet as ``DDIMPipeline`` calls it, ``unet(x, t)``: the labels
-    of the batch (and the guidance, when the model has one) are fixed per call."""
-
-    def __init__(self, unet: torch.nn.Module, labels: torch.Tensor, null: int, scale: float):
-        super().__init__()
-        self.unet, self.labels, self.null, self.scale = unet, labels, null, scale
-        self.config = unet.config
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.unet.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.unet.parameters()).dtype
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> Any:
-        if self.scale == 1.0:
-            return self.unet(x, t, class_labels=self.labels)
-        null = torch.full_like(self.labels, self.null)
-        both = self.unet(torch.cat([x, x]), t, class_labels=torch.cat([self.labels, null])).sample
-        cond, uncond = both.chunk(2)
-        return type("Out", (), {"sample": uncond + self.scale * (cond - uncond)})()
-
-
-def diffusers_ddim(
-    trained: Trained, labels: torch.Tensor, seed: int, steps: int = 50
-) -> torch.Tensor:
-    """uint8 (n, c, h, w) from diffusers' DDIMPipeline (stock DDIMScheduler: the same
-    linear β's as the model, clipped x̂_0, η 0), fp32, one batch."""
-    scale = float(trained.config["sample_guidance_scale"])
-    wrapper = LabelledUNet(trained.modules["unet"], labels, trained.num_classes, scale)
-    pipeline = DDIMPipeline(unet=wrapper, scheduler=DDIMScheduler())
-    pipeline.set_progress_bar_config(disable=True)
-    with torch.inference_mode():
-        out = pipeline(
-            batch_size=len(labels),
-            generator=torch.Generator().manual_seed(seed),
-            num_inference_steps=steps,
-            output_type="np",
-        )
-    return torch.from_numpy((out.images * 255).round().astype(np.uint8)).permute(0, 3, 1, 2)
-
-
-@contextlib.contextmanager
-def compile_setting(value: str) -> Iterator[None]:
-    before = os.environ.get(accel.COMPILE_ENV)
-    os.environ[accel.COMPILE_ENV] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[accel.COMPILE_ENV]
-        else:
-            os.environ[accel.COMPILE_ENV] = before
-
-
 def channels_last_copy(trained: Trained) -> Trained:
     unet = copy.deepcopy(trained.modules["unet"]).to(memory_format=torch.channels_last)
     return Trained(
@@ -150,6 +91,12 @@ def write(name: str, payload: dict[str, Any]) -> None:
     path = RESULTS / f"solvers-{name}.json"
     path.write_text(json.dumps(payload, indent=1))
     print(f"wrote {path}")
+
+
+def print_table(table: dict[str, dict[str, Any]], width: int, row_format: str) -> None:
+    """One line per run: its name, then its figures as ``row_format`` names them."""
+    for name, row in table.items():
+        print(f"  {name:{width}s} {row_format.format(**row)}", flush=True)
 
 
 def load_data(args: argparse.Namespace, split: str) -> datasets.ImageDataset:
@@ -308,12 +255,8 @@ def cmd_speed(args: argparse.Namespace) -> None:
         f"{n} images {trained.image_shape} per call, best of {args.rounds}, "
         f"{torch.get_num_threads()} thread(s)"
     )
-    for name, row in table.items():
-        print(
-            f"  {name:40s} {row['images_per_s']:8.2f} img/s  "
-            f"ratio {row['ratio_vs_ddimpipeline50']:6.2f}  first call {row['first_call_s']:6.1f} s",
-            flush=True,
-        )
+    print_table(table, 40, "{images_per_s:8.2f} img/s  ratio {ratio_vs_ddimpipeline50:6.2f}  "
+                "first call {first_call_s:6.1f} s")  # fmt: skip
     write(
         "speed-solvers" if args.solvers_only else "speed",
         {"model": str(args.model), "batch": n, "rounds": args.rounds, "runs": table},
@@ -344,38 +287,32 @@ def cmd_train_speed(args: argparse.Namespace) -> None:
         return steps / (stamps[-1] - stamps[warmup - 1])
 
     @contextlib.contextmanager
-    def plain() -> Iterator[None]:
-        with compile_setting("off"):
-            yield
-
-    @contextlib.contextmanager
-    def bf16() -> Iterator[None]:
-        original = devices.autocast
-        devices.autocast = lambda device: torch.autocast(device.type, dtype=torch.bfloat16)  # type: ignore[assignment]
+    def patched(attr: str = "", value: Any = None, compile: str = "off") -> Iterator[None]:
+        """One CPU change on its own: ``devices.<attr>`` replaced by ``value`` (none: the
+        engine as it is) and torch.compile ``compile``, while the engine trains."""
+        original = getattr(devices, attr) if attr else None
+        if attr:
+            setattr(devices, attr, value)
         try:
-            with compile_setting("off"):
+            with compile_setting(compile):
                 yield
         finally:
-            devices.autocast = original  # type: ignore[assignment]
+            if attr:
+                setattr(devices, attr, original)
 
-    @contextlib.contextmanager
-    def channels_last() -> Iterator[None]:
-        original = devices.channels_last
-        devices.channels_last = lambda x, device: x.to(memory_format=torch.channels_last)  # type: ignore[assignment]
-        try:
-            with compile_setting("off"):
-                yield
-        finally:
-            devices.channels_last = original  # type: ignore[assignment]
+    def bf16(device: torch.device) -> Any:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
 
-    @contextlib.contextmanager
-    def compiled() -> Iterator[None]:
-        with compile_setting("on"):
-            yield
+    def channels_last(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return x.to(memory_format=torch.channels_last)
 
-    variants = {"ours (fp32 eager)": plain, "ours bf16": bf16, "ours channels_last": channels_last}
+    variants: dict[str, Callable[[], contextlib.AbstractContextManager[Any]]] = {
+        "ours (fp32 eager)": lambda: patched(),
+        "ours bf16": lambda: patched("autocast", bf16),
+        "ours channels_last": lambda: patched("channels_last", channels_last),
+    }
     if args.compile:
-        variants["ours compiled"] = compiled
+        variants["ours compiled"] = lambda: patched(compile="on")
     rates: dict[str, list[float]] = {name: [] for name in [*variants, "diffusers example loop"]}
     for _ in range(args.rounds):
         for name, patch in variants.items():
@@ -388,10 +325,7 @@ def cmd_train_speed(args: argparse.Namespace) -> None:
         name: {"steps_per_s": max(r), "all": r, "ratio_vs_diffusers": max(r) / base}
         for name, r in rates.items()
     }
-    for name, row in table.items():
-        print(
-            f"  {name:28s} {row['steps_per_s']:6.2f} steps/s  ratio {row['ratio_vs_diffusers']:.2f}"
-        )
+    print_table(table, 28, "{steps_per_s:6.2f} steps/s  ratio {ratio_vs_diffusers:.2f}")
     write("train-speed", {"warmup": warmup, "steps": steps, "rounds": args.rounds, "runs": table})
 
 
