@@ -395,3 +395,8 @@ def test_an_upload_without_a_held_out_split_is_not_audited_and_says_why(model, s
     done = tenant.wait(job["id"], timeout_s=600)
     assert done["status"] == "succeeded", done["error"]
     assert "no images in its test split" in done["result"]["summary"]["privacy"]["note"]
+    # The report names the upload by its name, the id beside (issue 31), in both files.
+    report, page = _report(tenant, job["id"])
+    assert {"id": dataset["id"], "name": "all train"} in report["datasets"]
+    assert f"all train:train ({dataset['id']})" in page
+    assert f"{dataset['id']}:train" not in page
