@@ -122,7 +122,12 @@ TRAIN_TYPES = (TrainDDPM, TrainGAN, TrainEBM)
 if TYPE_CHECKING:
     from models.engine_options.sampling import SampleOptions as SampleConfig
 else:
-    SampleConfig = sampling.any_engine(engine_options.SAMPLING, "SampleConfig")
+    SampleConfig = sampling.any_engine(
+        engine_options.SAMPLING,
+        "SampleConfig",
+        doc="Sampling options, each of the engines named (GET /v1/engines lists them); one "
+        "the model's engine does not take is refused at submit. Left out: see x-left-out.",
+    )
 
 
 def check_sample_work(count: int, config: SampleConfig) -> None:

@@ -71,19 +71,17 @@ def names(cls: type[SampleOptions]) -> tuple[str, ...]:
     return tuple(field.name for field in dataclasses.fields(cls))  # type: ignore[arg-type]
 
 
-def any_engine(classes: dict[str, type[SampleOptions]], name: str) -> type[SampleOptions]:
+def any_engine(classes: dict[str, type[SampleOptions]], name: str, doc: str) -> type[SampleOptions]:
     """One class holding every engine's sampling options and rules (``classes``: engine →
     class): what a request may send before its model, hence its engine, is known. An
     option several engines take must have the same type and bounds in each (TypeError
-    otherwise); its help says each engine's meaning."""
+    otherwise); its help says which engine takes it, and each engine's meaning."""
     fields: dict[str, list[tuple[str, FieldInfo]]] = {}
     for engine, cls in classes.items():
         for field in names(cls):
             fields.setdefault(field, []).append((engine, cls.__pydantic_fields__[field]))  # type: ignore[attr-defined]
-    namespace: dict[str, Any] = {"__annotations__": {}, "__doc__": any_engine.__doc__}
+    namespace: dict[str, Any] = {"__annotations__": {}, "__doc__": doc}
     for field, declared in fields.items():
-        if len(declared) == 1:
-            continue  # the class declaring it is a base
         first = declared[0][1]
         for engine, info in declared[1:]:
             if (info.annotation, info.metadata) != (first.annotation, first.metadata):

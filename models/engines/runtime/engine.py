@@ -38,8 +38,9 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
     run_class: type[TrainingRun[Any]]
     sampler_module: str
     """The network ``load`` rebuilds and ``draw`` samples from."""
-    sampling: type[SampleOptions]
-    """The sampling options class (:mod:`models.engine_options`) the API validates with too."""
+    sampling: type[SampleOptions] = SampleOptions
+    """The sampling options class (:mod:`models.engine_options`) the API validates with
+    too; the base declares none."""
     white_box_attack: str = ""
     """What :meth:`membership_scores` measures, one line for the report; "" when nothing."""
     tuned_defaults: dict[str, tuple[str, tuple[float, ...]]] = {}
