@@ -118,7 +118,7 @@ function sampleField(o) {
   const integer = o.type.startsWith("integer");
   return h("div", { class: "field" }, label,
     h("input", { id, type: "number", step: integer ? "1" : "any", min: o.min ?? o.exclusive_min, max: o.max ?? o.exclusive_max,
-      placeholder: o.default_text, dataset: { option: o.name, type: integer ? "integer" : "number" } }), hint);
+      placeholder: o.default_text, title: `left empty: ${o.default_text}`, dataset: { option: o.name, type: integer ? "integer" : "number" } }), hint);
 }
 
 export async function renderPlayground(view, params) {
