@@ -33,11 +33,11 @@ def export(ctx: JobContext) -> list[tuple[str, StoredObject]]:
     return objects
 
 
-def _tensorboard(ctx: JobContext, metrics: Path) -> list[tuple[str, StoredObject]]:
+def _tensorboard(ctx: JobContext, jsonl: Path) -> list[tuple[str, StoredObject]]:
     from torch.utils.tensorboard import SummaryWriter
 
     directory = ctx.workdir / "tensorboard"
-    with SummaryWriter(log_dir=str(directory)) as writer, metrics.open() as lines:
+    with SummaryWriter(log_dir=str(directory)) as writer, jsonl.open() as lines:
         for line in lines:
             point = json.loads(line)
             step = point.pop("step")
