@@ -109,7 +109,11 @@ class Client:
             body["count"] = count
         if scale is not None:
             body["scale"] = scale
-        response = self._send("POST", f"/v1/models/{model}/preview", json=body)
+        # The server holds the answer up to its SYNTHGEN_PREVIEW_WAIT_S (30 s) before a 202:
+        # a read timeout of the client's default 30 s would give up just before that 202.
+        response = self._send(
+            "POST", f"/v1/models/{model}/preview", json=body, timeout=max(timeout_s, 60.0)
+        )
         if response.status_code == 200:
             return PreviewImage(
                 response.content,
