@@ -17,9 +17,10 @@ function-per-kind table.)
 
 Handlers never import one another, nor the runner: what two of them share lives in a
 neutral module (worker/sampling.py, worker/versions.py, worker/storage_io.py,
-worker/formats/, worker/images.py); the import-linter contracts "handlers-apart" and
-"handlers-below-runner" (pyproject.toml) check that, and a test that every
-:class:`JobKind` is here.
+worker/formats/, worker/images.py, worker/outcome.py); the import-linter contract
+"handlers-apart" (pyproject.toml) checks the first, "no-cycles" the second (the runner
+imports this table, so a handler importing the runner would close a loop), and a test
+that every :class:`JobKind` is here.
 """
 
 from __future__ import annotations
