@@ -63,7 +63,7 @@ def run(ctx: JobContext[EvaluateJobIn]) -> Outcome:
         version, engine, trained = load_version(ctx, ctx.job.model_version_id)
         assert request.count is not None  # noqa: S101 - the schema fills it in with model
         count = request.count
-        options = cfg.sample_config.model_dump(mode="json", exclude_none=True)
+        options = cfg.sample_config.options()
         plan = label_plan(
             None, count, trained.num_classes, bool(version.spec.get("conditional", True))
         )

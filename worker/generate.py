@@ -36,7 +36,7 @@ def run(ctx: JobContext[GenerateJobIn]) -> Outcome:
         bool(version.spec.get("conditional", True)),
     )
     class_names = trained.class_names or [str(c) for c in range(trained.num_classes)]
-    options = request.config.model_dump(mode="json", exclude_none=True)
+    options = request.config.options()
     writer = formats.writer(
         request.output_format,
         formats.Target(
