@@ -79,11 +79,11 @@ from gpu_support import (  # noqa: E402
 )
 
 from models.datasets import ImageDataset  # noqa: E402
-from models.engines import accel, ddpm  # noqa: E402
+from models.engines import accel, ddpm, ddpm_sampling  # noqa: E402
 from models.engines.base import Hooks, Trained  # noqa: E402
 from models.engines.runtime import devices, pixels  # noqa: E402
 
-SOLVER_STEPS = ddpm.DEFAULT_STEPS["dpm_solver_multistep"]
+SOLVER_STEPS = ddpm_sampling.DEFAULT_STEPS["dpm_solver_multistep"]
 SOLVERS = ("dpm_solver_multistep", "unipc")
 # name: (image size, channels, batch, dataset size, our warmup, timed steps, rounds,
 #        sample images, sample steps, sample repeats, fid images, fid batch, steps of the

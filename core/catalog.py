@@ -1,66 +1,27 @@
 """What the service offers, as plain names: engines, datasets and their splits, metrics,
-and each engine's config keys. The API validates against these without importing torch;
-a unit test keeps them equal to what ``models/`` really implements."""
+and the rules on dataset references. The names are declared once, torch-free, in
+``models.engine_options`` (what the engines and loaders use too); this module gives core
+one place to read them, and the API validates against them without importing torch."""
 
 from __future__ import annotations
 
 import re
 
 from models import engine_options
+from models.engine_options import datasets, metrics
 
 ENGINES: tuple[str, ...] = tuple(engine_options.CONFIGS)
 DATA_PARALLEL_ENGINES: tuple[str, ...] = tuple(
     name for name, options in engine_options.CONFIGS.items() if options.DATA_PARALLEL
 )
 
-DATASET_SPLITS: dict[str, tuple[str, ...]] = {
-    "digits": ("train", "test"),
-    "shapes": ("train", "test"),
-    "mnist": ("train", "test"),
-    "fashion_mnist": ("train", "test"),
-    "cifar10": ("train", "test"),
-    "mnist_t10k": ("train", "test"),
-}
+DATASET_SPLITS: dict[str, tuple[str, ...]] = datasets.BUILTIN_SPLITS
+DEFAULT_IMAGE_SIZE: dict[str, int] = datasets.DEFAULT_IMAGE_SIZE
 
-METRICS: tuple[str, ...] = (
-    "fid",
-    "kid",
-    "precision_recall",
-    "inception_score",
-    "class_coverage",
-    "classifier_utility",
-    "memorization",
-    "membership_inference",
-)
-
-# The privacy audit (issue 25): they compare the synthetic images with the model's
-# training set (from its lineage, or the evaluate's ``config.train_reference``) and a
-# held-out split of the same dataset, so they need that training set known.
-PRIVACY_METRICS: tuple[str, ...] = ("memorization", "membership_inference")
-DEFAULT_METRICS: tuple[str, ...] = ("fid", "kid", "precision_recall")
-"""An evaluate job's metrics when the request names none, with the privacy metrics added
-when the model's training set is known."""
-
-# Where an evaluate job computes its distances (request ``config.features``): the
-# standard Inception-v3 features (FID; needs their weights) or the reference dataset's
-# own classifier (FD). These metrics are computed in that space.
-FEATURE_SPACES: tuple[str, ...] = ("inception", "classifier")
-DISTANCE_METRICS: frozenset[str] = frozenset({"fid", "kid", "precision_recall"})
-SPACE_METRICS: frozenset[str] = DISTANCE_METRICS | frozenset(PRIVACY_METRICS)
+PRIVACY_METRICS: tuple[str, ...] = metrics.PRIVACY
+DEFAULT_METRICS: tuple[str, ...] = metrics.DEFAULT
+SPACE_METRICS: frozenset[str] = metrics.DISTANCES | frozenset(PRIVACY_METRICS)
 """The metrics computed in the chosen feature space (the privacy ones in pixels too)."""
-
-# Sampling options each engine's ``sample`` accepts (generate job ``config``).
-SAMPLE_OPTIONS: dict[str, frozenset[str]] = {
-    "ddpm": frozenset({"sampler", "steps", "guidance_scale", "eta", "precision"}),
-    "gan": frozenset(),
-    "ebm": frozenset({"steps", "step_size", "noise"}),
-}
-
-DDPM_SAMPLERS: tuple[str, ...] = ("ddim", "ddpm", "dpm_solver_multistep", "unipc")
-"""ddpm's ``sampler`` choices: its own DDIM and ancestral loops, and diffusers' DPM-Solver++
-2M and UniPC multistep solvers (models/engines/ddpm_solvers.py)."""
-SAMPLE_PRECISIONS: tuple[str, ...] = ("auto", "fp32")
-"""ddpm's ``precision``: auto (bf16 autocast on a GPU and on a CPU with native bf16) or fp32."""
 
 
 # An uploaded dataset is named by its id, "ds_" and 32 hex digits; it has the two splits
@@ -142,18 +103,6 @@ def parse_dataset_ref(ref: str, *, default_split: str) -> tuple[str, str]:
             f"{', '.join(DATASET_SPLITS[name])}"
         )
     return name, split
-
-
-# The image size a train job gets when its config names none (the dataset's native size,
-# or 16 for the 8x8 digits, which the UNet needs at least).
-DEFAULT_IMAGE_SIZE: dict[str, int] = {
-    "digits": 16,
-    "shapes": 16,
-    "mnist": 28,
-    "fashion_mnist": 28,
-    "cifar10": 32,
-    "mnist_t10k": 28,
-}
 
 
 def held_out_split(split: str) -> str:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 # (models/dataset_uploads.py, models/idx.py); they are part of this module's interface.
 from models import idx
 from models.dataset_uploads import load_imagefolder_zip, load_npz
+from models.engine_options.datasets import BUILTIN_SPLITS  # declared once, torch-free
 from models.image_data import (
     ChecksumMismatch,
     DatasetError,
@@ -53,15 +54,6 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-BUILTIN_SPLITS: dict[str, tuple[str, ...]] = {
-    "digits": ("train", "test"),
-    "shapes": ("train", "test"),
-    "mnist": ("train", "test"),
-    "fashion_mnist": ("train", "test"),
-    "mnist_t10k": ("train", "test"),
-    "cifar10": ("train", "test"),
-}
-"""Every built-in dataset name and the splits it has."""
 
 DEFAULT_ROOT = Path("~/.cache/synthgen/datasets")  # mnist, fashion_mnist, cifar10 without root
 

@@ -193,7 +193,15 @@ def _privacy_inputs(
         white_box=white_box,
         white_box_name=engine.white_box_attack if white_box is not None else "",
         differential_privacy=(version.lineage or {}).get("privacy"),
+        sliced=_sliced(version),
     )
+
+
+def _sliced(version: ModelVersion) -> dict[str, Any] | None:
+    """The seeded slice of its training split keep-best held out of the optimiser, from
+    the version's lineage; None when it held out another split, or nothing."""
+    held_out = ((version.lineage or {}).get("selection") or {}).get("held_out") or {}
+    return held_out if held_out.get("source") == "slice" else None
 
 
 def _privacy_note(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,6 @@ from core.jobs.schemas import (
     AnyJobIn,
     EvaluateJobIn,
     GenerateJobIn,
-    Metric,
     TrainDDPM,
     TrainEBM,
     TrainGAN,
@@ -29,6 +29,9 @@ from core.jobs.states import JobKind, JobStatus
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from core.tenants.orm import Tenant
+from models import engine_options
+from models.engine_options import sampling
+from models.engine_options.metrics import Metric
 
 INCEPTION_FILE = "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"
 MIN_EVALUATE_COUNT = 10
@@ -270,10 +273,22 @@ def check_labels(labels: list[int] | None, spec: dict[str, Any], name: str) -> N
 
 
 def check_sample_options(options: dict[str, Any], engine: str, where: str) -> None:
-    unknown = sorted(set(options) - catalog.SAMPLE_OPTIONS[engine])
+    """Hold a request's sampling options to the model's engine's own class (the request
+    schema took every engine's): an option of another engine, or a value this engine's
+    class refuses, is a 422 naming the field."""
+    cls = engine_options.SAMPLING[engine]
+    valid = sorted(sampling.names(cls))
+    unknown = sorted(set(options) - set(valid))
     if unknown:
         raise InvalidRequest(
             f"{where}.{unknown[0]} is not a sampling option of engine {engine!r}; options: "
-            + ", ".join(sorted(catalog.SAMPLE_OPTIONS[engine])),
+            + ", ".join(valid),
             field=f"{where}.{unknown[0]}",
         )
+    try:
+        cls(**options)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join([where, *(str(part) for part in error["loc"])])
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        raise InvalidRequest(f"{field}: {reason}", field=field) from None

@@ -2,8 +2,8 @@
 once in :mod:`models.engine_options`), so submit checks every option exactly as the
 engine will. Values left out take the engine's defaults for the image size.
 
-Also what ``GET /v1/engines`` answers: each engine with its options (type, default or the
-rule by image size, bounds, help), read from the same classes."""
+Also what ``GET /v1/engines`` answers: each engine with its train and sampling options
+(type, default or the rule by image size, bounds, help), read from the same classes."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ class EngineOptionOut(BaseModel):
     default_by_option: dict[str, Any] | None = Field(
         default=None, description='{"option": "variant", "values": {"dcgan": 0.0002, ...}}'
     )
+    choices: list[Any] | None = Field(default=None, description="the values it takes, if listed")
 
 
 class EngineOut(BaseModel):
@@ -61,16 +62,17 @@ class EngineOut(BaseModel):
     description: str
     image_sizes: list[int] = Field(description="the image sizes the engine trains at")
     options: list[EngineOptionOut] = Field(description="a train job's `config` keys")
-    generate_options: list[str] = Field(description="a generate job's `config` keys")
+    sample_options: list[EngineOptionOut] = Field(
+        description="a generate job's or a preview's `config` keys (an evaluate job's "
+        "`config.sample_config`): what a left-out one samples with is its default_text"
+    )
+    generate_options: list[str] = Field(description="the names of sample_options, sorted")
 
 
 def engines() -> list[EngineOut]:
-    return [
-        EngineOut.model_validate(
-            {
-                **engine_options.describe(name),
-                "generate_options": sorted(catalog.SAMPLE_OPTIONS[name]),
-            }
-        )
-        for name in catalog.ENGINES
-    ]
+    out = []
+    for name in catalog.ENGINES:
+        described = engine_options.describe(name)
+        names = sorted(option["name"] for option in described["sample_options"])
+        out.append(EngineOut.model_validate({**described, "generate_options": names}))
+    return out

@@ -3,7 +3,7 @@ unknown fields rejected) and the job object returned to users."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 from pydantic import (
     AnyHttpUrl,
@@ -28,6 +28,9 @@ from core.jobs.answers import ModelVersionOut as ModelVersionOut
 from core.jobs.answers import Progress as Progress
 from core.jobs.engine_configs import DDPMConfig, EBMConfig, GANConfig
 from core.jobs.numbers import JsonNumbers
+from models import engine_options
+from models.engine_options import sampling
+from models.engine_options.metrics import FeatureSpace, Metric
 
 MAX_COUNT = 1_000_000
 MAX_SAMPLE_WORK = 200_000_000
@@ -113,47 +116,22 @@ TrainJobIn = Annotated[TrainDDPM | TrainGAN | TrainEBM, Field(discriminator="eng
 TRAIN_TYPES = (TrainDDPM, TrainGAN, TrainEBM)
 
 
-SamplerName = Literal["ddim", "ddpm", "dpm_solver_multistep", "unipc"]
-SolverName = Literal["dpm_solver_multistep", "unipc"]
-
-
-class SampleConfig(Strict):
-    sampler: SamplerName | None = Field(
-        default=None,
-        description="ddpm: ddim, ddpm (ancestral), dpm_solver_multistep (DPM-Solver++ 2M) or "
-        "unipc; null: the engine's default (ddim when eta is set)",
+# A generate job's sampling options: every engine's (each declared once, in
+# models/engine_options, beside its train options), since the engine is known only once the
+# model is looked up; admission then holds them to the model's engine's own class.
+if TYPE_CHECKING:
+    from models.engine_options.sampling import SampleOptions as SampleConfig
+else:
+    SampleConfig = sampling.any_engine(
+        engine_options.SAMPLING,
+        "SampleConfig",
+        doc="Sampling options, each of the engines named (GET /v1/engines lists them); one "
+        "the model's engine does not take is refused at submit. Left out: see x-left-out.",
     )
-    steps: int | None = Field(
-        default=None, ge=1, le=5000, description="denoising steps; null: the sampler's default"
-    )
-    guidance_scale: float | None = Field(default=None, ge=0, le=100)
-    eta: float | None = Field(default=None, ge=0, le=1, description="ddim only")
-    precision: Literal["auto", "fp32"] | None = Field(
-        default=None,
-        description="ddpm: auto (bf16 autocast on a GPU and on a CPU with native bf16) or "
-        "fp32; null: auto",
-    )
-    step_size: float | None = Field(default=None, gt=0, le=1000)
-    noise: float | None = Field(default=None, ge=0, le=10)
-
-    @field_validator("eta")
-    @classmethod
-    def _eta_is_ddims(cls, value: float | None, info: ValidationInfo) -> float | None:
-        # ``sampler`` is declared before eta, so it is validated already.
-        sampler = info.data.get("sampler")
-        if value and sampler in get_args(SolverName):
-            raise ValueError(
-                f"applies to sampler ddim only; {sampler} is deterministic (leave eta out, "
-                "or pick ddim)"
-            )
-        return value
-
-    def options(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
 
 
 def check_sample_work(count: int, config: SampleConfig) -> None:
-    work = count * (config.steps or 1000)
+    work = count * (config.options().get("steps") or 1000)
     if work > MAX_SAMPLE_WORK:
         raise ValueError(
             f"count × steps is {work:,}, over the limit of {MAX_SAMPLE_WORK:,}; "
@@ -199,7 +177,7 @@ class GenerateJobIn(_Webhooked):
 
 
 class EvaluateConfig(Strict):
-    features: Literal["auto", "inception", "classifier"] = Field(
+    features: Literal["auto", FeatureSpace] = Field(
         default="auto",
         description='where fid, kid and precision_recall are computed: "inception" (the '
         "standard Inception-v3 features, reported as FID; needs SYNTHGEN_INCEPTION_WEIGHTS), "
@@ -238,18 +216,6 @@ class EvaluateConfig(Strict):
         if value is not None:
             catalog.check_dataset_ref(value, default_split="train")
         return value
-
-
-Metric = Literal[
-    "fid",
-    "kid",
-    "precision_recall",
-    "inception_score",
-    "class_coverage",
-    "classifier_utility",
-    "memorization",
-    "membership_inference",
-]
 
 
 class EvaluateJobIn(_Webhooked):

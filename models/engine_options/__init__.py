@@ -1,10 +1,12 @@
-"""Every engine's train options, declared once: type, bounds, default (fixed or by image
-size) and help text per option, as the classes the engines run with (``DDPMConfig``, ...).
+"""Every engine's train and sampling options, declared once: type, bounds, default (fixed,
+by image size, or what a left-out value samples with) and help text per option, as the
+classes the engines run with (``DDPMConfig``, ``DDPMSampleOptions``, ...); beside them the
+built-in datasets (:mod:`.datasets`) and the metrics (:mod:`.metrics`).
 
 Torch-free (pydantic only), so ``core/`` validates job bodies with these very classes, the
 OpenAPI schema and ``GET /v1/engines`` are generated from them, and the README's engine
-table is too (``python -m models.engine_options --readme``). Adding an option is one
-field here; adding an engine is one class and one line in ``CONFIGS``.
+tables are too (``python -m models.engine_options --readme``). Adding an option is one
+field here; adding an engine is two classes and a line in ``CONFIGS`` and ``SAMPLING``.
 """
 
 from __future__ import annotations
@@ -21,14 +23,20 @@ from models.engine_options.base import (
     TrainOptions,
     steps_text,
 )
-from models.engine_options.ddpm import DDPMConfig
-from models.engine_options.ebm import EBMConfig
-from models.engine_options.gan import GANConfig
+from models.engine_options.ddpm import DDPMConfig, DDPMSampleOptions
+from models.engine_options.ebm import EBMConfig, EBMSampleOptions
+from models.engine_options.gan import GANConfig, GANSampleOptions
+from models.engine_options.sampling import LEFT_OUT, SampleOptions
 
 CONFIGS: dict[str, type[TrainOptions]] = {
     "ddpm": DDPMConfig,
     "gan": GANConfig,
     "ebm": EBMConfig,
+}
+SAMPLING: dict[str, type[SampleOptions]] = {
+    "ddpm": DDPMSampleOptions,
+    "gan": GANSampleOptions,
+    "ebm": EBMSampleOptions,
 }
 
 
@@ -43,12 +51,17 @@ def describe(engine: str) -> dict[str, Any]:
         "name": engine,
         "description": " ".join((cls.__doc__ or "").split()),
         "image_sizes": list(cls.IMAGE_SIZES),
-        "options": [_describe_option(cls, field) for field in dataclasses.fields(cls)],
+        "options": _describe_options(cls),
+        "sample_options": _describe_options(SAMPLING[engine]),
     }
 
 
-def _describe_option(cls: type[TrainOptions], field: dataclasses.Field[Any]) -> dict[str, Any]:
-    info = cls.__pydantic_fields__[field.name]  # type: ignore[attr-defined]
+def _describe_options(cls: type[Any]) -> list[dict[str, Any]]:
+    return [_describe_option(cls, field) for field in dataclasses.fields(cls)]
+
+
+def _describe_option(cls: type[Any], field: dataclasses.Field[Any]) -> dict[str, Any]:
+    info = cls.__pydantic_fields__[field.name]
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     default = info.get_default(call_default_factory=True)
     out: dict[str, Any] = {
@@ -61,6 +74,8 @@ def _describe_option(cls: type[TrainOptions], field: dataclasses.Field[Any]) -> 
         **bounds(_item_metadata(info.annotation), prefix="item_"),
     }
     out["range_text"] = bounds_text(out)
+    if choices := literal_choices(info.annotation):
+        out["choices"] = list(choices)
     if BY_IMAGE_SIZE in extra:
         out["default_by_image_size"] = extra[BY_IMAGE_SIZE]
     if BY_OPTION in extra:
@@ -69,7 +84,10 @@ def _describe_option(cls: type[TrainOptions], field: dataclasses.Field[Any]) -> 
 
 
 def default_text(default: Any, extra: dict[str, Any]) -> str:
-    """The default as a person reads it: a value, a rule by image size, or by an option."""
+    """The default as a person reads it: a value, a rule by image size, or by an option;
+    for a sampling option, what a left-out value samples with."""
+    if LEFT_OUT in extra:
+        return str(extra[LEFT_OUT])
     if BY_IMAGE_SIZE in extra:
         return "by image size: " + steps_text(extra[BY_IMAGE_SIZE])
     if BY_OPTION in extra:
@@ -155,6 +173,17 @@ def _num(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
+def literal_choices(annotation: Any) -> tuple[Any, ...]:
+    """The values a ``Literal`` option takes (through Optional and nested Literals); ()
+    for any other type."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return args
+    if origin in (typing.Union, types.UnionType):
+        return tuple(choice for arg in args for choice in literal_choices(arg))
+    return ()
+
+
 def type_text(annotation: Any) -> str:
     """``int | None`` → "integer or null", ``list[float]`` → "list of number", ..."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
@@ -174,10 +203,15 @@ def type_text(annotation: Any) -> str:
 
 __all__ = [
     "CONFIGS",
+    "SAMPLING",
     "DDPMConfig",
+    "DDPMSampleOptions",
     "EBMConfig",
+    "EBMSampleOptions",
     "GANConfig",
+    "GANSampleOptions",
     "PrivacyOptions",
+    "SampleOptions",
     "TrainOptions",
     "describe",
 ]

@@ -221,13 +221,7 @@ class TrainOptions:
     @model_validator(mode="before")
     @classmethod
     def _json_numbers(cls, data: Any) -> Any:
-        # Construction passes ArgsKwargs, validation inside a request model a dict.
-        if isinstance(data, ArgsKwargs):
-            kwargs = data.kwargs or {}
-            return ArgsKwargs(data.args, {k: _integral(cls, k, v) for k, v in kwargs.items()})
-        if isinstance(data, dict):
-            return {key: _integral(cls, key, value) for key, value in data.items()}
-        return data
+        return json_numbers(cls, data)
 
     @field_validator("image_size")
     @classmethod
@@ -340,6 +334,17 @@ class TrainOptions:
         differs from the old behaviour), so a saved model rebuilds as it was trained.
         Runs from before scoring existed were not scored and kept their last weights."""
         return {"eval_every": 0, "keep": "last", **values}
+
+
+def json_numbers(cls: type, data: Any) -> Any:
+    """An options class's input with integral floats made ints where a field wants an int
+    (construction passes ArgsKwargs, validation inside a request model a dict)."""
+    if isinstance(data, ArgsKwargs):
+        kwargs = data.kwargs or {}
+        return ArgsKwargs(data.args, {k: _integral(cls, k, v) for k, v in kwargs.items()})
+    if isinstance(data, dict):
+        return {key: _integral(cls, key, value) for key, value in data.items()}
+    return data
 
 
 def _integral(cls: type, key: str, value: Any) -> Any:

@@ -1,12 +1,12 @@
-"""The ddpm engine's train options (the engine is :mod:`models.engines.ddpm`)."""
+"""The ddpm engine's train and sampling options (the engine is :mod:`models.engines.ddpm`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic.dataclasses import dataclass
 
 from models.engine_options.base import (
@@ -20,6 +20,7 @@ from models.engine_options.base import (
     option,
     steps_text,
 )
+from models.engine_options.sampling import Precision, Refusal, SampleOptions, sample_option
 
 SMALL = 28
 """Up to this size (digits, MNIST, Fashion-MNIST) the defaults are a 32-channel UNet with
@@ -80,6 +81,60 @@ def _channel_mult_steps() -> list[tuple[int | None, list[int]]]:
         else:
             steps.append((size, mult))
     return [*steps[:-1], (None, steps[-1][1])]
+
+
+Solver = Literal["dpm_solver_multistep", "unipc"]
+"""diffusers' multistep ODE solvers (models/engines/ddpm_solvers.py): deterministic."""
+Sampler = Literal["ddim", "ddpm", Solver]
+SAMPLERS: tuple[str, ...] = ("ddim", "ddpm", *get_args(Solver))
+"""Every ``sampler`` a ddpm model samples with: our DDIM and ancestral loops, and the solvers."""
+SOLVERS: tuple[str, ...] = get_args(Solver)
+
+
+@dataclass(config=CONFIG)
+class DDPMSampleOptions(SampleOptions):
+    """Sampling options of ddpm (a generate job's, a preview's ``config``)."""
+
+    ENGINE = "ddpm"
+
+    sampler: Sampler | None = sample_option(
+        left_out="dpm_solver_multistep (ddim when eta is set)",
+        help="ddim (Song et al.), ddpm (ancestral), dpm_solver_multistep (DPM-Solver++ 2M) "
+        "or unipc (UniPC)",
+    )
+    steps: Int | None = sample_option(
+        ge=1,
+        le=5000,
+        left_out="the sampler's: 5 for the solvers, 50 for ddim and ddpm",
+        help="denoising steps, at most the model's num_train_timesteps",
+    )
+    guidance_scale: Float | None = sample_option(
+        ge=0,
+        le=100,
+        left_out="the model's sample_guidance_scale",
+        help="classifier-free guidance (1: none, 0: the unconditional model)",
+    )
+    eta: Float | None = sample_option(
+        ge=0, le=1, left_out="0", help="ddim only: 0 deterministic, 1 as noisy as ddpm"
+    )
+    precision: Precision | None = sample_option(
+        left_out="auto",
+        help="auto (bf16 autocast on a GPU and on a CPU with native bf16) or fp32",
+    )
+
+    @field_validator("eta")
+    @classmethod
+    def _eta_is_ddims(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # ``sampler`` is declared before eta, so it is validated already.
+        sampler = info.data.get("sampler")
+        if value and sampler in SOLVERS:
+            raise Refusal(
+                "applies to sampler {ddim} only; {sampler} is deterministic (leave eta out, "
+                "or pick {ddim})",
+                ddim="ddim",
+                sampler=sampler,
+            )
+        return value
 
 
 @dataclass(config=CONFIG)

@@ -1,4 +1,4 @@
-"""The ebm engine's train options (the engine is :mod:`models.engines.ebm`)."""
+"""The ebm engine's train and sampling options (the engine is :mod:`models.engines.ebm`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from models.engine_options.base import (
     eval_every_option,
     option,
 )
+from models.engine_options.sampling import SampleOptions, sample_option
 
 Beta = Annotated[float, Field(strict=True, ge=0, lt=1)]
 
@@ -34,6 +35,23 @@ CPU steps, but 0.18 after the default 5,000, where training has drifted. From 28
 energy also learns at lr 1e-4 (not 3e-4) and samples from its weights' average: 0.965 at
 2,000 steps and 0.985 at 2,500, but the drift comes back after (0.82 at 3,000;
 BENCHMARKS.md, "ebm at 28 px"), so from 28 px the default run is 2,000 steps, not 5,000."""
+
+
+@dataclass(config=CONFIG)
+class EBMSampleOptions(SampleOptions):
+    """Sampling options of ebm: its Langevin chains from noise."""
+
+    ENGINE = "ebm"
+
+    steps: Int | None = sample_option(
+        ge=1, le=5000, left_out="the model's sample_steps", help="Langevin steps from noise"
+    )
+    step_size: Float | None = sample_option(
+        gt=0, le=1000, left_out="the model's step_size", help="λ of a Langevin step"
+    )
+    noise: Float | None = sample_option(
+        ge=0, le=10, left_out="the model's noise", help="σ of a Langevin step's noise"
+    )
 
 
 @dataclass(config=CONFIG)

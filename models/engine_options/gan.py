@@ -1,4 +1,4 @@
-"""The gan engine's train options (the engine is :mod:`models.engines.gan`)."""
+"""The gan engine's train and sampling options (the engine is :mod:`models.engines.gan`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pydantic.dataclasses import dataclass
 
 from models.engine_options import convnets
 from models.engine_options.base import CONFIG, Float, Int, TrainOptions, option
+from models.engine_options.sampling import SampleOptions
 
 Variant = Literal["dcgan", "vanilla", "wgan-gp"]
 Beta = Annotated[float, Field(strict=True, ge=0, lt=1)]
@@ -33,6 +34,13 @@ tests/unit/models/test_privacy.py checks this list against Opacus itself."""
 
 def _by_variant(key: str) -> tuple[str, dict[str, object]]:
     return "variant", {variant: values[key] for variant, values in VARIANT_DEFAULTS.items()}
+
+
+@dataclass(config=CONFIG)
+class GANSampleOptions(SampleOptions):
+    """Sampling options of gan: none (one pass of the generator)."""
+
+    ENGINE = "gan"
 
 
 @dataclass(config=CONFIG)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import torch
 
+from models.engine_options.sampling import PRECISIONS
 from models.engines.base import EngineError
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,6 @@ compiled. Compiling took 45 s (quiet) to 200-290 s (loaded) on the 2-core CPU an
 the bf16 forward 1.2× (28 px) to 1.9× (16 px, guided) faster (BENCHMARKS.md, issue 28):
 from ~100,000 image-steps (~15 minutes of eager bf16 sampling at 16 px) it repays itself.
 A 60,000-image generate job at the default 5 steps is 300,000; a preview is a few hundred."""
-PRECISIONS = ("auto", "fp32")
-"""A sample request's ``precision``: auto (bf16 where it is native) or fp32."""
 
 _failures: list[str] = []
 """Why compiling failed in this process, first failure first; once one failed, no module

@@ -1,5 +1,6 @@
-"""ddpm's samplers: the table of names a generate job may ask for, and the multistep ODE
-solvers among them, which are diffusers' maintained schedulers driven by our UNet.
+"""ddpm's multistep ODE solvers (samplers a generate job may ask for, declared with the
+sampling options in :mod:`models.engine_options.ddpm`): diffusers' maintained schedulers
+driven by our UNet.
 
 References:
     Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion
@@ -25,13 +26,16 @@ from typing import Any
 
 from diffusers import DPMSolverMultistepScheduler, SchedulerMixin, UniPCMultistepScheduler
 
-SOLVERS: dict[str, type[SchedulerMixin]] = {
+from models.engine_options.ddpm import Solver
+
+SOLVERS: dict[Solver, type[SchedulerMixin]] = {
     "dpm_solver_multistep": DPMSolverMultistepScheduler,
     "unipc": UniPCMultistepScheduler,
 }
-"""Sampler name → diffusers scheduler class (the names txt2img uses for the same classes)."""
+"""Sampler name (declared with the sampling options, :data:`models.engine_options.ddpm.Solver`)
+→ diffusers scheduler class (the names txt2img uses for the same classes)."""
 
-SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
+SOLVER_OPTIONS: dict[Solver, dict[str, Any]] = {
     # DPM-Solver++ 2M: data prediction, second order, first order at the last step
     # (stabler at fewer than 15 steps).
     "dpm_solver_multistep": {
@@ -43,14 +47,11 @@ SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     "unipc": {"solver_order": 2, "predict_x0": True, "solver_type": "bh2"},
 }
 
-SAMPLERS: tuple[str, ...] = ("ddim", "ddpm", *SOLVERS)
-"""Every ``sampler`` a ddpm model samples with."""
-
 BETA_SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
 """Our ``beta_schedule`` names → diffusers' (the same β's: Ho et al.; Nichol & Dhariwal)."""
 
 
-def make_solver(name: str, num_train_timesteps: int, beta_schedule: str) -> SchedulerMixin:
+def make_solver(name: Solver, num_train_timesteps: int, beta_schedule: str) -> SchedulerMixin:
     """A fresh diffusers scheduler for solver ``name`` on the model's noise schedule."""
     return SOLVERS[name](
         num_train_timesteps=num_train_timesteps,

@@ -53,9 +53,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from models.datasets import ImageDataset
-from models.engine_options.ebm import EBMConfig
+from models.engine_options.ebm import EBMConfig, EBMSampleOptions
 from models.engines import accel
-from models.engines.base import EngineError, Trained
+from models.engines.base import Trained
 from models.engines.nets import EnergyNet
 from models.engines.runtime import config as configs
 from models.engines.runtime import devices, numerics, pixels, sampling, scoring
@@ -257,9 +257,7 @@ class EBMEngine(RuntimeEngine[EBMConfig]):
     options = EBMConfig
     run_class = _Run
     sampler_module = "energy"
-    sample_options = (
-        "steps", "step_size", "noise", "batch_size", "planned_images", "progress", "should_stop",
-    )  # fmt: skip
+    sampling = EBMSampleOptions
 
     def trained_modules(self, run: _Run) -> dict[str, nn.Module]:
         return {"energy": run.ema.averaged}
@@ -301,7 +299,8 @@ class EBMEngine(RuntimeEngine[EBMConfig]):
     def draw(self, trained: Trained, config: EBMConfig, want: sampling.Draw) -> torch.Tensor:
         """Draw ``n`` images: uint8 (n, c, h, w) on CPU, by Langevin dynamics from noise.
 
-        opts: steps (config ``sample_steps``), step_size and noise (the training values),
+        opts (checked already, :class:`models.engine_options.ebm.EBMSampleOptions`): steps
+            (config ``sample_steps``), step_size and noise (the training values),
             batch_size (256); progress(done, total) after each Langevin step and
             should_stop() polled before each batch.
         The same (n, labels, seed, opts) on the same device gives identical images.
@@ -312,9 +311,6 @@ class EBMEngine(RuntimeEngine[EBMConfig]):
         step_size = float(opts.get("step_size", config.step_size))
         noise = float(opts.get("noise", config.noise))
         batch_size = opts.get("batch_size", 256)
-        sampling.check_positive_int("steps", steps)
-        if step_size <= 0 or noise < 0:
-            raise EngineError("step_size must be > 0 and noise >= 0")
         sampling.check_positive_int("batch_size", batch_size)
         net = trained.modules["energy"].eval().requires_grad_(False)
         device = next(net.parameters()).device

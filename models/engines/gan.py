@@ -42,7 +42,7 @@ import torch.nn.functional as F  # noqa: N812 - the conventional alias
 from torch import nn
 
 from models.datasets import ImageDataset
-from models.engine_options.gan import GANConfig
+from models.engine_options.gan import GANConfig, GANSampleOptions
 from models.engines import distributed
 from models.engines.base import Trained
 from models.engines.nets import (
@@ -283,6 +283,7 @@ class GANEngine(RuntimeEngine[GANConfig]):
     options = GANConfig
     run_class = _Run
     sampler_module = "generator"
+    sampling = GANSampleOptions
 
     def trained_modules(self, run: _Run) -> dict[str, nn.Module]:
         return {"generator": run.ema.averaged, "discriminator": run.d}

@@ -26,6 +26,7 @@ import torch
 
 from models import datasets
 from models.datasets import ImageDataset
+from models.engine_options import metrics as names
 from models.metrics import plots, privacy
 from models.metrics.classifier import ClassifierConfig
 from models.metrics.collect import BatchHook, FeatureSet, collect, dataset_pass
@@ -48,27 +49,9 @@ from models.metrics.privacy import PrivacyInputs
 from models.metrics.report import EvaluationReport, Figures, GeneratorInfo, MetricValue, jsonable
 from models.metrics.utility import UtilityConfig, classifier_utility
 
-METRICS = (
-    "fid",
-    "kid",
-    "precision_recall",
-    "inception_score",
-    "class_coverage",
-    "classifier_utility",
-    "memorization",
-    "membership_inference",
-)
-"""Metric names an evaluate job may ask for. "fid" means the Fréchet distance in the
-chosen feature space: FID in Inception-v3 features, FD (<dataset> classifier) in the
-reference classifier's."""
-
-FEATURE_SPACES = ("inception", "classifier")
-"""Where FD, KID and precision/recall are computed: the standard Inception-v3 pool3
-features (needs their weights) or the reference dataset's own classifier."""
-
-DISTANCES = frozenset({"fid", "kid", "precision_recall"})
-PRIVACY = frozenset({"memorization", "membership_inference"})
-"""The privacy audit (:mod:`models.metrics.privacy`): in pixels and in the chosen space."""
+# Declared once, torch-free (core validates requests with them).
+METRICS, FEATURE_SPACES, DISTANCES = names.METRICS, names.FEATURE_SPACES, names.DISTANCES
+PRIVACY = frozenset(names.PRIVACY)
 
 REFERENCE_CLASSIFIER_SEED = 0
 """Fixed, so the "<dataset> classifier" feature space is the same across evaluations."""

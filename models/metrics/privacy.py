@@ -19,6 +19,7 @@ distances, are not near-copies; only differential privacy bounds what any attack
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from models.datasets import ImageDataset
+from models.engines.runtime.holdout import slice_indices
 from models.metrics import membership, memorization, memorization_figures, plots
 from models.metrics.collect import FeatureSet, dataset_pass
 from models.metrics.errors import MetricsError
@@ -48,7 +50,10 @@ class PrivacyInputs:
     train: the training set as "name:split"; holdout: a split of the same dataset the model
     never saw. white_box: the engine's own membership score (None: black-box only).
     differential_privacy: the model's DP record (epsilon, delta, ...) when it was trained
-    with DP, for the consistency check; None when it was not.
+    with DP, for the consistency check; None when it was not. sliced: the lineage's
+    ``selection.held_out`` when keep-best held a seeded slice of the training split out
+    of the optimiser ({"source": "slice", "count", "of", "seed", ...}): those images were
+    never trained on and are not counted as members.
     """
 
     train: str
@@ -56,6 +61,7 @@ class PrivacyInputs:
     white_box: WhiteBox | None = None
     white_box_name: str = ""
     differential_privacy: Mapping[str, Any] | None = None
+    sliced: Mapping[str, Any] | None = None
 
 
 def audit(
@@ -275,9 +281,13 @@ def audit_against_splits(
     features in ``space``) against the whole training split and the held-out split, loaded
     with ``load_dataset(name, split, image_size=size)`` and put through ``space``."""
     splits = {}
+    notes = []
     for role, ref in (("train", inputs.train), ("held-out", inputs.holdout)):
         name, _, split = ref.partition(":")
         data = load_dataset(name, split, image_size=size)
+        if role == "train" and inputs.sliced:
+            data, note = _without_slice(data, inputs.sliced, ref)
+            notes.append(note)
         assert syn.images is not None, "keep the synthetic images for the privacy audit"
         if data.images.shape[1:] != syn.images.shape[1:]:
             raise MetricsError(
@@ -296,7 +306,7 @@ def audit_against_splits(
         # A reservoir as large as the stream keeps item i in slot i: row i is image i.
         splits[role] = (data, features.features[space.tag])
     (train, train_features), (holdout, holdout_features) = splits["train"], splits["held-out"]
-    return audit(
+    values, report = audit(
         wanted=wanted,
         synthetic_images=syn.images,
         synthetic_features=syn.features[space.tag],
@@ -311,4 +321,35 @@ def audit_against_splits(
         seed=seed,
         progress=progress,
         should_stop=should_stop,
+    )
+    report.notes += notes
+    return values, report
+
+
+def _without_slice(
+    data: ImageDataset, sliced: Mapping[str, Any], ref: str
+) -> tuple[ImageDataset, str]:
+    """The training split less the slice keep-best held out of the optimiser, and what
+    the report says of it. The slice is drawn again from its seed over the whole split
+    (models/engines/runtime/holdout.py), so the split must still hold what it held then."""
+    if int(sliced["of"]) != len(data):
+        raise MetricsError(
+            f"the model's lineage says keep-best held {sliced['count']} of {sliced['of']} "
+            f"training images out of training, but {ref} now has {len(data)}: the images "
+            "it never trained on cannot be told apart, so members cannot be chosen"
+        )
+    held, kept = slice_indices(len(data), int(sliced["seed"]))
+    if len(held) != int(sliced["count"]):
+        raise MetricsError(
+            f"the model's lineage says keep-best held out {sliced['count']} training images; "
+            f"drawn again from its seed the slice has {len(held)}: not the same rule"
+        )
+    note = (
+        f"{len(held)} of the {len(data)} images in {ref} were held out of training by "
+        "keep-best (scored against, never trained on): the audit leaves them out of the "
+        f"training set, whose {len(kept)} other images are the members."
+    )
+    return (
+        dataclasses.replace(data, images=data.images[kept], labels=data.labels[kept]),
+        note,
     )

@@ -258,6 +258,44 @@ def test_a_model_trained_here_is_audited_for_privacy_by_default(model):
     assert version["privacy"] is None  # not trained with differential privacy
 
 
+def test_the_images_keep_best_held_out_of_training_are_not_audited_as_members(model):
+    """A model scored on a slice of its own training split (shapes has no split between
+    train and the test split evaluate judges on) never trained on that slice: the audit
+    counts the other images as its members, and says so."""
+    tenant = model
+    train = tenant.submit(
+        {
+            "kind": "train",
+            "engine": "ddpm",
+            "dataset": "shapes",
+            "model_name": "ev-sliced",
+            "config": {**TINY_DDPM, "eval_every": 3},
+        }
+    )
+    trained = tenant.wait(train["id"])
+    assert trained["status"] == "succeeded", trained["error"]
+    held_out = trained["result"]["selection"]["held_out"]
+    assert held_out["source"] == "slice" and held_out["of"] == 2000
+    job = tenant.submit(
+        {
+            "kind": "evaluate",
+            "model": "ev-sliced",
+            "reference": "shapes:test",
+            "count": 20,
+            "metrics": ["memorization"],
+            "config": {"features": "classifier", "sample_config": {"steps": 2}},
+        }
+    )
+    done = tenant.wait(job["id"], timeout_s=600)
+    assert done["status"] == "succeeded", done["error"]
+    report, html = _report(tenant, job["id"])
+    audit = report["privacy"]
+    assert audit["counts"]["train"] == 2000 - held_out["count"]
+    note = f"{held_out['count']} of the 2000 images in shapes:train were held out of training"
+    assert any(n.startswith(note) for n in audit["notes"])
+    assert note in html
+
+
 def test_privacy_audit_left_out_says_why_in_the_report(model):
     job = model.submit(
         {

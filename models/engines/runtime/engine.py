@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from models.datasets import ImageDataset, resize
+from models.engine_options.sampling import SampleOptions, names
 from models.engines.base import EngineError, Hooks, Trained
 from models.engines.runtime import config as configs
 from models.engines.runtime import devices, holdout, loop, model_files, resume, sampling
@@ -37,14 +38,20 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
     run_class: type[TrainingRun[Any]]
     sampler_module: str
     """The network ``load`` rebuilds and ``draw`` samples from."""
-    sample_options: tuple[str, ...] = ("batch_size", "planned_images", "progress", "should_stop")
-    """What ``sample`` takes; ``planned_images`` (how many images the caller samples in
-    all, a generate job's count) is a hint an engine may use to pick its arithmetic."""
+    sampling: type[SampleOptions] = SampleOptions
+    """The sampling options class (:mod:`models.engine_options`) the API validates with
+    too; the base declares none."""
     white_box_attack: str = ""
     """What :meth:`membership_scores` measures, one line for the report; "" when nothing."""
     tuned_defaults: dict[str, tuple[str, tuple[float, ...]]] = {}
     """Sampling defaults a scored run chooses when the config leaves them out: option →
     (the sample option it sets, the values tried on the kept weights); see :meth:`tunes`."""
+
+    @property
+    def sample_options(self) -> tuple[str, ...]:
+        """What ``sample`` takes: the declared sampling options, then the caller's own
+        (:data:`.sampling.CALLER_OPTIONS`)."""
+        return (*names(self.sampling), *sampling.CALLER_OPTIONS)
 
     # ------------------------------------------------------------------ the engine's parts
 
@@ -188,6 +195,10 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         report["scoring_seconds"] = round(selection.seconds, 3)
         return report
 
+    def check_sample(self, cfg: ConfigT, opts: Mapping[str, Any]) -> None:
+        """Refuse (EngineError) what this model cannot sample with beyond what its
+        sampling options class declares (override: ddpm's steps, at most its schedule's)."""
+
     def scoring_options(self, cfg: ConfigT) -> dict[str, Any]:
         """Sample options every held-out evaluation draws with (a cheaper sampler, say)."""
         return {}
@@ -213,6 +224,8 @@ class RuntimeEngine(ABC, Generic[ConfigT]):
         [0, num_classes), or None for classes in turn (0, 1, ...). Options: see ``draw``."""
         sampling.check_sample_options(self.name, opts, self.sample_options)
         cfg = self.saved_config(trained.config)
+        self.check_sample(cfg, opts)
+        sampling.check_declared(self.sampling, opts)
         y = sampling.sample_labels(trained, cfg.conditional, n, labels)
         return self.draw(trained, cfg, sampling.Draw(n, y, seed, opts))
 

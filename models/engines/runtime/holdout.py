@@ -24,6 +24,21 @@ FEWEST = 2
 """A slice smaller than this cannot give a covariance (FD); such data is refused."""
 
 
+def slice_count(total: int) -> int:
+    """How many of ``total`` training images the slice holds out."""
+    return min(MOST, int(total * SHARE))
+
+
+def slice_indices(total: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(held out, kept): the sorted rows of a ``total``-image training set that a run
+    seeded ``seed`` sliced off, and the rest. The privacy audit calls this again on the
+    model's lineage (``selection.held_out``) so that images the optimiser never saw are
+    not counted as members."""
+    count = slice_count(total)
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
+    return order[:count].sort().values, order[count:].sort().values
+
+
 def _subset(data: ImageDataset, index: torch.Tensor, split: str) -> ImageDataset:
     return dataclasses.replace(
         data, split=split, images=data.images[index], labels=data.labels[index]
@@ -53,14 +68,13 @@ def held_out(
                 "seed": seed,
             },
         )
-    count = min(MOST, int(len(data) * SHARE))
+    count = slice_count(len(data))
     if count < FEWEST or len(data) - count < 1:
         raise EngineError(
             f"scoring holds out {SHARE:.0%} of the training images, and {len(data)} are too "
             f"few to spare {FEWEST}; set eval_every 0 (and keep 'last')"
         )
-    order = torch.randperm(len(data), generator=generator)
-    held, kept = order[:count].sort().values, order[count:].sort().values
+    held, kept = slice_indices(len(data), seed)
     return (
         _subset(data, kept, data.split),
         _subset(data, held, data.split),

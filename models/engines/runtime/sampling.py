@@ -7,8 +7,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic
 import torch
 
+from models.engine_options import literal_choices
+from models.engine_options.sampling import Refusal, SampleOptions, names
 from models.engines.base import EngineError, Stopped, Trained
 
 
@@ -38,6 +41,13 @@ def sample_labels(
     return labels.to(torch.int64)
 
 
+CALLER_OPTIONS = ("batch_size", "planned_images", "progress", "should_stop")
+"""What ``sample`` takes besides an engine's declared sampling options: the caller's
+(a worker's) own, never in a request. ``planned_images`` (how many images the caller
+samples in all, a generate job's count) is a hint an engine may use to pick its
+arithmetic."""
+
+
 def check_sample_options(engine: str, opts: Iterable[str], valid: tuple[str, ...]) -> None:
     """EngineError naming the first option of ``opts`` not in ``valid``."""
     unknown = sorted(set(opts) - set(valid))
@@ -45,6 +55,31 @@ def check_sample_options(engine: str, opts: Iterable[str], valid: tuple[str, ...
         raise EngineError(
             f"unknown {engine} sample option {unknown[0]!r}; valid options are {list(valid)}"
         )
+
+
+def check_declared(cls: type[SampleOptions], opts: Mapping[str, Any]) -> None:
+    """The declared options of ``opts`` checked by their class (:mod:`models.engine_options`),
+    as the API checks them at submit; a refusal is an EngineError naming the option."""
+    declared = set(names(cls))
+    try:
+        cls(**{key: value for key, value in opts.items() if key in declared})
+    except pydantic.ValidationError as exc:
+        raise EngineError(option_error(cls, exc)) from None
+
+
+def option_error(cls: type[SampleOptions], exc: pydantic.ValidationError) -> str:
+    """The first refusal as "option reason", values shown as Python reprs."""
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"])
+    value, ctx = error["input"], error.get("ctx", {})
+    if isinstance(ctx.get("error"), Refusal):
+        return f"{key} {ctx['error'].quoted()}"
+    if error["type"] == "literal_error":
+        choices = literal_choices(cls.__pydantic_fields__[key].annotation)  # type: ignore[attr-defined]
+        return f"{key} must be one of {list(choices)}, got {value!r}"
+    if error["type"] == "greater_than_equal" and ctx.get("ge") == 1 and isinstance(value, int):
+        return f"{key} must be a positive integer, got {value!r}"
+    return f"{key}: {error['msg']}, got {value!r}"
 
 
 @dataclass(frozen=True)

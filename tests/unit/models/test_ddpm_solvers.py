@@ -19,7 +19,7 @@ from diffusers import (
 )
 
 from models import datasets, engines
-from models.engines import accel, ddpm, ddpm_solvers
+from models.engines import accel, ddpm, ddpm_sampling, ddpm_solvers
 from models.engines.base import EngineError, Trained
 
 BRIEF = {
@@ -137,18 +137,18 @@ def test_solvers_are_deterministic_and_differ_from_ddim(conditional):
 
 
 def test_sampler_and_steps_left_out_take_the_defaults():
-    assert ddpm.sampler_and_steps({}, 1000) == (
-        ddpm.DEFAULT_SAMPLER,
-        ddpm.DEFAULT_STEPS[ddpm.DEFAULT_SAMPLER],
+    assert ddpm_sampling.sampler_and_steps({}, 1000) == (
+        ddpm_sampling.DEFAULT_SAMPLER,
+        ddpm_sampling.DEFAULT_STEPS[ddpm_sampling.DEFAULT_SAMPLER],
     )
-    assert ddpm.sampler_and_steps({"sampler": "ddim"}, 1000) == ("ddim", 50)
-    assert ddpm.sampler_and_steps({"sampler": "unipc", "steps": 7}, 1000) == ("unipc", 7)
-    assert ddpm.sampler_and_steps({"sampler": "ddim"}, 10) == ("ddim", 10)
+    assert ddpm_sampling.sampler_and_steps({"sampler": "ddim"}, 1000) == ("ddim", 50)
+    assert ddpm_sampling.sampler_and_steps({"sampler": "unipc", "steps": 7}, 1000) == ("unipc", 7)
+    assert ddpm_sampling.sampler_and_steps({"sampler": "ddim"}, 10) == ("ddim", 10)
 
 
 def test_eta_without_a_sampler_keeps_meaning_ddim():
     # eta belongs to DDIM alone: a request that set only eta keeps the images it had.
-    assert ddpm.sampler_and_steps({"eta": 0.5}, 1000) == ("ddim", 50)
+    assert ddpm_sampling.sampler_and_steps({"eta": 0.5}, 1000) == ("ddim", 50)
 
 
 def test_eta_with_a_solver_and_an_unknown_precision_are_refused(conditional):

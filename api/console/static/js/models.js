@@ -28,7 +28,8 @@ function privacyCell(v) {
 
 export async function renderModels(view) {
   append(view, [heading("Models")]);
-  const models = await json("/v1/models");
+  const [models, engines] = await Promise.all([json("/v1/models"), json("/v1/engines")]);
+  const sampleOptions = Object.fromEntries(engines.map((e) => [e.name, e.sample_options]));
   if (!models.length) {
     view.append(h("p", {}, "No models yet: ", h("a", { href: "#/submit" }, "train one"), "."));
     return () => {};
@@ -101,15 +102,29 @@ function aliasForm(name, versions, redraw) {
   h("button", { type: "submit" }, "Set alias"), error);
 }
 
-const SAMPLE_FIELDS = {
-  ddpm: [["steps", "Sampling steps", "integer", 50], ["guidance_scale", "Guidance scale", "number", "the model's (2, or 1 at 20–28 px)"]],
-  ebm: [["steps", "Langevin steps", "integer", "60 up to 16 px, else 400"]],
-  gan: [],
-};
+// A sampling option of GET /v1/engines (declared once, with the engine) as a form field:
+// a list of choices is a <select>, a number an <input> with the declared bounds; left
+// empty, the option is left out, and the placeholder says what that samples with.
+function sampleField(o) {
+  const id = `pg-${o.name}`;
+  const label = h("label", { for: id, title: o.help }, o.name);
+  const hint = h("p", { class: "hint" }, o.help);
+  if (o.choices) {
+    return h("div", { class: "field" }, label,
+      h("select", { id, dataset: { option: o.name, type: "choice" } },
+        h("option", { value: "" }, `default: ${o.default_text}`),
+        o.choices.map((c) => h("option", { value: c }, c))), hint);
+  }
+  const integer = o.type.startsWith("integer");
+  return h("div", { class: "field" }, label,
+    h("input", { id, type: "number", step: integer ? "1" : "any", min: o.min ?? o.exclusive_min, max: o.max ?? o.exclusive_max,
+      placeholder: o.default_text, title: `left empty: ${o.default_text}`, dataset: { option: o.name, type: integer ? "integer" : "number" } }), hint);
+}
 
 export async function renderPlayground(view, params) {
   append(view, [heading("Playground"), h("p", {}, "Pick a model version and classes; the grid is drawn by the preview worker, one row per class.")]);
-  const models = await json("/v1/models");
+  const [models, engines] = await Promise.all([json("/v1/models"), json("/v1/engines")]);
+  const sampleOptions = Object.fromEntries(engines.map((e) => [e.name, e.sample_options]));
   if (!models.length) {
     view.append(h("p", {}, "No models yet: ", h("a", { href: "#/submit" }, "train one"), "."));
     return () => {};
@@ -140,9 +155,7 @@ export async function renderPlayground(view, params) {
     append(clear(classes), [h("legend", {}, v.spec.conditional === false ? "Classes (unconditional model)" : "Classes"),
       h("div", { class: "checks" }, v.spec.conditional === false ? "This model draws without a class." :
         names.map((n, i) => h("label", {}, h("input", { type: "checkbox", name: "class", value: String(i), checked: true }), n)))]);
-    append(clear(options), (SAMPLE_FIELDS[v.engine] || []).map(([key, label, type, dflt]) => h("div", { class: "field" },
-      h("label", { for: `pg-${key}` }, label),
-      h("input", { id: `pg-${key}`, type: "number", step: type === "integer" ? "1" : "any", placeholder: String(dflt), dataset: { option: key, type } }))));
+    append(clear(options), (sampleOptions[v.engine] || []).map(sampleField));
   };
   select.addEventListener("change", draw);
   draw();
@@ -155,7 +168,8 @@ export async function renderPlayground(view, params) {
     if (v.spec.conditional !== false) body.labels = [...classes.querySelectorAll("input:checked")].map((c) => Number(c.value));
     if (count.value) body.count = Number(count.value);
     for (const input of options.querySelectorAll("[data-option]")) {
-      if (input.value !== "") body.config[input.dataset.option] = Number(input.value);
+      if (input.value === "") continue;
+      body.config[input.dataset.option] = input.dataset.type === "choice" ? input.value : Number(input.value);
     }
     button.disabled = true;
     append(clear(result), [h("p", {}, "Drawing…")]);
