@@ -1,4 +1,8 @@
-"""Request dependencies as Annotated aliases."""
+"""Request dependencies as Annotated aliases: the one way a route gets what it works with
+(the settings, a database session, the store, the tenant, the event hub, the outbox's
+dispatcher, ``Prefer: wait``, an owned job). Routes never read ``request.app.state``,
+call ``get_settings()`` or write ``Depends(...)`` themselves (tests/unit/api/
+test_route_dependencies.py checks it), so what a route needs is in its signature."""
 
 from __future__ import annotations
 
@@ -12,9 +16,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.hub import EventHub
+from api.waiting import prefer_wait
 from core.config import Settings
 from core.db import session_factory
 from core.errors import RateLimited, Unauthorized
+from core.jobs import queries
+from core.jobs.orm import Job
+from core.jobs.outbox import Dispatcher
 from core.storage import Storage
 from core.telemetry import logs
 from core.tenants import service as tenants
@@ -58,6 +66,16 @@ async def get_hub(request: Request) -> EventHub:
 
 
 HubDep = Annotated[EventHub, Depends(get_hub)]
+
+
+async def get_dispatcher(request: Request) -> Dispatcher:
+    return request.app.state.dispatcher  # type: ignore[no-any-return]
+
+
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+
+# ``Prefer: wait=N`` in seconds (api/waiting.py), None without it.
+PreferWaitDep = Annotated[int | None, Depends(prefer_wait)]
 
 
 class TenantCache:
@@ -120,3 +138,14 @@ def _authenticate(database_url: str, key: str) -> Tenant:
 
 
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
+
+
+def owned_job(job_id: str, session: SessionDep, tenant: TenantDep) -> Job:
+    """The job (404 for another tenant's), read before a stream starts; the session's
+    connection goes back to the pool at once, since a stream may stay open for hours."""
+    job = queries.get_job(session=session, tenant=tenant, job_id=job_id)
+    session.close()
+    return job
+
+
+OwnedJobDep = Annotated[Job, Depends(owned_job)]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Header, Response
+from fastapi import Header, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.hub import RESYNC, EventHub
@@ -26,8 +26,8 @@ PreferHeader = Annotated[str | None, Header(max_length=1000)]
 
 
 async def prefer_wait(prefer: PreferHeader = None) -> int | None:
-    """``wait_seconds`` as a dependency. (async: a sync dependency would cost a thread-pool
-    hop per request.)"""
+    """``wait_seconds`` as a dependency (api/deps.py's PreferWaitDep). (async: a sync
+    dependency would cost a thread-pool hop per request.)"""
     return wait_seconds(prefer)
 
 
@@ -49,9 +49,6 @@ def wait_seconds(prefer: str | None) -> int | None:
             )
         return min(int(value), MAX_WAIT_S)
     return None
-
-
-PreferWaitDep = Annotated[int | None, Depends(prefer_wait)]
 
 
 async def hold(

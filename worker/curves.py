@@ -29,11 +29,11 @@ def export(ctx: JobContext) -> list[File]:
     return files
 
 
-def _tensorboard(ctx: JobContext, metrics: Path) -> list[File]:
+def _tensorboard(ctx: JobContext, jsonl: Path) -> list[File]:
     from torch.utils.tensorboard import SummaryWriter
 
     directory = ctx.workdir / "tensorboard"
-    with SummaryWriter(log_dir=str(directory)) as writer, metrics.open() as lines:
+    with SummaryWriter(log_dir=str(directory)) as writer, jsonl.open() as lines:
         for line in lines:
             point = json.loads(line)
             step = point.pop("step")

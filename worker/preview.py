@@ -1,6 +1,7 @@
-"""Previews, run by a worker that consumes only the ``preview`` queue (``-Q preview``):
-claim the row, sample the planned grid from a model kept loaded in this process, put the
-PNG in storage, mark the row done. The API is waiting on that row (api/routes/preview.py).
+"""Previews (the playground's grids, drawn live from a model), run by a worker that
+consumes only the ``preview`` queue (``-Q preview``): claim the row, sample the planned
+grid from a model kept loaded in this process, put the PNG in storage, mark the row done.
+The API is waiting on that row (api/routes/preview.py).
 
 Loaded models are cached per process, least recently used first out, keyed by model
 version id: a version never changes, so a cached model is never stale.

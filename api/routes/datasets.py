@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, base_url
+from api.deps import DispatcherDep, SessionDep, SettingsDep, StorageDep, TenantDep, base_url
 from core.datasets import service as datasets
 from core.datasets.schemas import DatasetCreate, DatasetOut, DatasetPage
 from core.jobs import submission
@@ -75,15 +75,14 @@ def complete_dataset(
     settings: SettingsDep,
     storage: StorageDep,
     tenant: TenantDep,
+    dispatcher: DispatcherDep,
 ) -> DatasetOut:
     """The file is uploaded: start validating it (status ``validating``)."""
     row, job = datasets.complete(
         session=session, storage=storage, settings=settings, tenant=tenant, dataset_id=dataset_id
     )
     session.commit()
-    submission.publish(
-        session=session, settings=settings, job=job, dispatcher=request.app.state.dispatcher
-    )
+    submission.publish(session=session, settings=settings, job=job, dispatcher=dispatcher)
     return datasets.to_out(row, storage=storage, settings=settings, base_url=base_url(request))
 
 

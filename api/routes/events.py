@@ -13,32 +13,21 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import HubDep, SessionDep, SettingsDep, TenantDep
+from api.deps import HubDep, OwnedJobDep, SettingsDep
 from api.hub import RESYNC
 from core.config import Settings
 from core.db import session_scope
 from core.jobs import events, queries
-from core.jobs.orm import Job, JobEvent
+from core.jobs.orm import JobEvent
 from core.jobs.states import TERMINAL, JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["events"])
 
 RETRY_MS = 2000  # how soon a disconnected EventSource reconnects
-
-
-def owned_job(job_id: str, session: SessionDep, tenant: TenantDep) -> Job:
-    """The job (404 for another tenant's), read before the stream starts; the session's
-    connection goes back to the pool at once, since a stream may stay open for hours."""
-    job = queries.get_job(session=session, tenant=tenant, job_id=job_id)
-    session.close()
-    return job
-
-
-OwnedJobDep = Annotated[Job, Depends(owned_job)]
 
 
 def _backlog(settings: Settings, job_id: str, after_id: int) -> tuple[JobStatus, list[JobEvent]]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import SessionDep, SettingsDep, StorageDep, TenantDep, base_url
+from api.deps import DispatcherDep, SessionDep, SettingsDep, StorageDep, TenantDep, base_url
 from core.imports import service as imports
 from core.imports.schemas import ImportCreate, ImportOut, ImportPage
 from core.jobs import submission
@@ -24,6 +24,7 @@ def create_import(
     settings: SettingsDep,
     storage: StorageDep,
     tenant: TenantDep,
+    dispatcher: DispatcherDep,
 ) -> ImportOut:
     """With ``source`` the import job starts at once; without, upload the archive as
     ``upload`` says, then POST ``complete``. The job validates the format, records a
@@ -33,9 +34,7 @@ def create_import(
     )
     session.commit()
     if job is not None:
-        submission.publish(
-            session=session, settings=settings, job=job, dispatcher=request.app.state.dispatcher
-        )
+        submission.publish(session=session, settings=settings, job=job, dispatcher=dispatcher)
     response.headers["Location"] = f"{base_url(request)}/v1/imports/{row.id}"
     return imports.to_out(
         row, session=session, storage=storage, settings=settings, base_url=base_url(request)
@@ -88,14 +87,13 @@ def complete_import(
     settings: SettingsDep,
     storage: StorageDep,
     tenant: TenantDep,
+    dispatcher: DispatcherDep,
 ) -> ImportOut:
     row, job = imports.complete(
         session=session, storage=storage, tenant=tenant, import_id=import_id
     )
     session.commit()
-    submission.publish(
-        session=session, settings=settings, job=job, dispatcher=request.app.state.dispatcher
-    )
+    submission.publish(session=session, settings=settings, job=job, dispatcher=dispatcher)
     return imports.to_out(
         row, session=session, storage=storage, settings=settings, base_url=base_url(request)
     )

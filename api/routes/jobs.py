@@ -9,13 +9,21 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import metrics, waiting
-from api.deps import HubDep, SessionDep, SettingsDep, StorageDep, TenantDep
+from api.deps import (
+    DispatcherDep,
+    HubDep,
+    PreferWaitDep,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+    TenantDep,
+)
 from api.hub import EventHub
-from api.waiting import PreferHeader, PreferWaitDep
 from core.artifacts import service as artifacts
 from core.config import Settings
 from core.db import read_session, session_factory
 from core.jobs import presentation, queries, submission, transitions
+from core.jobs.outbox import Dispatcher
 from core.jobs.schemas import AnyJobIn, ArtifactOut, ArtifactPage, JobIn, JobOut, JobPage
 from core.jobs.states import JobKind, JobStatus
 from core.telemetry import logs
@@ -25,9 +33,9 @@ from core.webhooks import service as webhooks
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-# The three routes below are async with async dependencies and open their session inside
-# their one thread-pool call: a sync dependency (a SessionDep) would cost a hop to the pool
-# and back per request, on the paths bench/submission.py measures.
+# The three routes below are async with async dependencies only, and open their session
+# inside their one thread-pool call: a sync dependency (a SessionDep) would cost a hop to
+# the pool and back per request, on the paths bench/submission.py measures.
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
@@ -36,20 +44,18 @@ async def submit_job(
     request: Request,
     response: Response,
     tenant: TenantDep,
+    settings: SettingsDep,
+    hub: HubDep,
+    dispatcher: DispatcherDep,
+    wait: PreferWaitDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-    prefer: PreferHeader = None,
 ) -> JobOut:
-    # Prefer read here and the app's settings and hub from its state (what PreferWaitDep,
-    # SettingsDep and HubDep do): each dependency costs FastAPI's resolver a few percent
-    # of this route's time (bench/submission.py). Auth stays a dependency: it runs first.
-    wait = waiting.wait_seconds(prefer)
-    settings: Settings = request.app.state.settings
+    # Auth (TenantDep) comes first: it is the dependency that can refuse the request.
     job = await run_in_threadpool(
-        _submit, job_in, request, response, settings, tenant, idempotency_key
+        _submit, job_in, request, response, settings, dispatcher, tenant, idempotency_key
     )
     if wait is None:
         return job
-    hub: EventHub = request.app.state.hub
     return await _maybe_hold(job, wait, hub, settings, tenant, request, response)
 
 
@@ -58,6 +64,7 @@ def _submit(
     request: Request,
     response: Response,
     settings: Settings,
+    dispatcher: Dispatcher,
     tenant: Tenant,
     idempotency_key: str | None,
 ) -> JobOut:
@@ -69,7 +76,7 @@ def _submit(
             tenant=tenant,
             job_in=job_in,
             idempotency_key=idempotency_key,
-            dispatcher=request.app.state.dispatcher,
+            dispatcher=dispatcher,
         )
     job = submitted.job
     if submitted.replayed:

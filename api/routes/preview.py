@@ -1,4 +1,6 @@
-"""POST /v1/models/{ref}/preview: a grid PNG drawn by the preview worker, within a bound.
+"""POST /v1/models/{ref}/preview: the playground's grid, a PNG drawn live from a model by
+the preview worker, within a bound. ("Preview" means only this; a dataset's grid of its own
+images is its thumbnail, a train or generate job's grid.png its sample grid.)
 
 The API never loads torch. It inserts a ``previews`` row, publishes ``run_preview`` to
 the ``preview`` queue (a worker of its own, so a long train job on the gpu worker never

@@ -12,7 +12,7 @@ class TrainingPoint(Base):
     """One training step's scalars (losses, lr, grad norm, step time), as MLflow keeps
     metric history: a row per step, so ``every=N`` and ``after=STEP`` are index ranges."""
 
-    __tablename__ = "job_metrics"
+    __tablename__ = "job_metrics"  # the table's first name, kept: renaming it is a migration
 
     job_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True

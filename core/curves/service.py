@@ -1,5 +1,6 @@
 """Training curves: every step's scalars, written by the worker as it trains and read by
-the API (``GET /v1/jobs/{id}/metrics``), the metrics.jsonl artifact and the report."""
+the API (``GET /v1/jobs/{id}/curves``), the metrics.jsonl artifact and the report. (The
+table keeps its first name, ``job_metrics``, and the artifact its published one.)"""
 
 from __future__ import annotations
 

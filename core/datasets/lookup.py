@@ -24,8 +24,16 @@ def data_key(dataset_id: str) -> str:
     return f"datasets/{dataset_id}/data.npz"
 
 
-def preview_key(dataset_id: str) -> str:
+def thumbnail_key(dataset_id: str) -> str:
+    """The dataset's thumbnail: a grid of some of its images, written by validation. (A
+    "preview" is the playground's grid drawn from a model, core/previews/; the object
+    keeps the name it was first stored under.)"""
     return f"datasets/{dataset_id}/preview.png"
+
+
+# The first name, for the callers written before the thumbnail had its own (the
+# validation job, worker/datasets/validate.py).
+preview_key = thumbnail_key
 
 
 def by_name(*, session: Session, tenant_id: str, name: str) -> Dataset | None:

@@ -101,7 +101,10 @@ class DatasetOut(BaseModel):
     ignored: list[str] | None = Field(description="files skipped as not data (.DS_Store, …)")
     validation_job: str | None
     upload: UploadOut | None = Field(description="where to send the bytes (awaiting_upload)")
-    urls: dict[str, str]
+    urls: dict[str, str] = Field(
+        description="get, complete; once ready, thumbnail (a PNG grid of some of its "
+        "images; also under preview, its first name)"
+    )
     created_at: datetime
     completed_at: datetime | None
 

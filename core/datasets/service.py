@@ -28,6 +28,7 @@ from core.datasets.lookup import (
     require_ready,
     resolve_ref,
     split_count,
+    thumbnail_key,
 )
 from core.datasets.orm import Dataset, DatasetStatus
 from core.datasets.schemas import DatasetCreate, DatasetOut, summary_fields
@@ -64,6 +65,7 @@ __all__ = [
     "require_ready",
     "resolve_ref",
     "split_count",
+    "thumbnail_key",
     "to_out",
 ]
 
@@ -212,7 +214,10 @@ def to_out(row: Dataset, *, storage: Storage, settings: Settings, base_url: str 
     prefix = f"{base_url}/v1/datasets/{row.id}"
     urls = {"get": prefix, "complete": f"{prefix}/complete"}
     if row.status == DatasetStatus.ready:
-        urls["preview"] = storage.presign(preview_key(row.id), settings.artifact_url_ttl_s)
+        # "thumbnail" names it; "preview", its first name, stays for the clients that read it.
+        urls["thumbnail"] = urls["preview"] = storage.presign(
+            thumbnail_key(row.id), settings.artifact_url_ttl_s
+        )
     upload = None
     if row.status == DatasetStatus.awaiting_upload:
         upload = uploads.target(

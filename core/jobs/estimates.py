@@ -48,7 +48,7 @@ def estimate(*, session: Session, tenant: Tenant, job_in: AnyJobIn) -> Estimate:
         engine = _engine_of(session, tenant, job_in.model)
         if engine is None:
             return Estimate(None, f"no model {job_in.model!r} to estimate from")
-        units = job_in.count * (job_in.config.steps or DEFAULT_SAMPLE_STEPS)
+        units = job_in.count * (job_in.config.options().get("steps") or DEFAULT_SAMPLE_STEPS)
         rate = _rate(session, tenant, JobKind.generate, engine, _generate_units)
         if rate is None:
             return _unknown("generate", engine)

@@ -1,5 +1,6 @@
-"""Previews: validate and plan a grid, hand it to the preview worker through a row, read
-it back. The row's status moves queued → running → succeeded | failed, each step a
+"""Previews, the playground's grids drawn live from a model (not a dataset's thumbnail,
+nor a job's sample grid): validate and plan a grid, hand it to the preview worker through
+a row, read it back. The row's status moves queued → running → succeeded | failed, each step a
 compare-and-set UPDATE, so a redelivered message never draws a grid twice."""
 
 from __future__ import annotations

@@ -83,17 +83,21 @@ class Jobs:
                 return
             time.sleep(poll_s)
 
-    def metrics(self, job_id: str, *, every: int = 1, after: int | None = None) -> Iterator[Json]:
-        """A train job's recorded steps (``{"step", "loss", ...}``), all pages."""
+    def curves(self, job_id: str, *, every: int = 1, after: int | None = None) -> Iterator[Json]:
+        """A train job's training curves: its recorded steps (``{"step", "loss", ...}``),
+        all pages."""
         while True:
             params: Json = {"every": every, "limit": 10_000}
             if after is not None:
                 params["after"] = after
-            page = self._client._call("GET", f"/v1/jobs/{job_id}/metrics", params=params)
+            page = self._client._call("GET", f"/v1/jobs/{job_id}/curves", params=params)
             yield from page["items"]
             after = page.get("next_cursor")
             if after is None:
                 return
+
+    # The method's first name, kept for scripts written against it.
+    metrics = curves
 
 
 class Models:

@@ -1,8 +1,9 @@
-// A train job's curves (GET /v1/jobs/{id}/metrics), read so that a page costs the API a
-// request or two: one thinned request (every/limit) once the job has ended, and while it
-// runs at most one request every REFRESH_MS for the steps after the last one held. Loads
-// never overlap, and points are kept by step, so the charts are drawn in step order
-// whatever order pages arrive in.
+// A train job's curves, read at GET /v1/jobs/{id}/metrics: the curves route's first name,
+// which answers the same as /curves (tests/browser/test_job_page.py watches this path).
+// Read so that a page costs the API a request or two: one thinned request (every/limit)
+// once the job has ended, and while it runs at most one request every REFRESH_MS for the
+// steps after the last one held. Loads never overlap, and points are kept by step, so the
+// charts are drawn in step order whatever order pages arrive in.
 
 import { json } from "./api.js";
 

@@ -211,7 +211,7 @@ def logs(client: Client, args: argparse.Namespace) -> int:
         if line != shown and not args.json:
             print(line, flush=True)
             shown = line
-        for point in client.jobs.metrics(target, every=args.every, after=after):
+        for point in client.jobs.curves(target, every=args.every, after=after):
             print(json.dumps(point) if args.json else _point_line(point), flush=True)
             after = int(point["step"])
         if not args.follow or job["status"] in TERMINAL:

@@ -1,0 +1,97 @@
+"""A train job's curves answer at ``GET /v1/jobs/{id}/curves`` and, the same, at the
+route's first name ``/metrics`` (kept for clients written against it, deprecated in the
+OpenAPI document); the SDK reads the new one."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from synthgen_client.sdk import Client
+
+from api.main import create_app
+from core.config import Settings
+from core.curves import service as curves
+from core.db import session_scope
+from core.migrate import upgrade
+from core.tenants import service as tenants
+
+UNKNOWN = "00000000-0000-0000-0000-000000000000"
+TRAIN = {"kind": "train", "engine": "ddpm", "dataset": "shapes", "model_name": "c"}
+
+
+@pytest.fixture()
+def api(tmp_path):
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        broker_url=f"sqla+sqlite:///{tmp_path}/broker.sqlite",
+        storage_url=f"file://{tmp_path}/store",
+        work_dir=tmp_path / "work",
+    )
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        key = tenants.create_key(session=session, tenant_name="t")
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {key}"
+        job = client.post("/v1/jobs", json=TRAIN)
+        assert job.status_code == 201, job.text
+        points = [{"step": s, "loss": 1.0 / s, "lr": 0.001} for s in range(1, 8)]
+        with session_scope(settings.database_url) as session:
+            curves.record(session=session, job_id=job.json()["id"], points=points)
+        yield client, job.json()["id"], settings
+
+
+@pytest.mark.parametrize("params", [{}, {"every": 2}, {"limit": 3}, {"after": 3, "limit": 2}])
+def test_curves_and_the_old_metrics_path_answer_the_same(api, params):
+    client, job_id, _ = api
+    new = client.get(f"/v1/jobs/{job_id}/curves", params=params)
+    old = client.get(f"/v1/jobs/{job_id}/metrics", params=params)
+    assert new.status_code == old.status_code == 200
+    assert new.json() == old.json()
+    assert new.json()["items"], new.json()
+
+
+def test_curves_give_every_nth_step_and_follow_the_cursor(api):
+    client, job_id, _ = api
+    page = client.get(f"/v1/jobs/{job_id}/curves", params={"every": 2}).json()
+    assert [p["step"] for p in page["items"]] == [2, 4, 6] and page["next_cursor"] is None
+    first = client.get(f"/v1/jobs/{job_id}/curves", params={"limit": 4}).json()
+    assert first["next_cursor"] == 4
+    rest = client.get(f"/v1/jobs/{job_id}/curves", params={"after": 4}).json()
+    assert [p["step"] for p in rest["items"]] == [5, 6, 7]
+
+
+def test_both_paths_are_not_found_for_an_unknown_job(api):
+    client, _, _ = api
+    for path in ("curves", "metrics"):
+        assert client.get(f"/v1/jobs/{UNKNOWN}/{path}").status_code == 404
+
+
+def test_openapi_marks_only_the_old_path_deprecated(api):
+    client, _, _ = api
+    paths = client.get("/openapi.json").json()["paths"]
+    new, old = paths["/v1/jobs/{job_id}/curves"]["get"], paths["/v1/jobs/{job_id}/metrics"]["get"]
+    assert not new.get("deprecated") and old["deprecated"] is True
+    assert new["operationId"] == "job_curves" and old["operationId"] == "job_metrics"
+    assert new["responses"]["200"] == old["responses"]["200"]
+
+
+def test_the_sdk_reads_the_curves_route_and_keeps_its_old_method_name(api):
+    client, job_id, _ = api
+    asked: list[str] = []
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        answer = client.request(request.method, str(request.url), headers=dict(request.headers))
+        return httpx.Response(answer.status_code, content=answer.content, headers=answer.headers)
+
+    sdk = Client("http://testserver", client.headers["Authorization"].split()[1])
+    sdk.http = httpx.Client(
+        base_url="http://testserver",
+        headers=sdk.http.headers,
+        transport=httpx.MockTransport(forward),
+    )
+    steps = [int(p["step"]) for p in sdk.jobs.curves(job_id, every=3)]
+    assert steps == [3, 6]
+    assert [int(p["step"]) for p in sdk.jobs.metrics(job_id, every=3)] == steps
+    assert asked and all(path == f"/v1/jobs/{job_id}/curves" for path in asked)
