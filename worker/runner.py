@@ -116,12 +116,15 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
         ctx = JobContext(settings, storage, job, workdir, progress, should_stop)
-        # Imported at the first job, not with the runner: it loads torch (worker/handlers.py).
-        from worker.handlers import HANDLERS, REQUESTS
-
-        kind = JobKind(job.kind)
-        ctx.request = REQUESTS[kind].validate_python(job.request)
         with meter.busy(), Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
+            # Imported at the first job, not with the runner: it loads torch
+            # (worker/handlers.py). Under the heartbeat: on a loaded host the import alone
+            # can outlast the heartbeat timeout, and the reconciler would hand the job to
+            # another worker while this one is still starting it.
+            from worker.handlers import HANDLERS, REQUESTS
+
+            kind = JobKind(job.kind)
+            ctx.request = REQUESTS[kind].validate_python(job.request)
             outcome = HANDLERS[kind](ctx)
             succeed(ctx, outcome, store(ctx, outcome.files))
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job
