@@ -57,9 +57,9 @@ class JobContext(Generic[RequestT]):
 
     def delete_on_failure(self, *prefixes: str) -> None:
         """Have the runner delete ``prefixes`` when the job's run raises (it failed, was
-        canceled or preempted mid-step, or its registration was refused); not on the
-        KeyboardInterrupt or SystemExit of a worker dying, after which the reconciler
-        hands the job out again."""
+        canceled mid-step, or its registration was refused); not when the worker's warm
+        shutdown preempted it, nor on the KeyboardInterrupt or SystemExit of a worker
+        dying: either way the job runs again and needs them."""
         self.owned.extend(prefixes)
 
     def output(self, **what: object) -> None:

@@ -128,7 +128,10 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
             outcome = HANDLERS[kind](ctx)
             succeed(ctx, outcome, store(ctx, outcome.files))
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job
-        if ctx is not None and not isinstance(exc, KeyboardInterrupt | SystemExit):
+        # Not when preempted: the job goes back to the queue and its next run needs what
+        # it owns (a dataset's upload, a model import's files) to start over.
+        ending = not should_stop.preempted and not isinstance(exc, KeyboardInterrupt | SystemExit)
+        if ctx is not None and ending:
             for prefix in ctx.owned:
                 _delete(storage, prefix, job_id)
         if should_stop.preempted:
