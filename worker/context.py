@@ -1,32 +1,29 @@
-"""What a handler gets from the runner, and the one way a handler ends its job.
+"""What a handler gets from the runner: the job, its parsed request, its work directory,
+progress and cancel checks, and the job's place in storage.
 
 Handlers import this module, never worker/runner.py: the runner imports the handler table
-(worker/handlers.py), so the context lives below both and no import goes in a loop.
+(worker/handlers.py), so the context lives below both and no import goes in a loop. A
+handler ends by returning an :class:`~worker.outcome.Outcome`; the runner ends the job.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select
+from typing import Any, Generic, TypeVar, cast
 
 from core.artifacts import service as artifacts
 from core.config import Settings
 from core.jobs import events, transitions
 from core.jobs.orm import Job
-from core.jobs.states import JobStatus
 from core.storage import Storage, StoredObject
 from worker.progress import CancelCheck, JobProgress
 
-log = logging.getLogger("synthgen.worker")
+RequestT = TypeVar("RequestT")
 
 
 @dataclass
-class JobContext:
+class JobContext(Generic[RequestT]):
     settings: Settings
     storage: Storage
     job: Job
@@ -36,10 +33,34 @@ class JobContext:
     # The uploaded datasets this job has read, by id (worker/datasets/load.py): a job
     # reads each dataset's row once, however many of its facts it needs.
     datasets: dict[str, Any] = field(default_factory=dict)
+    # The job's request, parsed once by the runner with its kind's schema
+    # (worker/handlers.py REQUESTS). None only in a context built by hand (tests).
+    request: RequestT = field(default=cast(Any, None))
+    # Folders outside the job's own that it fills and that go when it fails (a dataset's
+    # upload and validated data): deleted by the runner with the job's own outputs.
+    owned: list[str] = field(default_factory=list)
 
     @property
     def prefix(self) -> str:
-        return f"jobs/{self.job.id}"
+        return artifacts.prefix_of(self.job.id)
+
+    def key(self, name: str) -> str:
+        """The storage key of the job's file ``name`` (``checkpoint/step``)."""
+        return artifacts.key_of(self.job.id, name)
+
+    def put_bytes(self, name: str, data: bytes, content_type: str | None = None) -> StoredObject:
+        """Write the job's file ``name`` now (while running: a checkpoint, weights)."""
+        return self.storage.put_bytes(self.key(name), data, content_type)
+
+    def put_file(self, name: str, path: Path, content_type: str | None = None) -> StoredObject:
+        return self.storage.put_file(self.key(name), path, content_type)
+
+    def delete_on_failure(self, *prefixes: str) -> None:
+        """Have the runner delete ``prefixes`` when the job's run raises (it failed, was
+        canceled mid-step, or its registration was refused); not when the worker's warm
+        shutdown preempted it, nor on the KeyboardInterrupt or SystemExit of a worker
+        dying: either way the job runs again and needs them."""
+        self.owned.extend(prefixes)
 
     def output(self, **what: object) -> None:
         """Emit an ``output`` event saying what was just written (while still running)."""
@@ -48,35 +69,3 @@ class JobContext:
                 events.record(
                     session=session, job_id=self.job.id, type=events.EventType.output, output=what
                 )
-
-
-def finish(
-    ctx: JobContext,
-    *,
-    result: dict[str, object],
-    objects: list[tuple[str, StoredObject]],
-    register: Callable[..., dict[str, object]] | None = None,
-) -> None:
-    """Record artifacts (already in storage), run ``register`` (e.g. add a model version)
-    and mark the job succeeded, all in one transaction: a job canceled meanwhile records
-    and registers nothing (its objects are deleted as it ends), and a run whose job was
-    taken back and claimed again (``attempts`` moved on) leaves the ending to that run."""
-    with events.session_scope(ctx.settings) as session:
-        attempts = session.scalar(
-            select(Job.attempts).where(Job.id == ctx.job.id).with_for_update()
-        )
-        if attempts != ctx.job.attempts:
-            log.info("job %s was taken back while it finished; its new run ends it", ctx.job.id)
-            return
-        artifacts.record(session=session, job_id=ctx.job.id, objects=objects)
-        if register is not None:
-            result = {**result, **register(session)}
-        if not transitions.try_transition(
-            session=session,
-            job_id=ctx.job.id,
-            target=JobStatus.succeeded,
-            result=result,
-            progress={**(ctx.progress.last or {}), "fraction": 1.0, "eta_seconds": 0.0},
-        ):
-            session.rollback()
-            log.info("job %s was canceled before it could succeed", ctx.job.id)

@@ -11,29 +11,25 @@ from pathlib import Path
 
 from core.curves import service as curves
 from core.db import session_scope
-from core.storage import StoredObject
 from worker.context import JobContext
+from worker.outcome import File
 
 log = logging.getLogger("synthgen.worker")
 
 
-def export(ctx: JobContext) -> list[tuple[str, StoredObject]]:
+def export(ctx: JobContext) -> list[File]:
+    """The curves as files in the job's work directory, for its outcome."""
     path = ctx.workdir / "metrics.jsonl"
     with session_scope(ctx.settings.database_url) as session, path.open("wb") as out:
         for line in curves.to_jsonl(curves.iter_points(session=session, job_id=ctx.job.id)):
             out.write(line)
-    objects = [
-        (
-            "metrics.jsonl",
-            ctx.storage.put_file(f"{ctx.prefix}/metrics.jsonl", path, "application/x-ndjson"),
-        )
-    ]
+    files = [File("metrics.jsonl", path, "application/x-ndjson")]
     if importlib.util.find_spec("tensorboard") is not None:
-        objects += _tensorboard(ctx, path)
-    return objects
+        files += _tensorboard(ctx, path)
+    return files
 
 
-def _tensorboard(ctx: JobContext, jsonl: Path) -> list[tuple[str, StoredObject]]:
+def _tensorboard(ctx: JobContext, jsonl: Path) -> list[File]:
     from torch.utils.tensorboard import SummaryWriter
 
     directory = ctx.workdir / "tensorboard"
@@ -44,10 +40,7 @@ def _tensorboard(ctx: JobContext, jsonl: Path) -> list[tuple[str, StoredObject]]
             for key, value in point.items():
                 writer.add_scalar(f"train/{key}", value, global_step=step)
     return [
-        (
-            f"tensorboard/{path.name}",
-            ctx.storage.put_file(f"{ctx.prefix}/tensorboard/{path.name}", path),
-        )
+        File(f"tensorboard/{path.name}", path)
         for path in sorted(directory.iterdir())
         if path.is_file()
     ]

@@ -1,6 +1,6 @@
 """Evaluate jobs: synthetic images (sampled now from a model version, or read back from a
-finished generate job) against a reference split; report.json and a self-contained
-report.html go to storage, and the headline figures are attached to the model version."""
+finished generate job) against a reference split; the outcome is report.json and a
+self-contained report.html, and the headline figures to attach to the model version."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from sqlalchemy.orm import Session
 
 from core import catalog
+from core.artifacts import service as artifacts
 from core.curves import service as curves
 from core.datasets import lookup as datasets
 from core.db import session_scope
 from core.errors import InvalidRequest
 from core.jobs import sources
 from core.jobs.orm import Job
+from core.jobs.schemas import EvaluateConfig, EvaluateJobIn
 from core.jobs.states import JobKind
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
@@ -28,9 +29,10 @@ from models.metrics.privacy import PrivacyInputs
 from models.metrics.report import GeneratorInfo
 from models.metrics.utility import DataDescription, UtilityConfig
 from worker import formats, metrics_cache
-from worker.context import JobContext, finish
+from worker.context import JobContext
 from worker.datasets import load as dataset_loader
 from worker.lineage import code_version
+from worker.outcome import Evaluation, File, Outcome
 from worker.sampling import label_plan, shards
 from worker.versions import get_version, load_version
 
@@ -41,43 +43,40 @@ FEATURE_SPACE_NAMES = {
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
 
-def run(ctx: JobContext) -> None:
-    request = ctx.job.request
-    name, split = catalog.parse_dataset_ref(request["reference"], default_split="test")
-    cfg = request.get("config") or {}
+def run(ctx: JobContext[EvaluateJobIn]) -> Outcome:
+    request = ctx.request
+    name, split = catalog.parse_dataset_ref(request.reference, default_split="test")
+    cfg = request.config
     features, features_note = _feature_space(ctx, cfg)
 
     # Jobs queued before the default was resolved at submit stored no list.
-    metrics = list(request.get("metrics") or catalog.DEFAULT_METRICS)
+    metrics = list(request.metrics or catalog.DEFAULT_METRICS)
     engine: Any = None
     trained: Any = None
-    if request.get("source_job"):
+    if request.source_job:
         # The images exist: the model is loaded only for a white-box membership attack.
         version = get_version(ctx, ctx.job.model_version_id)
         if "membership_inference" in metrics and version.engine in catalog.ENGINES:
             version, engine, trained = load_version(ctx, ctx.job.model_version_id)
-        batches, count, kind = _from_generate_job(
-            ctx, request["source_job"], name, request.get("count")
-        )
-        source_name = f"{kind} job {request['source_job']}"
+        batches, count, kind = _from_generate_job(ctx, request.source_job, name, request.count)
+        source_name = f"{kind} job {request.source_job}"
     else:
         version, engine, trained = load_version(ctx, ctx.job.model_version_id)
-        count = int(request["count"])
-        options = {k: v for k, v in (cfg.get("sample_config") or {}).items() if v is not None}
+        assert request.count is not None  # noqa: S101 - the schema fills it in with model
+        count = request.count
+        options = cfg.sample_config.options()
         plan = label_plan(
             None, count, trained.num_classes, bool(version.spec.get("conditional", True))
         )
-        batches = _sampled(ctx, engine, trained, plan, count, int(request["seed"]), options)
+        batches = _sampled(ctx, engine, trained, plan, count, request.seed, options)
         source_name = f"{version.name}:{version.version}"
 
+    epochs: dict[str, Any] = {"epochs": cfg.classifier_epochs} if cfg.classifier_epochs else {}
     classifier = ClassifierConfig(
-        arch="resnet18" if cfg.get("classifier") == "resnet18" else "small_cnn",
-        **({"epochs": cfg["classifier_epochs"]} if cfg.get("classifier_epochs") else {}),
+        arch="resnet18" if cfg.classifier == "resnet18" else "small_cnn", **epochs
     )
     config = EvaluationConfig(
-        utility=UtilityConfig(
-            subset_sizes=tuple(cfg.get("subset_sizes") or (5, 20, 100)), classifier=classifier
-        ),
+        utility=UtilityConfig(subset_sizes=tuple(cfg.subset_sizes), classifier=classifier),
     )
     cache_dir = ctx.settings.work_dir / "metrics-cache"
     metrics_cache.sync_down(ctx.storage, cache_dir)
@@ -87,7 +86,7 @@ def run(ctx: JobContext) -> None:
         metrics=metrics,
         generator=_generator_info(ctx, version, source_name),
         cache_dir=cache_dir,
-        seeds=cfg.get("seeds") or [0, 1, 2],
+        seeds=cfg.seeds,
         features=features,
         inception_weights=ctx.settings.inception_weights,
         config=config,
@@ -108,19 +107,9 @@ def run(ctx: JobContext) -> None:
         )
 
     body = report.to_dict()
-    objects = [
-        (
-            "report.json",
-            ctx.storage.put_bytes(
-                f"{ctx.prefix}/report.json", report.to_json().encode(), "application/json"
-            ),
-        ),
-        (
-            "report.html",
-            ctx.storage.put_bytes(
-                f"{ctx.prefix}/report.html", report.to_html().encode(), "text/html"
-            ),
-        ),
+    files = [
+        File("report.json", report.to_json().encode(), "application/json"),
+        File("report.html", report.to_html().encode(), "text/html"),
     ]
     summary = {
         "job_id": ctx.job.id,
@@ -141,30 +130,24 @@ def run(ctx: JobContext) -> None:
         summary["classifier_utility"] = body["classifier_utility"]
     summary["privacy"] = _privacy_summary(body)
 
-    def attach(session: Session) -> dict[str, Any]:
-        model_versions.attach_metrics(
-            session=session,
-            version_id=version.id,
-            metrics={f"evaluation {name}:{split}": summary},
-        )
-        return {}
-
-    finish(
-        ctx, result={"summary": summary, "report": "report.html"}, objects=objects, register=attach
+    return Outcome(
+        result={"summary": summary, "report": "report.html"},
+        files=files,
+        register=Evaluation(version.id, {f"evaluation {name}:{split}": summary}),
     )
 
 
-def _feature_space(ctx: JobContext, cfg: dict[str, Any]) -> tuple[str, str]:
+def _feature_space(ctx: JobContext, cfg: EvaluateConfig) -> tuple[str, str]:
     """The space the distances are computed in and how it was chosen, said in the summary
     and the report. Submit resolves "auto" (``features_auto`` marks it); a job queued
     before "auto" existed stored no choice and ran in Inception-v3 features."""
-    features = cfg.get("features", "inception")
+    features: str = cfg.features
     weights = ctx.settings.inception_weights
     has_weights = weights is not None and weights.is_file()
     if features == "auto":  # not resolved at submit (a service-made job): resolve here
         features, auto = ("inception" if has_weights else "classifier"), True
     else:
-        auto = bool(cfg.get("features_auto"))
+        auto = cfg.features_auto
     if not auto:
         return features, f'features "{features}", as the request asked'
     if features == "inception":
@@ -177,9 +160,9 @@ def _feature_space(ctx: JobContext, cfg: dict[str, Any]) -> tuple[str, str]:
     )
 
 
-def _training_set(version: ModelVersion, cfg: dict[str, Any]) -> str | None:
+def _training_set(version: ModelVersion, cfg: EvaluateConfig) -> str | None:
     """The model's training set, "name:split": its lineage's, else the request's."""
-    known = model_versions.training_set(version) or cfg.get("train_reference")
+    known = model_versions.training_set(version) or cfg.train_reference
     if known is None:
         return None
     name, split = catalog.parse_dataset_ref(known, default_split="train")
@@ -189,7 +172,7 @@ def _training_set(version: ModelVersion, cfg: dict[str, Any]) -> str | None:
 def _privacy_inputs(
     ctx: JobContext,
     version: ModelVersion,
-    cfg: dict[str, Any],
+    cfg: EvaluateConfig,
     metrics: list[str],
     engine: Any,
     trained: Any,
@@ -227,7 +210,7 @@ def _sliced(version: ModelVersion) -> dict[str, Any] | None:
 
 
 def _privacy_note(
-    ctx: JobContext, version: ModelVersion, cfg: dict[str, Any], metrics: list[str]
+    ctx: JobContext, version: ModelVersion, cfg: EvaluateConfig, metrics: list[str]
 ) -> str:
     """What the report says when the privacy audit did not run, and why (the reasons the
     submit left it out of a default)."""
@@ -319,7 +302,12 @@ def _from_generate_job(
     arrays, total = formats.read(
         result["output_format"],
         formats.Source(
-            ctx.storage, f"jobs/{job_id}", ctx.workdir, class_names, count, ctx.settings.shard_size
+            ctx.storage,
+            artifacts.prefix_of(job_id),
+            ctx.workdir,
+            class_names,
+            count,
+            ctx.settings.shard_size,
         ),
     )
     batches = ((torch.from_numpy(images), torch.from_numpy(labels)) for images, labels in arrays)
@@ -340,8 +328,9 @@ def _from_generate_job(
 def _generator_info(ctx: JobContext, version: ModelVersion, source_name: str) -> GeneratorInfo:
     dataset, _, split = version.dataset.partition(":")
     curve: list[dict[str, float]] = []
-    key = f"jobs/{version.train_job_id}/metrics.jsonl"
-    if version.train_job_id and ctx.storage.exists(key):
+    train_job = version.train_job_id
+    key = artifacts.key_of(train_job, "metrics.jsonl") if train_job else None
+    if key is not None and ctx.storage.exists(key):
         lines = ctx.storage.get_bytes(key).decode().splitlines()
         curve = curves.thinned([json.loads(line) for line in lines if line])
     return GeneratorInfo(

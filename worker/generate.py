@@ -1,6 +1,7 @@
 """Generate jobs: a registered model samples ``count`` images in shards, each streamed to
 storage in the requested format as it is made; manifest.csv (every image with its label
-and checksum) and a class-ordered grid.png are always written."""
+and checksum), a class-ordered grid.png and the dataset's documents complete the
+outcome."""
 
 from __future__ import annotations
 
@@ -10,31 +11,34 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from core.jobs.schemas import GenerateJobIn
+from core.model_versions import service as model_versions
 from worker import formats
-from worker.context import JobContext, finish
+from worker.context import JobContext
 from worker.formats import documents
 from worker.formats.description import Description, evaluations_of, model_of
 from worker.images import GridCollector
 from worker.lineage import code_version
+from worker.outcome import File, Outcome, stored
 from worker.sampling import SAMPLE_BATCH, label_plan, shards
 from worker.shards import ShardCache
 from worker.versions import load_version
 
 
-def run(ctx: JobContext) -> None:
-    request = ctx.job.request
+def run(ctx: JobContext[GenerateJobIn]) -> Outcome:
+    request = ctx.request
     version, engine, trained = load_version(ctx, ctx.job.model_version_id)
-    count = int(request["count"])
+    count = request.count
     plan = label_plan(
-        request.get("labels"),
+        request.labels,
         count,
         trained.num_classes,
         bool(version.spec.get("conditional", True)),
     )
     class_names = trained.class_names or [str(c) for c in range(trained.num_classes)]
-    options = {k: v for k, v in request.get("config", {}).items() if v is not None}
+    options = request.config.options()
     writer = formats.writer(
-        request["output_format"],
+        request.output_format,
         formats.Target(
             ctx.storage,
             ctx.prefix,
@@ -53,7 +57,7 @@ def run(ctx: JobContext) -> None:
     shard_size = ctx.settings.shard_size
     cache = ShardCache(ctx.storage, ctx.prefix)
     for shard in shards(
-        count, shard_size, seed=int(request["seed"]), plan=plan, should_stop=ctx.should_stop
+        count, shard_size, seed=request.seed, plan=plan, should_stop=ctx.should_stop
     ):
         start, n = shard.start, shard.size
         images = cache.get(shard.number)
@@ -75,24 +79,24 @@ def run(ctx: JobContext) -> None:
         grid.add(images, labels)
         ctx.progress(start + n, count, images=start + n)
         ctx.output(shard=shard.number, images=start + n, total=count)
-    objects = writer.finish()
-    objects.append(("grid.png", ctx.storage.put_bytes(f"{ctx.prefix}/grid.png", grid.png())))
+    files = stored(writer.finish())  # the shards went to storage as they were written
+    files.append(File("grid.png", grid.png()))
     description = Description(
         job_id=ctx.job.id,
         kind="generate",
         created_at=ctx.job.created_at,
-        output_format=request["output_format"],
+        output_format=request.output_format,
         location=writer.location,
         count=writer.count,
         image_shape=trained.image_shape,
         class_names=class_names,
         counts=writer.manifest.counts,
-        files={name: obj.size for name, obj in objects if not name.startswith("images/")},
+        files={f.name: f.size for f in files if not f.name.startswith("images/")},
         sha256=writer.sha256,
         sampling={
-            "seed": int(request["seed"]),
+            "seed": request.seed,
             "count": count,
-            "labels": _labels_said(request.get("labels")),
+            "labels": _labels_said(request.labels),
             "config": options,
             "shard_size": shard_size,
             "conditional": plan is not None,
@@ -102,27 +106,26 @@ def run(ctx: JobContext) -> None:
         evaluations=evaluations_of(version.metrics),
         code_version=code_version(),
     )
-    objects += documents.write(ctx.storage, ctx.prefix, description)
+    files += documents.files(description)
     cache.clear()
     ctx.progress.flush()
-    finish(
-        ctx,
+    return Outcome(
         result={
             "count": writer.count,
-            "output_format": request["output_format"],
+            "output_format": request.output_format,
             "images_at": writer.location,
             "manifest": formats.MANIFEST,
-            "artifacts": len(objects),
+            "artifacts": len(files),
             "shards": {"total": math.ceil(count / shard_size), "reused": cache.reused},
             "image_shape": list(trained.image_shape),
             "class_names": class_names,
-            "model_version": {"id": version.id, "name": version.name, "version": version.version},
+            "model_version": model_versions.summary(version),
             # The model's differential privacy (what its training spent; the images are
             # post-processing of the weights); null: not differentially private.
             "privacy": trained.privacy,
-            "files": sorted(name for name, _ in objects if not name.startswith("images/")),
+            "files": sorted(f.name for f in files if not f.name.startswith("images/")),
         },
-        objects=objects,
+        files=files,
     )
 
 

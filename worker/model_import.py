@@ -7,8 +7,9 @@
    pipeline (worker/pipelines.py) or one of our engines' checkpoints (it must load);
 3. record a SHA-256 per file (``checksums.json``) and copy the files under
    ``jobs/{job_id}/model/``;
-4. register the next version of ``model_name`` with its lineage (source, archive hash,
-   checksums) and mark the import registered, with the job's success, in one transaction.
+4. return the outcome: the next version of ``model_name`` with its lineage (source,
+   archive hash, checksums), which the runner registers, marking the import registered,
+   with the job's success, in one transaction.
 
 On failure nothing is registered, the copied files and the upload are deleted, and the
 job fails with the reason; reading the import then shows it ``invalid``.
@@ -21,19 +22,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from core import catalog
-from core.errors import ImportNotFound
 from core.imports import service as imports
 from core.imports.orm import ImportStatus, ModelImport
+from core.jobs.service_requests import ImportModelIn
 from core.model_versions import service as model_versions
 from core.storage import S3Storage
 from models import engines
 from models.engines.base import EngineError
 from models.engines.runtime.model_files import MODEL_CONFIG, MODEL_WEIGHTS
 from worker import pipelines
-from worker.context import JobContext, finish
+from worker.context import JobContext
 from worker.datasets.archive import (
     Archive,
     ArchiveTooLarge,
@@ -45,19 +44,20 @@ from worker.datasets.archive import (
     safe_name,
 )
 from worker.lineage import code_version, sha256_file
+from worker.outcome import File, NewVersion, Outcome
 from worker.pipelines import BadModel
-from worker.service_jobs import removed_on_failure, waiting_row
+from worker.service_jobs import waiting_row
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
-def run(ctx: JobContext) -> None:
-    row = waiting_row(ctx, ModelImport, "import", ImportStatus.importing, "import")
-    with removed_on_failure(ctx.storage, f"{ctx.prefix}/model/", f"imports/{row.id}/"):
-        _import(ctx, row)
+def run(ctx: JobContext[ImportModelIn]) -> Outcome:
+    row = waiting_row(ctx, ModelImport, ctx.request.import_id, ImportStatus.importing, "import")
+    ctx.delete_on_failure(ctx.key("model/"), imports.prefix_of(row.id))
+    return _import(ctx, row)
 
 
-def _import(ctx: JobContext, row: ModelImport) -> None:
+def _import(ctx: JobContext[ImportModelIn], row: ModelImport) -> Outcome:
     limits = Limits.for_imports(ctx.settings)
     directory = ctx.workdir / "model"
     directory.mkdir()
@@ -73,21 +73,15 @@ def _import(ctx: JobContext, row: ModelImport) -> None:
     else:
         engine, config, spec = _validate_checkpoint(directory, checksums)
 
+    # Stored one by one now, the store stage's progress moving with each file.
     ctx.progress.set_stage("store")
-    objects = []
+    outputs = []
     for done, path in enumerate(files, start=1):
-        relative = path.relative_to(directory).as_posix()
-        objects.append(
-            (f"model/{relative}", ctx.storage.put_file(f"{ctx.prefix}/model/{relative}", path))
-        )
+        name = f"model/{path.relative_to(directory).as_posix()}"
+        outputs.append(File(name, ctx.put_file(name, path)))
         ctx.progress(done, len(files))
     listing = json.dumps(checksums, indent=1, sort_keys=True).encode()
-    objects.append(
-        (
-            "checksums.json",
-            ctx.storage.put_bytes(f"{ctx.prefix}/checksums.json", listing, "application/json"),
-        )
-    )
+    outputs.append(File("checksums.json", listing, "application/json"))
     tree_sha256 = hashlib.sha256(
         "".join(f"{path}\t{digest}\n" for path, digest in sorted(checksums.items())).encode()
     ).hexdigest()
@@ -106,31 +100,8 @@ def _import(ctx: JobContext, row: ModelImport) -> None:
         },
     }
 
-    def register(session: Session) -> dict[str, Any]:
-        version = model_versions.register(
-            session=session,
-            tenant_id=ctx.job.tenant_id,
-            name=row.model_name,
-            engine=engine,
-            dataset=model_versions.IMPORTED_DATASET,
-            config=config,
-            spec=spec,
-            metrics={},
-            checkpoint_uri=f"{ctx.prefix}/model/",
-            train_job_id=None,
-            lineage=lineage,
-        )
-        if not imports.mark_registered(
-            session=session, import_id=row.id, model_version_id=version.id
-        ):
-            raise ImportNotFound(f"import {row.id} is no longer importing")
-        return {
-            "model_version": {"id": version.id, "name": version.name, "version": version.version}
-        }
-
     ctx.progress.flush()
-    finish(
-        ctx,
+    return Outcome(
         result={
             "import": row.id,
             "engine": engine,
@@ -138,12 +109,23 @@ def _import(ctx: JobContext, row: ModelImport) -> None:
             "bytes": sum(p.stat().st_size for p in files),
             "tree_sha256": tree_sha256,
         },
-        objects=objects,
-        register=register,
+        files=outputs,
+        register=NewVersion(
+            name=row.model_name,
+            engine=engine,
+            dataset=model_versions.IMPORTED_DATASET,
+            config=config,
+            spec=spec,
+            metrics={},
+            lineage=lineage,
+            import_id=row.id,
+        ),
     )
 
 
-def _fetch(ctx: JobContext, row: ModelImport, directory: Path, limits: Limits) -> str | None:
+def _fetch(
+    ctx: JobContext[ImportModelIn], row: ModelImport, directory: Path, limits: Limits
+) -> str | None:
     """Put the model's files in ``directory``; returns the archive's SHA-256 (None when
     the files came one by one from an s3:// prefix)."""
     archive_path = ctx.workdir / "archive"

@@ -2,12 +2,16 @@
 
 1. claim the job with a compare-and-set ``queued → running`` (a redelivered message finds
    it running or finished and does nothing);
-2. run the kind's handler (worker/handlers.py) with progress, cancel checks and a heartbeat;
-3. the handler writes artifacts to storage first, then records them and moves the job to
-   ``succeeded`` in one transaction (a job is never succeeded with an artifact missing);
+2. parse the job's request once with its kind's schema and run the kind's handler
+   (worker/handlers.py) with progress, cancel checks and a heartbeat; the handler returns
+   an :class:`~worker.outcome.Outcome` (result, files, what to register);
+3. store the outcome's files, then record them as artifacts, register what it says and
+   move the job to ``succeeded`` in one transaction (a job is never succeeded with an
+   artifact missing; a job canceled or taken back meanwhile records and registers nothing);
 4. any failure becomes ``error {type, message}``: a user's mistake in words they can act
    on, a bug as an error id (worker/failures.py); what the job had written to storage is
-   deleted (a failed or canceled job leaves nothing);
+   deleted (a failed or canceled job leaves nothing), and so is what it owns elsewhere
+   (``JobContext.delete_on_failure``);
 5. a job stopped by the worker's warm shutdown goes back to ``queued`` (worker/preemption.py).
 """
 
@@ -17,28 +21,34 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import quotas
+from core.artifacts import service as artifacts
 from core.config import Settings
+from core.datasets import service as datasets
 from core.db import session_scope
-from core.errors import InvalidTransition, StorageError
+from core.errors import DatasetNotFound, ImportNotFound, InvalidTransition, StorageError
+from core.imports import service as imports
 from core.jobs import events, queries, submission, transitions
 from core.jobs.orm import Job, Outbox
 from core.jobs.states import JobKind, JobStatus
+from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from core.queue import QUEUE_FOR_KIND, RUN_JOB, queue_for
-from core.storage import Storage
+from core.storage import Storage, StoredObject
 from core.storage import from_settings as storage_from_settings
 from core.telemetry import logs
 from worker import failures, preemption
 from worker.context import JobContext
 from worker.metrics import JobMeter
+from worker.outcome import DatasetReady, Evaluation, File, NewVersion, Outcome, Registration
 from worker.progress import CancelCheck, Heartbeat, JobProgress
 
-__all__ = ["JobContext", "claim", "discard_outputs", "engine_of", "run_job"]
+__all__ = ["JobContext", "claim", "discard_outputs", "engine_of", "run_job", "succeed"]
 
 log = logging.getLogger("synthgen.worker")
 
@@ -101,16 +111,29 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
     progress = JobProgress(settings, job_id, stage=str(job.kind), meter=meter.progress)
     should_stop = CancelCheck(settings.database_url, job_id, attempt=job.attempts)
     workdir: Path | None = None
+    ctx: JobContext[Any] | None = None
     try:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:8]}-", dir=settings.work_dir))
         ctx = JobContext(settings, storage, job, workdir, progress, should_stop)
-        # Imported at the first job, not with the runner: it loads torch (worker/handlers.py).
-        from worker.handlers import HANDLERS
-
         with meter.busy(), Heartbeat(settings.database_url, job_id, settings.heartbeat_interval_s):
-            HANDLERS[JobKind(job.kind)](ctx)
+            # Imported at the first job, not with the runner: it loads torch
+            # (worker/handlers.py). Under the heartbeat: on a loaded host the import alone
+            # can outlast the heartbeat timeout, and the reconciler would hand the job to
+            # another worker while this one is still starting it.
+            from worker.handlers import HANDLERS, REQUESTS
+
+            kind = JobKind(job.kind)
+            ctx.request = REQUESTS[kind].validate_python(job.request)
+            outcome = HANDLERS[kind](ctx)
+            succeed(ctx, outcome, store(ctx, outcome.files))
     except BaseException as exc:  # noqa: BLE001 - every failure must end the job
+        # Not when preempted: the job goes back to the queue and its next run needs what
+        # it owns (a dataset's upload, a model import's files) to start over.
+        ending = not should_stop.preempted and not isinstance(exc, KeyboardInterrupt | SystemExit)
+        if ctx is not None and ending:
+            for prefix in ctx.owned:
+                _delete(storage, prefix, job_id)
         if should_stop.preempted:
             _requeue(settings, job)
         else:
@@ -125,6 +148,89 @@ def _run(job_id: str, settings: Settings, storage: Storage | None) -> str:
     meter.finished(str(status))
     log.info("job ended", extra={"status": str(status)})
     return str(status)
+
+
+def store(ctx: JobContext[Any], files: list[File]) -> list[tuple[str, StoredObject]]:
+    """The outcome's files in storage under the job's prefix, as ``(name, object)``
+    pairs (those the handler stored while it ran are there already)."""
+    objects = []
+    for file in files:
+        if isinstance(file.data, StoredObject):
+            obj = file.data
+        elif isinstance(file.data, Path):
+            obj = ctx.put_file(file.name, file.data, file.content_type)
+        else:
+            obj = ctx.put_bytes(file.name, file.data, file.content_type)
+        objects.append((file.name, obj))
+    return objects
+
+
+def succeed(
+    ctx: JobContext[Any], outcome: Outcome, objects: list[tuple[str, StoredObject]]
+) -> None:
+    """Record the artifacts (already in storage), register what the outcome says and mark
+    the job succeeded, all in one transaction: a job canceled meanwhile records and
+    registers nothing (its objects are deleted as it ends), and a run whose job was taken
+    back and claimed again (``attempts`` moved on) leaves the ending to that run."""
+    job = ctx.job
+    with events.session_scope(ctx.settings) as session:
+        attempts = session.scalar(select(Job.attempts).where(Job.id == job.id).with_for_update())
+        if attempts != job.attempts:
+            log.info("job %s was taken back while it finished; its new run ends it", job.id)
+            return
+        artifacts.record(session=session, job_id=job.id, objects=objects)
+        result = outcome.result
+        if outcome.register is not None:
+            result = {**result, **_register(session, ctx, outcome.register)}
+        if not transitions.try_transition(
+            session=session,
+            job_id=job.id,
+            target=JobStatus.succeeded,
+            result=result,
+            progress={**(ctx.progress.last or {}), "fraction": 1.0, "eta_seconds": 0.0},
+        ):
+            session.rollback()
+            log.info("job %s was canceled before it could succeed", job.id)
+
+
+def _register(session: Session, ctx: JobContext[Any], what: Registration) -> dict[str, Any]:
+    """What the job's success adds to the registry; returns what its result gains."""
+    match what:
+        case NewVersion():
+            version = model_versions.register(
+                session=session,
+                tenant_id=ctx.job.tenant_id,
+                name=what.name,
+                engine=what.engine,
+                dataset=what.dataset,
+                config=what.config,
+                spec=what.spec,
+                metrics=what.metrics,
+                checkpoint_uri=ctx.key("model/"),
+                train_job_id=None if what.import_id else ctx.job.id,
+                parent_id=what.parent_id,
+                lineage=what.lineage,
+            )
+            if what.import_id and not imports.mark_registered(
+                session=session, import_id=what.import_id, model_version_id=version.id
+            ):
+                raise ImportNotFound(f"import {what.import_id} is no longer importing")
+            return {"model_version": model_versions.summary(version)}
+        case Evaluation():
+            model_versions.attach_metrics(
+                session=session, version_id=what.version_id, metrics=what.metrics
+            )
+        case DatasetReady():
+            if not datasets.mark_ready(
+                session=session,
+                dataset_id=what.dataset_id,
+                sha256=what.sha256,
+                summary=what.summary,
+            ):
+                raise DatasetNotFound(
+                    f"dataset {what.dataset_id} was deleted while it was validated"
+                )
+    return {}
 
 
 def _requeue(settings: Settings, job: Job) -> None:
@@ -156,10 +262,14 @@ def _requeue(settings: Settings, job: Job) -> None:
 def discard_outputs(storage: Storage, job_id: str) -> None:
     """Delete what a job that did not succeed wrote (partial images, checkpoints, shards).
     With the store unreachable they stay until the retention sweep (core/retention.py)."""
+    _delete(storage, f"{artifacts.prefix_of(job_id)}/", job_id)
+
+
+def _delete(storage: Storage, prefix: str, job_id: str) -> None:
     try:
-        storage.delete_prefix(f"jobs/{job_id}/")
+        storage.delete_prefix(prefix)
     except StorageError as exc:
-        log.warning("job %s: partial outputs not deleted yet: %s", job_id, exc)
+        log.warning("job %s: partial outputs under %s not deleted yet: %s", job_id, prefix, exc)
 
 
 def _fail(settings: Settings, job_id: str, exc: BaseException) -> None:

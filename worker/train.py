@@ -1,6 +1,6 @@
 """Train jobs: dataset (built-in or uploaded) → engine.train (checkpointed, resumable;
-fine-tuned from a parent version with init_from) → weights + preview in storage → a new
-model version with its lineage, registered in the same transaction that ends the job."""
+fine-tuned from a parent version with init_from) → weights + preview → an outcome whose
+new model version, with its lineage, the runner registers as it ends the job."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from sqlalchemy.orm import Session
 
 from core import catalog
 from core.db import session_scope
 from core.errors import ModelNotFound
+from core.jobs.schemas import TrainDDPM, TrainEBM, TrainGAN
 from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from models import engine_options, engines
@@ -21,18 +21,26 @@ from models.engine_options.base import SELECTION_OPTIONS
 from models.engines.base import Hooks
 from models.engines.runtime.resume import RESUMABLE_CHANGES
 from worker import curves, launch, scoring
-from worker.context import JobContext, finish
+from worker.context import JobContext
 from worker.datasets import load as dataset_loader
 from worker.images import grid_png
 from worker.lineage import code_version
+from worker.outcome import File, NewVersion, Outcome
 from worker.storage_io import download_prefix
 
+Request = TrainDDPM | TrainGAN | TrainEBM
+CHECKPOINT = "checkpoint"
+STEP = f"{CHECKPOINT}/step"  # written last: a checkpoint without it is half uploaded
 
-def run(ctx: JobContext) -> None:
-    request = ctx.job.request
-    name, split = catalog.parse_dataset_ref(request["dataset"], default_split="train")
-    config: dict[str, Any] = {k: v for k, v in request.get("config", {}).items() if v is not None}
-    engine = engines.get(request["engine"])
+
+def run(ctx: JobContext[Request]) -> Outcome:
+    request = ctx.request
+    name, split = catalog.parse_dataset_ref(request.dataset, default_split="train")
+    # The options as the request stored them (the engines' options classes are pydantic
+    # dataclasses); those left out take the engine's defaults.
+    stored = request.model_dump(mode="json")["config"]
+    config: dict[str, Any] = {k: v for k, v in stored.items() if v is not None}
+    engine = engines.get(request.engine)
     parent, parent_dir = _parent(ctx)
     if parent is not None:
         # Fine-tuning keeps the parent's architecture and recipe unless the request says
@@ -45,7 +53,7 @@ def run(ctx: JobContext) -> None:
         own = RESUMABLE_CHANGES | SELECTION_OPTIONS | options.SAMPLING_DEFAULTS | {"privacy"}
         inherited = {k: v for k, v in saved.items() if k not in own}
         config = {**inherited, **config}
-    if int(request.get("gpus", 1)) > 1:
+    if request.gpus > 1:
         # Held-out scoring runs in one process: a data-parallel run keeps its last weights
         # (submit refuses the scoring options with gpus > 1).
         config["eval_every"] = 0
@@ -60,11 +68,7 @@ def run(ctx: JobContext) -> None:
         "created_by": "train",
         "code_version": code_version(),
         "dataset": {"ref": f"{name}:{split}", **dataset_loader.describe(ctx, name)},
-        "parent": (
-            {"id": parent.id, "name": parent.name, "version": parent.version}
-            if parent is not None
-            else None
-        ),
+        "parent": model_versions.summary(parent) if parent is not None else None,
     }
 
     ctx.progress.set_stage("train")
@@ -79,14 +83,13 @@ def run(ctx: JobContext) -> None:
         evaluated=scoring.evaluated(ctx),
     )
     resumed_from_step = _checkpoint_step(ctx) if hooks.resume_from is not None else None
-    gpus = int(request.get("gpus", 1))
-    if gpus > 1:
+    if request.gpus > 1:
         trained = launch.train(
-            request["engine"],
+            request.engine,
             dataset=data,
             config=config,
             hooks=hooks,
-            gpus=gpus,
+            gpus=request.gpus,
             directory=ctx.workdir / "ranks",
         )
     else:
@@ -103,12 +106,13 @@ def run(ctx: JobContext) -> None:
     ctx.progress.set_stage("save")
     ctx.progress.max_seconds = None
     model_dir = ctx.workdir / "model"
-    files = engine.save(trained, model_dir)
-    objects = [
-        (f"model/{path.name}", ctx.storage.put_file(f"{ctx.prefix}/model/{path.name}", path))
-        for path in files
+    # The weights are stored now, and announced by an output event, while the preview is
+    # sampled: they are files written while running, part of the outcome as stored.
+    files = [
+        File(f"model/{path.name}", ctx.put_file(f"model/{path.name}", path))
+        for path in engine.save(trained, model_dir)
     ]
-    ctx.output(model=[name for name, _ in objects])
+    ctx.output(model=[file.name for file in files])
     per_class = 10
     labels = (
         torch.arange(trained.num_classes).repeat_interleave(per_class)
@@ -118,15 +122,8 @@ def run(ctx: JobContext) -> None:
     n = trained.num_classes * per_class
     preview = engine.sample(trained, n, labels, seed=0)
     scale = max(1, 64 // preview.shape[-1])
-    objects.append(
-        (
-            "grid.png",
-            ctx.storage.put_bytes(
-                f"{ctx.prefix}/grid.png", grid_png(preview.numpy(), nrow=per_class, scale=scale)
-            ),
-        )
-    )
-    objects += curves.export(ctx)
+    files.append(File("grid.png", grid_png(preview.numpy(), nrow=per_class, scale=scale)))
+    files += curves.export(ctx)
 
     spec = {
         "num_classes": trained.num_classes,
@@ -138,27 +135,7 @@ def run(ctx: JobContext) -> None:
     }
     train_metrics = {k: float(v) for k, v in trained.metrics.items()}
 
-    def register(session: Session) -> dict[str, Any]:
-        version = model_versions.register(
-            session=session,
-            tenant_id=ctx.job.tenant_id,
-            name=request["model_name"],
-            engine=request["engine"],
-            dataset=f"{name}:{split}",
-            config=trained.config,
-            spec=spec,
-            metrics={"training": train_metrics, "selection": selection},
-            checkpoint_uri=f"{ctx.prefix}/model/",
-            train_job_id=ctx.job.id,
-            parent_id=parent.id if parent is not None else None,
-            lineage=lineage,
-        )
-        return {
-            "model_version": {"id": version.id, "name": version.name, "version": version.version}
-        }
-
-    finish(
-        ctx,
+    return Outcome(
         result={
             "metrics": train_metrics,
             "spec": spec,
@@ -168,8 +145,17 @@ def run(ctx: JobContext) -> None:
             "resumed_from_step": resumed_from_step,
             "selection": selection,
         },
-        objects=objects,
-        register=register,
+        files=files,
+        register=NewVersion(
+            name=request.model_name,
+            engine=request.engine,
+            dataset=f"{name}:{split}",
+            config=trained.config,
+            spec=spec,
+            metrics={"training": train_metrics, "selection": selection},
+            lineage=lineage,
+            parent_id=parent.id if parent is not None else None,
+        ),
     )
 
 
@@ -179,7 +165,7 @@ def _sliced(selection: dict[str, Any] | None) -> int:
     return int(held_out["count"]) if held_out.get("source") == "slice" else 0
 
 
-def _parent(ctx: JobContext) -> tuple[ModelVersion | None, Path | None]:
+def _parent(ctx: JobContext[Request]) -> tuple[ModelVersion | None, Path | None]:
     """The version a fine-tuning starts from (resolved at submit) and its files."""
     if ctx.job.model_version_id is None:
         return None, None
@@ -193,31 +179,29 @@ def _parent(ctx: JobContext) -> tuple[ModelVersion | None, Path | None]:
     return parent, directory
 
 
-def _upload_checkpoint(ctx: JobContext, step: int, directory: Path) -> None:
+def _upload_checkpoint(ctx: JobContext[Request], step: int, directory: Path) -> None:
     """Replace the job's checkpoint in storage; the step marker is written last so a
     half-uploaded checkpoint is never taken for a whole one. A job stopped for any reason
     but the worker's shutdown (canceled, taken back) will not resume here: its checkpoint
     at the stop is dropped."""
     if ctx.should_stop.stopped and not ctx.should_stop.preempted:
         return
-    prefix = f"{ctx.prefix}/checkpoint"
-    ctx.storage.delete_prefix(f"{prefix}/step")
+    ctx.storage.delete_prefix(ctx.key(STEP))
     for path in sorted(directory.iterdir()):
         if path.is_file():
-            ctx.storage.put_file(f"{prefix}/files/{path.name}", path)
-    ctx.storage.put_bytes(f"{prefix}/step", json.dumps({"step": step}).encode(), "application/json")
+            ctx.put_file(f"{CHECKPOINT}/files/{path.name}", path)
+    ctx.put_bytes(STEP, json.dumps({"step": step}).encode(), "application/json")
 
 
-def _checkpoint_step(ctx: JobContext) -> int:
-    return int(json.loads(ctx.storage.get_bytes(f"{ctx.prefix}/checkpoint/step"))["step"])
+def _checkpoint_step(ctx: JobContext[Request]) -> int:
+    return int(json.loads(ctx.storage.get_bytes(ctx.key(STEP)))["step"])
 
 
-def _download_checkpoint(ctx: JobContext) -> Path | None:
+def _download_checkpoint(ctx: JobContext[Request]) -> Path | None:
     """A previous attempt's checkpoint (the worker died mid-run), to resume from."""
-    prefix = f"{ctx.prefix}/checkpoint"
-    if not ctx.storage.exists(f"{prefix}/step"):
+    if not ctx.storage.exists(ctx.key(STEP)):
         return None
     target = ctx.workdir / "resume"
-    for obj in ctx.storage.list(f"{prefix}/files/"):
+    for obj in ctx.storage.list(ctx.key(f"{CHECKPOINT}/files/")):
         ctx.storage.get_file(obj.key, target / obj.key.rsplit("/", 1)[-1])
     return target

@@ -21,13 +21,15 @@ import numpy as np
 import torch
 
 from core.jobs.schemas import Txt2ImgJobIn
+from core.model_versions import service as model_versions
 from models.errors import Stopped
 from worker import formats, pipelines
-from worker.context import JobContext, finish
+from worker.context import JobContext
 from worker.formats import documents
 from worker.formats.description import Description, evaluations_of, model_of
 from worker.images import GridCollector
 from worker.lineage import code_version
+from worker.outcome import File, Outcome, stored
 from worker.storage_io import download_prefix
 from worker.versions import get_version
 
@@ -45,8 +47,8 @@ def placement(asked: str) -> tuple[torch.device, str, str | None]:
     return torch.device("cpu"), "fp32", note
 
 
-def run(ctx: JobContext) -> None:
-    request = Txt2ImgJobIn.model_validate(ctx.job.request)
+def run(ctx: JobContext[Txt2ImgJobIn]) -> Outcome:
+    request = ctx.request
     version = get_version(ctx, ctx.job.model_version_id)
     directory = ctx.workdir / "pipeline"
     ctx.progress.set_stage("load")
@@ -112,11 +114,9 @@ def run(ctx: JobContext) -> None:
                         seed,
                     ]
                 )
-    objects = writer.finish()
-    objects.append(("grid.png", ctx.storage.put_bytes(f"{ctx.prefix}/grid.png", grid.png())))
-    objects.append(
-        (PROMPTS, ctx.storage.put_file(f"{ctx.prefix}/{PROMPTS}", record_path, "text/csv"))
-    )
+    files = stored(writer.finish())  # the shards went to storage as they were written
+    files.append(File("grid.png", grid.png()))
+    files.append(File(PROMPTS, record_path, "text/csv"))
     description = Description(
         job_id=ctx.job.id,
         kind="txt2img",
@@ -127,7 +127,7 @@ def run(ctx: JobContext) -> None:
         image_shape=(3, height, width),
         class_names=classes,
         counts=writer.manifest.counts,
-        files={name: obj.size for name, obj in objects if not name.startswith("images/")},
+        files={f.name: f.size for f in files if not f.name.startswith("images/")},
         sha256=writer.sha256,
         sampling={
             **request.model_dump(
@@ -143,32 +143,31 @@ def run(ctx: JobContext) -> None:
         evaluations=evaluations_of(version.metrics),
         code_version=code_version(),
     )
-    objects += documents.write(ctx.storage, ctx.prefix, description)
+    files += documents.files(description)
     ctx.progress.flush()
-    finish(
-        ctx,
+    return Outcome(
         result={
             "count": writer.count,
             "output_format": request.output_format,
             "images_at": writer.location,
             "manifest": formats.MANIFEST,
             "prompts": PROMPTS,
-            "artifacts": len(objects),
+            "artifacts": len(files),
             "image_shape": [3, height, width],
             "class_names": classes,
-            "model_version": {"id": version.id, "name": version.name, "version": version.version},
+            "model_version": model_versions.summary(version),
             "device": device.type,
             "precision": precision,
             "attention_slicing": sliced,
             "scheduler": type(pipe.scheduler).__name__,
             **({"note": note} if note else {}),
         },
-        objects=objects,
+        files=files,
     )
 
 
 def _generate(
-    ctx: JobContext,
+    ctx: JobContext[Txt2ImgJobIn],
     pipe: Any,
     request: Txt2ImgJobIn,
     part: list[tuple[int, str]],

@@ -12,6 +12,16 @@ from core.errors import ArtifactNotFound
 from core.storage.base import StoredObject
 
 
+def prefix_of(job_id: str) -> str:
+    """Where a job's files are stored (``jobs/{job_id}``); the artifacts are below it."""
+    return f"jobs/{job_id}"
+
+
+def key_of(job_id: str, name: str) -> str:
+    """The storage key of job ``job_id``'s file ``name`` (``grid.png``, ``model/x``)."""
+    return f"{prefix_of(job_id)}/{name}"
+
+
 def record(*, session: Session, job_id: str, objects: Iterable[tuple[str, StoredObject]]) -> None:
     """Record ``(name, stored object)`` pairs; the objects must already be in storage."""
     session.add_all(

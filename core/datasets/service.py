@@ -41,6 +41,7 @@ from core.errors import (
 )
 from core.jobs import queries, submission, transitions
 from core.jobs.orm import Job
+from core.jobs.service_requests import ValidateDatasetIn
 from core.jobs.states import JobKind, JobStatus
 from core.storage import Storage
 from core.tenants.orm import Tenant
@@ -161,7 +162,7 @@ def complete(
         session=session,
         tenant=tenant,
         kind=JobKind.validate_dataset,
-        request={"kind": JobKind.validate_dataset.value, "dataset": row.id, "name": row.name},
+        request=ValidateDatasetIn(dataset=row.id, name=row.name).model_dump(mode="json"),
     )
     _move(
         session,

@@ -23,7 +23,9 @@ from core.imports.orm import ImportStatus, ModelImport
 from core.imports.schemas import ImportCreate, ImportOut
 from core.jobs import queries, submission
 from core.jobs.orm import Job
+from core.jobs.service_requests import ImportModelIn
 from core.jobs.states import JobKind
+from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from core.storage import Storage
 from core.tenants.orm import Tenant
@@ -48,7 +50,7 @@ def create(
     else:
         uploads.check_declared_size(import_in.size, settings.import_max_bytes, "import")
     import_id = f"imp_{uuid.uuid4().hex}"
-    key = f"imports/{import_id}/upload/original"
+    key = f"{prefix_of(import_id)}upload/original"
     row = ModelImport(
         id=import_id,
         tenant_id=tenant.id,
@@ -88,12 +90,19 @@ def complete(
     return row, _start(session, tenant, row)
 
 
+def prefix_of(import_id: str) -> str:
+    """Where an import's upload is stored (its files go to its job's ``model/``)."""
+    return f"imports/{import_id}/"
+
+
 def _start(session: Session, tenant: Tenant, row: ModelImport) -> Job:
     job = submission.service_job(
         session=session,
         tenant=tenant,
         kind=JobKind.import_model,
-        request={"kind": JobKind.import_model.value, "import": row.id},
+        request=ImportModelIn.model_validate({"import": row.id}).model_dump(
+            mode="json", by_alias=True
+        ),
     )
     if not upload_lifecycle.move(
         session,
@@ -172,11 +181,7 @@ def to_out(
             "error": row.error,
             "size": row.size,
             "job": row.job_id,
-            "model_version": (
-                {"id": version.id, "name": version.name, "version": version.version}
-                if version
-                else None
-            ),
+            "model_version": model_versions.summary(version) if version else None,
             "upload": upload,
             "urls": {"get": prefix, "complete": f"{prefix}/complete"},
             "created_at": as_utc(row.created_at),

@@ -26,6 +26,11 @@ def training_set(version: ModelVersion | None) -> str | None:
     return version.dataset
 
 
+def summary(version: ModelVersion) -> dict[str, Any]:
+    """How a job's result, lineage or an import names a version: id, name and number."""
+    return {"id": version.id, "name": version.name, "version": version.version}
+
+
 def register(
     *,
     session: Session,

@@ -154,7 +154,7 @@ def to_out(
         {
             "id": preview.id,
             "status": preview.status,
-            "model_version": {"id": version.id, "name": version.name, "version": version.version},
+            "model_version": model_versions.summary(version),
             "request": preview.request,
             "error": preview.error,
             "cache_hit": preview.cache_hit,

@@ -6,8 +6,8 @@ is refused with the reason and leaves nothing behind.
 2. the format's reader checks and decodes it (worker/datasets/formats.py, archive.py);
 3. the split is made once, stratified and seeded, and stored with the images in
    ``datasets/{id}/data.npz``, beside a preview grid;
-4. the summary (classes, counts, sizes, split, corrupt files) and ``ready`` are
-   committed with the job's success, in one transaction.
+4. the outcome carries the summary (classes, counts, sizes, split, corrupt files): the
+   runner marks the dataset ``ready`` with it and the job's success, in one transaction.
 
 On any failure every object under ``datasets/{id}/`` (the upload too) is deleted and the
 job fails with the reason; reading the dataset then shows it ``invalid`` with that error.
@@ -19,31 +19,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from core.datasets import service as datasets
 from core.datasets.orm import Dataset, DatasetStatus
-from core.errors import DatasetNotFound
+from core.jobs.service_requests import ValidateDatasetIn
 from models.errors import Stopped
 from models.uploads import split_mask
-from worker.context import JobContext, finish
+from worker.context import JobContext
 from worker.datasets.archive import ArchiveTooLarge, Limits
 from worker.datasets.formats import Images, Options, read
 from worker.images import grid_png
 from worker.lineage import sha256_file
-from worker.service_jobs import removed_on_failure, waiting_row
+from worker.outcome import DatasetReady, File, Outcome
+from worker.service_jobs import waiting_row
 
 PREVIEW_PER_CLASS = 8
 PREVIEW_CLASSES = 20
 
 
-def run(ctx: JobContext) -> None:
-    row = waiting_row(ctx, Dataset, "dataset", DatasetStatus.validating, "dataset")
-    with removed_on_failure(ctx.storage, datasets.prefix_of(row.id)):
-        _validate(ctx, row)
+def run(ctx: JobContext[ValidateDatasetIn]) -> Outcome:
+    row = waiting_row(ctx, Dataset, ctx.request.dataset, DatasetStatus.validating, "dataset")
+    ctx.delete_on_failure(datasets.prefix_of(row.id))
+    return _validate(ctx, row)
 
 
-def _validate(ctx: JobContext, row: Dataset) -> None:
+def _validate(ctx: JobContext[ValidateDatasetIn], row: Dataset) -> Outcome:
     settings = ctx.settings
     limits = Limits.for_datasets(settings)
     if row.size is not None and row.size > limits.upload_bytes:
@@ -75,20 +75,14 @@ def _validate(ctx: JobContext, row: Dataset) -> None:
     split = split_mask(images.labels, row.test_fraction, datasets.SPLIT_SEED)
     data = ctx.workdir / "data.npz"
     _write_npz(data, images, split)
+    # The dataset's files live in its own folder, not the job's: stored there now, the
+    # preview recorded as the job's artifact too.
     stored = ctx.storage.put_file(datasets.data_key(row.id), data)
     preview = ctx.storage.put_bytes(datasets.preview_key(row.id), _preview(images), "image/png")
     summary = _summary(images, split, row.test_fraction)
 
-    def register(session: Session) -> dict[str, Any]:
-        if not datasets.mark_ready(
-            session=session, dataset_id=row.id, sha256=sha256, summary=summary
-        ):
-            raise DatasetNotFound(f"dataset {row.id} was deleted while it was validated")
-        return {}
-
     ctx.progress.flush()
-    finish(
-        ctx,
+    return Outcome(
         result={
             "dataset": row.id,
             "num_images": images.count,
@@ -96,8 +90,8 @@ def _validate(ctx: JobContext, row: Dataset) -> None:
             "sha256": sha256,
             "stored_bytes": stored.size,
         },
-        objects=[("preview.png", preview)],
-        register=register,
+        files=[File("preview.png", preview)],
+        register=DatasetReady(row.id, sha256, summary),
     )
 
 

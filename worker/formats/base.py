@@ -240,6 +240,16 @@ def shard_names(source: Source, folder: str, suffix: str) -> list[str]:
     return [k[len(source.prefix) + 1 :] for k in keys]
 
 
+def downloaded_shards(source: Source, folder: str, suffix: str) -> list[Path]:
+    """The stored shards of a sharded format, in order, downloaded into the workdir."""
+    paths = []
+    for name in shard_names(source, folder, suffix):
+        path = source.workdir / f"source-{name.replace('/', '-')}"
+        source.storage.get_file(f"{source.prefix}/{name}", path)
+        paths.append(path)
+    return paths
+
+
 def rebatched(parts: Batches, batch: int) -> Batches:
     """The images of ``parts`` (batches of any size, such as a shard's rows) in batches of
     exactly ``batch`` (the last one shorter)."""

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from worker.formats.base import Batches, ShardedWriter, Source, rebatched, shard_names
+from worker.formats.base import Batches, ShardedWriter, Source, downloaded_shards, rebatched
 from worker.images import decode_png, png_bytes
 
 FOLDER = "data"
@@ -121,12 +121,7 @@ class Writer(ShardedWriter):
 
 
 def read(source: Source) -> tuple[Batches, int]:
-    names = shard_names(source, FOLDER, SUFFIX)
-    paths = []
-    for name in names:
-        path = source.workdir / f"source-{name.replace('/', '-')}"
-        source.storage.get_file(f"{source.prefix}/{name}", path)
-        paths.append(path)
+    paths = downloaded_shards(source, FOLDER, SUFFIX)
     stored = sum(pq.ParquetFile(path).metadata.num_rows for path in paths)
     total = stored if source.count is None else min(source.count, stored)
 

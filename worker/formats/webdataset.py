@@ -26,8 +26,8 @@ from worker.formats.base import (
     Batches,
     ShardedWriter,
     Source,
+    downloaded_shards,
     rebatched,
-    shard_names,
 )
 from worker.images import decode_png, png_bytes
 
@@ -108,12 +108,7 @@ def samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
 
 
 def read(source: Source) -> tuple[Batches, int]:
-    names = shard_names(source, FOLDER, SUFFIX)
-    paths = []
-    for name in names:
-        path = source.workdir / f"source-{name.replace('/', '-')}"
-        source.storage.get_file(f"{source.prefix}/{name}", path)
-        paths.append(path)
+    paths = downloaded_shards(source, FOLDER, SUFFIX)
     # The manifest counts the samples: a second pass over the tar headers would cost as
     # much as reading the shards.
     stored = len(source.storage.get_bytes(f"{source.prefix}/{MANIFEST}").splitlines()) - 1
