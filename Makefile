@@ -32,6 +32,7 @@ services:
 # The browser tests drive Debian's chromium through Playwright (no browser download).
 test-tools:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq jq >/dev/null)  # README's curl examples (tests/e2e/test_readme_examples.py)
 	@chromium --headless --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null 2>&1 || (echo "chromium does not start"; exit 1)
 
 # --durations: the run ends with its slowest tests, so a CI log shows where the time goes.
