@@ -22,7 +22,15 @@ TERMINAL = {"succeeded", "failed", "canceled"}
 
 
 def long_train(name: str, **config) -> dict:
-    config = {**TRAIN["config"], "max_steps": 3000, "checkpoint_every": 100, **config}
+    # No keep-best scoring: these runs are about faults, and its evaluations (six and a
+    # guidance sweep in 3,000 steps) made the resumed run outlast its wait on a busy host.
+    config = {
+        **TRAIN["config"],
+        "max_steps": 3000,
+        "checkpoint_every": 100,
+        "eval_every": 0,
+        **config,
+    }
     return {**TRAIN, "model_name": name, "config": config}
 
 
