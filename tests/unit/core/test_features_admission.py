@@ -13,7 +13,7 @@ import pytest
 from core.config import Settings
 from core.errors import InvalidRequest
 from core.jobs import admission, sources
-from core.jobs.schemas import parse_job
+from core.jobs.schemas import EvaluateConfig, parse_job
 from core.model_versions.orm import ModelVersion
 from worker import evaluate as evaluate_handler
 
@@ -90,12 +90,14 @@ def _ctx(weights: Path | None) -> Any:
 
 def test_the_worker_states_an_auto_choice_and_why():
     space, note = evaluate_handler._feature_space(
-        _ctx(None), {"features": "classifier", "features_auto": True}
+        _ctx(None), EvaluateConfig(features="classifier", features_auto=True)
     )
     assert space == "classifier"
     assert 'features "auto"' in note and "no Inception-v3 weights" in note and "FD, not FID" in note
 
 
 def test_the_worker_states_a_space_the_request_asked_for(weights):
-    space, note = evaluate_handler._feature_space(_ctx(weights), {"features": "inception"})
+    space, note = evaluate_handler._feature_space(
+        _ctx(weights), EvaluateConfig(features="inception")
+    )
     assert (space, note) == ("inception", 'features "inception", as the request asked')
