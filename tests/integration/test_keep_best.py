@@ -1,6 +1,8 @@
 """Keep-best through the API: a scored train job says which step it kept, its score and
 the last step's, in its result, its version and lineage; the scores are curve rows and
-``output`` events; a model without labels is scored by FD alone."""
+``output`` events; a model without labels is scored by FD alone; every engine is scored
+the same way, ddpm's guidance default is chosen on the kept weights and recorded, and
+early stopping ends a job before its ``max_steps`` and says so."""
 
 from __future__ import annotations
 
@@ -13,6 +15,15 @@ from core.jobs.orm import JobEvent
 pytestmark = pytest.mark.integration
 
 GAN = {"max_steps": 4, "batch_size": 16, "image_size": 8, "width": 16, "eval_every": 2}
+OTHERS = {
+    "ebm": {
+        "max_steps": 4, "batch_size": 16, "image_size": 8, "width": 16, "eval_every": 2,
+        "langevin_steps": 2, "sample_steps": 3,
+    },
+    "ddpm": {
+        "max_steps": 4, "batch_size": 16, "image_size": 8, "base_channels": 16, "eval_every": 2,
+    },
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +91,64 @@ def test_a_model_without_labels_is_scored_by_fd_only(scored):
     selection = jobs["unlabelled"]["result"]["selection"]
     assert set(selection["chosen"]) == {"step", "fd"}
     assert selection["criterion"] == "lowest FD"
+
+
+@pytest.mark.parametrize("engine", sorted(OTHERS))
+def test_every_engine_keeps_its_best_evaluation_through_the_api(worker, tenant, engine):
+    job = tenant.submit(
+        {"kind": "train", "engine": engine, "dataset": "shapes", "model_name": f"kb-{engine}",
+         "config": OTHERS[engine]}
+    )  # fmt: skip
+    done = tenant.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    selection = done["result"]["selection"]
+    assert selection["keep"] == "best" and selection["evaluations"] == 2
+    assert selection["chosen"]["step"] in (2, 4) and selection["last"]["step"] == 4
+    assert {"fd", "label_agreement"} <= set(selection["chosen"])
+    version = tenant.get(f"/v1/models/kb-{engine}/versions").json()[0]
+    assert version["metrics"]["selection"] == selection
+    tuned = {t["option"]: t for t in selection["sampling_defaults"]}
+    if engine != "ddpm":
+        assert tuned == {}
+        return
+    # ddpm: the guidance the request left out is chosen on the kept weights from the
+    # tried scales, and the version's config holds it (generate jobs sample with it).
+    guidance = tuned["sample_guidance_scale"]
+    tried = {row["value"] for row in guidance["scores"]}
+    assert len(tried) >= 3 and guidance["chosen"] in tried
+    assert version["config"]["sample_guidance_scale"] == guidance["chosen"]
+    # The choice is the best by the run's own rule: no tried scale beats it.
+    chosen_row = next(r for r in guidance["scores"] if r["value"] == guidance["chosen"])
+    top = max(r["label_agreement"] for r in guidance["scores"])
+    eligible = [r for r in guidance["scores"] if r["label_agreement"] >= top - 0.01]
+    assert chosen_row in eligible
+    assert chosen_row["fd"] == min(r["fd"] for r in eligible)
+
+
+def test_early_stopping_ends_the_job_before_max_steps_and_says_why(worker, tenant, settings):
+    # Patience 1 with an evaluation every step: the first evaluation that does not beat
+    # the best so far ends the run (a tiny gan's FD on 200 images is not monotone).
+    config = {**GAN, "max_steps": 30, "eval_every": 1, "early_stop_patience": 1}
+    job = tenant.submit(
+        {"kind": "train", "engine": "gan", "dataset": "shapes", "model_name": "stops",
+         "config": config}
+    )  # fmt: skip
+    done = tenant.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    selection = done["result"]["selection"]
+    stopped = selection["stopped_early"]
+    assert stopped is not None, selection
+    assert stopped["reason"] == "1 evaluation without a better score"
+    assert stopped["step"] == selection["last"]["step"] == selection["last_step"] < 30
+    assert selection["evaluations"] == stopped["step"]
+    assert selection["chosen"]["step"] < stopped["step"]
+    # The output events show why: the last evaluation did not become the best.
+    with session_scope(settings.database_url) as session:
+        payloads = session.scalars(
+            select(JobEvent.payload)
+            .where(JobEvent.job_id == job["id"], JobEvent.type == "output")
+            .order_by(JobEvent.id)
+        ).all()
+    evaluations = [p["output"]["evaluation"] for p in payloads if "evaluation" in p["output"]]
+    assert evaluations[-1]["step"] == stopped["step"]
+    assert evaluations[-1]["best"]["step"] == selection["chosen"]["step"]

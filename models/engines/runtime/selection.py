@@ -226,7 +226,8 @@ class Selection:
             "stopped_early": (
                 {
                     "step": self.stopped_early,
-                    "reason": f"{self.patience} evaluations without a better score",
+                    "reason": f"{self.patience} evaluation{'s' if self.patience != 1 else ''} "
+                    "without a better score",
                 }
                 if self.stopped_early is not None
                 else None
