@@ -282,6 +282,15 @@ def test_synthgen_engines_prints_each_engine_s_options_and_json(api, monkeypatch
     assert lines[0].startswith("gan: ") and lines[1] == "image sizes: 8, 16, 28, 32, 64"
     row = next(line.split() for line in lines if line.startswith("batch_size "))
     assert row[:6] == ["batch_size", "integer", "64", "2", "to", "4,096"]
+    assert lines[lines.index("generate config:") + 1] == "  none"  # gan samples one way
+    # ddpm's sampling options follow with their types, defaults and help, not just names.
+    assert cli.main(["engines", "ddpm"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    generate = lines[lines.index("generate config:") + 1 :]
+    assert generate[0].split()[:5] == ["OPTION", "TYPE", "DEFAULT", "RANGE", "WHAT"]
+    sampled = {line.split()[0] for line in generate[1:] if line.strip() and line[0] != "-"}
+    described = {o["name"] for o in engine_options.describe("ddpm")["sample_options"]}
+    assert described and described <= sampled
     assert cli.main(["engines", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in listing] == list(engine_options.CONFIGS)

@@ -27,16 +27,25 @@ def run(client: Client, args: argparse.Namespace) -> int:
         sizes = ", ".join(str(s) for s in engine["image_sizes"])
         print(f"{engine['name']}: {engine['description']}")
         print(f"image sizes: {sizes}")
-        generate = ", ".join(engine["generate_options"]) or "none"
-        print(f"generate config: {generate}")
-        output.table(
-            ["OPTION", "TYPE", "DEFAULT", "RANGE", "WHAT"],
-            [
-                [o["name"], o["type"], o["default_text"], o["range_text"] or "-", o["help"]]
-                for o in engine["options"]
-            ],
-        )
+        print("train config:")
+        _options(engine["options"])
+        # A generate (or preview) job's `config`: the same columns, where the default says
+        # what a left-out value samples with (the model's own default, say).
+        print()
+        print("generate config:")
+        _options(engine["sample_options"])
     return 0
+
+
+def _options(options: list[dict[str, Any]]) -> None:
+    if not options:
+        print("  none")
+        return
+    output.table(
+        ["OPTION", "TYPE", "DEFAULT", "RANGE", "WHAT"],
+        [[o["name"], o["type"], o["default_text"], o["range_text"] or "-", o["help"]]
+         for o in options],
+    )  # fmt: skip
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -44,8 +53,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "engines",
         help="engines and their train options",
         parents=[common],
-        description="Each engine's train options (a train job's `config`): type, default "
-        "(or how it follows the image size), range, and what it does.",
+        description="Each engine's train options (a train job's `config`) and sampling "
+        "options (a generate job's `config`): type, default (or how it follows the image "
+        "size, or what a left-out value samples with), range, and what it does.",
     )
     p.add_argument("engine", nargs="?", help="only this engine")
     p.set_defaults(run=run)
