@@ -7,7 +7,7 @@ six names: class/rep_index.png), about the size of MNIST's training set. Measure
    and one PUT to the API's own signed URL (the embedded stack's local store), each
    streamed from disk, MB/s;
 2. validation: what the validate_dataset job does after its download (two passes over the
-   archive, decode, split, data.npz, preview) in a fresh process: seconds, MB/s,
+   archive, decode, split, data.npz, thumbnail) in a fresh process: seconds, MB/s,
    images/s and peak RSS; beside ``models.datasets.load_imagefolder_zip``, the library's
    one-pass loader that holds every decoded image in memory, in its own fresh process.
 
@@ -177,7 +177,7 @@ def child(mode: str, path: Path, work: Path) -> None:
         images = read("zip", path, work, options, lambda done, total: None)
         split = split_mask(images.labels, 0.2, 0)
         validate._write_npz(work / "data.npz", images, split)
-        validate._preview(images)
+        validate._thumbnail(images)
         count = images.count
     else:
         count = len(datasets.load_imagefolder_zip(path))

@@ -33,11 +33,6 @@ def thumbnail_key(dataset_id: str) -> str:
     return f"datasets/{dataset_id}/preview.png"
 
 
-# The first name, for the callers written before the thumbnail had its own (the
-# validation job, worker/datasets/validate.py).
-preview_key = thumbnail_key
-
-
 def by_name(*, session: Session, tenant_id: str, name: str) -> Dataset | None:
     return session.scalar(
         select(Dataset).where(Dataset.tenant_id == tenant_id, Dataset.name == name)

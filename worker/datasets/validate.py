@@ -5,7 +5,7 @@ is refused with the reason and leaves nothing behind.
    content hash every model trained on it records);
 2. the format's reader checks and decodes it (worker/datasets/formats.py, archive.py);
 3. the split is made once, stratified and seeded, and stored with the images in
-   ``datasets/{id}/data.npz``, beside a preview grid;
+   ``datasets/{id}/data.npz``, beside a thumbnail grid;
 4. the outcome carries the summary (classes, counts, sizes, split, corrupt files): the
    runner marks the dataset ``ready`` with it and the job's success, in one transaction.
 
@@ -33,8 +33,8 @@ from worker.lineage import sha256_file
 from worker.outcome import DatasetReady, File, Outcome
 from worker.service_jobs import waiting_row
 
-PREVIEW_PER_CLASS = 8
-PREVIEW_CLASSES = 20
+THUMBNAIL_PER_CLASS = 8
+THUMBNAIL_CLASSES = 20
 
 
 def run(ctx: JobContext[ValidateDatasetIn]) -> Outcome:
@@ -76,9 +76,11 @@ def _validate(ctx: JobContext[ValidateDatasetIn], row: Dataset) -> Outcome:
     data = ctx.workdir / "data.npz"
     _write_npz(data, images, split)
     # The dataset's files live in its own folder, not the job's: stored there now, the
-    # preview recorded as the job's artifact too.
+    # thumbnail recorded as the job's artifact too.
     stored = ctx.storage.put_file(datasets.data_key(row.id), data)
-    preview = ctx.storage.put_bytes(datasets.preview_key(row.id), _preview(images), "image/png")
+    thumbnail = ctx.storage.put_bytes(
+        datasets.thumbnail_key(row.id), _thumbnail(images), "image/png"
+    )
     summary = _summary(images, split, row.test_fraction)
 
     ctx.progress.flush()
@@ -90,7 +92,7 @@ def _validate(ctx: JobContext[ValidateDatasetIn], row: Dataset) -> Outcome:
             "sha256": sha256,
             "stored_bytes": stored.size,
         },
-        files=[File("preview.png", preview)],
+        files=[File("preview.png", thumbnail)],  # the artifact keeps its first name
         register=DatasetReady(row.id, sha256, summary),
     )
 
@@ -111,17 +113,17 @@ def _write_npz(path: Path, images: Images, split: np.ndarray) -> None:
     )
 
 
-def _preview(images: Images) -> bytes:
+def _thumbnail(images: Images) -> bytes:
     """Up to 8 images of each of the first 20 classes, a row per class."""
     pixels = _images(images)
     rows = []
-    for label in range(min(len(images.classes), PREVIEW_CLASSES)):
-        chosen = np.flatnonzero(images.labels == label)[:PREVIEW_PER_CLASS]
-        row = np.zeros((PREVIEW_PER_CLASS, *images.shape), dtype=np.uint8)
+    for label in range(min(len(images.classes), THUMBNAIL_CLASSES)):
+        chosen = np.flatnonzero(images.labels == label)[:THUMBNAIL_PER_CLASS]
+        row = np.zeros((THUMBNAIL_PER_CLASS, *images.shape), dtype=np.uint8)
         row[: len(chosen)] = pixels[chosen]
         rows.append(row)
     grid = np.concatenate(rows)
-    return grid_png(grid, nrow=PREVIEW_PER_CLASS, scale=max(1, 64 // images.shape[-1]))
+    return grid_png(grid, nrow=THUMBNAIL_PER_CLASS, scale=max(1, 64 // images.shape[-1]))
 
 
 def _summary(images: Images, split: np.ndarray, test_fraction: float) -> dict[str, Any]:

@@ -54,4 +54,4 @@ def test_a_ready_datasets_thumbnail_is_named_so_and_keeps_its_first_name(api):
 
 def test_the_thumbnail_key_is_where_validation_has_always_written_it():
     assert lookup.thumbnail_key("abc") == "datasets/abc/preview.png"
-    assert datasets.preview_key is lookup.preview_key is lookup.thumbnail_key
+    assert datasets.thumbnail_key is lookup.thumbnail_key
