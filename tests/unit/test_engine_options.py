@@ -19,17 +19,13 @@ from fastapi.testclient import TestClient
 from synthgen_client import cli
 from synthgen_client.sdk import Client
 
-from api.main import create_app
 from core import catalog
-from core.config import Settings
-from core.db import session_scope
-from core.migrate import upgrade
-from core.tenants import service as tenants
 from models import datasets, engine_options, engines
 from models.engine_options import PrivacyOptions, readme
 from models.engines import ddpm, ebm, gan
 from models.engines.base import EngineError, Hooks
 from models.engines.runtime import config as configs
+from tests import embedded_api
 
 ROOT = Path(__file__).resolve().parents[2]
 RESOLVE = {"ddpm": ddpm.resolve_config, "gan": gan.resolve_config, "ebm": ebm.resolve_config}
@@ -119,19 +115,8 @@ PRIVACY_CASES = list(_privacy_cases())
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     home = tmp_path_factory.mktemp("api")
-    settings = Settings(
-        database_url=f"sqlite:///{home}/db.sqlite",
-        broker_url=f"sqla+sqlite:///{home}/broker.sqlite",
-        storage_url=f"file://{home}/store",
-        work_dir=home / "work",
-        max_queued_jobs=0,
-        rate_limit_per_s=0,
-    )
-    upgrade(settings.database_url)
-    with session_scope(settings.database_url) as session:
-        key = tenants.create_key(session=session, tenant_name="options")
-    with TestClient(create_app(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {key}"
+    settings = embedded_api.settings(home, max_queued_jobs=0, rate_limit_per_s=0)
+    with embedded_api.client(settings, tenant="options") as client:
         yield client
 
 

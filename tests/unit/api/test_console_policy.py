@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from core.config import Settings
 from core.storage.s3 import S3Storage
+from tests import embedded_api
 
 
 def _connect_src(policy: str) -> list[str]:
@@ -19,13 +19,7 @@ def _connect_src(policy: str) -> list[str]:
 
 
 def test_the_console_may_connect_to_the_api_and_the_local_stores_upload_urls(tmp_path):
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.sqlite",
-        storage_url=f"file://{tmp_path}/store",
-        public_url="http://127.0.0.1:8765",
-        work_dir=tmp_path / "work",
-    )
+    settings = embedded_api.settings(tmp_path, public_url="http://127.0.0.1:8765")
     with TestClient(create_app(settings)) as client:
         policy = client.get("/console/").headers["content-security-policy"]
     assert _connect_src(policy) == ["'self'", "http://127.0.0.1:8765"]

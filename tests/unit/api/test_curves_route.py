@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from synthgen_client.sdk import Client
 
-from api.main import create_app
-from core.config import Settings
 from core.curves import service as curves
 from core.db import session_scope
-from core.migrate import upgrade
-from core.tenants import service as tenants
+from tests import embedded_api
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 TRAIN = {"kind": "train", "engine": "ddpm", "dataset": "shapes", "model_name": "c"}
@@ -22,17 +18,8 @@ TRAIN = {"kind": "train", "engine": "ddpm", "dataset": "shapes", "model_name": "
 
 @pytest.fixture()
 def api(tmp_path):
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.sqlite",
-        storage_url=f"file://{tmp_path}/store",
-        work_dir=tmp_path / "work",
-    )
-    upgrade(settings.database_url)
-    with session_scope(settings.database_url) as session:
-        key = tenants.create_key(session=session, tenant_name="t")
-    with TestClient(create_app(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {key}"
+    settings = embedded_api.settings(tmp_path)
+    with embedded_api.client(settings) as client:
         job = client.post("/v1/jobs", json=TRAIN)
         assert job.status_code == 201, job.text
         points = [{"step": s, "loss": 1.0 / s, "lr": 0.001} for s in range(1, 8)]

@@ -7,31 +7,17 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.main import create_app
-from core.config import Settings
 from core.datasets import lookup
 from core.datasets import service as datasets
 from core.db import session_scope
-from core.migrate import upgrade
-from core.tenants import service as tenants
-from tests import archives
+from tests import archives, embedded_api
 
 
 @pytest.fixture()
 def api(tmp_path):
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.sqlite",
-        storage_url=f"file://{tmp_path}/store",
-        work_dir=tmp_path / "work",
-    )
-    upgrade(settings.database_url)
-    with session_scope(settings.database_url) as session:
-        key = tenants.create_key(session=session, tenant_name="t")
-    with TestClient(create_app(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {key}"
+    settings = embedded_api.settings(tmp_path)
+    with embedded_api.client(settings) as client:
         yield client, settings
 
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from core.config import Settings
+from tests import embedded_api
 
 ASSET = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)["']""")
 CONTENT_TYPES = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
@@ -18,13 +18,7 @@ CONTENT_TYPES = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     home = tmp_path_factory.mktemp("api")
-    settings = Settings(
-        database_url=f"sqlite:///{home}/db.sqlite",
-        broker_url=f"sqla+sqlite:///{home}/broker.sqlite",
-        storage_url=f"file://{home}/store",
-        work_dir=home / "work",
-    )
-    return TestClient(create_app(settings))
+    return TestClient(create_app(embedded_api.settings(home)))
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -6,30 +6,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.main import create_app
-from core.config import Settings
-from core.db import session_scope
-from core.migrate import upgrade
-from core.tenants import service as tenants
-from tests import archives
+from tests import archives, embedded_api
 
 
 @pytest.fixture()
 def api(tmp_path):
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
-        broker_url=f"sqla+sqlite:///{tmp_path}/broker.sqlite",
-        storage_url=f"file://{tmp_path}/store",
-        work_dir=tmp_path / "work",
-        max_body_bytes=10_000,
-    )
-    upgrade(settings.database_url)
-    with session_scope(settings.database_url) as session:
-        key = tenants.create_key(session=session, tenant_name="t")
-    with TestClient(create_app(settings)) as client:
-        client.headers["Authorization"] = f"Bearer {key}"
+    with embedded_api.client(embedded_api.settings(tmp_path, max_body_bytes=10_000)) as client:
         yield client, tmp_path / "store"
 
 

@@ -9,18 +9,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from core.config import Settings
 from core.jobs.engine_configs import CONFIGS
+from tests import embedded_api
 
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     home = tmp_path_factory.mktemp("api")
-    settings = Settings(
-        database_url=f"sqlite:///{home}/db.sqlite",
-        broker_url=f"sqla+sqlite:///{home}/broker.sqlite",
-        storage_url=f"file://{home}/store",
-        work_dir=home / "work",
+    settings = embedded_api.settings(
+        home,
         dataset_max_upload_bytes=123_456,
         import_max_bytes=654_321,
     )
