@@ -25,7 +25,15 @@ class CurvePage(BaseModel):
     next_cursor: int | None = Field(description="pass as `after` for the next page")
 
 
-Every = Annotated[int, Query(ge=1, le=1_000_000, description="only steps divisible by N")]
+Every = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=1_000_000,
+        description="only steps divisible by N, and every held-out evaluation's step (its "
+        "row holds eval_fd, best_step), which thinning never drops",
+    ),
+]
 After = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="only steps after this one")]
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 

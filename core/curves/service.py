@@ -8,12 +8,17 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from core.curves.orm import TrainingPoint
 
 Point = dict[str, float]
+
+EVALUATION_TERM = "best_step"
+"""The term every held-out evaluation's row holds (keep-best, worker/scoring.py) and no
+other row does: thinning keeps those rows, since they are a few among thousands of steps
+and the chart of the scores is made of nothing else."""
 
 
 def record(*, session: Session, job_id: str, points: Sequence[Point]) -> None:
@@ -42,11 +47,12 @@ def _values(point: Point) -> dict[str, Any]:
 def page(
     *, session: Session, job_id: str, every: int = 1, after: int | None = None, limit: int = 1000
 ) -> tuple[list[Point], int | None]:
-    """Steps divisible by ``every`` (after step ``after``), oldest first, and the cursor
-    (the last step given) when more follow."""
+    """Steps divisible by ``every`` and every evaluation's step (after step ``after``),
+    oldest first, and the cursor (the last step given) when more follow."""
     query = select(TrainingPoint.step, TrainingPoint.values).where(TrainingPoint.job_id == job_id)
     if every > 1:
-        query = query.where(TrainingPoint.step % every == 0)
+        scored = TrainingPoint.values[EVALUATION_TERM].as_float().is_not(None)
+        query = query.where(or_(TrainingPoint.step % every == 0, scored))
     if after is not None:
         query = query.where(TrainingPoint.step > after)
     rows = session.execute(query.order_by(TrainingPoint.step).limit(limit + 1)).all()
@@ -65,12 +71,13 @@ def iter_points(*, session: Session, job_id: str, batch: int = 5000) -> Iterator
 
 
 def thinned(points: Sequence[Point], most: int = 500) -> list[Point]:
-    """At most ``most`` evenly spaced points, the last one kept (for plots)."""
+    """About ``most`` evenly spaced points, the last one and every evaluation's kept (for
+    plots)."""
     if len(points) <= most:
         return list(points)
     stride = -(-len(points) // most)
-    kept = list(points[::stride])
-    return kept if kept[-1] is points[-1] else [*kept, points[-1]]
+    last = len(points) - 1
+    return [p for i, p in enumerate(points) if i % stride == 0 or i == last or EVALUATION_TERM in p]
 
 
 def to_jsonl(points: Iterator[Point]) -> Iterator[bytes]:

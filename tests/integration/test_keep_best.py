@@ -75,6 +75,9 @@ def test_the_scores_are_curve_rows_and_events(scored, settings):
     scored_rows = {int(r["step"]): r for r in rows if "eval_fd" in r}
     assert sorted(scored_rows) == [2, 4]
     assert {"eval_label_agreement", "best_step", "loss_d"} <= set(scored_rows[4])
+    # Thinned (as the console reads a long run), the evaluations' rows are all kept.
+    thinned = tenant.get(f"/v1/jobs/{job_id}/curves", params={"every": 3}).json()["items"]
+    assert [int(r["step"]) for r in thinned] == [2, 3, 4]
     with session_scope(settings.database_url) as session:
         payloads = session.scalars(
             select(JobEvent.payload)

@@ -85,7 +85,7 @@ class Jobs:
 
     def curves(self, job_id: str, *, every: int = 1, after: int | None = None) -> Iterator[Json]:
         """A train job's training curves: its recorded steps (``{"step", "loss", ...}``),
-        all pages."""
+        all pages; ``every``: the steps divisible by it, and every evaluation's."""
         while True:
             params: Json = {"every": every, "limit": 10_000}
             if after is not None:

@@ -23,6 +23,7 @@ def api(tmp_path):
         job = client.post("/v1/jobs", json=TRAIN)
         assert job.status_code == 201, job.text
         points = [{"step": s, "loss": 1.0 / s, "lr": 0.001} for s in range(1, 8)]
+        points[4].update(eval_fd=12.5, best_step=5)  # a held-out evaluation at step 5
         with session_scope(settings.database_url) as session:
             curves.record(session=session, job_id=job.json()["id"], points=points)
         yield client, job.json()["id"], settings
@@ -41,7 +42,9 @@ def test_curves_and_the_old_metrics_path_answer_the_same(api, params):
 def test_curves_give_every_nth_step_and_follow_the_cursor(api):
     client, job_id, _ = api
     page = client.get(f"/v1/jobs/{job_id}/curves", params={"every": 2}).json()
-    assert [p["step"] for p in page["items"]] == [2, 4, 6] and page["next_cursor"] is None
+    # Step 5 is odd but holds an evaluation: thinning keeps the scores' only points.
+    assert [p["step"] for p in page["items"]] == [2, 4, 5, 6] and page["next_cursor"] is None
+    assert page["items"][2]["eval_fd"] == 12.5
     first = client.get(f"/v1/jobs/{job_id}/curves", params={"limit": 4}).json()
     assert first["next_cursor"] == 4
     rest = client.get(f"/v1/jobs/{job_id}/curves", params={"after": 4}).json()
@@ -79,6 +82,17 @@ def test_the_sdk_reads_the_curves_route_and_keeps_its_old_method_name(api):
         transport=httpx.MockTransport(forward),
     )
     steps = [int(p["step"]) for p in sdk.jobs.curves(job_id, every=3)]
-    assert steps == [3, 6]
+    assert steps == [3, 5, 6]  # 5: the evaluation
     assert [int(p["step"]) for p in sdk.jobs.metrics(job_id, every=3)] == steps
     assert asked and all(path == f"/v1/jobs/{job_id}/curves" for path in asked)
+
+
+def test_thinning_for_plots_keeps_the_last_point_and_every_evaluation():
+    points = [{"step": float(s), "loss": 1.0} for s in range(1, 1001)]
+    for s in (333, 667):  # evaluations off the stride
+        points[s - 1].update(eval_fd=1.0, best_step=float(s))
+    kept = curves.thinned(points, most=100)
+    steps = [p["step"] for p in kept]
+    assert steps[:3] == [1.0, 11.0, 21.0] and steps[-1] == 1000.0
+    assert {333.0, 667.0} <= set(steps) and len(kept) == 103
+    assert steps == sorted(steps)
