@@ -5,6 +5,12 @@ job on N GPUs: core/queue.py), since a job on 4 GPUs runs at another speed than 
 one. No earlier job, no estimate: a guess from nothing would be a number that does not
 say what it measured.
 
+A train step's work is its pixels through the networks, batch size × image size², taken
+from the options as the job will resolve them (the dataset's own size when ``image_size``
+is left out; ebm's run length by size): a step at 32 px costs about four at 16 px, so a
+rate measured on a small run is scaled, not reused as seconds per step. Where the size
+cannot be known before the run (an upload of non-square images), seconds per step.
+
 The queue is the worker class the service records: which device served it is not kept, so
 a ``gpu`` queue served by CPU workers (Compose's ``worker-gpu-on-cpu``) is measured as it
 runs, and a mix of GPU and CPU workers on one queue gives a mixed rate."""
@@ -17,6 +23,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import catalog
+from core.datasets import lookup as datasets
+from core.datasets.orm import Dataset
 from core.errors import ModelNotFound
 from core.jobs.orm import Job
 from core.jobs.schemas import TRAIN_TYPES, AnyJobIn, GenerateJobIn
@@ -25,7 +34,7 @@ from core.model_versions import service as model_versions
 from core.model_versions.orm import ModelVersion
 from core.queue import queue_for
 from core.tenants.orm import Tenant
-from models.engine_options.base import MAX_STEPS
+from models.engine_options.base import MAX_STEPS, TrainOptions
 
 MEASURED_JOBS = 5  # the newest finished jobs a rate is measured from
 DEFAULT_SAMPLE_STEPS = 1000  # a generate job's steps when its config names none
@@ -43,15 +52,30 @@ class Estimate:
 
 def estimate(*, session: Session, tenant: Tenant, job_in: AnyJobIn) -> Estimate:
     if isinstance(job_in, TRAIN_TYPES):
-        steps = job_in.config.max_steps or MAX_STEPS
         queue = queue_for(JobKind.train, {"gpus": job_in.gpus})
-        rate = _rate(session, tenant, JobKind.train, job_in.engine, queue, _train_units)
-        if rate is None:
-            return _unknown("train", job_in.engine, queue)
-        seconds = steps * rate.per_unit
+        config = _resolved(session, tenant, job_in.config, job_in.dataset)
+        if config is None:  # the size is the run's to find out: seconds per step
+            steps = job_in.config.max_steps or MAX_STEPS
+            rate = _rate(session, tenant, JobKind.train, job_in.engine, queue, _train_steps)
+            if rate is None:
+                return _unknown("train", job_in.engine, queue)
+            seconds, per_step = steps * rate.per_unit, rate.text
+            work = f"{steps:,} steps at {per_step} s per step"
+        else:
+            steps = int(config.max_steps)
+            rate = _rate(session, tenant, JobKind.train, job_in.engine, queue, _train_pixels)
+            if rate is None:
+                return _unknown("train", job_in.engine, queue)
+            size, batch = int(config.image_size or 0), int(getattr(config, "batch_size", 1))
+            step_s = rate.per_unit * batch * size**2
+            seconds = steps * step_s
+            work = (
+                f"{steps:,} steps of {batch} images at {size} px, {step_s:.3g} s per step "
+                "(the measured seconds per pixel through the networks, scaled to this step)"
+            )
         if job_in.config.max_seconds is not None:
             seconds = min(seconds, job_in.config.max_seconds)
-        return Estimate(seconds, f"{steps:,} steps at {rate.text} s per step, {rate.source}")
+        return Estimate(seconds, f"{work}, {rate.source}")
     if isinstance(job_in, GenerateJobIn):
         engine = _engine_of(session, tenant, job_in.model)
         if engine is None:
@@ -97,11 +121,52 @@ def _unknown(kind: str, engine: str, queue: str) -> Estimate:
     )
 
 
-def _train_units(job: Job) -> float:
+def _resolved(
+    session: Session, tenant: Tenant, config: TrainOptions, dataset: str
+) -> TrainOptions | None:
+    """The options as the run will resolve them, at the size it will train at; None when
+    that size is not known before the run."""
+    size = config.image_size or _native_size(session, tenant, dataset)
+    if size is None:
+        return None
+    try:
+        return config.resolved(size)
+    except ValueError:  # a size the engine refuses: the run will say so, by name
+        return None
+
+
+def _native_size(session: Session, tenant: Tenant, ref: str) -> int | None:
+    """The size a train job on dataset ``ref`` gets when its config names none (as
+    worker/datasets/load.py decides it): a built-in's usual size, a square upload's side."""
+    name = ref.partition(":")[0]
+    if name in catalog.DEFAULT_IMAGE_SIZE:
+        return catalog.DEFAULT_IMAGE_SIZE[name]
+    if catalog.is_upload(name):
+        row = session.get(Dataset, name)
+    else:
+        row = datasets.by_name(session=session, tenant_id=tenant.id, name=name)
+    if row is None or row.tenant_id != tenant.id:
+        return None
+    _, height, width = (row.summary or {}).get("image_shape") or (0, 0, 0)
+    return int(height) if height and height == width else None
+
+
+def _train_steps(session: Session, job: Job) -> float:
     return float((job.progress or {}).get("step") or 0)
 
 
-def _generate_units(job: Job) -> float:
+def _train_pixels(session: Session, job: Job) -> float:
+    """Steps × batch size × image pixels of a finished train job, from the version it
+    registered (its resolved config and image shape); 0 when it registered none."""
+    version = session.scalar(select(ModelVersion).where(ModelVersion.train_job_id == job.id))
+    if version is None:
+        return 0.0
+    shape = (version.spec or {}).get("image_shape") or [0, 0, 0]
+    batch = int((version.config or {}).get("batch_size") or 0)
+    return _train_steps(session, job) * batch * int(shape[-2]) * int(shape[-1])
+
+
+def _generate_units(session: Session, job: Job) -> float:
     request = job.request
     steps = (request.get("config") or {}).get("steps") or DEFAULT_SAMPLE_STEPS
     return float(int(request.get("count") or 0) * int(steps))
@@ -127,7 +192,7 @@ def _rate(
             continue
         if not (job.started_at and job.completed_at):
             continue
-        done = units(job)
+        done = units(session, job)
         if done <= 0:
             continue
         seconds += (job.completed_at - job.started_at).total_seconds()

@@ -32,6 +32,16 @@ def test_a_long_train_job_is_estimated_from_the_measured_speed(worker, tenant, s
     assert answer["seconds"] == pytest.approx(short["seconds"] * 1_000_000 / TINY_DDPM["max_steps"])
     assert answer["seconds"] > 3600  # a million steps of anything is more than an hour
     assert "1,000,000 steps" in answer["basis"] and "last 1 ddpm train job" in answer["basis"]
+    assert "16 images at 8 px" in answer["basis"]
+    # A step of twice the side and twice the batch is eight times the pixels: the rate
+    # measured at 8 px is scaled, not reused per step.
+    bigger = {**TINY_DDPM, "image_size": 16, "batch_size": 32}
+    scaled = tenant.post("/v1/estimates", json={**TRAIN, "config": bigger}).json()
+    assert scaled["seconds"] == pytest.approx(short["seconds"] * 8)
+    assert "32 images at 16 px" in scaled["basis"]
+    # Left out, the size is the dataset's own (shapes: 16 px), as the worker resolves it.
+    native = {k: v for k, v in bigger.items() if k != "image_size"}
+    assert tenant.post("/v1/estimates", json={**TRAIN, "config": native}).json() == scaled
     assert _jobs(settings) == before  # an estimate submits nothing
 
 
