@@ -21,13 +21,19 @@ PROBLEM = "application/problem+json"
 @pytest.fixture(scope="module")
 def finished_train(console_stack: Stack) -> dict:
     """A train job long enough for several progress events (each one a replayed event
-    when its page opens)."""
+    when its page opens), scored while it trains (keep-best: evaluations at 25, 50, 60)."""
     body = {
         "kind": "train",
         "engine": "ddpm",
         "dataset": "shapes",
         "model_name": "finished",
-        "config": {"max_steps": 60, "batch_size": 8, "image_size": 8, "base_channels": 16},
+        "config": {
+            "max_steps": 60,
+            "batch_size": 8,
+            "image_size": 8,
+            "base_channels": 16,
+            "eval_every": 25,
+        },
     }
     job = api_wait(console_stack, api_submit(console_stack, body))
     assert job["status"] == "succeeded", job["error"]
@@ -87,12 +93,16 @@ def test_a_finished_train_jobs_page_shows_its_grid_curves_and_artifacts(
     page.wait_for_selector("#curves figure")
     charts = page.locator("#curves figure").evaluate_all("els => els.map(e => e.dataset.key)")
     assert {"loss", "lr", "grad_norm", "step_time_s"} <= set(charts)
+    # The held-out scores are charts too, one point per evaluation.
+    assert {"eval_fd", "eval_label_agreement", "best_step"} <= set(charts)
+    fd = page.locator('#curves figure[data-key="eval_fd"] path').get_attribute("d")
+    assert len(re.findall(r"[ML]", fd)) == 3, fd
     # Each line goes left to right: its points are in step order.
     for d in page.locator("#curves path").evaluate_all("els => els.map(e => e.getAttribute('d'))"):
         xs = [float(x) for x in re.findall(r"[ML]([\d.]+),", d)]
         assert len(xs) > 2 and xs == sorted(xs), d
     page.wait_for_load_state("networkidle")
-    assert len(seen.to(f"/v1/jobs/{finished_train['id']}/metrics")) == 1
+    assert len(seen.to(f"/v1/jobs/{finished_train['id']}/curves")) == 1
     assert seen.refused == []
     assert "appears when the job has finished" not in page.locator("#samples").inner_text()
     screenshot(page, "finished-train-job")
@@ -122,7 +132,7 @@ def test_a_finished_generate_jobs_page_shows_its_grid_and_images(page, console_s
     names = _artifact_names(page)
     assert "grid.png" in names and sum(n.endswith(".png") for n in names) > 1
     page.wait_for_load_state("networkidle")
-    assert seen.refused == [] and seen.to("/metrics") == []
+    assert seen.refused == [] and seen.to("/curves") == [] and seen.to("/metrics") == []
     screenshot(page, "finished-generate-job")
 
 
@@ -183,7 +193,7 @@ def test_curves_answered_429_are_read_again_after_retry_after(page, console_stac
             answers.append(200)
             route.continue_()
 
-    page.route(re.compile(r".*/v1/jobs/[^/]+/metrics.*"), too_many_once)
+    page.route(re.compile(r".*/v1/jobs/[^/]+/curves.*"), too_many_once)
     page.goto(f"{console_stack.url}/console/#/jobs/{finished_train['id']}")
     page.wait_for_selector("#curves figure")
     assert answers == [429, 200]

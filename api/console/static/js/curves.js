@@ -1,5 +1,6 @@
-// A train job's curves, read at GET /v1/jobs/{id}/metrics: the curves route's first name,
-// which answers the same as /curves (tests/browser/test_job_page.py watches this path).
+// A train job's curves, read at GET /v1/jobs/{id}/curves (not its deprecated first name,
+// /metrics; tests/browser/test_job_page.py watches this path). A thinned read keeps every
+// held-out evaluation's row, so the eval_fd and eval_label_agreement charts are whole.
 // Read so that a page costs the API a request or two: one thinned request (every/limit)
 // once the job has ended, and while it runs at most one request every REFRESH_MS for the
 // steps after the last one held. Loads never overlap, and points are kept by step, so the
@@ -46,7 +47,7 @@ export function curveLoader(id, draw, fail) {
     if (!ended && points.size) after = Math.max(...points.keys());
     if (ended) points.clear(); // one evenly thinned read replaces what was read live
     const q = `every=${every}&limit=${limit}${after !== null ? `&after=${after}` : ""}`;
-    const page = await json(`/v1/jobs/${encodeURIComponent(id)}/metrics?${q}`);
+    const page = await json(`/v1/jobs/${encodeURIComponent(id)}/curves?${q}`);
     for (const point of page.items) points.set(point.step, point);
     if (points.size && !stopped) draw([...points.values()].sort((a, b) => a.step - b.step));
   };
