@@ -196,6 +196,9 @@ def shapes(args: argparse.Namespace) -> dict[str, Any]:
         config["max_seconds"] = args.max_seconds
     if args.eval_every:
         config["eval_every"] = args.eval_every
+    for item in args.set:  # options beyond the defaults: which ones get further
+        name, _, value = item.partition("=")
+        config[name] = json.loads(value)
     trained, seconds, _ = train(args.engine, data, config, scoring(extractor, size))
     out = {
         "engine": args.engine,
@@ -215,6 +218,7 @@ def main() -> None:
     parser.add_argument("what", choices=("cost", "ebm", "ddpm", "shapes"))
     parser.add_argument("--steps", type=int, default=40, help="0: the default (shapes)")
     parser.add_argument("--image-size", type=int, default=32, help="shapes: 32 or 16")
+    parser.add_argument("--set", action="append", default=[], help="shapes: option=JSON")
     parser.add_argument("--max-seconds", type=float, default=0, help="shapes: 0, no budget")
     parser.add_argument("--eval-every", type=int, default=0, help="0: the default")
     parser.add_argument("--engine", default="gan")
