@@ -9,8 +9,9 @@
 of each engine at its defaults, measured in one process; the ratio says how many steps
 apart evaluations must be for scoring to cost a tenth of training.
 ``ebm``: ebm at 28 px on mnist_t10k with only the dataset (and the step count) set,
-scored as a train job is: every evaluation, the one kept, the last; then the kept and the
-last weights measured again on a fresh sample (300 images, seed 1) against the test split.
+scored as a train job is: every evaluation, the one kept, the last; then the kept weights
+(what the version registers) measured again on a fresh sample (300 images, seed 1) against
+the test split.
 ``ddpm``: the same at 28 px for ddpm, and the guidance the scoring chose against the
 fixed default, both on that fresh sample.
 ``shapes``: one engine on shapes at 32 px RGB (``--image-size``; 16 is what a shapes job
