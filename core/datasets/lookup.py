@@ -8,6 +8,8 @@ validation jobs)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +33,16 @@ def thumbnail_key(dataset_id: str) -> str:
     "preview" is the playground's grid drawn from a model, core/previews/; the object
     keeps the name it was first stored under.)"""
     return f"datasets/{dataset_id}/preview.png"
+
+
+def default_image_size(name: str, summary: Mapping[str, Any] | None) -> int | None:
+    """The size a train job on dataset ``name`` gets when its config names none: a
+    built-in's usual size; an upload's side when its images are square (``summary``: its
+    validation summary), else None (the engine says what to set)."""
+    if not catalog.is_upload(name) and name in catalog.DEFAULT_IMAGE_SIZE:
+        return catalog.DEFAULT_IMAGE_SIZE[name]
+    _, height, width = (summary or {}).get("image_shape") or (0, 0, 0)
+    return int(height) if height and height == width else None
 
 
 def by_name(*, session: Session, tenant_id: str, name: str) -> Dataset | None:

@@ -54,25 +54,24 @@ def estimate(*, session: Session, tenant: Tenant, job_in: AnyJobIn) -> Estimate:
     if isinstance(job_in, TRAIN_TYPES):
         queue = queue_for(JobKind.train, {"gpus": job_in.gpus})
         config = _resolved(session, tenant, job_in.config, job_in.dataset)
-        if config is None:  # the size is the run's to find out: seconds per step
+        # Without the size (the run's to find out), seconds per step; else per pixel.
+        measure = _train_steps if config is None else _train_pixels
+        rate = _rate(session, tenant, JobKind.train, job_in.engine, queue, measure)
+        if rate is None:
+            return _unknown("train", job_in.engine, queue)
+        if config is None:
             steps = job_in.config.max_steps or MAX_STEPS
-            rate = _rate(session, tenant, JobKind.train, job_in.engine, queue, _train_steps)
-            if rate is None:
-                return _unknown("train", job_in.engine, queue)
-            seconds, per_step = steps * rate.per_unit, rate.text
-            work = f"{steps:,} steps at {per_step} s per step"
+            step_s = rate.per_unit
+            work = f"{steps:,} steps at {rate.text} s per step"
         else:
             steps = int(config.max_steps)
-            rate = _rate(session, tenant, JobKind.train, job_in.engine, queue, _train_pixels)
-            if rate is None:
-                return _unknown("train", job_in.engine, queue)
             size, batch = int(config.image_size or 0), int(getattr(config, "batch_size", 1))
             step_s = rate.per_unit * batch * size**2
-            seconds = steps * step_s
             work = (
                 f"{steps:,} steps of {batch} images at {size} px, {step_s:.3g} s per step "
                 "(the measured seconds per pixel through the networks, scaled to this step)"
             )
+        seconds = steps * step_s
         if job_in.config.max_seconds is not None:
             seconds = min(seconds, job_in.config.max_seconds)
         return Estimate(seconds, f"{work}, {rate.source}")
@@ -136,19 +135,16 @@ def _resolved(
 
 
 def _native_size(session: Session, tenant: Tenant, ref: str) -> int | None:
-    """The size a train job on dataset ``ref`` gets when its config names none (as
-    worker/datasets/load.py decides it): a built-in's usual size, a square upload's side."""
+    """The size a train job on dataset ``ref`` gets when its config names none, by the
+    rule the worker applies (``datasets.default_image_size``)."""
     name = ref.partition(":")[0]
-    if name in catalog.DEFAULT_IMAGE_SIZE:
-        return catalog.DEFAULT_IMAGE_SIZE[name]
+    row = None
     if catalog.is_upload(name):
         row = session.get(Dataset, name)
-    else:
+    elif name not in catalog.DEFAULT_IMAGE_SIZE:
         row = datasets.by_name(session=session, tenant_id=tenant.id, name=name)
-    if row is None or row.tenant_id != tenant.id:
-        return None
-    _, height, width = (row.summary or {}).get("image_shape") or (0, 0, 0)
-    return int(height) if height and height == width else None
+    summary = row.summary if row is not None and row.tenant_id == tenant.id else None
+    return datasets.default_image_size(name, summary)
 
 
 def _train_steps(session: Session, job: Job) -> float:

@@ -65,10 +65,8 @@ def describe(ctx: JobContext, name: str, *, field: str = "dataset") -> dict[str,
 def default_image_size(ctx: JobContext, name: str) -> int | None:
     """A built-in's usual size; an upload's own side when its images are square (None
     lets the engine say what to set)."""
-    if not catalog.is_upload(name):
-        return catalog.DEFAULT_IMAGE_SIZE[name]
-    _, height, width = upload(ctx, name).summary.get("image_shape", [0, 0, 0])
-    return int(height) if height == width else None
+    summary = upload(ctx, name).summary if catalog.is_upload(name) else None
+    return datasets.default_image_size(name, summary)
 
 
 def class_names(ctx: JobContext, name: str) -> list[str]:
